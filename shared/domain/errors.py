@@ -1,0 +1,61 @@
+"""Domain errors: a small hierarchy, each mapped once to an HTTP status and an error code.
+
+Handlers never match on messages; they map the class (see ``shared.http``).
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code = "domain_error"
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(DomainError):
+    """The input is well-formed JSON but breaks the contract (a field is missing, wrong, ...)."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class MalformedRequest(DomainError):
+    """The request cannot be read at all (not JSON, not an object)."""
+
+    code = "malformed_request"
+    status = 400
+
+
+class UnsupportedEvent(InvalidInput):
+    """An event whose detail-type this function does not handle."""
+
+    code = "unsupported_event"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+
+
+class ProgramConfigError(DomainError):
+    """A program configuration file does not validate."""
+
+    code = "invalid_program"
+    status = 500

@@ -1,0 +1,128 @@
+"""Inbound events (SPEC section 3): the fields of ``detail``, camelCase on the wire.
+
+Events reach the functions three ways (EventBridge, SQS, the IAM HTTP route) and always in the
+EventBridge shape ``{"detail-type": ..., "detail": {...}}``. Parsing is strict about what the
+contract says (types, ranges, ISO timestamps with an offset, non-negative amounts) and tolerant
+of fields the contract does not name: producers may add fields without poisoning every event.
+Unknown fields are reported back (``unknown_fields``) so the caller can log them; they are
+never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .errors import InvalidInput, MalformedRequest, UnsupportedEvent
+from .ids import CustomerIdField, MemberIdField, OrderIdField
+from .money import Money
+from .timeutil import Instant
+
+
+class InboundEvent(BaseModel):
+    model_config = ConfigDict(
+        extra="allow", frozen=True, alias_generator=to_camel, populate_by_name=False
+    )
+    detail_type: ClassVar[str]
+
+    @property
+    def unknown_fields(self) -> list[str]:
+        return sorted(self.model_extra or {})
+
+
+class OrderCompleted(InboundEvent):
+    detail_type: ClassVar[str] = "OrderCompleted"
+
+    order_id: OrderIdField
+    member_id: MemberIdField
+    customer_id: CustomerIdField
+    completed_at: Instant
+    batch_size: Annotated[int, Field(ge=1, le=3, strict=True)] = 1
+    total: Money
+    tip: Money
+
+
+class OrderCancelled(InboundEvent):
+    detail_type: ClassVar[str] = "OrderCancelled"
+
+    order_id: OrderIdField
+    member_id: MemberIdField
+    occurred_at: Instant
+
+
+class OrderRefunded(OrderCancelled):
+    detail_type: ClassVar[str] = "OrderRefunded"
+
+
+class TipAdjusted(InboundEvent):
+    detail_type: ClassVar[str] = "TipAdjusted"
+
+    order_id: OrderIdField
+    member_id: MemberIdField
+    customer_id: CustomerIdField
+    previous_tip: Money
+    new_tip: Money
+    reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    occurred_at: Instant
+
+
+class Envelope(BaseModel):
+    """The EventBridge envelope around ``detail``: only ``detail-type`` and ``detail`` matter."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    detail_type: Annotated[str, Field(alias="detail-type", min_length=1, max_length=128)]
+    detail: dict[str, Any]
+    time: Instant | None = None
+    id: str | None = None
+    source: str | None = None
+
+
+def _first_error(exc: ValidationError, prefix: str) -> InvalidInput:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = ".".join(str(part) for part in first["loc"])
+    field = f"{prefix}.{path}" if prefix and path else (prefix or path)
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return InvalidInput(message, field=field or None)
+
+
+def parse_envelope(raw: Any) -> Envelope:
+    """Validate the outer shape; raise ``MalformedRequest`` or ``InvalidInput`` with the field."""
+    if not isinstance(raw, Mapping):
+        raise MalformedRequest("an event must be a JSON object with detail-type and detail")
+    try:
+        return Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(exc, "") from exc
+
+
+def parse_detail(
+    detail_type: str, detail: Mapping[str, Any], supported: Mapping[str, type[InboundEvent]]
+) -> InboundEvent:
+    """Validate ``detail`` against the model of its detail-type."""
+    model = supported.get(detail_type)
+    if model is None:
+        raise UnsupportedEvent(
+            f"detail-type {detail_type!r} is not handled here; expected one of "
+            f"{', '.join(sorted(supported))}",
+            field="detail-type",
+        )
+    try:
+        return model.model_validate(detail)
+    except ValidationError as exc:
+        raise _first_error(exc, "detail") from exc
+
+
+def event_time(event: InboundEvent) -> datetime:
+    """When the event happened upstream (completion or occurrence time)."""
+    if isinstance(event, OrderCompleted):
+        return event.completed_at
+    assert isinstance(event, OrderCancelled | TipAdjusted)
+    return event.occurred_at

@@ -1,0 +1,146 @@
+"""Orders and their ledger effects, as plans the repository carries out atomically.
+
+Every change of points is a ledger entry stamped with the rule version that produced it. An
+order's entries live on the order's own item (its credit, and later its reversal), because the
+order id is what makes each effect happen exactly once: the credit and the reversal are each
+guarded by a condition on that one item, inside the same transaction as the change to the
+member's totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from .earning import order_points
+from .events import OrderCancelled, OrderCompleted, TipAdjusted
+from .money import Money
+from .program import Program
+from .timeutil import local_day
+from .window import credit_bucket, is_live, prune_names
+
+
+class OrderStatus(StrEnum):
+    CREDITED = "credited"
+    """Completed and credited."""
+    REVERSED = "reversed"
+    """Completed, credited, then cancelled or refunded: the reversal entry took the points back."""
+    CANCELLED = "cancelled"
+    """A cancellation arrived before the completion: the completion will credit nothing."""
+    VOID = "void"
+    """Completed after its cancellation had arrived: recorded, never credited."""
+    PENDING = "pending"
+    """Only a tip adjustment has arrived so far."""
+
+
+@dataclass(frozen=True)
+class CreditPlan:
+    """What crediting one completed order does."""
+
+    points: int
+    day: date
+    """Calendar day of the completion in the program's time zone."""
+    bucket: str | None
+    """Window bucket to add to; None when the order is too old to count in any window."""
+    prune: tuple[str, ...]
+    rule_version: str
+
+
+@dataclass(frozen=True)
+class ReversalPlan:
+    points: int
+    """Negative: what the reversal takes back (exactly what the credit gave)."""
+    bucket: str | None
+    prune: tuple[str, ...]
+    rule_version: str
+
+
+def plan_credit(program: Program, event: OrderCompleted, now: datetime) -> CreditPlan:
+    today = local_day(now, program.zone)
+    day = local_day(event.completed_at, program.zone)
+    return CreditPlan(
+        points=order_points(program, event.completed_at, event.batch_size),
+        day=day,
+        bucket=credit_bucket(day, today, program),
+        prune=prune_names(today, program),
+        rule_version=program.rule_version,
+    )
+
+
+def plan_reversal(
+    program: Program, credited_points: int, credited_bucket: str | None, now: datetime
+) -> ReversalPlan:
+    """Take back exactly ``credited_points``; from the window bucket only while it still counts."""
+    today = local_day(now, program.zone)
+    live = credited_bucket is not None and is_live(credited_bucket, today, program)
+    return ReversalPlan(
+        points=-credited_points,
+        bucket=credited_bucket if live else None,
+        prune=prune_names(today, program),
+        rule_version=program.rule_version,
+    )
+
+
+def reversal_kind(event: OrderCancelled) -> str:
+    return event.detail_type
+
+
+def tip_drop_threshold(baseline: Money, program: Program) -> Decimal:
+    """The smaller of the configured amount (in the program's currency) and ratio of the tip."""
+    rules = program.moderation.tip_bait
+    by_ratio = baseline.amount * rules.min_drop_ratio
+    if baseline.currency != program.currency:
+        return by_ratio
+    return min(rules.min_drop_amount, by_ratio)
+
+
+def is_tip_baited(baseline: Money, adjustment: TipAdjusted, program: Program) -> bool:
+    """SPEC: the customer lowered the tip after delivery by at least $2 or 50% (whichever is
+    smaller) without giving a reason. ``baseline`` is the tip at delivery."""
+    if adjustment.reason is not None and adjustment.reason.strip():
+        return False
+    if adjustment.new_tip.currency != baseline.currency:
+        return False
+    drop = baseline.amount - adjustment.new_tip.amount
+    return drop > 0 and drop >= tip_drop_threshold(baseline, program)
+
+
+@dataclass(frozen=True)
+class Reversal:
+    kind: str
+    """``OrderCancelled`` or ``OrderRefunded``."""
+    occurred_at: str
+    points: int
+    rule_version: str
+    by: str
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """What the ledger knows of one order (the repository's view of the order item)."""
+
+    member_id: str
+    order_id: str
+    status: OrderStatus
+    customer_id: str | None = None
+    completed_at: str | None = None
+    cancelled_at: str | None = None
+    points: int = 0
+    bucket: str | None = None
+    rule_version: str | None = None
+    credited_by: str | None = None
+    cancelled_by: str | None = None
+    tip_at_delivery: Money | None = None
+    tip: Money | None = None
+    tip_baseline: Money | None = None
+    tip_adjusted_at: str | None = None
+    tip_baited: bool = False
+    reversal: Reversal | None = None
+
+    @property
+    def tip_reference(self) -> Money | None:
+        """The tip at delivery, or, while the completion has not arrived, the tip before the
+        first adjustment (the same amount, as the customer saw it)."""
+        return self.tip_at_delivery or self.tip_baseline

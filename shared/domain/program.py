@@ -1,0 +1,211 @@
+"""The program configuration: a validated document, never ``if`` statements in code.
+
+A program is loaded from a YAML or JSON file shipped in ``shared/programs/`` (later from AWS
+AppConfig). Every number in SPEC is a default of this model's data file, not a constant in code.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .money import Currency
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class PeakMultiplier(_Config):
+    """Multiply an order's base points when it completes inside a local time slot."""
+
+    id: Slug
+    kind: Literal["peak_multiplier"] = "peak_multiplier"
+    factor: Annotated[Decimal, Field(gt=1, le=10)]
+    days: tuple[Weekday, ...] = tuple(Weekday)
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _slot(self) -> PeakMultiplier:
+        if self.start >= self.end:
+            raise ValueError("start must be before end (slots do not cross midnight)")
+        return self
+
+
+class EarningRules(_Config):
+    points_per_order: PositiveInt = 10
+    max_batch_size: Annotated[int, Field(ge=1, le=10)] = 3
+    bonuses: tuple[PeakMultiplier, ...] = ()
+
+
+class WindowMode(StrEnum):
+    ROLLING = "rolling"
+    FIXED = "fixed"
+
+
+class WindowRules(_Config):
+    mode: WindowMode = WindowMode.ROLLING
+    days: Annotated[int, Field(ge=1, le=366)] = 90
+    """Rolling mode: the window is the last ``days`` calendar days, today included."""
+    period: Literal["quarter"] = "quarter"
+    """Fixed mode: one period's points set the next period's tier."""
+
+
+class Tier(_Config):
+    id: Slug
+    name: str
+    min_points: PositiveInt
+
+
+class DowngradeRules(_Config):
+    grace_days: NonNegativeInt = 0
+    at_risk_notice_days: NonNegativeInt = 7
+    projection_days: NonNegativeInt = 7
+
+
+class RatingFloor(_Config):
+    floor: Annotated[Decimal, Field(ge=1, le=5)] = Decimal("4.7")
+    reinstatement: Annotated[Decimal, Field(ge=1, le=5)] | None = None
+    last_n: PositiveInt = 100
+    min_count: NonNegativeInt = 10
+
+    @model_validator(mode="after")
+    def _reinstatement_not_below_floor(self) -> RatingFloor:
+        if self.reinstatement is not None and self.reinstatement < self.floor:
+            raise ValueError("reinstatement threshold must be at or above the floor")
+        return self
+
+
+class HardToPlease(_Config):
+    min_ratings: PositiveInt = 10
+    window_days: PositiveInt = 180
+    max_mean: Annotated[Decimal, Field(ge=1, le=5)] = Decimal("3.5")
+
+
+class TipBait(_Config):
+    min_drop_amount: Annotated[Decimal, Field(gt=0)] = Decimal("2.00")
+    min_drop_ratio: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
+    flag_after: PositiveInt = 3
+    flag_window_days: PositiveInt = 90
+
+
+class Moderation(_Config):
+    hard_to_please: HardToPlease = HardToPlease()
+    tip_bait: TipBait = TipBait()
+    outside_control_reasons: tuple[Slug, ...] = ()
+
+
+class QuotaPeriod(StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class Quota(_Config):
+    count: PositiveInt
+    period: QuotaPeriod
+
+
+class PerkKind(StrEnum):
+    ENTITLEMENT = "entitlement"
+    BOOKING = "booking"
+    CASHBACK = "cashback"
+    CODE = "code"
+    BADGE = "badge"
+
+
+class Perk(_Config):
+    id: Slug
+    kind: PerkKind
+    tiers: tuple[Slug | None, ...]
+    """Tier ids the perk is open to; ``null`` means members below the first tier."""
+    quota: Quota | None = None
+    price_per_day: Annotated[Decimal, Field(ge=0)] | None = None
+    price_per_hour: Annotated[Decimal, Field(ge=0)] | None = None
+    rates: dict[str, Annotated[Decimal, Field(ge=0, le=1)]] | None = None
+    """Cashback rate or discount by tier id (``none`` for members below the first tier)."""
+
+
+class Program(_Config):
+    id: Slug
+    version: PositiveInt
+    name: str
+    time_zone: str = "UTC"
+    currency: Currency = "USD"
+    earning: EarningRules = EarningRules()
+    window: WindowRules = WindowRules()
+    tiers: tuple[Tier, ...]
+    downgrade: DowngradeRules = DowngradeRules()
+    rating: RatingFloor = RatingFloor()
+    moderation: Moderation = Moderation()
+    perks: tuple[Perk, ...] = ()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("tiers")
+    @classmethod
+    def _ascending_tiers(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        if not tiers:
+            raise ValueError("a program needs at least one tier")
+        thresholds = [tier.min_points for tier in tiers]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("tiers must be listed with strictly ascending minPoints")
+        if len({tier.id for tier in tiers}) != len(tiers):
+            raise ValueError("tier ids must be unique")
+        return tiers
+
+    @model_validator(mode="after")
+    def _perks_name_known_tiers(self) -> Program:
+        known = {tier.id for tier in self.tiers}
+        for perk in self.perks:
+            unknown = [t for t in perk.tiers if t is not None and t not in known]
+            if unknown:
+                raise ValueError(f"perk {perk.id!r} names unknown tiers {unknown}")
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def rule_version(self) -> str:
+        """The version stamped on every ledger entry this configuration produces."""
+        return f"{self.id}@{self.version}"
