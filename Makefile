@@ -1,0 +1,53 @@
+# The project's vocabulary. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv: on PATH, else as a module of python3 (installed on first use).
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+STAGE ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: help uv install test unit integration lint fmt build deploy bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+uv: ## make sure uv is available (python3 -m pip install uv when it is not)
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) --version
+
+install: uv ## install the runtime and dev dependencies from uv.lock into .venv
+	@$(UV) sync --frozen --quiet
+
+test: install ## run every test (unit with moto, integration on DynamoDB Local, installed on first use)
+	@$(UV) run python -m infra.ddb_local install
+	@$(UV) run pytest $(PYTEST_ARGS)
+
+unit: install ## run the unit tests only (no DynamoDB Local)
+	@$(UV) run pytest tests/unit $(PYTEST_ARGS)
+
+integration: install ## run the integration tests only (DynamoDB Local)
+	@$(UV) run pytest tests/integration $(PYTEST_ARGS)
+
+lint: install ## ruff, mypy, and the template checks (sam validate --lint, cfn-lint, checkov)
+	@$(UV) run ruff check .
+	@$(UV) run ruff format --check .
+	@$(UV) run mypy shared functions infra bench tests
+	@bash infra/scripts/lint-template.sh
+
+fmt: install ## format and autofix the code
+	@$(UV) run ruff format .
+	@$(UV) run ruff check --fix .
+
+build: install ## sam build for python3.13 on arm64 (finds python3.13, e.g. pyenv's)
+	@bash infra/scripts/build.sh
+
+deploy: build ## sam deploy to STAGE (default dev); needs AWS credentials
+	@bash infra/scripts/deploy.sh $(STAGE)
+
+bench: install ## measure write/read units and handler time on DynamoDB Local; updates README figures
+	@$(UV) run python -m infra.ddb_local install
+	@$(UV) run python -m bench.ingestion --update-readme README.md
+
+clean: ## remove build outputs and caches (keeps .local data)
+	rm -rf .build .aws-sam .pytest_cache .mypy_cache .ruff_cache

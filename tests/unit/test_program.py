@@ -1,0 +1,76 @@
+"""The program configuration validates, and the default program holds SPEC's numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.domain.errors import ProgramConfigError
+from shared.domain.program import Program, WindowMode
+from shared.programs import PROGRAMS_DIR, load_program, parse_program
+
+
+def test_default_program_is_cart_star(program: Program) -> None:
+    assert program.rule_version == "cart-star@1"
+    assert [(t.id, t.min_points) for t in program.tiers] == [
+        ("gold", 200),
+        ("platinum", 1000),
+        ("diamond", 2000),
+    ]
+    assert program.window.mode is WindowMode.ROLLING and program.window.days == 90
+    assert str(program.rating.floor) == "4.7" and program.rating.last_n == 100
+    assert program.earning.points_per_order == 10
+    care = next(p for p in program.perks if p.id == "care_days")
+    assert care.quota is not None and care.quota.count == 2 and care.tiers == ("diamond",)
+
+
+def _document(**changes: object) -> str:
+    document = json.loads(
+        json.dumps(load_program("cart-star").model_dump(mode="json", by_alias=True))
+    )
+    document.update(changes)
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (
+            {
+                "tiers": [
+                    {"id": "gold", "name": "G", "minPoints": 500},
+                    {"id": "plat", "name": "P", "minPoints": 200},
+                ]
+            },
+            "tiers",
+        ),
+        ({"timeZone": "Mars/Olympus"}, "timeZone"),
+        ({"version": 0}, "version"),
+        ({"surprise": True}, "surprise"),
+    ],
+)
+def test_invalid_programs_are_rejected_with_the_field(
+    changes: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ProgramConfigError) as caught:
+        parse_program(_document(**changes), source="test.json")
+    assert caught.value.field == field
+
+
+def test_perk_naming_an_unknown_tier_is_rejected() -> None:
+    document = json.loads(_document())
+    document["perks"][0]["tiers"] = ["emerald"]
+    with pytest.raises(ProgramConfigError) as caught:
+        parse_program(json.dumps(document))
+    assert "emerald" in caught.value.message
+
+
+def test_json_and_yaml_load_alike() -> None:
+    yaml_program = parse_program((PROGRAMS_DIR / "cart-star.yaml").read_text())
+    assert parse_program(_document()) == yaml_program
+
+
+def test_unknown_program_id_is_a_clear_error() -> None:
+    with pytest.raises(ProgramConfigError, match="no program configuration named 'nope'"):
+        load_program("nope")
