@@ -87,7 +87,8 @@ def _first_error(exc: ValidationError, prefix: str) -> InvalidInput:
     first = errors[0]
     path = ".".join(str(part) for part in first["loc"])
     field = f"{prefix}.{path}" if prefix and path else (prefix or path)
-    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    message = f"{field}: {reason}" if field else reason
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return InvalidInput(message, field=field or None)
