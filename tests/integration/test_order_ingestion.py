@@ -1,0 +1,199 @@
+"""order_ingestion against DynamoDB Local, through its real handler and real event shapes.
+
+The central property: any event delivered 1 to 5 times, concurrently, in any order and through
+any channel, leaves the same ledger and balance as one delivery of each.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.dal import factory
+from shared.dal.factory import repository
+from shared.domain.orders import OrderStatus
+from shared.domain.window import window_points
+from shared.programs import load_program
+from tests.helpers import (
+    FakeContext,
+    http_event,
+    load_function,
+    order_completed,
+    order_reversed,
+    sqs_event,
+    tip_adjusted,
+)
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Loyalty")
+    factory.reset()
+    yield load_function("order_ingestion")
+    factory.reset()
+
+
+def deliver(app: ModuleType, event: dict[str, Any], channel: str) -> Any:
+    """Send one event through one channel; raise if the channel reports a failure."""
+    if channel == "eventbridge":
+        return app.lambda_handler(event, FakeContext())
+    if channel == "sqs":
+        response = app.lambda_handler(sqs_event(event), FakeContext())
+        assert response == {"batchItemFailures": []}, response
+        return response
+    response = app.lambda_handler(http_event(event), FakeContext())
+    assert response["statusCode"] == 200, response
+    return json.loads(response["body"])["result"]
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    batch: int
+    completed_at: datetime
+    cancel: str | None  # None, OrderCancelled, OrderRefunded or both ("both")
+
+
+orders_strategy = st.lists(
+    st.builds(
+        Order,
+        order_id=st.uuids().map(lambda u: f"ord-{u.hex[:12]}"),
+        batch=st.integers(min_value=1, max_value=3),
+        completed_at=st.integers(min_value=0, max_value=120 * 24).map(
+            lambda hours: NOW - timedelta(hours=hours)
+        ),
+        cancel=st.sampled_from([None, None, "OrderCancelled", "OrderRefunded", "both"]),
+    ),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda order: order.order_id,
+)
+
+
+def events_of(order: Order, member_id: str) -> list[dict[str, Any]]:
+    completed = order_completed(
+        order_id=order.order_id,
+        member_id=member_id,
+        batch_size=order.batch,
+        completed_at=order.completed_at.isoformat(),
+        time=NOW.isoformat(),
+    )
+    kinds = {"both": ["OrderCancelled", "OrderRefunded"], None: []}.get(
+        order.cancel, [order.cancel]
+    )
+    reversals = [
+        order_reversed(
+            kind=str(kind),
+            order_id=order.order_id,
+            member_id=member_id,
+            occurred_at=(order.completed_at + timedelta(minutes=30)).isoformat(),
+            time=NOW.isoformat(),
+        )
+        for kind in kinds
+    ]
+    return [completed, *reversals]
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    orders=orders_strategy,
+    copies=st.lists(st.integers(min_value=1, max_value=5), min_size=18, max_size=18),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_concurrent_duplicate_delivery_in_any_order_is_exactly_once(
+    app: ModuleType, orders: list[Order], copies: list[int], seed: int
+) -> None:
+    member_id = f"shopper-{uuid.uuid4().hex[:10]}"
+    rng = random.Random(seed)
+    deliveries = []
+    for index, event in enumerate(e for order in orders for e in events_of(order, member_id)):
+        for _ in range(copies[index % len(copies)]):
+            deliveries.append((event, rng.choice(["eventbridge", "sqs", "http"])))
+    rng.shuffle(deliveries)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda delivery: deliver(app, *delivery), deliveries))
+
+    program = load_program("cart-star")
+    kept = [order for order in orders if order.cancel is None]
+    expected_points = sum(10 * order.batch for order in kept)
+    item = repository().get_member("cart-star", member_id) or {}
+    assert int(item.get("lifetimePoints", 0)) == expected_points
+    assert int(item.get("ordersCompleted", 0)) == len(kept)
+    today = NOW.date()
+    expected_window = sum(
+        10 * order.batch for order in kept if order.completed_at.date() > today - timedelta(days=90)
+    )
+    assert window_points(item, today, program) == expected_window
+    for order in orders:
+        record = repository().get_order("cart-star", member_id, order.order_id)
+        assert record is not None
+        if order.cancel is None:
+            assert record.status is OrderStatus.CREDITED and record.reversal is None
+        else:
+            assert record.status in {OrderStatus.REVERSED, OrderStatus.VOID}
+            if record.status is OrderStatus.REVERSED:
+                assert record.reversal is not None
+                assert record.reversal.points == -record.points == -10 * order.batch
+
+
+def test_a_poisoned_message_fails_alone_and_redelivery_changes_nothing(app: ModuleType) -> None:
+    poisoned = order_completed(order_id="ord-bad")
+    poisoned["detail"]["tip"] = {"amount": "-2.00", "currency": "USD"}
+    batch = sqs_event(
+        order_completed(order_id="ord-a"),
+        poisoned,
+        order_completed(order_id="ord-b", batch_size=2),
+    )
+    for _receive in range(3):  # maxReceiveCount in template.yaml; then SQS moves it to the DLQ
+        response = app.lambda_handler(batch, FakeContext())
+        assert response == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    item = repository().get_member("cart-star", "shopper-1")
+    assert item is not None and item["lifetimePoints"] == 30
+    assert repository().get_order("cart-star", "shopper-1", "ord-bad") is None
+
+
+def test_late_event_counts_on_its_own_day(app: ModuleType) -> None:
+    three_days_ago = (NOW - timedelta(days=3)).isoformat()
+    app.lambda_handler(
+        order_completed(completed_at=three_days_ago, time=NOW.isoformat()), FakeContext()
+    )
+    item = repository().get_member("cart-star", "shopper-1")
+    assert item is not None
+    assert window_points(item, date(2026, 11, 23), load_program("cart-star")) == 10
+    assert window_points(item, NOW.date() + timedelta(days=86), load_program("cart-star")) == 10
+    assert window_points(item, NOW.date() + timedelta(days=87), load_program("cart-star")) == 0
+
+
+def test_tip_bait_is_recorded_through_http(app: ModuleType) -> None:
+    deliver(app, order_completed(tip="10.00"), "http")
+    result = deliver(app, tip_adjusted(previous="10.00", new="7.00"), "http")
+    assert result["outcome"] == "tip_recorded" and result["tipBaited"] is True
+    record = repository().get_order("cart-star", "shopper-1", "ord-1")
+    assert record is not None and record.tip_baited
+
+
+def test_completion_costs_at_most_four_write_units_and_no_read(app: ModuleType) -> None:
+    repo = repository()
+    repo.meter.reset()
+    app.lambda_handler(order_completed(order_id="ord-cost"), FakeContext())
+    assert repo.meter.read_units == 0
+    assert 0 < repo.meter.write_units <= 4
