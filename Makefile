@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help uv install test unit integration lint fmt build deploy bench clean
+.PHONY: help uv install test unit integration lint fmt tools build deploy bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,11 +39,14 @@ fmt: install ## format and autofix the code
 	@$(UV) run ruff format .
 	@$(UV) run ruff check --fix .
 
+tools: ## install the pinned SAM CLI, cfn-lint and checkov into .tools/ (apart from .venv)
+	@bash infra/scripts/tools.sh ensure
+
 build: install ## sam build for python3.13 on arm64 (finds python3.13, e.g. pyenv's)
 	@bash infra/scripts/build.sh
 
-deploy: build ## sam deploy to STAGE (default dev); needs AWS credentials
-	@bash infra/scripts/deploy.sh $(STAGE)
+deploy: build ## sam deploy to STAGE=dev|staging|prod (needs AWS credentials)
+	@bash infra/scripts/tools.sh exec sam deploy --config-env $(if $(filter dev,$(STAGE)),default,$(STAGE))
 
 bench: install ## measure write/read units and handler time on DynamoDB Local; updates README figures
 	@$(UV) run python -m infra.ddb_local install

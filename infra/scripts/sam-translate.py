@@ -1,0 +1,66 @@
+# mypy: disable-error-code="import-not-found"
+# (samtranslator lives in the SAM tools venv under .tools/sam, not in the runtime .venv.)
+"""Expand a SAM template into plain CloudFormation, offline, for policy scanners.
+
+Usage (with the SAM tools venv's interpreter, which has samtranslator):
+    .tools/sam/bin/python infra/scripts/sam-translate.py template.yaml out.json
+
+checkov reads AWS::Serverless::* resources as written, so it never sees what SAM generates:
+the function roles and their policies, the Lambda permissions, the EventBridge rules, the API
+stages. Scanning the expansion covers those too. Local CodeUri/ContentUri paths are replaced
+by a placeholder S3 URI (as `sam validate` does); no AWS call is made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from samtranslator.model.exceptions import InvalidDocumentException
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+PLACEHOLDER_URI = "s3://placeholder-bucket/placeholder-key"
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "123456789012",
+}
+
+
+def translate(template: dict[str, Any]) -> dict[str, Any]:
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
+                properties[key] = PLACEHOLDER_URI
+    # The translator asks boto3 for the region of its pseudo parameters; no call is made.
+    os.environ.setdefault("AWS_DEFAULT_REGION", PSEUDO_PARAMETERS["AWS::Region"])
+    # managed_policy_map is only consulted for managed policies given by name; this template
+    # names none (SAM adds its own by ARN), so no IAM lookup is needed.
+    translator = Translator(managed_policy_map={}, sam_parser=Parser())
+    result: dict[str, Any] = translator.translate(template, parameter_values=PSEUDO_PARAMETERS)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(f"usage: {argv[0]} TEMPLATE OUTPUT_JSON", file=sys.stderr)
+        return 2
+    template = yaml_parse(Path(argv[1]).read_text(encoding="utf-8"))
+    try:
+        expanded = translate(template)
+    except InvalidDocumentException as exc:
+        for cause in exc.causes:
+            print(f"sam-translate: {cause}", file=sys.stderr)
+        return 1
+    Path(argv[2]).write_text(json.dumps(expanded, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
