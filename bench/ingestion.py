@@ -256,6 +256,7 @@ def run() -> dict[str, Any]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "Loyalty"
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     with DynamoDBLocal() as server:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
         bare = boto3.client("dynamodb")
