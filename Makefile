@@ -32,7 +32,8 @@ integration: install ## run the integration tests only (DynamoDB Local)
 lint: install ## ruff, mypy, and the template checks (sam validate --lint, cfn-lint, checkov)
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
-	@$(UV) run mypy shared functions infra bench tests
+	@$(UV) run mypy shared infra bench tests
+	@for f in functions/*/app.py; do $(UV) run mypy $$f || exit 1; done
 	@bash infra/scripts/lint-template.sh
 
 fmt: install ## format and autofix the code

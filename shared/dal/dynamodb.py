@@ -303,6 +303,9 @@ class DynamoRepository:
             update.set_if_absent("memberSince", first_seen)
         update.add("lifetimePoints", points)
         update.add("ordersCompleted", orders)
+        # The member's version: every change of points or eligibility bumps it, and a tier
+        # decision applies only to the version it was computed from.
+        update.add("v", 1)
         if bucket is not None:
             update.add(bucket, points)
         for name in prune:

@@ -11,6 +11,8 @@ import boto3
 from shared.settings import settings
 
 from .dynamodb import DynamoRepository
+from .publisher import EventBridgePublisher
+from .tiers import TierRepository
 
 
 @cache
@@ -21,4 +23,16 @@ def repository() -> DynamoRepository:
 def reset() -> None:
     """Forget the cached repository and settings (tests point functions at fresh tables)."""
     repository.cache_clear()
+    tier_repository.cache_clear()
+    publisher.cache_clear()
     settings.cache_clear()
+
+
+@cache
+def tier_repository() -> TierRepository:
+    return TierRepository(settings().table_name, repository().client)
+
+
+@cache
+def publisher() -> EventBridgePublisher:
+    return EventBridgePublisher(settings().event_bus_name, boto3.client("events"))

@@ -59,3 +59,15 @@ class ProgramConfigError(DomainError):
 
     code = "invalid_program"
     status = 500
+
+
+class Unauthorized(DomainError):
+    """No valid identity (API Gateway normally answers this before the function runs)."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403

@@ -1,8 +1,47 @@
-"""Tier arithmetic: which tier a number of points reaches."""
+"""Tier arithmetic and the tier evaluation rules (SPEC: Tiers).
+
+Pure functions of the member item's attributes, a date and the program:
+
+- upgrades take effect as soon as the points are there (the stream evaluation, seconds after
+  the order);
+- downgrades happen when points age out of the window (rolling mode) or a period closes (fixed
+  mode), found by the daily evaluation, after an optional grace period;
+- a member whose tier will drop within N days gets one "tier at risk" notice per drop date;
+- a member below the rating floor (``eligible`` false on the member item, maintained by rating
+  moderation) holds no tier until reinstated; points keep accruing meanwhile.
+"""
 
 from __future__ import annotations
 
-from .program import Program, Tier
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from .program import Program, Tier, WindowMode
+from .window import window_points
+
+HORIZON_DAYS = 400
+"""How far ahead ``next_drop_day`` looks: beyond any window or period."""
+
+
+class TierReason(StrEnum):
+    POINTS_GAINED = "points_gained"
+    POINTS_EXPIRED = "points_expired"
+    RATING_INELIGIBLE = "rating_ineligible"
+    RATING_REINSTATED = "rating_reinstated"
+    PERIOD_CLOSED = "period_closed"
+    POLICY_CHANGED = "policy_changed"
+
+
+class Trigger(StrEnum):
+    STREAM = "stream"
+    """The member item changed (an order, a reversal, an eligibility change)."""
+    SCHEDULE = "schedule"
+    """The daily evaluation of members whose check date has come."""
+    RECALCULATION = "recalculation"
+    """A full recalculation after the thresholds changed."""
 
 
 def tier_for(points: int, program: Program) -> Tier | None:
@@ -17,3 +56,159 @@ def points_to_next_tier(points: int, program: Program) -> int | None:
         if points < tier.min_points:
             return tier.min_points - points
     return None
+
+
+def rank(tier_id: str | None, program: Program) -> int:
+    """0 below the first tier, 1 for the first tier, ...; an unknown id (a tier removed by a
+    new configuration) ranks above every known tier, so that a recalculation moves it."""
+    if tier_id is None:
+        return 0
+    for index, tier in enumerate(program.tiers, start=1):
+        if tier.id == tier_id:
+            return index
+    return len(program.tiers) + 1
+
+
+def is_eligible(attributes: Mapping[str, Any]) -> bool:
+    """Absent means not judged yet, which is eligible (SPEC: fewer than 10 ratings)."""
+    return bool(attributes.get("eligible", True))
+
+
+def earned_tier(attributes: Mapping[str, Any], day: date, program: Program) -> str | None:
+    """The tier the points reach on ``day``, ignoring eligibility."""
+    tier = tier_for(window_points(attributes, day, program), program)
+    return tier.id if tier else None
+
+
+def next_drop_day(
+    attributes: Mapping[str, Any], today: date, tier_id: str, program: Program
+) -> date | None:
+    """The first day after ``today`` on which, with no new points, the points no longer reach
+    ``tier_id``; None if that does not happen within the horizon (no points left to expire
+    is impossible: points always expire, so None means a tier without points to lose)."""
+    needed = rank(tier_id, program)
+    day = today
+    for _ in range(HORIZON_DAYS):
+        day += timedelta(days=1)
+        if rank(earned_tier(attributes, day, program), program) < needed:
+            return day
+    return None
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    """What an evaluation concludes; ``changed`` says whether the tier moves."""
+
+    current: str | None
+    tier: str | None
+    reason: TierReason | None
+    points: int
+    check_on: date | None
+    """Next day the daily evaluation must look at this member (None: nothing can drop)."""
+    at_risk_on: date | None = None
+    """Set when a new "tier at risk" notice is due: the day the tier will drop."""
+    drops_to: str | None = None
+    below_since: date | None = None
+    """First day the daily evaluation saw the points below the tier (for the grace period)."""
+
+    @property
+    def changed(self) -> bool:
+        return self.tier != self.current
+
+
+def _parse_day(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def evaluate(  # noqa: PLR0911 (one return per rule reads best)
+    attributes: Mapping[str, Any],
+    today: date,
+    program: Program,
+    trigger: Trigger,
+    allow_downgrades: bool = True,
+) -> TierDecision:
+    """The member's tier on ``today`` and when to look again.
+
+    ``allow_downgrades`` (recalculation only): False keeps a member's current tier until the
+    end of the current period, as Voucherify's "refresh tiers" does; the check date is then
+    set to the period's end.
+    """
+    current = attributes.get("tier")
+    current = str(current) if current else None
+    points = window_points(attributes, today, program)
+    earned = tier_for(points, program)
+    earned_id = earned.id if earned else None
+    eligible = is_eligible(attributes)
+    below_since = _parse_day(attributes.get("belowSince"))
+
+    if not eligible:
+        reason = TierReason.RATING_INELIGIBLE if current is not None else None
+        return TierDecision(current, None, reason, points, None)
+
+    was_suspended = attributes.get("tierReason") == TierReason.RATING_INELIGIBLE.value
+    if rank(earned_id, program) > rank(current, program):
+        if current is None and was_suspended:
+            reason = TierReason.RATING_REINSTATED
+        elif trigger is Trigger.RECALCULATION:
+            reason = TierReason.POLICY_CHANGED
+        else:
+            reason = TierReason.POINTS_GAINED
+        return _with_schedule(current, earned_id, reason, points, attributes, today, program)
+
+    if rank(earned_id, program) == rank(current, program):
+        return _with_schedule(current, current, None, points, attributes, today, program)
+
+    # The points no longer reach the current tier.
+    if trigger is Trigger.STREAM:
+        # Downgrades are the daily evaluation's: make sure it looks today.
+        return TierDecision(current, current, None, points, today, below_since=below_since)
+    if trigger is Trigger.RECALCULATION and not allow_downgrades:
+        period_end = _period_end(today, program)
+        return TierDecision(current, current, None, points, period_end, below_since=below_since)
+    below_since = below_since or today
+    grace_ends = below_since + timedelta(days=program.downgrade.grace_days)
+    if today < grace_ends:
+        return TierDecision(current, current, None, points, grace_ends, below_since=below_since)
+    if trigger is Trigger.RECALCULATION:
+        reason = TierReason.POLICY_CHANGED
+    elif program.window.mode is WindowMode.FIXED:
+        reason = TierReason.PERIOD_CLOSED
+    else:
+        reason = TierReason.POINTS_EXPIRED
+    decision = _with_schedule(current, earned_id, reason, points, attributes, today, program)
+    return decision
+
+
+def _period_end(today: date, program: Program) -> date:
+    """First day of the next quarter (fixed mode) or of the next window turn (rolling)."""
+    first_month = 3 * ((today.month - 1) // 3) + 1
+    if first_month == 10:
+        return date(today.year + 1, 1, 1)
+    return date(today.year, first_month + 3, 1)
+
+
+def _with_schedule(
+    current: str | None,
+    tier: str | None,
+    reason: TierReason | None,
+    points: int,
+    attributes: Mapping[str, Any],
+    today: date,
+    program: Program,
+) -> TierDecision:
+    """Attach the next check date and a due "at risk" notice to a decision for ``tier``."""
+    if tier is None:
+        return TierDecision(current, tier, reason, points, None)
+    drop = next_drop_day(attributes, today, tier, program)
+    if drop is None:
+        return TierDecision(current, tier, reason, points, None)
+    notice_days = program.downgrade.at_risk_notice_days
+    notice_from = drop - timedelta(days=notice_days)
+    already = _parse_day(attributes.get("atRiskFor")) == drop and tier == current
+    at_risk_on = None
+    drops_to = None
+    if notice_days and notice_from <= today and not already:
+        at_risk_on = drop
+        drops_to = earned_tier(attributes, drop, program)
+    check_on = notice_from if notice_days and notice_from > today else drop
+    return TierDecision(current, tier, reason, points, check_on, at_risk_on, drops_to)

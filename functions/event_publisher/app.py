@@ -1,0 +1,50 @@
+"""event_publisher: publishes the outbound events implied by each committed change.
+
+Trigger: the table's stream (new and old images). A transactional outbox: an event goes out if
+and only if its change was committed; a failed publication fails that record alone, and the
+stream retries it (bisecting the batch), so nothing is lost. Events carry a deterministic
+``eventId`` for consumers to drop the duplicates a retry can cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.dal.factory import publisher
+from shared.domain.outbound import derive_all
+from shared.logic.outbox import DERIVERS
+from shared.observability import logger, metrics, tracer
+from shared.streams import change_of
+
+
+def _record(record: DynamoDBRecord) -> None:
+    change = change_of(record)
+    events = derive_all(DERIVERS, change.old, change.new)
+    if not events:
+        return
+    publisher().publish(events)
+    for event in events:
+        metrics.add_metric(name=f"Published{event.detail_type}", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "event published",
+            extra={"detail_type": event.detail_type, "event_id": event.detail.get("eventId")},
+        )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event, record_handler=_record, processor=processor, context=context
+    )

@@ -1,0 +1,123 @@
+"""Use cases of tier recalculation: the stream evaluation, the daily evaluation and the full
+recalculation. Each evaluates a member item with ``shared.domain.tiers.evaluate`` and writes
+only what changed, conditioned on the member's version (see ``TierRepository.apply_tier``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from shared.domain.program import Program
+from shared.domain.tiers import TierDecision, Trigger, evaluate
+from shared.domain.timeutil import local_day, to_utc_iso
+
+
+class TierStore(Protocol):
+    def apply_tier(
+        self,
+        program_id: str,
+        member_id: str,
+        decision: TierDecision,
+        version: int | None,
+        at: str,
+    ) -> bool: ...
+
+    def due_member_keys(self, program_id: str, today: date) -> Iterable[str]: ...
+
+    def get_members(self, program_id: str, member_ids: list[str]) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class TierRun:
+    """Counts of one evaluation run (a stream batch, a daily sweep, a segment page)."""
+
+    evaluated: int = 0
+    written: int = 0
+    stale: int = 0
+    changes: Counter[str] = field(default_factory=Counter)
+    at_risk: int = 0
+
+    def add(self, other: TierRun) -> None:
+        self.evaluated += other.evaluated
+        self.written += other.written
+        self.stale += other.stale
+        self.changes.update(other.changes)
+        self.at_risk += other.at_risk
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "evaluated": self.evaluated,
+            "written": self.written,
+            "stale": self.stale,
+            "changes": dict(self.changes),
+            "atRisk": self.at_risk,
+        }
+
+
+def _needs_write(item: Mapping[str, Any], decision: TierDecision, trigger: Trigger) -> bool:
+    if decision.changed or decision.at_risk_on is not None:
+        return True
+    stored = item.get("checkOn")
+    new = decision.check_on.isoformat() if decision.check_on else None
+    below = decision.below_since.isoformat() if decision.below_since else None
+    if trigger is Trigger.STREAM:
+        # Between two daily evaluations a check date only ever moves earlier (or appears):
+        # new points move a drop later, and the daily evaluation catches up then.
+        if new is None:
+            return False
+        return stored is None or new < str(stored)
+    return stored != new or item.get("belowSince") != below
+
+
+def evaluate_member(
+    item: Mapping[str, Any],
+    now: datetime,
+    program: Program,
+    trigger: Trigger,
+    store: TierStore,
+    allow_downgrades: bool = True,
+) -> TierRun:
+    run = TierRun(evaluated=1)
+    decision = evaluate(item, local_day(now, program.zone), program, trigger, allow_downgrades)
+    if not _needs_write(item, decision, trigger):
+        return run
+    version = item.get("v")
+    applied = store.apply_tier(
+        program.id,
+        str(item["memberId"]),
+        decision,
+        int(version) if version is not None else None,
+        to_utc_iso(now),
+    )
+    if not applied:
+        run.stale += 1
+        return run
+    run.written += 1
+    if decision.changed:
+        run.changes[f"{decision.current}->{decision.tier}"] += 1
+    if decision.at_risk_on is not None:
+        run.at_risk += 1
+    return run
+
+
+def daily_evaluation(now: datetime, program: Program, store: TierStore) -> TierRun:
+    """Evaluate the members whose check date has come (the sparse index), 100 at a time."""
+    today = local_day(now, program.zone)
+    run = TierRun()
+    batch: list[str] = []
+
+    def flush() -> None:
+        for item in store.get_members(program.id, batch):
+            run.add(evaluate_member(item, now, program, Trigger.SCHEDULE, store))
+        batch.clear()
+
+    for member_id in store.due_member_keys(program.id, today):
+        batch.append(member_id)
+        if len(batch) == 100:
+            flush()
+    if batch:
+        flush()
+    return run
