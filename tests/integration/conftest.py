@@ -54,6 +54,11 @@ def ddb_local() -> Iterator[DynamoDBLocal]:
         server.start()
         with pytest.MonkeyPatch.context() as env:
             env.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.endpoint)
+            env.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", server.endpoint)
+            # No test may reach AWS: every other service points at a closed loopback port
+            # (tests that publish events replace the publisher).
+            for service in ("EVENTS", "SQS", "STS", "SCHEDULER"):
+                env.setenv(f"AWS_ENDPOINT_URL_{service}", "http://127.0.0.1:9")
             for name, value in ENVIRONMENT.items():
                 env.setenv(name, value)
             # A real session token or profile must not mix with the dummy keys.
