@@ -1,0 +1,334 @@
+"""``make demo``: a synthetic marketplace sent through the running local stack.
+
+A few hundred shoppers with 90 days of history, replayed in time order through PutEvents on the
+bus the functions use: orders (single, double and triple batches; a few cancelled or refunded),
+tip adjustments (some of them tip-baiting), ratings, and partner fuel purchases. Casual,
+regular, busy and pro shoppers are mixed so that every tier shows up. Each event's ``Time`` is
+when it happened (plus a short delivery delay), as a replay of the last 90 days.
+
+Then it waits until the stack has processed everything and prints the tier distribution
+(window points of each member item in the table, through the program's tiers), the events
+routed to functions or left without a subscriber, the events the functions published (from
+``events.jsonl``), and the invocations per function.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+
+from shared.domain.tiers import tier_for
+from shared.domain.window import window_points
+from shared.programs import load_program
+
+__all__ = ["Profile", "generate", "run_demo"]
+
+SOURCE_ORDERS = "demo.orders"
+SOURCE_RATINGS = "demo.ratings"
+SOURCE_PARTNERS = "demo.fuel-partners"
+OUTSIDE_CONTROL = ["item_out_of_stock", "store_closed", "app_issue", "late_due_to_store"]
+OWN_FAULT = ["late_delivery", "wrong_item", "damaged_item", "rude"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    share: float
+    orders: tuple[int, int]
+    batch_weights: tuple[int, int, int]
+    """Relative frequency of single, double and triple batches."""
+
+
+PROFILES = (
+    Profile("casual", 0.45, (2, 12), (9, 1, 0)),
+    Profile("regular", 0.30, (14, 30), (5, 4, 1)),
+    Profile("busy", 0.17, (34, 52), (2, 4, 4)),
+    Profile("pro", 0.08, (64, 90), (1, 3, 6)),
+)
+
+
+def _money(amount: float) -> dict[str, str]:
+    return {"amount": f"{amount:.2f}", "currency": "USD"}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def generate(
+    members: int, *, seed: int, days: int, now: datetime
+) -> Iterator[tuple[datetime, dict[str, Any]]]:
+    """(delivery time, PutEvents entry without EventBusName), in delivery order."""
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by seed
+    customers = [f"demo-customer-{index:04d}" for index in range(1, members * 2 + 1)]
+    harsh = set(rng.sample(customers, k=max(1, len(customers) // 25)))
+    events: list[tuple[datetime, dict[str, Any]]] = []
+
+    def add(at: datetime, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
+        delivered = min(now, at + timedelta(seconds=rng.randint(5, 600)))
+        events.append(
+            (
+                delivered,
+                {
+                    "Source": source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                    "Time": delivered,
+                },
+            )
+        )
+
+    for index in range(1, members + 1):
+        member = f"demo-shopper-{index:04d}"
+        profile = rng.choices(PROFILES, weights=[p.share for p in PROFILES])[0]
+        for number in range(rng.randint(*profile.orders)):
+            order = f"demo-order-{index:04d}-{number:03d}"
+            customer = rng.choice(customers)
+            completed = now - timedelta(days=rng.uniform(0, days - 1), minutes=30)
+            tip = rng.choice([0, 2, 3, 5, 5, 8, 10, 12])
+            add(
+                completed,
+                SOURCE_ORDERS,
+                "OrderCompleted",
+                {
+                    "orderId": order,
+                    "memberId": member,
+                    "customerId": customer,
+                    "completedAt": _iso(completed),
+                    "batchSize": rng.choices((1, 2, 3), weights=profile.batch_weights)[0],
+                    "total": _money(rng.uniform(15, 180)),
+                    "tip": _money(tip),
+                },
+            )
+            roll = rng.random()
+            later = completed + timedelta(hours=rng.uniform(1, 30))
+            if roll < 0.02 or (roll < 0.03 and later < now):
+                kind = "OrderCancelled" if roll < 0.02 else "OrderRefunded"
+                add(
+                    later,
+                    SOURCE_ORDERS,
+                    kind,
+                    {"orderId": order, "memberId": member, "occurredAt": _iso(later)},
+                )
+                continue
+            if tip and rng.random() < 0.05:
+                baited = rng.random() < 0.5
+                detail: dict[str, Any] = {
+                    "orderId": order,
+                    "memberId": member,
+                    "customerId": customer,
+                    "previousTip": _money(tip),
+                    "newTip": _money(0 if baited else max(0, tip - 1)),
+                    "occurredAt": _iso(later),
+                }
+                if not baited:
+                    detail["reason"] = "item_missing"
+                add(later, SOURCE_ORDERS, "TipAdjusted", detail)
+            if rng.random() < 0.6:
+                rated = completed + timedelta(minutes=rng.uniform(10, 600))
+                stars = (
+                    rng.choices((1, 2, 3, 4, 5), weights=(3, 3, 3, 1, 1))[0]
+                    if customer in harsh
+                    else rng.choices((1, 2, 3, 4, 5), weights=(1, 1, 2, 10, 60))[0]
+                )
+                reasons = [] if stars >= 4 else [rng.choice(OUTSIDE_CONTROL + OWN_FAULT)]
+                add(
+                    rated,
+                    SOURCE_RATINGS,
+                    "RatingSubmitted",
+                    {
+                        "ratingId": f"rating-{order}",
+                        "orderId": order,
+                        "memberId": member,
+                        "customerId": customer,
+                        "stars": stars,
+                        "reasons": reasons,
+                        "submittedAt": _iso(rated),
+                    },
+                )
+        for number in range(rng.randint(0, 6)):
+            at = now - timedelta(days=rng.uniform(0, days - 1))
+            add(
+                at,
+                SOURCE_PARTNERS,
+                "FuelPurchaseReported",
+                {
+                    "purchaseId": f"demo-fuel-{index:04d}-{number:02d}",
+                    "memberId": member,
+                    "amount": _money(rng.uniform(20, 90)),
+                    "occurredAt": _iso(at),
+                },
+            )
+    events.sort(key=lambda item: item[0])
+    yield from events
+
+
+# --------------------------------------------------------------------------- talking to the stack
+
+
+def _get(endpoint: str, path: str) -> Any:
+    with urlopen(endpoint.rstrip("/") + path, timeout=30) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
+
+
+def _app_setting(stack: Mapping[str, Any], name: str, default: str) -> str:
+    for function in stack.get("functions", {}).values():
+        value = function.get("environment", {}).get(name)
+        if value:
+            return str(value)
+    return default
+
+
+def _delta(after: Mapping[str, int], before: Mapping[str, int]) -> Counter[str]:
+    return Counter({key: value - before.get(key, 0) for key, value in after.items()}) + Counter()
+
+
+def _wait_idle(endpoint: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while time.monotonic() < deadline:
+        streak = streak + 1 if _get(endpoint, "/_local/stats")["idle"] else 0
+        if streak >= 3:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _tiers(stack: Mapping[str, Any], table: str, program_id: str, now: datetime) -> Counter[str]:
+    program = load_program(program_id)
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=stack["dynamodbEndpoint"],
+        region_name=stack.get("region", "us-east-1"),
+        aws_access_key_id="demo",
+        aws_secret_access_key="demo",  # noqa: S106 - DynamoDB Local ignores it
+    )
+    deserializer = TypeDeserializer()
+    counts: Counter[str] = Counter()
+    paginator = client.get_paginator("scan")
+    pages = paginator.paginate(
+        TableName=table,
+        FilterExpression="sk = :member AND begins_with(pk, :prefix)",
+        ExpressionAttributeValues={
+            ":member": {"S": "MEMBER"},
+            ":prefix": {"S": f"P#{program_id}#M#demo-shopper-"},
+        },
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            attributes = {name: deserializer.deserialize(value) for name, value in item.items()}
+            tier = tier_for(window_points(attributes, now.date(), program), program)
+            counts[tier.name if tier is not None else "none"] += 1
+    return counts
+
+
+def _published(events_log: Path, offset: int) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    if not events_log.exists():
+        return counts
+    with events_log.open("rb") as log:
+        log.seek(offset)
+        for line in log:
+            try:
+                counts[json.loads(line)["event"]["detail-type"]] += 1
+            except (ValueError, KeyError):
+                continue
+    return counts
+
+
+def _table(title: str, counts: Mapping[str, int]) -> None:
+    print(title)
+    if not counts:
+        print("  (none)")
+    for name, count in sorted(counts.items(), key=lambda item: -item[1]):
+        print(f"  {name:<28} {count:>7}")
+
+
+def _send(
+    client: Any, events: Iterator[tuple[datetime, dict[str, Any]]], bus: str
+) -> tuple[int, int]:
+    """PutEvents, 10 entries a call; (sent, refused)."""
+    sent = failed = 0
+    batch: list[dict[str, Any]] = []
+    for _, entry in events:
+        batch.append({**entry, "EventBusName": bus})
+        if len(batch) == 10:
+            failed += client.put_events(Entries=batch).get("FailedEntryCount", 0)
+            sent += len(batch)
+            batch.clear()
+            if sent % 2000 == 0:
+                print(f"  sent {sent} events", flush=True)
+    if batch:
+        failed += client.put_events(Entries=batch).get("FailedEntryCount", 0)
+        sent += len(batch)
+    return sent, failed
+
+
+def run_demo(
+    endpoint: str, *, members: int = 300, seed: int = 7, days: int = 90, timeout: float = 600.0
+) -> int:
+    try:
+        stack = _get(endpoint, "/_local/stack")
+    except OSError as error:
+        print(f"error: no local stack answers at {endpoint} ({error}); start it with `make run`")
+        return 1
+    bus = _app_setting(stack, "EVENT_BUS_NAME", "default")
+    table = _app_setting(stack, "TABLE_NAME", "")
+    program_id = _app_setting(stack, "PROGRAM_ID", "cart-star")
+    events_log = Path(stack["eventsLog"])
+    offset = events_log.stat().st_size if events_log.exists() else 0
+    before = _get(endpoint, "/_local/stats")
+    now = datetime.now(UTC).replace(microsecond=0)
+    client = boto3.client(
+        "events",
+        endpoint_url=stack["awsEndpoint"],
+        region_name=stack.get("region", "us-east-1"),
+        aws_access_key_id="demo",
+        aws_secret_access_key="demo",  # noqa: S106 - the local stack ignores it
+    )
+    print(f"demo: {members} shoppers, {days} days of history, onto bus {bus} at {endpoint}")
+    began = time.monotonic()
+    sent, failed = _send(client, generate(members, seed=seed, days=days, now=now), bus)
+    print(f"sent {sent} events in {time.monotonic() - began:.1f}s ({failed} refused); waiting...")
+    done = _wait_idle(endpoint, timeout)
+    after = _get(endpoint, "/_local/stats")
+    state = "processed" if done else f"NOT finished after {timeout:.0f}s"
+    print(f"{state} in {time.monotonic() - began:.1f}s\n")
+    if table:
+        tiers = _tiers(stack, table, program_id, now)
+        total = sum(tiers.values()) or 1
+        print(f"Tiers today (90-day window points of each member item in {table}):")
+        for name in ("Diamond", "Platinum", "Gold", "none"):
+            count = tiers.get(name, 0)
+            print(f"  {name:<9} {count:>5}  {'#' * round(40 * count / total)}")
+        print()
+    events_before, events_after = before["events"], after["events"]
+    _table("Events routed to functions:", _delta(events_after["routed"], events_before["routed"]))
+    _table(
+        "Events no rule routed (no function subscribes yet):",
+        _delta(events_after["unrouted"], events_before["unrouted"]),
+    )
+    _table(f"Events published by the functions ({events_log}):", _published(events_log, offset))
+    invocations = {
+        name: value["invocations"] - before["functions"].get(name, {}).get("invocations", 0)
+        for name, value in after["functions"].items()
+    }
+    errors = {
+        name: value["errors"] - before["functions"].get(name, {}).get("errors", 0)
+        for name, value in after["functions"].items()
+    }
+    print("Function invocations (errors):")
+    for name, count in sorted(invocations.items()):
+        print(f"  {name:<28} {count:>7} ({errors[name]})")
+    return 0 if done and not failed else 1
