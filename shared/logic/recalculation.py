@@ -1,0 +1,468 @@
+"""Use case: the full recalculation of every member's tier after a new configuration version
+(new thresholds). See docs/tiers-recalculation.md.
+
+A job splits the program's members into parallel Scan segments. A worker (one SQS message:
+job, segment, page) processes pages while its Lambda has time left, checkpoints after every
+page, then sends the continuation message, or marks the segment done. Each member is evaluated
+with ``Trigger.RECALCULATION`` and written only if something changed, conditioned on the
+member's version (``TierRepository.apply_tier``). By default nobody is downgraded before the end
+of the current period (``allow_downgrades=False``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from shared.domain.program import Program
+from shared.domain.recalculation import (
+    JobState,
+    PageCounts,
+    RecalculationJob,
+    ScanPage,
+    SegmentMessage,
+    SegmentState,
+    Step,
+    plan,
+)
+from shared.domain.tiers import Trigger
+from shared.domain.timeutil import to_utc_iso
+
+from .tiers import TierRun, TierStore, evaluate_member
+
+MARGIN_MS = 60_000
+"""Time a worker keeps in hand when it starts a page: the longest page (1 MB of member items,
+all of them written) takes a few seconds; the rest covers a slow DynamoDB or SQS call."""
+MAX_FAILED_IDS = 20
+
+
+class RecalculationStore(TierStore, Protocol):
+    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
+
+    def consumed(self) -> tuple[float, float]: ...
+
+    def create_job(self, job: RecalculationJob) -> bool: ...
+
+    def get_job(self, job_id: str) -> RecalculationJob | None: ...
+
+    def finish_job(self, job_id: str, state: JobState, at: str) -> bool: ...
+
+    def get_segment(self, job_id: str, segment: int) -> SegmentState: ...
+
+    def segments(self, job_id: str) -> list[SegmentState]: ...
+
+    def checkpoint(
+        self,
+        job_id: str,
+        segment: int,
+        page: int,
+        counts: PageCounts,
+        last_key: str | None,
+        at: str,
+    ) -> bool: ...
+
+    def mark_sent(self, job_id: str, segment: int, page: int) -> bool: ...
+
+    def scan_members(
+        self,
+        program_id: str,
+        segment: int,
+        segments: int,
+        start: str | None,
+        limit: int | None = None,
+    ) -> ScanPage: ...
+
+
+class ProgramMismatch(RuntimeError):
+    """The worker runs an older configuration than the job's: retry once it is deployed."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- starting a job --------------------------------------------------------------------------
+
+
+def new_job_id(program: Program, now: datetime) -> str:
+    return f"{program.id}-v{program.version}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def start_job(
+    program: Program,
+    segments: int,
+    store: RecalculationStore,
+    now: datetime,
+    allow_downgrades: bool = False,
+    page_size: int | None = None,
+    estimated_items: int | None = None,
+    job_id: str | None = None,
+) -> tuple[RecalculationJob, list[SegmentMessage]]:
+    """Record a job and return its first messages, one per segment (the caller sends them)."""
+    job = RecalculationJob(
+        job_id=job_id or new_job_id(program, now),
+        program_id=program.id,
+        program_version=program.version,
+        segments=segments,
+        allow_downgrades=allow_downgrades,
+        created_at=to_utc_iso(now),
+        page_size=page_size,
+        estimated_items=estimated_items,
+    )
+    if not store.create_job(job):
+        raise ValueError(f"job {job.job_id} exists already")
+    return job, [SegmentMessage(job.job_id, segment, 0) for segment in range(segments)]
+
+
+def resume_messages(store: RecalculationStore, job_id: str) -> list[SegmentMessage]:
+    """Messages that restart every unfinished segment from its checkpoint (after messages were
+    lost to the dead-letter queue, say). Safe while other messages are still in flight: only
+    one delivery can checkpoint a given page, the others stop there."""
+    job = store.get_job(job_id)
+    if job is None:
+        raise ValueError(f"no job {job_id}")
+    if job.state is not JobState.RUNNING:
+        return []
+    states = {state.segment: state for state in store.segments(job_id)}
+    return [
+        SegmentMessage(job_id, segment, states.get(segment, SegmentState(segment)).page)
+        for segment in range(job.segments)
+        if not states.get(segment, SegmentState(segment)).done
+    ]
+
+
+# -- the worker ------------------------------------------------------------------------------
+
+
+@dataclass
+class SegmentRun:
+    """What one worker invocation did with one message."""
+
+    message: SegmentMessage
+    outcome: str
+    """``done``, ``handed_off``, ``conflict`` (another delivery got the page first), or the
+    reason the message was skipped (``skip_done``, ``skip_handed_off``, ``skip_ahead``,
+    ``unknown_job``, ``job_finished``, ``superseded``)."""
+    pages: int = 0
+    members: int = 0
+    seconds: float = 0.0
+    run: TierRun = field(default_factory=TierRun)
+    failed_members: list[str] = field(default_factory=list)
+    next_message: SegmentMessage | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "jobId": self.message.job_id,
+            "segment": self.message.segment,
+            "page": self.message.page,
+            "outcome": self.outcome,
+            "pages": self.pages,
+            "members": self.members,
+            "seconds": round(self.seconds, 3),
+            **self.run.as_dict(),
+            "failedMembers": self.failed_members,
+        }
+
+
+def _member_id(item: dict[str, Any]) -> str:
+    member = item.get("memberId")
+    return str(member) if member is not None else str(item.get("pk", "?"))
+
+
+def evaluate_page(
+    items: Iterable[dict[str, Any]],
+    now: datetime,
+    program: Program,
+    store: RecalculationStore,
+    allow_downgrades: bool,
+) -> tuple[TierRun, list[str]]:
+    """Evaluate and write the members of one page. A member whose write lost to a concurrent
+    change is read again (strongly consistent) and evaluated once more. A member item that
+    cannot be evaluated (malformed data) is counted and named, and does not stop the job."""
+    run = TierRun()
+    failed: list[str] = []
+    for item in items:
+        try:
+            result = evaluate_member(
+                item, now, program, Trigger.RECALCULATION, store, allow_downgrades
+            )
+            if result.stale:
+                fresh = store.get_member(program.id, str(item["memberId"]))
+                if fresh is not None:
+                    result = evaluate_member(
+                        fresh, now, program, Trigger.RECALCULATION, store, allow_downgrades
+                    )
+            run.add(result)
+        except (ValueError, TypeError, KeyError, ArithmeticError):
+            failed.append(_member_id(item))
+    return run, failed
+
+
+def _counts(page: ScanPage, run: TierRun, failed: int, units: tuple[float, float]) -> PageCounts:
+    return PageCounts(
+        scanned=page.scanned,
+        members=len(page.items),
+        evaluated=run.evaluated,
+        written=run.written,
+        stale=run.stale,
+        failed=failed,
+        at_risk=run.at_risk,
+        read_units=units[0],
+        write_units=units[1],
+        changes=dict(run.changes),
+    )
+
+
+def _check_program(
+    job: RecalculationJob, program: Program, store: RecalculationStore, at: str
+) -> bool:
+    """False when the job is superseded by the worker's newer configuration."""
+    if job.program_id != program.id:
+        raise ValueError(f"job {job.job_id} is for program {job.program_id}, not {program.id}")
+    if program.version < job.program_version:
+        raise ProgramMismatch(
+            f"job {job.job_id} needs {program.id} version {job.program_version}; "
+            f"this worker runs version {program.version}"
+        )
+    if program.version > job.program_version:
+        store.finish_job(job.job_id, JobState.SUPERSEDED, at)
+        return False
+    return True
+
+
+def run_segment(
+    message: SegmentMessage,
+    program: Program,
+    store: RecalculationStore,
+    send: Callable[[SegmentMessage], None],
+    remaining_ms: Callable[[], int],
+    clock: Callable[[], datetime] = utc_now,
+    margin_ms: int = MARGIN_MS,
+) -> SegmentRun:
+    """Process one message: pages from the segment's checkpoint while more than ``margin_ms``
+    remain (at least one page, so that a job always progresses), checkpointing each; then hand
+    off to a continuation message, or finish the segment (and the job, with its last segment).
+
+    Redelivered and duplicate messages are recognised from the checkpoint (``plan``). Raises
+    ``ProgramMismatch`` when this worker's configuration is older than the job's (the message
+    is retried), and lets DynamoDB and SQS errors through (the message is retried from the
+    last checkpoint).
+    """
+    started = time.perf_counter()
+    outcome = SegmentRun(message, "unknown_job")
+    job = store.get_job(message.job_id)
+    if job is None or message.segment >= job.segments:
+        return outcome
+    if job.state is not JobState.RUNNING:
+        outcome.outcome = "job_finished"
+        return outcome
+    if not _check_program(job, program, store, to_utc_iso(clock())):
+        outcome.outcome = JobState.SUPERSEDED.value
+        return outcome
+    state = store.get_segment(job.job_id, message.segment)
+    step = plan(message, state)
+    if step is not Step.PROCESS:
+        outcome.outcome = step.value
+        return outcome
+
+    page, start = state.page, state.last_key
+    while True:
+        now = clock()
+        before = store.consumed()
+        scanned = store.scan_members(
+            program.id, message.segment, job.segments, start, job.page_size
+        )
+        run, failed = evaluate_page(scanned.items, now, program, store, job.allow_downgrades)
+        after = store.consumed()
+        counts = _counts(scanned, run, len(failed), (after[0] - before[0], after[1] - before[1]))
+        at = to_utc_iso(now)
+        if not store.checkpoint(job.job_id, message.segment, page, counts, scanned.last_key, at):
+            outcome.outcome = "conflict"
+            break
+        outcome.pages += 1
+        outcome.members += len(scanned.items)
+        outcome.run.add(run)
+        outcome.failed_members.extend(failed[: MAX_FAILED_IDS - len(outcome.failed_members)])
+        page, start = page + 1, scanned.last_key
+        if start is None:
+            outcome.outcome = "done"
+            _finish_if_complete(job, store, at)
+            break
+        if remaining_ms() < margin_ms:
+            following = SegmentMessage(job.job_id, message.segment, page)
+            send(following)
+            store.mark_sent(job.job_id, message.segment, page)
+            outcome.outcome = "handed_off"
+            outcome.next_message = following
+            break
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _finish_if_complete(job: RecalculationJob, store: RecalculationStore, at: str) -> None:
+    # Each segment looks after its own last checkpoint (strongly consistent reads), so the last
+    # segment to finish always sees every segment done, even when two finish together.
+    states = store.segments(job.job_id)
+    if sum(1 for state in states if state.done) == job.segments:
+        store.finish_job(job.job_id, JobState.DONE, at)
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job: RecalculationJob
+    segments: list[SegmentState]
+    """Every segment, in order; those without a checkpoint yet are at page 0."""
+
+    @property
+    def total(self) -> PageCounts:
+        total = PageCounts()
+        for segment in self.segments:
+            total = total.plus(segment.counts)
+        return total
+
+    @property
+    def done_segments(self) -> int:
+        return sum(1 for segment in self.segments if segment.done)
+
+    def segment_fraction(self, segment: SegmentState) -> float | None:
+        """Share of the segment done: exact when done, else estimated from the items the
+        segment read against its share of the table's item count (at most 99%)."""
+        if segment.done or self.job.state is JobState.DONE:
+            return 1.0
+        if not self.job.estimated_items:
+            return None
+        share = self.job.estimated_items / self.job.segments
+        return min(0.99, segment.counts.scanned / share) if share else None
+
+    @property
+    def fraction(self) -> float | None:
+        fractions = [self.segment_fraction(segment) for segment in self.segments]
+        if any(value is None for value in fractions):
+            return None
+        return sum(value or 0.0 for value in fractions) / len(fractions)
+
+    def as_dict(self) -> dict[str, Any]:
+        def counts(value: PageCounts) -> dict[str, Any]:
+            return {
+                "scanned": value.scanned,
+                "members": value.members,
+                "evaluated": value.evaluated,
+                "written": value.written,
+                "stale": value.stale,
+                "failed": value.failed,
+                "atRisk": value.at_risk,
+                "readUnits": round(value.read_units, 1),
+                "writeUnits": round(value.write_units, 1),
+                "changes": dict(value.changes),
+            }
+
+        job = self.job
+        return {
+            "jobId": job.job_id,
+            "programId": job.program_id,
+            "programVersion": job.program_version,
+            "state": job.state.value,
+            "allowDowngrades": job.allow_downgrades,
+            "createdAt": job.created_at,
+            "finishedAt": job.finished_at,
+            "segments": job.segments,
+            "segmentsDone": self.done_segments,
+            "fraction": self.fraction,
+            "total": counts(self.total),
+            "bySegment": [
+                {
+                    "segment": state.segment,
+                    "page": state.page,
+                    "done": state.done,
+                    "fraction": self.segment_fraction(state),
+                    "updatedAt": state.updated_at,
+                    **counts(state.counts),
+                }
+                for state in self.segments
+            ],
+        }
+
+
+def job_progress(store: RecalculationStore, job_id: str) -> JobProgress:
+    job = store.get_job(job_id)
+    if job is None:
+        raise ValueError(f"no job {job_id}")
+    found = {state.segment: state for state in store.segments(job_id)}
+    return JobProgress(
+        job, [found.get(segment, SegmentState(segment)) for segment in range(job.segments)]
+    )
+
+
+# -- running a job in-process ----------------------------------------------------------------
+
+
+def _budget(invocation_ms: int | None) -> Callable[[], int]:
+    """The remaining time of one simulated invocation, from now."""
+    if invocation_ms is None:
+        return lambda: 1 << 40
+    deadline = time.monotonic() + invocation_ms / 1000
+    return lambda: int((deadline - time.monotonic()) * 1000)
+
+
+def run_in_process(
+    program: Program,
+    messages: Sequence[SegmentMessage],
+    store_for: Callable[[int], RecalculationStore],
+    clock: Callable[[], datetime] = utc_now,
+    invocation_ms: int | None = None,
+    margin_ms: int = MARGIN_MS,
+    parallel: bool = True,
+) -> list[SegmentRun]:
+    """Run messages as the SQS fan-out would, without SQS: one thread per segment, each
+    following its chain of continuation messages (``parallel=False``: one chain after the
+    other, in this thread). ``invocation_ms`` gives every simulated invocation that much time
+    (None: unlimited, one invocation per segment). ``store_for`` gives each segment its own
+    repository (its own capacity meter; boto3 clients are thread-safe and may be shared)."""
+    runs: list[SegmentRun] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def chain(first: SegmentMessage) -> None:
+        store = store_for(first.segment)
+        pending = [first]
+        try:
+            while pending:
+                message = pending.pop(0)
+                result = run_segment(
+                    message,
+                    program,
+                    store,
+                    pending.append,
+                    _budget(invocation_ms),
+                    clock,
+                    margin_ms,
+                )
+                with lock:
+                    runs.append(result)
+        except BaseException as exc:  # reported by the caller's thread
+            with lock:
+                errors.append(exc)
+
+    if not parallel:
+        for message in messages:
+            chain(message)
+    threads = [
+        threading.Thread(target=chain, args=(message,), name=f"segment-{message.segment}")
+        for message in messages
+        if parallel
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return runs
