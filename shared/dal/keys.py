@@ -13,3 +13,48 @@ def member_pk(program_id: str, member_id: str) -> str:
 
 def order_sk(order_id: str) -> str:
     return f"{ORDER_SK_PREFIX}{order_id}"
+
+# -- rating moderation (docs/ratings.md) ----------------------------------------------------------
+
+RATING_SK_PREFIX = "RATING#"
+"""Under the member: one *slot* per rated (or tip-adjusted) order, sorted by completion."""
+RATING_WINDOW_SK = "RATINGS"
+"""Under the member: the window of the last N counted ratings."""
+WAITING_SK_PREFIX = "WAITING#"
+"""Under the member: a rating or tip change that arrived before its order (with a TTL)."""
+EXPIRED_SK_PREFIX = "EXPIRED#"
+"""Under the member: a waiting rating whose order never came, with the reason."""
+CUSTOMER_SK = "CUSTOMER"
+"""Under the customer: the rater's hard-to-please state and tip-baiting flag."""
+GIVEN_SK_PREFIX = "GIVEN#"
+"""Under the customer: the index of the ratings they gave, by day."""
+RATING_REF_SK = "RATING"
+"""Under the rating id: where the rating lives (for the admin API)."""
+
+
+def rating_sk(completed_at: str, order_id: str) -> str:
+    """``completed_at`` in the storage form (``to_utc_iso``: fixed width, sorts by time)."""
+    return f"{RATING_SK_PREFIX}{completed_at}#{order_id}"
+
+
+def waiting_sk(order_id: str) -> str:
+    return f"{WAITING_SK_PREFIX}{order_id}"
+
+
+def expired_sk(order_id: str) -> str:
+    return f"{EXPIRED_SK_PREFIX}{order_id}"
+
+
+def customer_pk(program_id: str, customer_id: str) -> str:
+    """Partition of one customer (a rater) of one program."""
+    return f"P#{program_id}#C#{customer_id}"
+
+
+def given_sk(day: str, order_id: str) -> str:
+    """``day`` as an ISO date (sorts by day)."""
+    return f"{GIVEN_SK_PREFIX}{day}#{order_id}"
+
+
+def rating_ref_pk(program_id: str, rating_id: str) -> str:
+    return f"P#{program_id}#R#{rating_id}"
+

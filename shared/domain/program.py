@@ -124,6 +124,8 @@ class Moderation(_Config):
     hard_to_please: HardToPlease = HardToPlease()
     tip_bait: TipBait = TipBait()
     outside_control_reasons: tuple[Slug, ...] = ()
+    order_wait_days: PositiveInt = 7
+    """How long a rating (or tip change) that arrived before its order waits for the order."""
 
 
 class QuotaPeriod(StrEnum):
