@@ -1,0 +1,773 @@
+"""The rating moderation repository: slots, the window, raters, waiting ratings (docs/ratings.md).
+
+Every change is one ``TransactWriteItems`` whose items are guarded by a version (optimistic
+concurrency): the slot(s) changed, the member's window, the member item's rating attributes,
+and for a new rating the rater's item, the rater's index entry and the rating id's reference.
+The use cases read, decide, and commit; a failed condition means someone else committed first,
+and the use case reads again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from shared.domain.raters import DayStats, Given, RaterState
+from shared.domain.rating_window import RatingWindow, decode, encode, entry_time
+from shared.domain.ratings import AdminAction, Exclusion, RatingFacts, RatingSlot, TipChange
+from shared.domain.timeutil import to_utc_iso
+
+from .dynamodb import (
+    MAX_TRANSACTION_ATTEMPTS,
+    DynamoRepository,
+    TransientConflict,
+    _av,
+    _from_item,
+    _money,
+    _money_or_none,
+    _Update,
+)
+from .factory import repository
+from .keys import (
+    CUSTOMER_SK,
+    EXPIRED_SK_PREFIX,
+    GIVEN_SK_PREFIX,
+    MEMBER_SK,
+    RATING_REF_SK,
+    RATING_SK_PREFIX,
+    RATING_WINDOW_SK,
+    WAITING_SK_PREFIX,
+    customer_pk,
+    expired_sk,
+    given_sk,
+    member_pk,
+    rating_ref_pk,
+    rating_sk,
+    waiting_sk,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+MAX_TRANSACTION_ITEMS = 100
+BATCH_GET = 100
+EXPIRED_KEPT_SECONDS = 365 * 86_400
+"""An expired rating's record is kept a year (then TTL removes it)."""
+
+
+def slot_sk(slot: RatingSlot) -> str:
+    return rating_sk(slot.completed_at, slot.order_id)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A rating and/or tip changes that arrived before their order."""
+
+    member_id: str
+    order_id: str
+    rating: RatingFacts | None
+    tips: tuple[TipChange, ...]
+    expires_at: int
+    """Epoch seconds (the table's TTL attribute)."""
+    since: str
+    version: int
+
+
+@dataclass(frozen=True)
+class RatingRef:
+    rating_id: str
+    member_id: str
+    order_id: str
+    slot_sk: str
+
+
+@dataclass(frozen=True)
+class SlotWrite:
+    """A slot to write, with what the moderation decided about it (stored for reading)."""
+
+    slot: RatingSlot
+    read_version: int | None
+    """The version read (None: the slot did not exist)."""
+    exclusions: tuple[Exclusion, ...]
+    counted: bool
+    entry: int | None
+
+
+@dataclass(frozen=True)
+class MemberRating:
+    """The member item's rating attributes (the rest of the member item is not ours)."""
+
+    average: Decimal | None
+    count: int
+    eligible: bool
+    reason: str
+    changed_at: str | None
+
+
+@dataclass(frozen=True)
+class Commit:
+    program_id: str
+    member_id: str
+    slots: Sequence[SlotWrite] = ()
+    window: RatingWindow | None = None
+    """The window to write; its ``version`` is the one read (0: none yet)."""
+    member: MemberRating | None = None
+    rater: RaterState | None = None
+    """The rater's item to write; its ``version`` is the one read (0: none yet)."""
+    given: tuple[str, Given, str] | None = None
+    """A new entry of the rater's index: (customer id, entry, its day as an ISO date)."""
+    ref: RatingRef | None = None
+    delete_waiting: Waiting | None = None
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    applied: bool
+    failed: tuple[str, ...] = ()
+    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``, ``ref``,
+    ``waiting``."""
+
+
+# -- item mapping --------------------------------------------------------------------------------
+
+
+def _facts_item(facts: RatingFacts) -> dict[str, Any]:
+    return {
+        "ratingId": facts.rating_id,
+        "customerId": facts.customer_id,
+        "stars": facts.stars,
+        "reasons": list(facts.reasons),
+        "submittedAt": facts.submitted_at,
+    }
+
+
+def _facts(item: Mapping[str, Any]) -> RatingFacts:
+    return RatingFacts(
+        rating_id=str(item["ratingId"]),
+        customer_id=str(item["customerId"]),
+        stars=int(item["stars"]),
+        reasons=tuple(str(reason) for reason in item.get("reasons", [])),
+        submitted_at=str(item["submittedAt"]),
+    )
+
+
+def _tip_item(change: TipChange) -> dict[str, Any]:
+    return {
+        "at": change.occurred_at,
+        "previous": _money(change.previous_tip),
+        "new": _money(change.new_tip),
+        "reasonGiven": change.reason_given,
+    }
+
+
+def _tip(item: Mapping[str, Any]) -> TipChange:
+    previous = _money_or_none(item["previous"])
+    new = _money_or_none(item["new"])
+    assert previous is not None and new is not None
+    return TipChange(str(item["at"]), previous, new, bool(item.get("reasonGiven", False)))
+
+
+def _action_item(action: AdminAction) -> dict[str, Any]:
+    return {"action": action.action, "by": action.by, "at": action.at, "why": action.why}
+
+
+def _action(item: Mapping[str, Any]) -> AdminAction:
+    return AdminAction(str(item["action"]), str(item["by"]), str(item["at"]), str(item["why"]))
+
+
+def slot_item(write: SlotWrite) -> dict[str, Any]:
+    slot = write.slot
+    item: dict[str, Any] = {
+        "memberId": slot.member_id,
+        "orderId": slot.order_id,
+        "customerId": slot.customer_id,
+        "completedAt": slot.completed_at,
+        "orderStatus": slot.order_status,
+        "htp": slot.hard_to_please,
+        "htpV": slot.htp_version,
+        "v": slot.version,
+        "counted": write.counted,
+        "exclusions": [reason.value for reason in write.exclusions],
+    }
+    if slot.tip_at_delivery is not None:
+        item["tipAtDelivery"] = _money(slot.tip_at_delivery)
+    if slot.rating is not None:
+        item["rating"] = _facts_item(slot.rating)
+    if slot.tips:
+        item["tips"] = [_tip_item(change) for change in slot.tips]
+    if slot.admin is not None:
+        item["admin"] = _action_item(slot.admin)
+    if slot.audit:
+        item["audit"] = [_action_item(action) for action in slot.audit]
+    if write.entry is not None:
+        item["entry"] = write.entry
+    return item
+
+
+def slot_of(item: Mapping[str, Any]) -> RatingSlot:
+    rating = item.get("rating")
+    admin = item.get("admin")
+    return RatingSlot(
+        member_id=str(item["memberId"]),
+        order_id=str(item["orderId"]),
+        customer_id=str(item["customerId"]),
+        completed_at=str(item["completedAt"]),
+        order_status=str(item["orderStatus"]),
+        tip_at_delivery=_money_or_none(item.get("tipAtDelivery")),
+        rating=_facts(rating) if isinstance(rating, Mapping) else None,
+        tips=tuple(_tip(change) for change in item.get("tips", [])),
+        hard_to_please=bool(item.get("htp", False)),
+        htp_version=int(item.get("htpV", 0)),
+        admin=_action(admin) if isinstance(admin, Mapping) else None,
+        audit=tuple(_action(action) for action in item.get("audit", [])),
+        version=int(item.get("v", 0)),
+    )
+
+
+def window_of(item: Mapping[str, Any] | None) -> RatingWindow:
+    if not item:
+        return RatingWindow()
+    blob = item.get("w")
+    raw = bytes(blob.value) if blob is not None and hasattr(blob, "value") else bytes(blob or b"")
+    return RatingWindow(
+        entries=decode(raw),
+        older=int(item.get("older", 0)),
+        version=int(item.get("v", 0)),
+        eligible=bool(item.get("eligible", True)),
+        reason=str(item.get("reason", "not_judged")),
+        changed_at=item.get("changedAt"),
+    )
+
+
+def rater_of(customer_id: str, item: Mapping[str, Any] | None) -> RaterState:
+    if not item:
+        return RaterState(customer_id)
+    days = {
+        int(day): DayStats(int(stats[0]), int(stats[1]), int(stats[2]))
+        for day, stats in item.get("days", {}).items()
+    }
+    reconcile = item.get("rc")
+    window = item.get("tipBaitWindowDays")
+    return RaterState(
+        customer_id=customer_id,
+        last_day=int(item["last"]) if "last" in item else None,
+        days=days,
+        htp_days=tuple(int(day) for day in item.get("htp", [])),
+        reconcile=(int(reconcile[0]), int(reconcile[1])) if reconcile else None,
+        tip_baits={str(order): str(at) for order, at in item.get("baits", {}).items()},
+        flagged_at=item.get("tipBaitFlaggedAt"),
+        flagged_orders=tuple(str(order) for order in item.get("tipBaitOrderIds", [])),
+        flag_window_days=int(window) if window is not None else None,
+        version=int(item.get("v", 0)),
+    )
+
+
+def _rater_item(program_id: str, state: RaterState) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "customerId": state.customer_id,
+        "programId": program_id,
+        "v": state.version + 1,
+        "days": {
+            str(day): [stats.count, stats.total, stats.low] for day, stats in state.days.items()
+        },
+        "htp": list(state.htp_days),
+    }
+    if state.last_day is not None:
+        item["last"] = state.last_day
+    if state.reconcile is not None:
+        item["rc"] = list(state.reconcile)
+    if state.tip_baits:
+        item["baits"] = dict(state.tip_baits)
+    if state.flagged_at is not None:
+        item["tipBaitFlaggedAt"] = state.flagged_at
+        item["tipBaitOrderIds"] = list(state.flagged_orders)
+        item["tipBaitReason"] = "tip_baited_orders"
+        if state.flag_window_days is not None:
+            item["tipBaitWindowDays"] = state.flag_window_days
+    return item
+
+
+def waiting_of(item: Mapping[str, Any]) -> Waiting:
+    rating = item.get("rating")
+    return Waiting(
+        member_id=str(item["memberId"]),
+        order_id=str(item["orderId"]),
+        rating=_facts(rating) if isinstance(rating, Mapping) else None,
+        tips=tuple(_tip(change) for change in item.get("tips", [])),
+        expires_at=int(item["expiresAt"]),
+        since=str(item.get("since", "")),
+        version=int(item.get("v", 0)),
+    )
+
+
+def encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str | None:
+    try:
+        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return sk if sk.startswith(RATING_SK_PREFIX) else None
+
+
+# -- the repository ------------------------------------------------------------------------------
+
+
+def _versioned(put: dict[str, Any], version: int | None, name: str = "v") -> dict[str, Any]:
+    """Guard a Put with the version read (None or 0: the item must not exist)."""
+    if not version:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        put["ConditionExpression"] = "#version = :version"
+        put["ExpressionAttributeNames"] = {"#version": name}
+        put["ExpressionAttributeValues"] = {":version": _av(version)}
+    return put
+
+
+class RatingRepository(DynamoRepository):
+    """Rating moderation on the loyalty table (extends the ledger repository's plumbing)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient, **kwargs: Any) -> None:
+        super().__init__(table_name, client, **kwargs)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _pk_key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": _av(pk), "sk": _av(sk)}
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._pk_key(pk, sk),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    def _put(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        item = {"pk": _av(pk), "sk": _av(sk)}
+        item.update({name: _av(value) for name, value in attributes.items()})
+        return {"TableName": self.table_name, "Item": item}
+
+    def _query(self, **request: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            response = self._call("Query", self.client.query, TableName=self.table_name, **request)
+            for item in response.get("Items", []):
+                yield _from_item(item)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get_slot(self, program_id: str, member_id: str, sk: str) -> RatingSlot | None:
+        item = self._get(member_pk(program_id, member_id), sk)
+        return slot_of(item) if item else None
+
+    def get_slots(
+        self, program_id: str, member_id: str, sks: Sequence[str]
+    ) -> dict[str, RatingSlot]:
+        """Several slots of one member (BatchGetItem, strongly consistent)."""
+        found: dict[str, RatingSlot] = {}
+        pk = member_pk(program_id, member_id)
+        unique = list(dict.fromkeys(sks))
+        for start in range(0, len(unique), BATCH_GET):
+            keys = [self._pk_key(pk, sk) for sk in unique[start : start + BATCH_GET]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+                response = self._call(
+                    "BatchGetItem", self.client.batch_get_item, RequestItems=request
+                )
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    attributes = _from_item(item)
+                    found[str(attributes["sk"])] = slot_of(attributes)
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
+            else:
+                raise TransientConflict("BatchGetItem kept returning unprocessed keys")
+        return found
+
+    def get_window(self, program_id: str, member_id: str) -> RatingWindow:
+        return window_of(self._get(member_pk(program_id, member_id), RATING_WINDOW_SK))
+
+    def get_rater(self, program_id: str, customer_id: str) -> RaterState:
+        return rater_of(customer_id, self._get(customer_pk(program_id, customer_id), CUSTOMER_SK))
+
+    def get_rater_item(self, program_id: str, customer_id: str) -> dict[str, Any] | None:
+        return self._get(customer_pk(program_id, customer_id), CUSTOMER_SK)
+
+    def get_waiting(self, program_id: str, member_id: str, order_id: str) -> Waiting | None:
+        item = self._get(member_pk(program_id, member_id), waiting_sk(order_id))
+        return waiting_of(item) if item else None
+
+    def get_ref(self, program_id: str, rating_id: str) -> RatingRef | None:
+        item = self._get(rating_ref_pk(program_id, rating_id), RATING_REF_SK)
+        if not item:
+            return None
+        return RatingRef(
+            rating_id, str(item["memberId"]), str(item["orderId"]), str(item["slotSk"])
+        )
+
+    def query_given(
+        self, program_id: str, customer_id: str, first_day: int, last_day: int
+    ) -> list[Given]:
+        """The rater's index for days ``first_day .. last_day`` (ordinals)."""
+        first = date.fromordinal(max(1, first_day)).isoformat()
+        last = date.fromordinal(max(1, last_day)).isoformat()
+        return [
+            Given(
+                day=int(item["day"]),
+                stars=int(item["stars"]),
+                member_id=str(item["memberId"]),
+                order_id=str(item["orderId"]),
+                slot_sk=str(item["slotSk"]),
+                rating_id=str(item["ratingId"]),
+            )
+            for item in self._query(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+                ExpressionAttributeValues={
+                    ":pk": _av(customer_pk(program_id, customer_id)),
+                    ":first": _av(f"{GIVEN_SK_PREFIX}{first}#"),
+                    ":last": _av(f"{GIVEN_SK_PREFIX}{last}#~"),
+                },
+                ConsistentRead=True,
+            )
+        ]
+
+    def counted_before(
+        self, program_id: str, member_id: str, boundary: int | None, page: int
+    ) -> Iterator[tuple[str, int]]:
+        """The member's counted ratings (slot key, entry), newest first, from the completion
+        time of ``boundary`` down (all of them if None). Pages of ``page`` slots."""
+        upper = (
+            f"{RATING_SK_PREFIX}{to_utc_iso(entry_time(boundary))}#~"
+            if boundary is not None
+            else f"{RATING_SK_PREFIX}~"
+        )
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            FilterExpression="#counted = :yes",
+            ProjectionExpression="sk, #entry",
+            ExpressionAttributeNames={"#counted": "counted", "#entry": "entry"},
+            ExpressionAttributeValues={
+                ":pk": _av(member_pk(program_id, member_id)),
+                ":first": _av(RATING_SK_PREFIX),
+                ":last": _av(upper),
+                ":yes": _av(True),
+            },
+            ScanIndexForward=False,
+            ConsistentRead=True,
+            Limit=page,
+        ):
+            if "entry" in item:
+                yield str(item["sk"]), int(item["entry"])
+
+    def list_slots(
+        self, program_id: str, member_id: str, limit: int, after: str | None
+    ) -> tuple[list[tuple[str, RatingSlot, dict[str, Any]]], str | None]:
+        """A page of the member's slots, newest first: (sk, slot, stored item)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": _av(member_pk(program_id, member_id)),
+                ":prefix": _av(RATING_SK_PREFIX),
+            },
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = self._pk_key(member_pk(program_id, member_id), after)
+        response = self._call("Query", self.client.query, **request)
+        rows = []
+        for raw in response.get("Items", []):
+            item = _from_item(raw)
+            rows.append((str(item["sk"]), slot_of(item), item))
+        last = response.get("LastEvaluatedKey")
+        return rows, (str(_from_item(last)["sk"]) if last else None)
+
+    def list_prefixed(self, program_id: str, member_id: str, prefix: str) -> list[dict[str, Any]]:
+        return list(
+            self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": _av(member_pk(program_id, member_id)),
+                    ":prefix": _av(prefix),
+                },
+            )
+        )
+
+    def list_waiting(self, program_id: str, member_id: str) -> list[Waiting]:
+        return [
+            waiting_of(item)
+            for item in self.list_prefixed(program_id, member_id, WAITING_SK_PREFIX)
+        ]
+
+    def list_expired(self, program_id: str, member_id: str) -> list[dict[str, Any]]:
+        return self.list_prefixed(program_id, member_id, EXPIRED_SK_PREFIX)
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    def put_waiting(
+        self,
+        program_id: str,
+        member_id: str,
+        order_id: str,
+        since: str,
+        expires_at: int,
+        rating: RatingFacts | None = None,
+        tip: TipChange | None = None,
+        max_tips: int = 20,
+    ) -> tuple[bool, Waiting | None]:
+        """Keep a rating (unless another rating waits for the order) or a tip change until
+        the order arrives. On a failed condition, the waiting item as it stood."""
+        update = _Update()
+        update.set("memberId", member_id)
+        update.set("orderId", order_id)
+        update.set_if_absent("since", since)
+        update.set_if_absent("expiresAt", expires_at)
+        update.add("v", 1)
+        conditions = []
+        if rating is not None:
+            update.set("rating", _facts_item(rating))
+            field = f"{update.name('rating')}.{update.name('ratingId')}"
+            conditions.append(
+                f"(attribute_not_exists({update.name('rating')}) "
+                f"OR {field} = {update.value(rating.rating_id)})"
+            )
+        if tip is not None:
+            tips = update.name("tips")
+            update.sets.append(
+                f"{tips} = list_append(if_not_exists({tips}, {update.value([])}), "
+                f"{update.value([_tip_item(tip)])})"
+            )
+            conditions.append(
+                f"(attribute_not_exists({tips}) OR size({tips}) < {update.value(max_tips)})"
+            )
+        request = update.request(
+            self.table_name,
+            self._pk_key(member_pk(program_id, member_id), waiting_sk(order_id)),
+            " AND ".join(conditions) or None,
+        )
+        try:
+            self._call(
+                "UpdateItem",
+                self.client.update_item,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **request,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Any = exc.response.get("Item")
+            return False, waiting_of(_from_item(old)) if old else None
+        return True, None
+
+    def delete_waiting(self, program_id: str, waiting: Waiting) -> bool:
+        try:
+            self._call(
+                "DeleteItem",
+                self.client.delete_item,
+                TableName=self.table_name,
+                Key=self._pk_key(
+                    member_pk(program_id, waiting.member_id), waiting_sk(waiting.order_id)
+                ),
+                ConditionExpression="#v = :v",
+                ExpressionAttributeNames={"#v": "v"},
+                ExpressionAttributeValues={":v": _av(waiting.version)},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def record_expired(
+        self, program_id: str, waiting: Waiting, reason: str, at: str, now_epoch: int
+    ) -> None:
+        """Keep what happened to a waiting rating whose order never came (idempotent)."""
+        assert waiting.rating is not None
+        put = self._put(
+            member_pk(program_id, waiting.member_id),
+            expired_sk(waiting.order_id),
+            {
+                "memberId": waiting.member_id,
+                "orderId": waiting.order_id,
+                "rating": _facts_item(waiting.rating),
+                "reason": reason,
+                "waitingSince": waiting.since,
+                "expiredAt": at,
+                "expiresAt": now_epoch + EXPIRED_KEPT_SECONDS,
+            },
+        )
+        try:
+            self._call(
+                "PutItem",
+                self.client.put_item,
+                ConditionExpression="attribute_not_exists(pk)",
+                **put,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    # -- commits ----------------------------------------------------------------------------
+
+    def commit(self, commit: Commit) -> CommitResult:
+        items: list[dict[str, Any]] = []
+        kinds: list[str] = []
+        pk = member_pk(commit.program_id, commit.member_id)
+        for write in commit.slots:
+            put = self._put(pk, slot_sk(write.slot), slot_item(write))
+            items.append({"Put": _versioned(put, write.read_version)})
+            kinds.append("slot")
+        if commit.window is not None:
+            window = commit.window
+            put = self._put(
+                pk,
+                RATING_WINDOW_SK,
+                {
+                    "memberId": commit.member_id,
+                    "w": encode(window.entries),
+                    "older": window.older,
+                    "v": window.version + 1,
+                    "eligible": window.eligible,
+                    "reason": window.reason,
+                    **({"changedAt": window.changed_at} if window.changed_at else {}),
+                },
+            )
+            items.append({"Put": _versioned(put, window.version)})
+            kinds.append("window")
+        if commit.member is not None:
+            items.append(
+                {"Update": self._member_rating(commit.program_id, commit.member_id, commit.member)}
+            )
+            kinds.append("member")
+        if commit.rater is not None:
+            rater = commit.rater
+            put = self._put(
+                customer_pk(commit.program_id, rater.customer_id),
+                CUSTOMER_SK,
+                _rater_item(commit.program_id, rater),
+            )
+            items.append({"Put": _versioned(put, rater.version)})
+            kinds.append("rater")
+        if commit.given is not None:
+            rater_id, given, day = commit.given
+            put = self._put(
+                customer_pk(commit.program_id, rater_id),
+                given_sk(day, given.order_id),
+                {
+                    "day": given.day,
+                    "stars": given.stars,
+                    "memberId": given.member_id,
+                    "orderId": given.order_id,
+                    "slotSk": given.slot_sk,
+                    "ratingId": given.rating_id,
+                },
+            )
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+            items.append({"Put": put})
+            kinds.append("given")
+        if commit.ref is not None:
+            ref = commit.ref
+            put = self._put(
+                rating_ref_pk(commit.program_id, ref.rating_id),
+                RATING_REF_SK,
+                {"memberId": ref.member_id, "orderId": ref.order_id, "slotSk": ref.slot_sk},
+            )
+            put["ConditionExpression"] = "attribute_not_exists(pk) OR orderId = :order"
+            put["ExpressionAttributeValues"] = {":order": _av(ref.order_id)}
+            items.append({"Put": put})
+            kinds.append("ref")
+        if commit.delete_waiting is not None:
+            waiting = commit.delete_waiting
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": self._pk_key(pk, waiting_sk(waiting.order_id)),
+                        "ConditionExpression": "#v = :v",
+                        "ExpressionAttributeNames": {"#v": "v"},
+                        "ExpressionAttributeValues": {":v": _av(waiting.version)},
+                    }
+                }
+            )
+            kinds.append("waiting")
+        if not items:
+            return CommitResult(applied=True)
+        if len(items) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"a commit holds at most {MAX_TRANSACTION_ITEMS} items")
+        for item in items:
+            (operation,) = item.values()
+            if operation.get("ConditionExpression"):
+                operation["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        reasons = self._transact(items)
+        if reasons is None:
+            return CommitResult(applied=True)
+        failed = tuple(
+            kinds[index]
+            for index, reason in enumerate(reasons)
+            if index < len(kinds) and reason.get("Code") == "ConditionalCheckFailed"
+        )
+        return CommitResult(applied=False, failed=failed)
+
+    def _member_rating(
+        self, program_id: str, member_id: str, rating: MemberRating
+    ) -> dict[str, Any]:
+        update = _Update()
+        update.set_if_absent("memberId", member_id)
+        update.set_if_absent("programId", program_id)
+        if rating.average is None:
+            update.remove("ratingAverage")
+        else:
+            update.set("ratingAverage", rating.average)
+        update.set("ratingCount", rating.count)
+        update.set("eligible", rating.eligible)
+        update.set("eligibilityReason", rating.reason)
+        if rating.changed_at is not None:
+            update.set("eligibilityChangedAt", rating.changed_at)
+        return update.request(
+            self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK)
+        )
+
+    def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:
+        """Drop the rater's pending range, unless the rater changed since ``version``."""
+        try:
+            self._call(
+                "UpdateItem",
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=self._pk_key(customer_pk(program_id, customer_id), CUSTOMER_SK),
+                UpdateExpression="REMOVE rc SET #v = :next",
+                ConditionExpression="#v = :v",
+                ExpressionAttributeNames={"#v": "v"},
+                ExpressionAttributeValues={":v": _av(version), ":next": _av(version + 1)},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def rating_repository() -> RatingRepository:
+    """The function's repository, on the cached client of ``shared.dal.factory`` (so that
+    ``factory.reset()`` points it at a new table too)."""
+    base = repository()
+    return RatingRepository(base.table_name, base.client)
