@@ -1,0 +1,390 @@
+"""Rating moderation against a reference model: whatever the order in which events arrive, and
+however often each is delivered, the counted averages, the exclusions, the eligibility and the
+tip-baiting flags equal a plain recomputation from the set of events.
+
+The system (order_ingestion, the stream hook and rating_moderation on a moto table) sees the
+events one by one; the reference sees them all at once and applies SPEC's definitions
+directly: no window, no buckets, no incremental state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from shared.dal.ratings import RatingRepository
+from shared.domain.program import Program
+from shared.domain.rating_window import make_entry, order_key
+from shared.domain.ratings import exclusions
+from tests.fake_rating_store import FakeRatingStore
+from tests.ratings_support import (
+    NOW,
+    World,
+    order_completed,
+    order_refunded,
+    rating_submitted,
+    small_program,
+    tip_adjusted,
+)
+
+MEMBERS = ("m0", "m1")
+CUSTOMERS = ("c0", "c1", "c2")
+OUTSIDE = "item_out_of_stock"
+START = NOW - timedelta(days=40)
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    member: str
+    customer: str
+    completed_at: datetime
+    tip: Decimal
+    refunded_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Rating:
+    rating_id: str
+    order_id: str
+    member: str
+    customer: str
+    stars: int
+    reasons: tuple[str, ...]
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class Tip:
+    order_id: str
+    new: Decimal
+    reason: str | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Scenario:
+    orders: tuple[Order, ...]
+    ratings: tuple[Rating, ...]
+    """Valid ratings, at most one per order."""
+    strays: tuple[Rating, ...]
+    """Ratings naming the wrong customer (of orders nobody else rates): always refused."""
+    tips: tuple[Tip, ...]
+    arrival: tuple[dict[str, Any], ...]
+
+
+# -- the reference ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    exclusions: dict[str, set[str]]
+    """By rating id, for every valid rating."""
+    window: dict[str, list[int]]
+    """By member: the entries of the last N counted ratings, oldest first."""
+    older: dict[str, int]
+    average: dict[str, Decimal | None]
+    count: dict[str, int]
+    eligible: dict[str, bool]
+    judged: dict[str, bool]
+    flagged: dict[str, bool]
+
+
+def _baited(order: Order, tip: Tip, program: Program) -> bool:
+    rules = program.moderation.tip_bait
+    if tip.reason:
+        return False
+    drop = order.tip - tip.new
+    return drop > 0 and drop >= min(rules.min_drop_amount, order.tip * rules.min_drop_ratio)
+
+
+def reference(program: Program, scenario: Scenario) -> Expected:
+    orders = {order.order_id: order for order in scenario.orders}
+    htp_rules = program.moderation.hard_to_please
+    span = htp_rules.window_days
+
+    def day(rating: Rating) -> int:
+        return rating.submitted_at.astimezone(program.zone).date().toordinal()
+
+    def hard_to_please_on(customer: str, on: int) -> bool:
+        stars = [
+            r.stars
+            for r in scenario.ratings
+            if r.customer == customer and on - span + 1 <= day(r) <= on
+        ]
+        return len(stars) >= htp_rules.min_ratings and sum(stars) <= htp_rules.max_mean * len(stars)
+
+    final_bait: dict[str, bool] = {}
+    first_bait: dict[str, datetime] = {}
+    for order in scenario.orders:
+        changes = sorted(
+            (t for t in scenario.tips if t.order_id == order.order_id),
+            key=lambda t: t.occurred_at,
+        )
+        final_bait[order.order_id] = bool(changes) and _baited(order, changes[-1], program)
+        baits = [t.occurred_at for t in changes if _baited(order, t, program)]
+        if baits:
+            first_bait[order.order_id] = min(baits)
+
+    excluded: dict[str, set[str]] = {}
+    for rating in scenario.ratings:
+        order = orders[rating.order_id]
+        reasons = set()
+        if order.refunded_at is not None:
+            reasons.add("order_not_delivered")
+        rated_days = {day(r) for r in scenario.ratings if r.customer == rating.customer}
+        if Decimal(rating.stars) < program.rating.floor and any(
+            hard_to_please_on(rating.customer, on)
+            for on in rated_days
+            if day(rating) <= on <= day(rating) + span - 1
+        ):
+            reasons.add("hard_to_please")
+        if final_bait[rating.order_id]:
+            reasons.add("tip_baited")
+        if rating.reasons and all(
+            r in program.moderation.outside_control_reasons for r in rating.reasons
+        ):
+            reasons.add("outside_control")
+        excluded[rating.rating_id] = reasons
+
+    expected = Expected({}, {}, {}, {}, {}, {}, {}, {})
+    expected.exclusions.update(excluded)
+    last_n = program.rating.last_n
+    for member in MEMBERS:
+        counted = sorted(
+            make_entry(order_key(orders[r.order_id].completed_at, r.order_id), r.stars)
+            for r in scenario.ratings
+            if r.member == member and not excluded[r.rating_id]
+        )
+        window = counted[-last_n:]
+        total = sum(entry & 7 for entry in window)
+        expected.window[member] = window
+        expected.older[member] = len(counted) - len(window)
+        expected.count[member] = len(window)
+        expected.average[member] = (
+            (Decimal(total) / len(window)).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
+            if window
+            else None
+        )
+        judged = len(window) >= program.rating.min_count
+        expected.judged[member] = judged
+        expected.eligible[member] = not judged or total >= program.rating.floor * len(window)
+    rules = program.moderation.tip_bait
+    for customer in CUSTOMERS:
+        times = sorted(
+            at for order_id, at in first_bait.items() if orders[order_id].customer == customer
+        )
+        k = rules.flag_after
+        expected.flagged[customer] = any(
+            times[i + k - 1] - times[i] <= timedelta(days=rules.flag_window_days)
+            for i in range(len(times) - k + 1)
+        )
+    return expected
+
+
+# -- scenarios ----------------------------------------------------------------------------------
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    count = draw(st.integers(min_value=3, max_value=16))
+    orders: list[Order] = []
+    ratings: list[Rating] = []
+    strays: list[Rating] = []
+    tips: list[Tip] = []
+    minutes = draw(
+        st.lists(
+            st.integers(min_value=0, max_value=30 * 24 * 60),
+            min_size=count,
+            max_size=count,
+            unique=True,
+        )
+    )
+    for index, minute in enumerate(minutes):
+        order_id = f"o{index}"
+        member = draw(st.sampled_from(MEMBERS))
+        customer = draw(st.sampled_from(CUSTOMERS))
+        completed = START + timedelta(minutes=minute)
+        refunded = completed + timedelta(hours=5) if draw(st.integers(0, 9)) == 0 else None
+        at_delivery = Decimal(draw(st.sampled_from(["4.00", "10.00"])))
+        orders.append(Order(order_id, member, customer, completed, at_delivery, refunded))
+        rated = draw(st.integers(0, 9))
+        # A customer's stars lean on who they are: c0 is grumpy, c2 generous.
+        low = {"c0": 1, "c1": 2, "c2": 3}[customer]
+        if rated < 8:
+            ratings.append(
+                Rating(
+                    f"r{index}",
+                    order_id,
+                    member,
+                    customer,
+                    draw(st.integers(min_value=low, max_value=5)),
+                    tuple(draw(st.sampled_from([(), (), (OUTSIDE,), (OUTSIDE, "rude")]))),
+                    completed + timedelta(hours=draw(st.integers(0, 72)), minutes=index),
+                )
+            )
+        elif rated == 8:
+            other = next(c for c in CUSTOMERS if c != customer)
+            strays.append(
+                Rating(f"x{index}", order_id, member, other, 1, (), completed + timedelta(hours=1))
+            )
+        for change in range(draw(st.integers(0, 2))):
+            tips.append(
+                Tip(
+                    order_id,
+                    Decimal(draw(st.sampled_from(["0.00", "1.00", "3.00", "12.00"]))),
+                    draw(st.sampled_from([None, None, "wrong amount"])),
+                    completed + timedelta(hours=draw(st.integers(1, 100)), minutes=change),
+                )
+            )
+    by_id = {order.order_id: order for order in orders}
+    events: list[dict[str, Any]] = []
+    for order in orders:
+        events.append(
+            order_completed(
+                order.order_id, order.member, order.customer, order.completed_at, str(order.tip)
+            )
+        )
+        if order.refunded_at is not None:
+            events.append(order_refunded(order.order_id, order.member, order.refunded_at))
+    for rating in [*ratings, *strays]:
+        events.append(
+            rating_submitted(
+                rating.rating_id,
+                rating.order_id,
+                rating.member,
+                rating.customer,
+                rating.stars,
+                rating.submitted_at,
+                rating.reasons,
+            )
+        )
+    previous: dict[str, Decimal] = {}
+    for tip in sorted(tips, key=lambda t: t.occurred_at):
+        order = by_id[tip.order_id]
+        events.append(
+            tip_adjusted(
+                tip.order_id,
+                order.member,
+                order.customer,
+                str(previous.get(tip.order_id, order.tip)),
+                str(tip.new),
+                tip.occurred_at,
+                tip.reason,
+            )
+        )
+        previous[tip.order_id] = tip.new
+    arrival = list(draw(st.permutations(events)))
+    for _ in range(draw(st.integers(0, 4))):
+        again = draw(st.sampled_from(events))
+        arrival.insert(draw(st.integers(0, len(arrival))), again)
+    return Scenario(tuple(orders), tuple(ratings), tuple(strays), tuple(tips), tuple(arrival))
+
+
+# -- the property -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+        with mock_aws():
+            yield boto3.client("dynamodb")
+
+
+def fresh_world(client: Any, program: Program) -> World:
+    name = f"ratings-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return World(program, RatingRepository(name, client, sleep=lambda _: None), simple_ledger=True)
+
+
+def check(world: World, scenario: Scenario) -> None:
+    program = world.program
+    expected = reference(program, scenario)
+    repo = world.repo
+    for rating in scenario.ratings:
+        ref = repo.get_ref(program.id, rating.rating_id)
+        assert ref is not None, f"{rating.rating_id} was never applied"
+        slot = repo.get_slot(program.id, rating.member, ref.slot_sk)
+        assert slot is not None and slot.rating is not None
+        got = {reason.value for reason in exclusions(slot, program)}
+        assert got == expected.exclusions[rating.rating_id], rating
+        assert world.stored(rating.member, ref.slot_sk) == (got, not got)
+    for stray in scenario.strays:
+        assert repo.get_ref(program.id, stray.rating_id) is None
+    for member in MEMBERS:
+        window = repo.get_window(program.id, member)
+        assert list(window.entries) == expected.window[member], member
+        assert window.older == expected.older[member], member
+        item = world.member(member)
+        if not expected.count[member] and "ratingCount" not in item:
+            continue
+        assert item.get("ratingAverage") == expected.average[member], member
+        assert item["ratingCount"] == expected.count[member], member
+        assert item.get("eligible", True) is expected.eligible[member], member
+        reason = item["eligibilityReason"]
+        if not expected.judged[member]:
+            assert reason == "not_judged"
+        elif expected.eligible[member]:
+            assert reason in {"rating_ok", "rating_reinstated"}
+        else:
+            assert reason == "rating_below_floor"
+    for customer in CUSTOMERS:
+        rater = repo.get_rater(program.id, customer)
+        assert (rater.flagged_at is not None) is expected.flagged[customer], customer
+        assert rater.reconcile is None
+    for rating in scenario.strays:
+        assert any(kind == "RatingSubmitted" for kind, _ in world.rejected) or any(
+            r.rating_id == rating.rating_id and r.reason for r in world.results
+        )
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios())
+def test_any_arrival_order_and_redelivery_equal_a_recomputation(scenario: Scenario) -> None:
+    world = World(small_program(), FakeRatingStore(), simple_ledger=True)
+    for raw in scenario.arrival:
+        world.deliver(raw)
+    check(world, scenario)
+    # Delivering everything again, in reverse, changes nothing.
+    for raw in reversed(scenario.arrival):
+        world.deliver(raw)
+    check(world, scenario)
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenario=scenarios())
+def test_the_same_on_the_dynamodb_repository(aws: Any, scenario: Scenario) -> None:
+    """The same property through the real repository (moto): items, conditions, queries."""
+    world = fresh_world(aws, small_program())
+    for raw in scenario.arrival:
+        world.deliver(raw)
+    check(world, scenario)
