@@ -5,7 +5,7 @@
     loyalty token --sub MEMBER_ID [--scope loyalty/admin] [--ttl 3600]
     loyalty local serve [--fresh] [--http-port 3000] [--events-port 3001] [--dynamodb-port 8000]
     loyalty local fire FUNCTION [--time ISO] [--schedule NAME]
-    loyalty local demo [--members 300] [--seed 7]
+    loyalty local demo [--members 200] [--seed 7]
     loyalty local status
 
 ``token`` prints a JWT that the local stack's authorizer accepts (signed with the key under
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -36,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DEFAULT_STATE = REPO_ROOT / ".local"
 DEFAULT_ENDPOINT = "http://127.0.0.1:3001"
+DEFAULT_CONCURRENCY = max(2, min(4, (os.cpu_count() or 2) // 2))
 
 
 def _parameters(values: Sequence[str]) -> dict[str, str]:
@@ -95,7 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--in-memory", action="store_true", help="keep no data between runs")
     serve.add_argument("--fresh", action="store_true", help="start with an empty table")
     serve.add_argument("--stack-name", default="loyalty-local")
-    serve.add_argument("--concurrency", type=int, default=2, help="environments per function")
+    serve.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"execution environments per function (default {DEFAULT_CONCURRENCY})",
+    )
     serve.add_argument("--async-retry-delay", type=float, default=1.0)
     serve.add_argument("--verbose", action="store_true", help="print function logs too")
     serve.add_argument("--ready-file", type=Path, default=None, help="written once serving")
@@ -107,10 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     _endpoint(fire)
 
     demo = local.add_parser("demo", help="feed the running stack a synthetic marketplace")
-    demo.add_argument("--members", type=int, default=300)
+    demo.add_argument("--members", type=int, default=200)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--days", type=int, default=90, help="history length in days")
-    demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the end")
+    demo.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the end")
     _endpoint(demo)
 
     status = local.add_parser("status", help="describe the running stack and its counters")

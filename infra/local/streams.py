@@ -11,7 +11,7 @@ records expire, blocking the shard as on AWS), ``MaximumRecordAgeInSeconds`` and
 
 Its position is kept in ``<state dir>/streams/`` so that a restart resumes where it stopped
 (a first start uses ``StartingPosition``). Not emulated: ``ParallelizationFactor`` (batches of a
-shard are never concurrent), tumbling windows. Retries wait 0.5 s, doubling up to 10 s (Lambda
+shard are never concurrent), tumbling windows. Retries wait 0.2 s, doubling up to 2 s (Lambda
 retries at once, then backs off).
 """
 
@@ -38,7 +38,8 @@ __all__ = ["StreamPoller", "lambda_record"]
 
 POLL_INTERVAL_S = 0.25
 SHARD_REFRESH_S = 10.0
-MAX_BACKOFF_S = 10.0
+MAX_BACKOFF_S = 2.0
+FIRST_BACKOFF_S = 0.2
 
 Invoke = Callable[[str, Any], InvokeResult]
 Deliver = Callable[[str, dict[str, Any]], None]
@@ -313,7 +314,7 @@ class StreamPoller:
                 f"{self.mapping.source}: batch of {len(batch)} failed "
                 f"({result.error or 'partial batch failure'}); retry {attempts}"
             )
-            self._stop.wait(min(MAX_BACKOFF_S, 0.5 * 2 ** (attempts - 1)))
+            self._stop.wait(min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (attempts - 1)))
         if not pending and not self._stop.is_set():
             self._checkpoint(shard_id, last_sequence)  # records dropped by the filters
 
