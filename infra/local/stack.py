@@ -38,8 +38,8 @@ from typing import Any, Self
 import boto3
 from botocore.config import Config
 
-from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table, load_template
+from infra.ddb_local import DynamoDBLocal, DynamoDBLocalError
+from infra.table import TemplateError, create_table, load_template
 
 from .api import ApiError
 from .auth import caller_of, load_key_pair
@@ -660,7 +660,7 @@ def serve(config: StackConfig, ready_file: Path | None = None) -> int:
     try:
         try:
             stack.start()
-        except (StackError, OSError) as exc:
+        except (StackError, DynamoDBLocalError, TemplateError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         if ready_file is not None:

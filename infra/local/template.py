@@ -915,7 +915,10 @@ class _Reader:
         self.read_resources()
         self.check_targets()
         for name in self.missing_parameters:
-            self.warn(f"parameter {name} has no default: pass --parameter {name}=VALUE if used.")
+            self.warn(
+                f"parameter {name} has no default: what uses it is left unset locally (JWT "
+                f"authorizers use the local issuer/audience); --parameter {name}=VALUE sets it"
+            )
         return self.model
 
 

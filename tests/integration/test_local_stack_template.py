@@ -3,7 +3,9 @@ expressions, the JWT authorizer and SigV4 checks (infra/local)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,8 @@ import pytest
 from infra.local.auth import AuthError, load_key_pair, mint_token, parse_sigv4, verify_jwt
 from infra.local.bus import json_path, parse_time
 from infra.local.patterns import PatternError, matches
-from infra.local.schedules import Schedule, ScheduleError
-from infra.local.template import LOCAL_AUDIENCE, LOCAL_ISSUER, read_stack
+from infra.local.schedules import Schedule, ScheduleError, ScheduleRunner
+from infra.local.template import LOCAL_AUDIENCE, LOCAL_ISSUER, ScheduleSpec, read_stack
 from infra.table import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,6 +244,43 @@ def test_schedule_expressions(expression: str, timezone: str, expected: datetime
 def test_unsupported_schedules_are_refused(expression: str) -> None:
     with pytest.raises(ScheduleError):
         Schedule(expression)
+
+
+def test_the_runner_fires_due_schedules_and_arms_only_what_it_can() -> None:
+    every_minute = ScheduleSpec(
+        source="F.Minutely",
+        event_name="Minutely",
+        kind="events",
+        name="minutely",
+        arn="arn:aws:events:us-east-1:000000000000:rule/minutely",
+        expression="rate(1 minute)",
+        timezone="UTC",
+        targets=(),
+    )
+    disabled = replace(every_minute, source="F.Off", enabled=False)
+    unsupported = replace(every_minute, source="F.Odd", expression="cron(0 12 ? * 2#1 *)")
+    fired: list[tuple[str, datetime]] = []
+    reports: list[str] = []
+    runner = ScheduleRunner(
+        [every_minute, disabled, unsupported],
+        lambda spec, when: fired.append((spec.source, when)),
+        reports.append,
+    )
+    assert [spec.source for spec, _ in runner.armed] == ["F.Minutely"]
+    assert any("F.Off" in line for line in reports)
+    assert any("F.Odd" in line and "not armed" in line for line in reports)
+    assert runner.next["F.Minutely"] == runner.started + timedelta(minutes=1)
+    due = datetime.now(UTC)
+    runner.next["F.Minutely"] = due  # as if a minute had passed
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not fired and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        runner.stop()
+    assert fired == [("F.Minutely", due)]
+    assert runner.next["F.Minutely"] == runner.started + timedelta(minutes=1)
 
 
 # --------------------------------------------------------------------------- authorisation
