@@ -31,7 +31,7 @@ from shared.domain.orders import (
 from shared.domain.timeutil import to_utc_iso
 
 from .capacity import CapacityMeter
-from .keys import MEMBER_SK, member_pk, order_sk
+from .keys import MEMBER_SK, ORDER_SK_PREFIX, member_pk, order_sk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -96,6 +96,14 @@ def order_record(item: Mapping[str, Any]) -> OrderRecord:
         if isinstance(reversal, Mapping)
         else None,
     )
+
+
+def _order_or_none(item: Mapping[str, Any] | None) -> OrderRecord | None:
+    """The order an ALL_OLD answer carries; None for no item or an item of another kind (a
+    conditional write on a member item returns the member as it stood)."""
+    if not item or not str(item.get("sk", {}).get("S", "")).startswith(ORDER_SK_PREFIX):
+        return None
+    return order_record(_from_item(item))
 
 
 @dataclass(frozen=True)
@@ -248,7 +256,7 @@ class DynamoRepository:
                 error = exc.response.get("Error", {}).get("Code")
                 if error == "ConditionalCheckFailedException":
                     item: Any = exc.response.get("Item")
-                    return WriteResult(False, order_record(_from_item(item)) if item else None)
+                    return WriteResult(False, _order_or_none(item))
                 if error != "TransactionConflictException":
                     raise
                 self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
@@ -256,8 +264,7 @@ class DynamoRepository:
 
     @staticmethod
     def _existing(reasons: list[dict[str, Any]], index: int) -> OrderRecord | None:
-        item = reasons[index].get("Item") if index < len(reasons) else None
-        return order_record(_from_item(item)) if item else None
+        return _order_or_none(reasons[index].get("Item") if index < len(reasons) else None)
 
     # -- reads ------------------------------------------------------------------------------
 

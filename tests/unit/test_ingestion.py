@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.dal.dynamodb import DynamoRepository
+from shared.dal.tiers import TierRepository
 from shared.domain.events import InboundEvent, parse_detail, parse_envelope
 from shared.domain.orders import OrderStatus
 from shared.domain.program import Program
+from shared.domain.tiers import Trigger, evaluate
 from shared.domain.window import day_bucket, window_points
 from shared.logic.ingestion import INGESTED_EVENTS, Outcome, ingest
 from tests.helpers import order_completed, order_reversed, tip_adjusted
@@ -134,3 +136,20 @@ def test_every_write_reports_consumed_capacity(program: Program, repo: DynamoRep
     apply(order_completed(), program, repo)
     assert repo.meter.by_operation == {"TransactWriteItems": 1}
     assert repo.meter.calls == 1
+
+
+def test_a_refused_write_on_a_member_item_is_not_read_as_an_order(
+    program: Program, repo: DynamoRepository
+) -> None:
+    """A tier write losing to a newer member version reports False (it used to raise)."""
+    apply(order_completed(batch_size=3), program, repo)
+    tiers = TierRepository(repo.table_name, repo.client, sleep=lambda _: None)
+    item = member(repo)
+    decision = evaluate(item, NOW.date(), program, Trigger.STREAM)
+    stale_version = int(item["v"]) - 1
+    assert (
+        tiers.apply_tier(
+            "cart-star", "shopper-1", decision, stale_version, "2026-11-23T12:00:00.000000+00:00"
+        )
+        is False
+    )
