@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help uv install test unit integration lint fmt tools build deploy bench clean
+.PHONY: help uv install run demo test unit integration lint fmt tools build deploy bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,6 +18,13 @@ uv: ## make sure uv is available (python3 -m pip install uv when it is not)
 
 install: uv ## install the runtime and dev dependencies from uv.lock into .venv
 	@$(UV) sync --frozen --quiet
+
+run: install ## the whole application locally on DynamoDB Local (HTTP API :3000, EventBridge/SQS :3001); FRESH=1 starts empty
+	@$(UV) run python -m infra.ddb_local install >/dev/null
+	@$(UV) run loyalty local serve $(if $(FRESH),--fresh)
+
+demo: install ## while `make run` serves (second terminal): a synthetic marketplace through the local stack
+	@$(UV) run loyalty local demo
 
 test: install ## run every test (unit with moto, integration on DynamoDB Local, installed on first use)
 	@$(UV) run python -m infra.ddb_local install
