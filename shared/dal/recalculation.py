@@ -14,10 +14,12 @@ redelivered message can neither process a page twice nor move a checkpoint backw
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -31,6 +33,7 @@ from shared.domain.recalculation import (
     encode_key,
 )
 
+from .capacity import CapacityMeter
 from .dynamodb import (
     MAX_TRANSACTION_ATTEMPTS,
     TransientConflict,
@@ -41,6 +44,9 @@ from .dynamodb import (
 )
 from .keys import MEMBER_SK
 from .tiers import TierRepository
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 JOB_SK = "JOB"
 SEGMENT_SK_PREFIX = "SEGMENT#"
@@ -82,11 +88,35 @@ def _int(item: Mapping[str, Any], name: str, default: int = 0) -> int:
 
 
 class RecalculationRepository(TierRepository):
-    """Tier writes (inherited) plus the job's items and the segment Scan."""
+    """Tier writes (inherited) plus the job's items and the segment Scan. Safe to share between
+    the threads of one worker (boto3 clients are; the capacity meter is kept under a lock)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        client: DynamoDBClient,
+        meter: CapacityMeter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(table_name, client, meter, sleep)
+        self._meter_lock = threading.Lock()
+
+    def _call(self, operation: str, function: Callable[..., Any], **request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            response = function(ReturnConsumedCapacity="TOTAL", **request)
+        except ClientError as exc:
+            with self._meter_lock:
+                self.meter.add(operation, dict(exc.response), time.perf_counter() - started)
+            raise
+        with self._meter_lock:
+            self.meter.add(operation, response, time.perf_counter() - started)
+        return response
 
     def consumed(self) -> tuple[float, float]:
         """Read and write units this repository's calls consumed so far."""
-        return self.meter.read_units, self.meter.write_units
+        with self._meter_lock:
+            return self.meter.read_units, self.meter.write_units
 
     def _conditional_update(self, request: dict[str, Any]) -> WriteResult:
         """A conditional UpdateItem of a member or job item, retried on transaction conflicts.

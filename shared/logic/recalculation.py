@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,6 +40,10 @@ MARGIN_MS = 60_000
 """Time a worker keeps in hand when it starts a page: the longest page (1 MB of member items,
 all of them written) takes a few seconds; the rest covers a slow DynamoDB or SQS call."""
 MAX_FAILED_IDS = 20
+WRITERS = 8
+"""Threads per worker that evaluate and write a page's members: evaluating is CPU-bound (one
+at a time under the GIL), but each conditional write waits a few milliseconds for DynamoDB,
+and a threshold change can make most tier holders need one."""
 
 
 class RecalculationStore(TierStore, Protocol):
@@ -180,13 +185,14 @@ def evaluate_page(
     program: Program,
     store: RecalculationStore,
     allow_downgrades: bool,
+    pool: Executor | None = None,
 ) -> tuple[TierRun, list[str]]:
-    """Evaluate and write the members of one page. A member whose write lost to a concurrent
+    """Evaluate and write the members of one page (through ``pool``'s threads if given, so that
+    the conditional writes' round trips overlap). A member whose write lost to a concurrent
     change is read again (strongly consistent) and evaluated once more. A member item that
     cannot be evaluated (malformed data) is counted and named, and does not stop the job."""
-    run = TierRun()
-    failed: list[str] = []
-    for item in items:
+
+    def one(item: dict[str, Any]) -> TierRun | str:
         try:
             result = evaluate_member(
                 item, now, program, Trigger.RECALCULATION, store, allow_downgrades
@@ -197,9 +203,17 @@ def evaluate_page(
                     result = evaluate_member(
                         fresh, now, program, Trigger.RECALCULATION, store, allow_downgrades
                     )
-            run.add(result)
         except (ValueError, TypeError, KeyError, ArithmeticError):
-            failed.append(_member_id(item))
+            return _member_id(item)
+        return result
+
+    run = TierRun()
+    failed: list[str] = []
+    for outcome in pool.map(one, items) if pool is not None else map(one, items):
+        if isinstance(outcome, str):
+            failed.append(outcome)
+        else:
+            run.add(outcome)
     return run, failed
 
 
@@ -243,6 +257,7 @@ def run_segment(
     remaining_ms: Callable[[], int],
     clock: Callable[[], datetime] = utc_now,
     margin_ms: int = MARGIN_MS,
+    writers: int | None = None,
 ) -> SegmentRun:
     """Process one message: pages from the segment's checkpoint while more than ``margin_ms``
     remain (at least one page, so that a job always progresses), checkpointing each; then hand
@@ -251,7 +266,8 @@ def run_segment(
     Redelivered and duplicate messages are recognised from the checkpoint (``plan``). Raises
     ``ProgramMismatch`` when this worker's configuration is older than the job's (the message
     is retried), and lets DynamoDB and SQS errors through (the message is retried from the
-    last checkpoint).
+    last checkpoint). ``writers`` threads evaluate and write a page's members (default
+    ``WRITERS``; 1: in this thread).
     """
     started = time.perf_counter()
     outcome = SegmentRun(message, "unknown_job")
@@ -271,35 +287,47 @@ def run_segment(
         return outcome
 
     page, start = state.page, state.last_key
-    while True:
-        now = clock()
-        before = store.consumed()
-        scanned = store.scan_members(
-            program.id, message.segment, job.segments, start, job.page_size
-        )
-        run, failed = evaluate_page(scanned.items, now, program, store, job.allow_downgrades)
-        after = store.consumed()
-        counts = _counts(scanned, run, len(failed), (after[0] - before[0], after[1] - before[1]))
-        at = to_utc_iso(now)
-        if not store.checkpoint(job.job_id, message.segment, page, counts, scanned.last_key, at):
-            outcome.outcome = "conflict"
-            break
-        outcome.pages += 1
-        outcome.members += len(scanned.items)
-        outcome.run.add(run)
-        outcome.failed_members.extend(failed[: MAX_FAILED_IDS - len(outcome.failed_members)])
-        page, start = page + 1, scanned.last_key
-        if start is None:
-            outcome.outcome = "done"
-            _finish_if_complete(job, store, at)
-            break
-        if remaining_ms() < margin_ms:
-            following = SegmentMessage(job.job_id, message.segment, page)
-            send(following)
-            store.mark_sent(job.job_id, message.segment, page)
-            outcome.outcome = "handed_off"
-            outcome.next_message = following
-            break
+    threads = WRITERS if writers is None else writers
+    pool = ThreadPoolExecutor(threads, "recalculation-writer") if threads > 1 else None
+    try:
+        while True:
+            now = clock()
+            before = store.consumed()
+            scanned = store.scan_members(
+                program.id, message.segment, job.segments, start, job.page_size
+            )
+            run, failed = evaluate_page(
+                scanned.items, now, program, store, job.allow_downgrades, pool
+            )
+            after = store.consumed()
+            counts = _counts(
+                scanned, run, len(failed), (after[0] - before[0], after[1] - before[1])
+            )
+            at = to_utc_iso(now)
+            if not store.checkpoint(
+                job.job_id, message.segment, page, counts, scanned.last_key, at
+            ):
+                outcome.outcome = "conflict"
+                break
+            outcome.pages += 1
+            outcome.members += len(scanned.items)
+            outcome.run.add(run)
+            outcome.failed_members.extend(failed[: MAX_FAILED_IDS - len(outcome.failed_members)])
+            page, start = page + 1, scanned.last_key
+            if start is None:
+                outcome.outcome = "done"
+                _finish_if_complete(job, store, at)
+                break
+            if remaining_ms() < margin_ms:
+                following = SegmentMessage(job.job_id, message.segment, page)
+                send(following)
+                store.mark_sent(job.job_id, message.segment, page)
+                outcome.outcome = "handed_off"
+                outcome.next_message = following
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown()
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -420,6 +448,7 @@ def run_in_process(
     invocation_ms: int | None = None,
     margin_ms: int = MARGIN_MS,
     parallel: bool = True,
+    writers: int | None = None,
 ) -> list[SegmentRun]:
     """Run messages as the SQS fan-out would, without SQS: one thread per segment, each
     following its chain of continuation messages (``parallel=False``: one chain after the
@@ -444,6 +473,7 @@ def run_in_process(
                     _budget(invocation_ms),
                     clock,
                     margin_ms,
+                    writers,
                 )
                 with lock:
                     runs.append(result)

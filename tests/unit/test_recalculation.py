@@ -25,6 +25,7 @@ from shared.domain.recalculation import (
 )
 from shared.domain.tiers import Trigger, evaluate
 from shared.domain.window import day_bucket
+from shared.logic import recalculation
 from shared.logic.recalculation import (
     ProgramMismatch,
     SegmentRun,
@@ -63,6 +64,12 @@ def changed_program(**tiers: int) -> Program:
 
 
 NEW = changed_program(gold=300, platinum=600)
+
+
+@pytest.fixture(autouse=True)
+def one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers write from their own thread: moto is not thread-safe."""
+    monkeypatch.setattr(recalculation, "WRITERS", 1)
 
 
 @pytest.fixture

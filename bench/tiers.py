@@ -1,0 +1,553 @@
+"""Benchmark: what tier evaluation reads, on DynamoDB Local, in one run.
+
+- (a) read units of one stream evaluation (``evaluate_member``, ``Trigger.STREAM``) of a member
+  image, through the real TierRepository and its CapacityMeter: the image is the stream's new
+  image after an order, so the target is 0 reads;
+- (b) the daily sweep (``daily_evaluation``) over 100,000 members of which 1% drop a tier
+  today, in read units, against the read units of reading exactly the changed members' items
+  (target: at most 2x) and against a full Scan of the same table;
+- (c) full recalculation throughput per segment (members/second, the production worker
+  ``run_segment`` with 1 MB pages, after a threshold change), against a raw parallel Scan of
+  the same pages with the same segment count.
+
+DynamoDB Local counts reads, writes, queries and scans as AWS bills them (it under-counts only
+transactions, which nothing here uses). Times are local, and meaningful only as ratios.
+
+Run: ``python -m bench.tiers`` (writes bench/results/tiers.json, prints a markdown table).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+from infra.ddb_local import DynamoDBLocal
+from infra.table import create_table
+from shared.dal.recalculation import RecalculationRepository
+from shared.dal.tiers import CHECK_SHARDS, TierRepository
+from shared.domain.program import Program
+from shared.domain.recalculation import SegmentMessage
+from shared.domain.tiers import Trigger, evaluate
+from shared.domain.timeutil import to_utc_iso
+from shared.domain.window import day_bucket
+from shared.logic.recalculation import run_segment, start_job
+from shared.logic.tiers import daily_evaluation, evaluate_member
+from shared.programs import load_program
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = "bench-tiers"
+NOW = datetime(2026, 11, 23, 0, 15, tzinfo=UTC)  # the daily schedule's hour
+TODAY = NOW.date()
+MEMBERS = 100_000
+DUE_SHARE = 0.01
+STREAM_SAMPLES = 300
+SEGMENTS = 4
+PAGES_PER_SEGMENT = 2
+PROFILES = 400
+WRITERS = 4
+MIX = (("none", 0.55), ("gold", 0.30), ("platinum", 0.10), ("diamond", 0.05))
+"""Tiers of the 99% not due today (then 1% more hold a tier that drops today)."""
+POINTS = {"none": (0, 190), "gold": (200, 990), "platinum": (1000, 1990), "diamond": (2000, 3200)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A member's points and the tier state the last evaluation (yesterday's) left."""
+
+    kind: str
+    attributes: dict[str, Any]
+    """Buckets and tier attributes (no keys, no ids, no checkShard)."""
+
+
+def _spread(rng: random.Random, total: int, first_day: int, last_day: int) -> dict[str, int]:
+    """``total`` points (multiples of 10) over random days ``first_day``..``last_day`` ago."""
+    buckets: dict[str, int] = {}
+    left = total // 10
+    days = list(range(first_day, last_day + 1))
+    while left > 0:
+        orders = min(left, rng.choice([2, 3, 4, 5, 6, 8]))
+        bucket = day_bucket(TODAY - timedelta(days=rng.choice(days)))
+        buckets[bucket] = buckets.get(bucket, 0) + 10 * orders
+        left -= orders
+    return buckets
+
+
+def _state(buckets: dict[str, int], program: Program) -> dict[str, Any] | None:
+    """The tier attributes that yesterday's evaluation wrote (as ``apply_tier`` does)."""
+    yesterday = TODAY - timedelta(days=1)
+    decision = evaluate(buckets, yesterday, program, Trigger.SCHEDULE)
+    at = to_utc_iso(NOW - timedelta(days=1))
+    state: dict[str, Any] = {**buckets, "tierAt": at}
+    if decision.tier is not None:
+        state.update(tier=decision.tier, tierReason="points_gained", tierChangedAt=at)
+    if decision.check_on is not None:
+        state["checkOn"] = decision.check_on.isoformat()
+    if decision.at_risk_on is not None:
+        state.update(atRiskFor=decision.at_risk_on.isoformat(), atRiskTier=decision.tier)
+        state["atRiskDropsTo"] = decision.drops_to
+    return state
+
+
+def make_profiles(program: Program, rng: random.Random) -> tuple[list[Profile], list[Profile]]:
+    """Profiles of members not due today (check date after today, or none), and of members
+    whose tier drops today (yesterday's evaluation set today's check date)."""
+    steady: list[Profile] = []
+    while len(steady) < PROFILES:
+        kind = rng.choices([k for k, _ in MIX], [w for _, w in MIX])[0]
+        low, high = POINTS[kind]
+        buckets = _spread(rng, rng.randrange(low, high + 1, 10), 1, 80)
+        state = _state(buckets, program)
+        if state is None or state.get("tier", "none") != kind:
+            continue
+        if "checkOn" in state and state["checkOn"] <= TODAY.isoformat():
+            continue
+        steady.append(Profile(kind, state))
+    dropping: list[Profile] = []
+    thresholds = {tier.id: tier.min_points for tier in program.tiers}
+    while len(dropping) < PROFILES // 4:
+        kind = rng.choice(["gold", "platinum", "diamond"])
+        # Recent points just under the tier, and an old day that leaves the window today.
+        recent = thresholds[kind] - rng.randrange(10, 150, 10)
+        buckets = _spread(rng, recent, 1, 60)
+        expiring = day_bucket(TODAY - timedelta(days=program.window.days))
+        buckets[expiring] = buckets.get(expiring, 0) + 200
+        state = _state(buckets, program)
+        if state and state.get("tier") == kind and state.get("checkOn") == TODAY.isoformat():
+            dropping.append(Profile(f"{kind}-dropping", state))
+    return steady, dropping
+
+
+def _av(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
+def member_item(member_id: str, profile: Profile, program: Program) -> dict[str, Any]:
+    """The member item as ingestion and the tier evaluation leave it, in attribute values."""
+    points = sum(v for k, v in profile.attributes.items() if k.startswith("d:"))
+    item = {
+        "pk": {"S": f"P#{program.id}#M#{member_id}"},
+        "sk": {"S": "MEMBER"},
+        "memberId": {"S": member_id},
+        "programId": {"S": program.id},
+        "lifetimePoints": {"N": str(points * 3)},
+        "ordersCompleted": {"N": str(points // 5)},
+        "v": {"N": str(1 + points // 10)},
+        **{name: _av(value) for name, value in profile.attributes.items() if value is not None},
+    }
+    if "checkOn" in profile.attributes:
+        shard = zlib.crc32(member_id.encode()) % CHECK_SHARDS
+        item["checkShard"] = {"S": f"{program.id}#{shard:02d}"}
+    return item
+
+
+def seed(client: Any, program: Program) -> dict[str, Any]:
+    rng = random.Random(20261123)
+    steady, dropping = make_profiles(program, rng)
+    due = int(MEMBERS * DUE_SHARE)
+    members: list[tuple[str, Profile]] = []
+    for index in range(MEMBERS):
+        pool = dropping if index % (MEMBERS // due) == 0 else steady
+        members.append((f"shopper-{index:06d}", pool[rng.randrange(len(pool))]))
+    started = time.perf_counter()
+
+    def write(part: list[tuple[str, Profile]]) -> None:
+        for begin in range(0, len(part), 25):
+            pending: dict[str, Any] = {
+                TABLE: [
+                    {"PutRequest": {"Item": member_item(member_id, profile, program)}}
+                    for member_id, profile in part[begin : begin + 25]
+                ]
+            }
+            while pending:
+                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+
+    threads = [threading.Thread(target=write, args=(members[k::WRITERS],)) for k in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kinds = Counter(profile.kind for _, profile in members)
+    return {
+        "members": members,
+        "seconds": time.perf_counter() - started,
+        "kinds": dict(sorted(kinds.items())),
+        "due": [member_id for member_id, profile in members if profile.kind.endswith("dropping")],
+    }
+
+
+# -- (a) ---------------------------------------------------------------------------------------
+
+
+def stream_evaluations(
+    client: Any, program: Program, members: list[tuple[str, Profile]]
+) -> dict[str, Any]:
+    """An order lands (+30 points today: the stream's new image), then the stream evaluation."""
+    deserializer = TypeDeserializer()
+    repo = TierRepository(TABLE, client)
+    candidates = [m for m, p in members if not p.kind.endswith("dropping")][:STREAM_SAMPLES]
+    reads: list[float] = []
+    writes: list[float] = []
+    upgrades = 0
+    for member_id in candidates:
+        image = client.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": f"P#{program.id}#M#{member_id}"}, "sk": {"S": "MEMBER"}},
+            UpdateExpression="ADD #d :points, v :one",
+            ExpressionAttributeNames={"#d": day_bucket(TODAY)},
+            ExpressionAttributeValues={":points": {"N": "30"}, ":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        item = {name: deserializer.deserialize(value) for name, value in image.items()}
+        repo.meter.reset()
+        run = evaluate_member(item, NOW, program, Trigger.STREAM, repo)
+        reads.append(repo.meter.read_units)
+        writes.append(repo.meter.write_units)
+        upgrades += sum(run.changes.values())
+    return {
+        "samples": len(reads),
+        "read_units_per_evaluation": {"mean": statistics.fmean(reads), "max": max(reads)},
+        "write_units_per_evaluation_mean": statistics.fmean(writes),
+        "upgrades": upgrades,
+    }
+
+
+# -- (b) ---------------------------------------------------------------------------------------
+
+
+def full_scan_units(client: Any) -> dict[str, Any]:
+    """A full Scan of the table (Select=COUNT reads and bills every item as a full Scan does;
+    it only spares returning them). Parallel, to save time."""
+    totals = [0.0] * SEGMENTS
+    counts = [0] * SEGMENTS
+
+    def scan(segment: int) -> None:
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": TABLE,
+                "Select": "COUNT",
+                "Segment": segment,
+                "TotalSegments": SEGMENTS,
+                "ReturnConsumedCapacity": "TOTAL",
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = client.scan(**request)
+            totals[segment] += response["ConsumedCapacity"]["CapacityUnits"]
+            counts[segment] += response["ScannedCount"]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    _parallel(scan)
+    return {"read_units": sum(totals), "items": sum(counts)}
+
+
+def daily_sweep(client: Any, program: Program, due: list[str]) -> dict[str, Any]:
+    reference = TierRepository(TABLE, client)
+    reference.get_members(program.id, due)  # exactly the changed members' items, consistent
+    changed_item_units = reference.meter.read_units
+    repo = TierRepository(TABLE, client)
+    started = time.perf_counter()
+    run = daily_evaluation(NOW, program, repo)
+    seconds = time.perf_counter() - started
+    scan = full_scan_units(client)
+    sweep_units = repo.meter.read_units
+    return {
+        "members": MEMBERS,
+        "due_today": len(due),
+        "evaluated": run.evaluated,
+        "changed": sum(run.changes.values()),
+        "changes": dict(run.changes),
+        "sweep_read_units": sweep_units,
+        "sweep_calls": dict(repo.meter.by_operation),
+        "sweep_write_units": repo.meter.write_units,
+        "sweep_seconds": round(seconds, 1),
+        "changed_members_item_read_units": changed_item_units,
+        "ratio_to_changed_items": sweep_units / changed_item_units,
+        "full_scan_read_units": scan["read_units"],
+        "full_scan_items": scan["items"],
+        "full_scan_to_sweep": scan["read_units"] / sweep_units,
+    }
+
+
+# -- (c) ---------------------------------------------------------------------------------------
+
+
+def _parallel(work: Callable[[int], None]) -> None:
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(SEGMENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def raw_scan(client: Any, program: Program) -> list[dict[str, float]]:
+    """The first pages of each segment, as the recalculation's Scan (same filter), nothing else."""
+    results: list[dict[str, float]] = [{} for _ in range(SEGMENTS)]
+
+    def scan(segment: int) -> None:
+        start: dict[str, Any] | None = None
+        members = 0
+        began = time.perf_counter()
+        for _ in range(PAGES_PER_SEGMENT):
+            request: dict[str, Any] = {
+                "TableName": TABLE,
+                "Segment": segment,
+                "TotalSegments": SEGMENTS,
+                "FilterExpression": "sk = :member AND programId = :program",
+                "ExpressionAttributeValues": {
+                    ":member": {"S": "MEMBER"},
+                    ":program": {"S": program.id},
+                },
+                "ReturnConsumedCapacity": "TOTAL",
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            response = client.scan(**request)
+            members += response["Count"]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        seconds = time.perf_counter() - began
+        results[segment] = {"members": members, "seconds": seconds, "rate": members / seconds}
+
+    _parallel(scan)
+    return results
+
+
+class _EvaluateTimer:
+    """Wraps ``evaluate`` where ``evaluate_member`` finds it, to time it per thread (CPU)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, float] = {}
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.thread_time()
+            try:
+                return evaluate(*args, **kwargs)
+            finally:
+                key = threading.get_ident()
+                self.seconds[key] = self.seconds.get(key, 0.0) + time.thread_time() - began
+
+        self._patch = patch("shared.logic.tiers.evaluate", new=timed)
+
+    def __enter__(self) -> _EvaluateTimer:
+        self._patch.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._patch.stop()
+
+
+def recalculation(client: Any, program: Program) -> list[dict[str, float]]:
+    """One worker invocation per segment (``run_segment``), held to the same pages."""
+    _, messages = start_job(program, SEGMENTS, RecalculationRepository(TABLE, client), NOW)
+    results: list[dict[str, float]] = [{} for _ in range(SEGMENTS)]
+
+    def work(segment: int) -> None:
+        repo = RecalculationRepository(TABLE, client)
+        calls = iter(range(1 << 30))
+        sent: list[SegmentMessage] = []
+        began_cpu = time.thread_time()
+        outcome = run_segment(
+            messages[segment],
+            program,
+            repo,
+            sent.append,
+            lambda: 1 << 30 if next(calls) < PAGES_PER_SEGMENT - 1 else 0,
+            lambda: NOW,
+        )
+        results[segment] = {
+            "members": outcome.members,
+            "seconds": outcome.seconds,
+            "rate": outcome.members / outcome.seconds,
+            "pages": outcome.pages,
+            "written": outcome.run.written,
+            "cpu_seconds": time.thread_time() - began_cpu,
+            "read_units": repo.meter.read_units,
+            "write_units": repo.meter.write_units,
+        }
+
+    with _EvaluateTimer() as timer:
+        _parallel(work)
+    evaluate_cpu = sum(timer.seconds.values())
+    for result in results:
+        result["evaluate_cpu_share_of_all_cpu"] = evaluate_cpu / sum(
+            r["cpu_seconds"] for r in results
+        )
+    return results
+
+
+def throughput(client: Any) -> dict[str, Any]:
+    base = load_program("cart-star")
+    raised = Program.model_validate(
+        {
+            **base.model_dump(),
+            "version": base.version + 1,
+            "tiers": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "min_points": 2500 if t.id == "diamond" else t.min_points,
+                }
+                for t in base.tiers
+            ],
+        }
+    )
+    raw = raw_scan(client, raised)
+    recalc = recalculation(client, raised)
+    raw_rate = statistics.fmean(r["rate"] for r in raw)
+    recalc_rate = statistics.fmean(r["rate"] for r in recalc)
+    return {
+        "segments": SEGMENTS,
+        "pages_per_segment": PAGES_PER_SEGMENT,
+        "threshold_change": "diamond 2000 -> 2500 (version 2)",
+        "raw_scan": raw,
+        "recalculation": recalc,
+        "raw_scan_members_per_second_per_segment": raw_rate,
+        "recalculation_members_per_second_per_segment": recalc_rate,
+        "ratio": recalc_rate / raw_rate,
+        "members": sum(r["members"] for r in recalc),
+        "written": sum(r["written"] for r in recalc),
+        "evaluate_share_of_worker_cpu": recalc[0]["evaluate_cpu_share_of_all_cpu"],
+    }
+
+
+def evaluate_cost(program: Program, steady: list[Profile]) -> dict[str, float]:
+    """Single-thread cost of ``evaluate`` per member, by whether the member holds a tier."""
+    costs: dict[str, float] = {}
+    for label, profiles in (
+        ("no_tier_us", [p for p in steady if p.kind == "none"]),
+        ("tier_holder_us", [p for p in steady if p.kind != "none"]),
+    ):
+        began = time.perf_counter()
+        for profile in profiles:
+            evaluate(profile.attributes, TODAY, program, Trigger.RECALCULATION, False)
+        costs[label] = (time.perf_counter() - began) / len(profiles) * 1e6
+    return costs
+
+
+def run() -> dict[str, Any]:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    program = load_program("cart-star")
+    began = time.perf_counter()
+    with DynamoDBLocal() as server:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=server.endpoint,
+            config=Config(max_pool_connections=16, retries={"mode": "standard"}),
+        )
+        create_table(client, ROOT / "template.yaml", TABLE)
+        phases: dict[str, float] = {}
+        mark = time.perf_counter()
+        seeded = seed(client, program)
+        phases["seed"], mark = time.perf_counter() - mark, time.perf_counter()
+        stream = stream_evaluations(client, program, seeded["members"])
+        phases["stream"], mark = time.perf_counter() - mark, time.perf_counter()
+        sweep = daily_sweep(client, program, seeded["due"])
+        phases["sweep_and_full_scan"], mark = time.perf_counter() - mark, time.perf_counter()
+        recalc = throughput(client)
+        phases["recalculation_and_raw_scan"] = time.perf_counter() - mark
+    steady, _ = make_profiles(program, random.Random(20261123))
+    return {
+        "date": TODAY.isoformat(),
+        "members": MEMBERS,
+        "seed_seconds": round(seeded["seconds"], 1),
+        "member_kinds": seeded["kinds"],
+        "stream": stream,
+        "daily_sweep": sweep,
+        "full_recalculation": recalc,
+        "evaluate_cost": evaluate_cost(program, steady),
+        "phase_seconds": {name: round(value, 1) for name, value in phases.items()},
+        "total_seconds": round(time.perf_counter() - began, 1),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    stream, sweep, recalc = results["stream"], results["daily_sweep"], results["full_recalculation"]
+    cost = results["evaluate_cost"]
+    rows = [
+        ("measure", "result", "target"),
+        ("---", "---", "---"),
+        (
+            f"(a) read units per stream evaluation ({stream['samples']} orders, "
+            f"{stream['upgrades']} upgrades)",
+            f"**{stream['read_units_per_evaluation']['max']:g}** (max)",
+            "0",
+        ),
+        (
+            f"(b) daily sweep over {sweep['members']:,} members, {sweep['changed']:,} change: "
+            "read units",
+            f"{sweep['sweep_read_units']:,.1f}",
+            "",
+        ),
+        (
+            "(b) sweep / read units of exactly the changed members' items "
+            f"({sweep['changed_members_item_read_units']:,.1f})",
+            f"**{sweep['ratio_to_changed_items']:.2f}x**",
+            "<= 2x",
+        ),
+        (
+            f"(b) full Scan of the same table: read units ({sweep['full_scan_items']:,} items)",
+            f"{sweep['full_scan_read_units']:,.1f} ({sweep['full_scan_to_sweep']:.1f}x the sweep)",
+            "",
+        ),
+        (
+            f"(c) full recalculation, members/s per segment ({recalc['segments']} segments, "
+            f"{recalc['members']:,} members, {recalc['written']:,} written) / raw parallel Scan",
+            f"**{recalc['ratio']:.2f}**",
+            ">= 0.7",
+        ),
+        (
+            "(c) share of the workers' CPU spent in `evaluate()`",
+            f"{recalc['evaluate_share_of_worker_cpu']:.0%}",
+            "",
+        ),
+        (
+            "`evaluate()` per member, one thread: tier holder / no tier",
+            f"{cost['tier_holder_us']:,.0f} µs / {cost['no_tier_us']:,.0f} µs",
+            "",
+        ),
+    ]
+    lines = [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines.append("")
+    lines.append(
+        f"`python -m bench.tiers`, {results['date']}, DynamoDB Local in memory, 2 cores, "
+        f"{results['total_seconds']:.0f} s in all (seeding {results['seed_seconds']:.0f} s)."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    results = run()
+    out = ROOT / "bench" / "results" / "tiers.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
