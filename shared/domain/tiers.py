@@ -204,7 +204,15 @@ def _with_schedule(
         return TierDecision(current, tier, reason, points, None)
     notice_days = program.downgrade.at_risk_notice_days
     notice_from = drop - timedelta(days=notice_days)
-    already = _parse_day(attributes.get("atRiskFor")) == drop and tier == current
+    # One notice per risk: while a notice for this tier is outstanding (its drop date has not
+    # passed), new points that only push the drop a few days later send no second notice.
+    notified_for = _parse_day(attributes.get("atRiskFor"))
+    already = (
+        tier == current
+        and attributes.get("atRiskTier") == tier
+        and notified_for is not None
+        and notified_for >= today
+    )
     at_risk_on = None
     drops_to = None
     if notice_days and notice_from <= today and not already:

@@ -272,3 +272,23 @@ def test_recalculation_keeps_tiers_until_the_period_ends_unless_told() -> None:
     assert kept.tier == "platinum" and kept.check_on == date(2026, 4, 1)
     moved = evaluate(store.item, today, program, Trigger.RECALCULATION, allow_downgrades=True)
     assert moved.tier == "gold" and moved.reason is TierReason.POLICY_CHANGED
+
+
+def test_orders_that_only_push_the_drop_later_send_no_second_notice() -> None:
+    program = program_with()
+    store = busy_member(20, 10, program)
+    evaluate_member(
+        store.item,
+        datetime.combine(START + timedelta(days=9), time(13), tzinfo=UTC),
+        program,
+        Trigger.STREAM,
+        store,
+    )
+    notice_day = START + timedelta(days=83)  # 7 days before the first bucket expires
+    daily_evaluation(datetime.combine(notice_day, time(0, 15), tzinfo=UTC), program, store)
+    assert store.events.count("MemberTierAtRisk") == 1
+    for offset in range(3):  # small orders: each pushes the drop a day later, not out of risk
+        now = datetime.combine(notice_day + timedelta(days=offset), time(12), tzinfo=UTC)
+        store.credit(now.date(), 10, now, program)
+        evaluate_member(store.item, now, program, Trigger.STREAM, store)
+    assert store.events.count("MemberTierAtRisk") == 1
