@@ -6,11 +6,14 @@ ratings and tip changes to rating moderation, tip changes to order_ingestion too
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
+from boto3.dynamodb.types import TypeSerializer
 
 from shared.dal.dynamodb import _av
 from shared.dal.keys import member_pk, order_sk
@@ -33,6 +36,7 @@ from shared.programs import PROGRAMS_DIR, parse_program
 from tests.fake_rating_store import FakeRatingStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "events"
 
 
 def small_program(**overrides: Any) -> Program:
@@ -239,3 +243,62 @@ class World:
 
     def member(self, member_id: str) -> dict[str, Any]:
         return self.repo.get_member(self.program.id, member_id) or {}
+
+
+def admin_request(
+    method: str,
+    path: str,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+    sub: str | None = "admin-7",
+    scopes: tuple[str, ...] = ("loyalty/admin",),
+) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) request on an admin route, as the JWT authorizer passes it."""
+    event: dict[str, Any] = json.loads((FIXTURES / "http_admin_request.json").read_text())
+    context = event["requestContext"]
+    context["http"]["method"] = method
+    context["http"]["path"] = path
+    event["rawPath"] = path
+    event["routeKey"] = context["routeKey"] = f"{method} {path}"
+    claims: dict[str, Any] = {"scope": " ".join(scopes), "token_use": "access"}
+    if sub is not None:
+        claims["sub"] = sub
+    context["authorizer"]["jwt"] = {"claims": claims, "scopes": list(scopes) or None}
+    event["queryStringParameters"] = query
+    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    event["body"] = None if body is None else body if isinstance(body, str) else json.dumps(body)
+    return event
+
+
+def stream_record(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, at: datetime = NOW
+) -> dict[str, Any]:
+    """One record of the table's stream (NEW_AND_OLD_IMAGES), for the handlers that take it."""
+    image = new if new is not None else old
+    assert image is not None
+    serializer = TypeSerializer()
+
+    def serialized(item: dict[str, Any]) -> dict[str, Any]:
+        return {name: serializer.serialize(value) for name, value in item.items()}
+
+    record: dict[str, Any] = {
+        "Keys": serialized({"pk": image["pk"], "sk": image["sk"]}),
+        "ApproximateCreationDateTime": int(at.timestamp()),
+        "SequenceNumber": "100",
+        "SizeBytes": 200,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if old is not None:
+        record["OldImage"] = serialized(old)
+    if new is not None:
+        record["NewImage"] = serialized(new)
+    name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+    return {
+        "eventID": "1",
+        "eventName": name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": record,
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/loyalty/stream/1",
+    }

@@ -275,11 +275,15 @@ def _rater_item(program_id: str, state: RaterState) -> dict[str, Any]:
         "customerId": state.customer_id,
         "programId": program_id,
         "v": state.version + 1,
-        "days": {
-            str(day): [stats.count, stats.total, stats.low] for day, stats in state.days.items()
-        },
-        "htp": list(state.htp_days),
     }
+    # Empty maps and lists are left out: the stream renders an empty map as ``{}``, which
+    # stream deserializers reject.
+    if state.days:
+        item["days"] = {
+            str(day): [stats.count, stats.total, stats.low] for day, stats in state.days.items()
+        }
+    if state.htp_days:
+        item["htp"] = list(state.htp_days)
     if state.last_day is not None:
         item["last"] = state.last_day
     if state.reconcile is not None:

@@ -2,27 +2,23 @@
 however often each is delivered, the counted averages, the exclusions, the eligibility and the
 tip-baiting flags equal a plain recomputation from the set of events.
 
-The system (order_ingestion, the stream hook and rating_moderation on a moto table) sees the
-events one by one; the reference sees them all at once and applies SPEC's definitions
-directly: no window, no buckets, no incremental state.
+The system (the use cases, the stream hook, and the order item's states as order_ingestion
+leaves them, on an in-memory store with the repository's semantics) sees the events one by
+one; the reference sees them all at once and applies SPEC's definitions directly: no window,
+no buckets, no incremental state. tests/integration/test_rating_moderation.py runs the same
+property through the real handlers, order_ingestion and the table's stream on DynamoDB Local.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-import boto3
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
-from shared.dal.ratings import RatingRepository
 from shared.domain.program import Program
 from shared.domain.rating_window import make_entry, order_key
 from shared.domain.ratings import exclusions
@@ -294,34 +290,6 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 # -- the property -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Any]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
-        with mock_aws():
-            yield boto3.client("dynamodb")
-
-
-def fresh_world(client: Any, program: Program) -> World:
-    name = f"ratings-{uuid.uuid4().hex[:8]}"
-    client.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return World(program, RatingRepository(name, client, sleep=lambda _: None), simple_ledger=True)
-
-
 def check(world: World, scenario: Scenario) -> None:
     program = world.program
     expected = reference(program, scenario)
@@ -357,13 +325,9 @@ def check(world: World, scenario: Scenario) -> None:
         rater = repo.get_rater(program.id, customer)
         assert (rater.flagged_at is not None) is expected.flagged[customer], customer
         assert rater.reconcile is None
-    for rating in scenario.strays:
-        assert any(kind == "RatingSubmitted" for kind, _ in world.rejected) or any(
-            r.rating_id == rating.rating_id and r.reason for r in world.results
-        )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_any_arrival_order_and_redelivery_equal_a_recomputation(scenario: Scenario) -> None:
     world = World(small_program(), FakeRatingStore(), simple_ledger=True)
@@ -372,19 +336,5 @@ def test_any_arrival_order_and_redelivery_equal_a_recomputation(scenario: Scenar
     check(world, scenario)
     # Delivering everything again, in reverse, changes nothing.
     for raw in reversed(scenario.arrival):
-        world.deliver(raw)
-    check(world, scenario)
-
-
-@settings(
-    max_examples=4,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(scenario=scenarios())
-def test_the_same_on_the_dynamodb_repository(aws: Any, scenario: Scenario) -> None:
-    """The same property through the real repository (moto): items, conditions, queries."""
-    world = fresh_world(aws, small_program())
-    for raw in scenario.arrival:
         world.deliver(raw)
     check(world, scenario)
