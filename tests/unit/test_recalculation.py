@@ -37,6 +37,7 @@ from shared.logic.recalculation import (
 )
 from shared.logic.tiers import evaluate_member
 from shared.programs import load_program
+from tests.helpers import FakeContext, load_function, sqs_event
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -404,3 +405,28 @@ def test_the_cli_runs_a_local_job_and_reports_progress(
     assert "100%" in status.getvalue() and "segments done 1/1" in status.getvalue()
     with pytest.raises(SystemExit):
         recalc.main(["start", "--segments", "2"], io.StringIO())
+
+
+# -- the Lambda handler ----------------------------------------------------------------------
+
+
+def test_the_worker_function_hands_off_through_its_queue(
+    store: RecalculationRepository,
+    members: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fed by SQS: with less than the margin left, one page, then the continuation message
+    goes to its own queue; a malformed message fails alone."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="recalculation")["QueueUrl"]
+    monkeypatch.setenv("RECALCULATION_QUEUE_URL", queue_url)
+    app = load_function("tier_full_recalculation")
+    job, messages = start_job(load_program("cart-star"), 2, store, NOW, page_size=5)
+
+    response = app.lambda_handler(sqs_event(messages[1].to_json(), "{no"), FakeContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [SegmentMessage.from_json(m["Body"]) for m in received] == [
+        SegmentMessage(job.job_id, 1, 1)
+    ]
+    assert store.get_segment(job.job_id, 1).sent == 1
