@@ -1,6 +1,6 @@
 """tier_full_recalculation: recalculates every member's tier after a new configuration version.
 
-Trigger: its own SQS queue (infra/snippets/full_recalculation.yaml), one message per
+Trigger: its own SQS queue (template.yaml: TierFullRecalculationQueue), one message per
 (job, segment, page), batch size 1. A worker processes pages of its segment while more than a
 minute of its 15 remains, checkpointing after each, then sends itself the continuation message
 (or marks the segment done). Jobs are started with ``python -m infra.recalc start``; see
