@@ -13,7 +13,6 @@ redelivered message can neither process a page twice nor move a checkpoint backw
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,9 +34,6 @@ from shared.domain.recalculation import (
 
 from .capacity import CapacityMeter
 from .dynamodb import (
-    MAX_TRANSACTION_ATTEMPTS,
-    TransientConflict,
-    WriteResult,
     _av,
     _from_item,
     _Update,
@@ -117,26 +113,6 @@ class RecalculationRepository(TierRepository):
         """Read and write units this repository's calls consumed so far."""
         with self._meter_lock:
             return self.meter.read_units, self.meter.write_units
-
-    def _conditional_update(self, request: dict[str, Any]) -> WriteResult:
-        """A conditional UpdateItem of a member or job item, retried on transaction conflicts.
-
-        Overrides the base class's, which asks for the item as it stood (ALL_OLD) and reads it
-        as an order: on a member item (``apply_tier`` losing to a concurrent change) that
-        raises KeyError('orderId') instead of returning False.
-        """
-        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
-            try:
-                self._call("UpdateItem", self.client.update_item, **request)
-                return WriteResult(applied=True)
-            except ClientError as exc:
-                error = exc.response.get("Error", {}).get("Code")
-                if error == "ConditionalCheckFailedException":
-                    return WriteResult(applied=False)
-                if error != "TransactionConflictException":
-                    raise
-                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
-        raise TransientConflict(f"update kept conflicting after {MAX_TRANSACTION_ATTEMPTS} tries")
 
     def _update_if(self, request: dict[str, Any]) -> bool:
         return self._conditional_update(request).applied

@@ -63,6 +63,10 @@ class TierRepository(DynamoRepository):
             update.remove("belowSince")
         else:
             update.set("belowSince", decision.below_since.isoformat())
+        if decision.held_until is None:
+            update.remove("tierHeldUntil")
+        else:
+            update.set("tierHeldUntil", decision.held_until.isoformat())
         v = update.name("v")
         tier_at = update.name("tierAt")
         version_ok = (

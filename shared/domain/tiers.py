@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from .program import Program, Tier, WindowMode
-from .window import window_points
+from .window import day_buckets, rolling_points, window_points
 
 HORIZON_DAYS = 400
 """How far ahead ``next_drop_day`` looks: beyond any window or period."""
@@ -87,6 +87,20 @@ def next_drop_day(
     ``tier_id``; None if that does not happen within the horizon (no points left to expire
     is impossible: points always expire, so None means a tier without points to lose)."""
     needed = rank(tier_id, program)
+    if program.window.mode is WindowMode.ROLLING:
+        # Slide the window one day at a time: add the day entering, drop the day leaving.
+        # O(buckets + days) rather than re-summing the window for every day ahead.
+        buckets = day_buckets(attributes)
+        span = timedelta(days=program.window.days)
+        points = rolling_points(buckets, today, program)
+        day = today
+        for _ in range(HORIZON_DAYS):
+            day += timedelta(days=1)
+            points += buckets.get(day, 0) - buckets.get(day - span, 0)
+            reached = tier_for(points, program)
+            if rank(reached.id if reached else None, program) < needed:
+                return day
+        return None
     day = today
     for _ in range(HORIZON_DAYS):
         day += timedelta(days=1)
@@ -110,6 +124,9 @@ class TierDecision:
     drops_to: str | None = None
     below_since: date | None = None
     """First day the daily evaluation saw the points below the tier (for the grace period)."""
+    held_until: date | None = None
+    """A full recalculation that may not downgrade keeps the tier until this day (the end of
+    the current period), whatever evaluates the member meanwhile."""
 
     @property
     def changed(self) -> bool:
@@ -120,7 +137,7 @@ def _parse_day(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) and value else None
 
 
-def evaluate(  # noqa: PLR0911 (one return per rule reads best)
+def evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
     attributes: Mapping[str, Any],
     today: date,
     program: Program,
@@ -159,12 +176,14 @@ def evaluate(  # noqa: PLR0911 (one return per rule reads best)
         return _with_schedule(current, current, None, points, attributes, today, program)
 
     # The points no longer reach the current tier.
+    held_until = _parse_day(attributes.get("tierHeldUntil"))
+    if trigger is Trigger.RECALCULATION and not allow_downgrades:
+        held_until = max(held_until or today, _period_end(today, program))
+    if held_until is not None and today < held_until:
+        return TierDecision(current, current, None, points, held_until, held_until=held_until)
     if trigger is Trigger.STREAM:
         # Downgrades are the daily evaluation's: make sure it looks today.
         return TierDecision(current, current, None, points, today, below_since=below_since)
-    if trigger is Trigger.RECALCULATION and not allow_downgrades:
-        period_end = _period_end(today, program)
-        return TierDecision(current, current, None, points, period_end, below_since=below_since)
     below_since = below_since or today
     grace_ends = below_since + timedelta(days=program.downgrade.grace_days)
     if today < grace_ends:

@@ -69,7 +69,8 @@ def _needs_write(item: Mapping[str, Any], decision: TierDecision, trigger: Trigg
         if new is None:
             return False
         return stored is None or new < str(stored)
-    return stored != new or item.get("belowSince") != below
+    held = decision.held_until.isoformat() if decision.held_until else None
+    return stored != new or item.get("belowSince") != below or item.get("tierHeldUntil") != held
 
 
 def evaluate_member(

@@ -89,6 +89,10 @@ class FakeMemberStore:
             self.item.pop("belowSince", None)
         else:
             self.item["belowSince"] = decision.below_since.isoformat()
+        if decision.held_until is None:
+            self.item.pop("tierHeldUntil", None)
+        else:
+            self.item["tierHeldUntil"] = decision.held_until.isoformat()
         self.record(old)
         return True
 
@@ -292,3 +296,23 @@ def test_orders_that_only_push_the_drop_later_send_no_second_notice() -> None:
         store.credit(now.date(), 10, now, program)
         evaluate_member(store.item, now, program, Trigger.STREAM, store)
     assert store.events.count("MemberTierAtRisk") == 1
+
+
+def test_a_recalculation_hold_survives_the_members_next_orders() -> None:
+    program = program_with()
+    store = busy_member(20, 10, program)
+    store.item["tier"] = "platinum"  # thresholds raised: 200 points no longer reach platinum
+    today = START + timedelta(days=20)
+    recalc_at = datetime.combine(today, time(3), tzinfo=UTC)
+    evaluate_member(
+        store.item, recalc_at, program, Trigger.RECALCULATION, store, allow_downgrades=False
+    )
+    assert store.item["tierHeldUntil"] == "2026-04-01"
+    now = recalc_at + timedelta(hours=5)
+    store.credit(today, 10, now, program)
+    evaluate_member(store.item, now, program, Trigger.STREAM, store)
+    daily_evaluation(now + timedelta(days=1), program, store)
+    assert store.item["tier"] == "platinum", "held until the period ends"
+    daily_evaluation(datetime.combine(date(2026, 4, 1), time(0, 15), tzinfo=UTC), program, store)
+    # The period is over: the hold ends and the tier follows the points (by then 190: none).
+    assert store.item.get("tier") is None and "tierHeldUntil" not in store.item
