@@ -75,6 +75,10 @@ def _endpoint(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty", description="Loyalty engine tools.")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "recalc",
+        help="full tier recalculation: start | status | resume (see docs/tiers-recalculation.md)",
+    )
 
     token = commands.add_parser("token", help="print a JWT the local HTTP API accepts")
     token.add_argument("--sub", required=True, help="the member id (the token's subject)")
@@ -201,7 +205,13 @@ def _fire(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["recalc"]:
+        # Full tier recalculation: start / status / resume (its own parser, infra/recalc.py).
+        from infra import recalc  # noqa: PLC0415 (boto3-heavy; only this command needs it)
+
+        return recalc.main(arguments[1:])
+    args = _parser().parse_args(arguments)
     if args.command == "token":
         return _token(args)
     if args.local_command == "serve":
