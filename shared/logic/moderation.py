@@ -82,7 +82,9 @@ from shared.domain.timeutil import to_utc_iso
 
 MAX_ATTEMPTS = 8
 """Reads and commits of one use case before giving up (another writer kept committing first)."""
-REFILL_PAGE = 16
+REFILL_PAGE = 4
+"""Slots read per page beyond those wanted when refilling the window (a few excluded ones may
+lie in between)."""
 MAX_SLOTS_PER_COMMIT = 90
 """A transaction holds at most 100 items: the slots, the window and the member item."""
 
@@ -605,6 +607,8 @@ def _apply_verdicts(
         )
         if written.applied:
             applied += len(chunk)
+            if len(changes) == len(chunk):
+                return applied
     raise TransientConflict(f"hard-to-please verdicts of member {member_id} kept conflicting")
 
 

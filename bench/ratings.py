@@ -1,0 +1,440 @@
+"""Benchmark: what one rating costs, on DynamoDB Local, in read and write units.
+
+Three cases, each a ``RatingSubmitted`` through rating_moderation's handler, on the default
+program (cart-star: last 100 counted ratings, hard to please at 10 ratings in 180 days with a
+mean of at most 3.5):
+
+- **counted**: a rating of a veteran shopper (100 counted ratings already: the window is full,
+  the oldest entry moves out, the average changes) from a new customer;
+- **excluded**: the same, with reasons all outside the shopper's control (the window and the
+  member item are not written);
+- **retroactive**: the 50th rating of a customer whose 49 earlier ratings (30 five-star, 19 low,
+  to 19 shoppers) kept them just above the line: this 1-star makes them hard to please, so it
+  and their 19 low ratings are excluded, and the 19 shoppers' averages are corrected (each
+  window is full, so the next older counted rating is brought in). The units are those of the
+  whole delivery, the retroactive part included.
+
+Units are what AWS bills. DynamoDB Local under-counts ``TransactWriteItems``, so, as in
+bench/ingestion.py, each item of each transaction is replayed as a plain write on a shadow
+table holding the same item beforehand, and doubled (a transactional write costs 2 units per
+KB of the larger of the item before and after). Reads and plain writes are DynamoDB Local's
+``ConsumedCapacity``. Member items are seeded at a realistic size (90 day buckets and the tier
+attributes, ~0.9 KB), since their size sets the cost of writing the rating attributes.
+
+Run: ``python -m bench.ratings`` (writes bench/results/ratings.json, prints a markdown table).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra.ddb_local import DynamoDBLocal
+from infra.table import create_table
+from shared.dal import factory
+from shared.dal.dynamodb import _av
+from shared.dal.keys import MEMBER_SK, member_pk, order_sk
+from shared.domain.timeutil import to_utc_iso
+from tests.helpers import FakeContext, load_function
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TABLE, SHADOW = "bench-ratings", "bench-ratings-shadow"
+SAMPLES = 10
+VETERAN_RATINGS = 100
+READ_OPERATIONS = {"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"}
+
+
+class MeasuringClient:
+    """A proxy around the handler's DynamoDB client that adds up what AWS would bill.
+
+    Transactions: before each runs, the items it touches are copied as they stand to the
+    shadow table; after it ran, each of its items is replayed there as a plain write, whose
+    units DynamoDB Local counts as AWS does, doubled. Other calls: their ``ConsumedCapacity``.
+    """
+
+    def __init__(self, client: Any, bare: Any) -> None:
+        self._client = client
+        self._bare = bare
+        self.reads = 0.0
+        self.writes = 0.0
+        self.calls: dict[str, int] = {}
+        self.overhead = 0.0
+        """Seconds spent measuring (shadow copies and replays), left out of the timings."""
+        self.active = False
+        """Off while seeding: calls go straight through."""
+
+    def reset(self) -> None:
+        self.reads = self.writes = self.overhead = 0.0
+        self.calls = {}
+
+    def _count(self, operation: str, response: dict[str, Any]) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+        consumed = response.get("ConsumedCapacity")
+        entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
+        for entry in entries:
+            units = float(entry.get("CapacityUnits", 0.0))
+            if operation in READ_OPERATIONS:
+                self.reads += units
+            else:
+                self.writes += units
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method) or not self.active:
+            return method
+        operation = "".join(part.capitalize() for part in name.split("_"))
+
+        def call(**request: Any) -> Any:
+            try:
+                response = method(**request)
+            except self._client.exceptions.ClientError as error:
+                self._count(operation, dict(error.response))
+                raise
+            self._count(operation, response)
+            return response
+
+        return call
+
+    def transact_write_items(self, **request: Any) -> Any:
+        if not self.active:
+            return self._client.transact_write_items(**request)
+        started = time.perf_counter()
+        keys = []
+        for entry in request["TransactItems"]:
+            ((_kind, operation),) = entry.items()
+            item = operation.get("Item")
+            keys.append(operation.get("Key") or {"pk": item["pk"], "sk": item["sk"]})
+        for key in keys:
+            current = self._bare.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
+            if "Item" in current:
+                self._bare.put_item(TableName=SHADOW, Item=current["Item"])
+            else:
+                self._bare.delete_item(TableName=SHADOW, Key=key)
+        self.overhead += time.perf_counter() - started
+        response = self._client.transact_write_items(**request)
+        self.calls["TransactWriteItems"] = self.calls.get("TransactWriteItems", 0) + 1
+        started = time.perf_counter()
+        for entry in request["TransactItems"]:
+            ((kind, operation),) = entry.items()
+            plain = {
+                name: value
+                for name, value in operation.items()
+                if name not in {"ConditionExpression", "ReturnValuesOnConditionCheckFailure"}
+            }
+            plain["TableName"] = SHADOW
+            if kind == "Put":
+                plain.pop("ExpressionAttributeNames", None)
+                plain.pop("ExpressionAttributeValues", None)
+                answer = self._bare.put_item(**plain, ReturnConsumedCapacity="TOTAL")
+            elif kind == "Update":
+                answer = self._bare.update_item(**plain, ReturnConsumedCapacity="TOTAL")
+            elif kind == "Delete":
+                plain.pop("ExpressionAttributeNames", None)
+                plain.pop("ExpressionAttributeValues", None)
+                answer = self._bare.delete_item(**plain, ReturnConsumedCapacity="TOTAL")
+            else:
+                raise AssertionError(f"unexpected transaction item {kind}")
+            self.writes += 2 * float(answer["ConsumedCapacity"]["CapacityUnits"])
+        self.overhead += time.perf_counter() - started
+        return response
+
+
+def rating_event(
+    rating_id: str,
+    order_id: str,
+    member_id: str,
+    customer_id: str,
+    stars: int,
+    submitted_at: datetime,
+    reasons: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return {
+        "id": f"evt-{rating_id}",
+        "detail-type": "RatingSubmitted",
+        "source": "bench",
+        "time": NOW.isoformat(),
+        "detail": {
+            "ratingId": rating_id,
+            "orderId": order_id,
+            "memberId": member_id,
+            "customerId": customer_id,
+            "stars": stars,
+            "reasons": list(reasons),
+            "submittedAt": submitted_at.isoformat(),
+        },
+    }
+
+
+class Bench:
+    def __init__(self, app: Any, bare: Any, measuring: MeasuringClient) -> None:
+        self.app = app
+        self.bare = bare
+        self.measuring = measuring
+
+    def member(self, member_id: str) -> None:
+        """A member item of realistic size: 90 day buckets and the tier attributes."""
+        item: dict[str, Any] = {
+            "pk": member_pk("cart-star", member_id),
+            "sk": MEMBER_SK,
+            "memberId": member_id,
+            "programId": "cart-star",
+            "lifetimePoints": 4_210,
+            "ordersCompleted": 421,
+            "memberSince": "2025-01-04T10:00:00.000000+00:00",
+            "tier": "platinum",
+            "tierChangedAt": "2026-10-02T08:00:00.000000+00:00",
+            "tierReason": "points_reached",
+            "checkShard": "7",
+            "checkOn": "2026-12-01",
+            **{f"d:{2400 + day}": 20 for day in range(90)},
+        }
+        self.bare.put_item(TableName=TABLE, Item={k: _av(v) for k, v in item.items()})
+
+    def order(self, member_id: str, order_id: str, customer_id: str, at: datetime) -> None:
+        """The order item as order_ingestion leaves it (completed, credited)."""
+        item = {
+            "pk": member_pk("cart-star", member_id),
+            "sk": order_sk(order_id),
+            "memberId": member_id,
+            "orderId": order_id,
+            "customerId": customer_id,
+            "completedAt": to_utc_iso(at),
+            "day": at.date().isoformat(),
+            "batchSize": 1,
+            "total": {"amount": Decimal("40.00"), "currency": "USD"},
+            "tipAtDelivery": {"amount": Decimal("5.00"), "currency": "USD"},
+            "tip": {"amount": Decimal("5.00"), "currency": "USD"},
+            "points": 10,
+            "ruleVersion": "cart-star@1",
+            "status": "credited",
+            "creditedBy": "bench",
+        }
+        self.bare.put_item(TableName=TABLE, Item={k: _av(v) for k, v in item.items()})
+
+    def rate(self, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.app.ingress.handle(event, FakeContext())
+        return result
+
+    def veteran(self, member_id: str, count: int = VETERAN_RATINGS) -> None:
+        """A shopper with ``count`` counted five-star ratings from a fair customer."""
+        self.member(member_id)
+        start = NOW - timedelta(days=60)
+        for index in range(count):
+            order_id = f"{member_id}-hist-{index}"
+            at = start + timedelta(minutes=10 * index)
+            self.order(member_id, order_id, f"fair-{member_id}", at)
+            self.rate(
+                rating_event(f"r-{order_id}", order_id, member_id, f"fair-{member_id}", 5, at)
+            )
+
+    def measure(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.measuring.reset()
+        self.measuring.active = True
+        started = time.perf_counter()
+        try:
+            result = self.rate(event)
+        finally:
+            elapsed = time.perf_counter() - started - self.measuring.overhead
+            self.measuring.active = False
+        return {
+            "result": result,
+            "reads": self.measuring.reads,
+            "writes": self.measuring.writes,
+            "calls": dict(self.measuring.calls),
+            "ms": elapsed * 1000,
+        }
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it (names plus values; numbers by their digits)."""
+
+    def size(value: dict[str, Any]) -> int:
+        ((kind, raw),) = value.items()
+        if kind == "S":
+            return len(raw.encode())
+        if kind == "N":
+            return (len(raw.strip("-").replace(".", "").lstrip("0") or "0") + 1) // 2 + 1
+        if kind == "B":
+            return len(raw)
+        if kind in {"BOOL", "NULL"}:
+            return 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + size(v) + 1 for k, v in raw.items())
+        if kind == "L":
+            return 3 + sum(size(v) + 1 for v in raw)
+        raise ValueError(kind)
+
+    return sum(len(name.encode()) + size(value) for name, value in item.items())
+
+
+def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    def stats(key: str) -> dict[str, float]:
+        values = [sample[key] for sample in samples]
+        return {"min": min(values), "max": max(values), "mean": statistics.fmean(values)}
+
+    return {
+        "samples": len(samples),
+        "write_units": stats("writes"),
+        "read_units": stats("reads"),
+        "handler_median_ms": statistics.median(sample["ms"] for sample in samples),
+        "calls": samples[0]["calls"],
+        "outcome": samples[0]["result"]["outcome"],
+    }
+
+
+def case_counted(bench: Bench, label: str, reasons: tuple[str, ...]) -> dict[str, Any]:
+    """Ratings of one veteran (each new one moves the window along, as any other would)."""
+    member_id = f"{label}-veteran"
+    samples = []
+    for index in range(SAMPLES):
+        order_id = f"{member_id}-new-{index}"
+        customer_id = f"{label}-customer-{index}"
+        at = NOW - timedelta(hours=2, minutes=-index)
+        bench.order(member_id, order_id, customer_id, at)
+        stars = 3 if index % 2 else 5
+        event = rating_event(f"r-{order_id}", order_id, member_id, customer_id, stars, at, reasons)
+        samples.append(bench.measure(event))
+    return summary(samples)
+
+
+def case_retroactive(bench: Bench) -> dict[str, Any]:
+    grump = "grump"
+    stars = [5] * 30 + [1] * 16 + [2] * 3  # 172 / 49 > 3.5: just above the line
+    start = NOW - timedelta(days=40)
+    for index, value in enumerate(stars):
+        if value == 5:
+            member_id = f"retro-shopper-{index}"
+            bench.member(member_id)
+        else:
+            member_id = f"retro-veteran-{index}"  # seeded with a full window
+        order_id = f"grump-order-{index}"
+        at = start + timedelta(hours=12 * index)
+        bench.order(member_id, order_id, grump, at)
+        bench.rate(rating_event(f"r-{order_id}", order_id, member_id, grump, value, at))
+    rater = bench.bare.get_item(
+        TableName=TABLE, Key={"pk": {"S": "P#cart-star#C#grump"}, "sk": {"S": "CUSTOMER"}}
+    )["Item"]
+    assert "htp" not in rater, "the grump crossed the line too early"
+    member_id, order_id = "retro-veteran-last", "grump-order-50"
+    bench.veteran(member_id, 0)
+    bench.order(member_id, order_id, grump, NOW - timedelta(hours=1))
+    sample = bench.measure(rating_event(f"r-{order_id}", order_id, member_id, grump, 1, NOW))
+    assert sample["result"]["outcome"] == "excluded", sample["result"]
+    result = summary([sample])
+    result["reconsidered"] = sample["result"].get("reconciled", 0)
+    return result
+
+
+def run() -> dict[str, Any]:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "Loyalty"
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    with DynamoDBLocal() as server:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
+        bare = boto3.client("dynamodb")
+        for table in (TABLE, SHADOW):
+            create_table(bare, ROOT / "template.yaml", table)
+        os.environ["TABLE_NAME"] = TABLE
+        factory.reset()
+        app = load_function("rating_moderation")
+        base = factory.repository()
+        measuring = MeasuringClient(base.client, bare)
+        base.client = measuring  # type: ignore[assignment]
+        bench = Bench(app, bare, measuring)
+
+        started = time.perf_counter()
+        veterans = ["counted-veteran", "excluded-veteran"]
+        veterans += [f"retro-veteran-{i}" for i in range(30, 49)]
+        seed: Callable[[str], None] = bench.veteran
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(seed, veterans))
+        seed_seconds = time.perf_counter() - started
+
+        counted = case_counted(bench, "counted", ())
+        excluded = case_counted(bench, "excluded", ("item_out_of_stock",))
+        retroactive = case_retroactive(bench)
+        pk = {"S": member_pk("cart-star", "counted-veteran")}
+        window = bare.get_item(TableName=TABLE, Key={"pk": pk, "sk": {"S": "RATINGS"}})
+        member = bare.get_item(TableName=TABLE, Key={"pk": pk, "sk": {"S": MEMBER_SK}})["Item"]
+        rating_attributes = {
+            "ratingAverage",
+            "ratingCount",
+            "eligible",
+            "eligibilityReason",
+            "eligibilityChangedAt",
+        }
+    return {
+        "date": NOW.date().isoformat(),
+        "seed_seconds": round(seed_seconds, 1),
+        "veteran_counted_ratings": VETERAN_RATINGS,
+        "window_entries_bytes": len(window["Item"]["w"]["B"]),
+        "window_item_bytes": item_bytes(window["Item"]),
+        "member_item_bytes": item_bytes(member),
+        "member_rating_attributes_bytes": item_bytes(
+            {name: value for name, value in member.items() if name in rating_attributes}
+        ),
+        "counted": counted,
+        "excluded": excluded,
+        "retroactive_rater_with_50_ratings": retroactive,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    cases = [
+        ("counted rating (veteran, full window)", results["counted"]),
+        ("excluded rating (outside the shopper's control)", results["excluded"]),
+        (
+            f"retroactive: 50th rating of a rater crossing the line "
+            f"({results['retroactive_rater_with_50_ratings']['reconsidered']} earlier "
+            f"ratings excluded)",
+            results["retroactive_rater_with_50_ratings"],
+        ),
+    ]
+    lines = [
+        "| one `RatingSubmitted` | write units | read units | handler median |",
+        "|---|---|---|---|",
+    ]
+    for label, case in cases:
+        writes, reads = case["write_units"], case["read_units"]
+        lines.append(
+            f"| {label} | {writes['mean']:g} | {reads['mean']:g} | "
+            f"{case['handler_median_ms']:.1f} ms |"
+        )
+    lines.append("")
+    lines.append(
+        f"Units as AWS bills them (transactions replayed item by item and doubled; DynamoDB "
+        f"Local under-counts them). {results['counted']['samples']} ratings per single-rating "
+        f"case, to a shopper holding {results['veteran_counted_ratings']} counted ratings: the "
+        f"window item is full ({results['window_item_bytes']} bytes) and the member item has 90 "
+        f"day buckets and the tier attributes ({results['member_item_bytes']} bytes, of which "
+        f"{results['member_rating_attributes_bytes']} are the rating attributes). "
+        f"`python -m bench.ratings`, {results['date']}, DynamoDB Local in memory: times are "
+        f"local (DynamoDB Local takes ~60-120 ms per transaction), meaningful only as ratios."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    results = run()
+    out = ROOT / "bench" / "results" / "ratings.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
