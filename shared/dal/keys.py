@@ -14,6 +14,7 @@ def member_pk(program_id: str, member_id: str) -> str:
 def order_sk(order_id: str) -> str:
     return f"{ORDER_SK_PREFIX}{order_id}"
 
+
 # -- rating moderation (docs/ratings.md) ----------------------------------------------------------
 
 RATING_SK_PREFIX = "RATING#"
@@ -57,4 +58,3 @@ def given_sk(day: str, order_id: str) -> str:
 
 def rating_ref_pk(program_id: str, rating_id: str) -> str:
     return f"P#{program_id}#R#{rating_id}"
-
