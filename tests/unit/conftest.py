@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import boto3
@@ -12,6 +13,14 @@ from shared.domain.program import Program
 from shared.programs import load_program
 
 TABLE = "loyalty-unit"
+
+
+@pytest.fixture(autouse=True)
+def _no_endpoint_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests run on moto: drop endpoint overrides that the integration session (which may
+    run first, in the same process) points at DynamoDB Local or at a closed port."""
+    for name in [key for key in os.environ if key.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
