@@ -35,6 +35,7 @@ from shared.domain.rating_events import rating_events
 from shared.streams import change_of
 from tests.helpers import FakeContext, http_event, load_function, sqs_event
 from tests.integration.conftest import TEMPLATE_PATH
+from tests.integration.streams import StreamReader
 from tests.ratings_support import (
     NOW,
     World,
@@ -47,34 +48,6 @@ from tests.ratings_support import (
 from tests.unit.test_ratings_property import Scenario, check, scenarios
 
 CHANNELS = ("eventbridge", "sqs", "http")
-
-
-class StreamReader:
-    """The table's stream, as Lambda hands it to a consumer (same record shape)."""
-
-    def __init__(self, table_name: str) -> None:
-        self.streams = boto3.client("dynamodbstreams")
-        arn = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"][
-            "LatestStreamArn"
-        ]
-        shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        self.iterators = [
-            self.streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for shard in shards
-        ]
-
-    def read(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        for index, iterator in enumerate(self.iterators):
-            response = self.streams.get_records(ShardIterator=iterator)
-            records.extend(response["Records"])
-            self.iterators[index] = response["NextShardIterator"]
-        for record in records:
-            created = record["dynamodb"]["ApproximateCreationDateTime"]
-            record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
-        return records
 
 
 class Pipeline(World):

@@ -8,45 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from shared.dal import factory
 from shared.dal.factory import repository
 from shared.domain.outbound import OutboundEvent
 from tests.helpers import FakeContext, load_function, order_completed, order_reversed
+from tests.integration.streams import StreamReader
 
 # DynamoDB Local stamps stream records with the real clock, and a tier decision never applies
 # at an instant before the last one written: the events of these tests happen "now" too.
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-class StreamReader:
-    """Reads the table's stream as Lambda receives it (same record shape)."""
-
-    def __init__(self, table_name: str) -> None:
-        self.streams = boto3.client("dynamodbstreams")
-        arn = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"][
-            "LatestStreamArn"
-        ]
-        shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        self.iterators = [
-            self.streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for shard in shards
-        ]
-
-    def read(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        for index, iterator in enumerate(self.iterators):
-            response = self.streams.get_records(ShardIterator=iterator)
-            records.extend(response["Records"])
-            self.iterators[index] = response["NextShardIterator"]
-        for record in records:
-            created = record["dynamodb"]["ApproximateCreationDateTime"]
-            record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
-        return records
 
 
 class RecordingPublisher:
