@@ -56,10 +56,12 @@ build: install ## sam build for python3.13 on arm64 (finds python3.13, e.g. pyen
 deploy: build ## sam deploy to STAGE=dev|staging|prod (needs AWS credentials)
 	@bash infra/scripts/tools.sh exec sam deploy --config-env $(if $(filter dev,$(STAGE)),default,$(STAGE))
 
-bench: install ## measure units and speed on DynamoDB Local (several minutes); results in bench/results/
+bench: install ## measure units and speed on DynamoDB Local (about half an hour); results in bench/results/
 	@$(UV) run python -m infra.ddb_local install >/dev/null
 	@$(UV) run python -m bench.ingestion --update-readme README.md
 	@$(UV) run python -m bench.tiers
+	@$(UV) run python -m bench.ratings
+	@$(UV) run python -m bench.perks
 
 clean: ## remove build outputs and caches (keeps .local data)
 	rm -rf .build .aws-sam .pytest_cache .mypy_cache .ruff_cache

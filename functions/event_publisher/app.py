@@ -4,6 +4,10 @@ Trigger: the table's stream (new and old images). A transactional outbox: an eve
 and only if its change was committed; a failed publication fails that record alone, and the
 stream retries it (bisecting the batch), so nothing is lost. Events carry a deterministic
 ``eventId`` for consumers to drop the duplicates a retry can cause.
+
+Before publishing, the projectors keep read models up to date from the same change (the ledger's
+entries, one item each, for ``GET /v1/me/ledger``); their writes are idempotent, so a retried
+record writes the same items again.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.dal.factory import publisher
 from shared.domain.outbound import derive_all
-from shared.logic.outbox import DERIVERS
+from shared.logic.outbox import DERIVERS, PROJECTORS
 from shared.observability import logger, metrics, tracer
 from shared.streams import change_of
 
 
 def _record(record: DynamoDBRecord) -> None:
     change = change_of(record)
+    projected = sum(project(change.old, change.new) for project in PROJECTORS)
+    if projected:
+        metrics.add_metric(name="LedgerEntriesProjected", unit=MetricUnit.Count, value=projected)
     events = derive_all(DERIVERS, change.old, change.new)
     if not events:
         return

@@ -58,3 +58,38 @@ def given_sk(day: str, order_id: str) -> str:
 
 def rating_ref_pk(program_id: str, rating_id: str) -> str:
     return f"P#{program_id}#R#{rating_id}"
+
+
+# -- perks, redemptions, wallet and the ledger's read model (docs/perks.md) ------------------------
+
+QUOTA_SK_PREFIX = "QUOTA#"
+"""Under the member: one quota counter per perk and period (``used``, booked date slots)."""
+REDEMPTION_SK_PREFIX = "REDEMPTION#"
+"""Under the member: one redemption; its id is time-ordered, so the prefix sorts by time."""
+IDEMPOTENCY_SK_PREFIX = "IDEMPOTENCY#"
+"""Under the member: the first result of one ``Idempotency-Key`` (with a TTL)."""
+FUEL_SK_PREFIX = "FUEL#"
+"""Under the member: one reported fuel purchase and the cashback it earned, once."""
+LEDGER_SK_PREFIX = "LEDGER#"
+"""Under the member: one points entry (credit or reversal) of the ledger's read model."""
+
+
+def quota_sk(perk_id: str, period: str) -> str:
+    return f"{QUOTA_SK_PREFIX}{perk_id}#{period}"
+
+
+def redemption_sk(redemption_id: str) -> str:
+    return f"{REDEMPTION_SK_PREFIX}{redemption_id}"
+
+
+def idempotency_sk(key_digest: str) -> str:
+    return f"{IDEMPOTENCY_SK_PREFIX}{key_digest}"
+
+
+def fuel_sk(purchase_id: str) -> str:
+    return f"{FUEL_SK_PREFIX}{purchase_id}"
+
+
+def ledger_sk(occurred_at: str, order_id: str, kind: str) -> str:
+    """``occurred_at`` in the storage form (``to_utc_iso``), so the prefix sorts by time."""
+    return f"{LEDGER_SK_PREFIX}{occurred_at}#{order_id}#{kind}"

@@ -71,3 +71,36 @@ class Unauthorized(DomainError):
 class Forbidden(DomainError):
     code = "forbidden"
     status = 403
+
+
+# -- perks and redemptions (docs/perks.md) --------------------------------------------------------
+
+
+class PerkClosed(Forbidden):
+    """The perk is not open to the member: tier too low, or below the rating floor."""
+
+    code = "perk_closed"
+
+
+class QuotaExhausted(Conflict):
+    """The perk's quota for the period is used up."""
+
+    code = "quota_exhausted"
+
+
+class AlreadyBooked(Conflict):
+    """The member already holds a booking of this perk on that date."""
+
+    code = "already_booked"
+
+
+class NotCancellable(Conflict):
+    """The redemption can no longer be cancelled (its date has come, or it is a code)."""
+
+    code = "not_cancellable"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """An ``Idempotency-Key`` sent again with a different body."""
+
+    code = "idempotency_key_reused"

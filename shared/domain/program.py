@@ -152,11 +152,29 @@ class Perk(_Config):
     kind: PerkKind
     tiers: tuple[Slug | None, ...]
     """Tier ids the perk is open to; ``null`` means members below the first tier."""
+    name: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    """Display name (the id when absent)."""
     quota: Quota | None = None
     price_per_day: Annotated[Decimal, Field(ge=0)] | None = None
     price_per_hour: Annotated[Decimal, Field(ge=0)] | None = None
     rates: dict[str, Annotated[Decimal, Field(ge=0, le=1)]] | None = None
     """Cashback rate or discount by tier id (``none`` for members below the first tier)."""
+    max_hours: Annotated[int, Field(ge=1, le=24)] | None = None
+    """Booking perks: the most hours one date can be booked by the hour (default 24)."""
+    advance_days: Annotated[int, Field(ge=0, le=730)] | None = None
+    """Booking perks: how many days ahead a date can be booked (default 365)."""
+    valid_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+    """Code perks: how many days an issued code stays valid (default 30)."""
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> Perk:
+        if self.kind in {PerkKind.BOOKING, PerkKind.CODE} and self.quota is None:
+            raise ValueError(f"a {self.kind.value} perk needs a quota")
+        if self.kind is PerkKind.BOOKING and self.price_per_day is None:
+            raise ValueError("a booking perk needs pricePerDay")
+        if self.kind is PerkKind.CASHBACK and not self.rates:
+            raise ValueError("a cashback perk needs rates")
+        return self
 
 
 class Program(_Config):

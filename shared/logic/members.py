@@ -1,16 +1,45 @@
-"""Use case: what a member sees of their own standing (``GET /v1/me``), from one item read."""
+"""Use cases of the member API's reads, and the ledger's read model.
+
+- ``GET /v1/me``: the member's standing, from one item read whatever their history.
+- ``GET /v1/me/ledger``: points entries, newest first, paginated, from the ledger read model:
+  one small item per entry (``LEDGER#{occurredAt}#{orderId}#{credit|reversal}``) projected from
+  the order items by the stream-fed ``event_publisher`` (``project_ledger``), so that recording
+  an order stays at 4 write units and no index is written on the order path.
+- ``GET /v1/members/{memberId}/entitlements`` and ``/badge``: what services and customers may
+  know, from one eventually consistent item read.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from shared.domain.program import Program
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from shared.dal.keys import LEDGER_SK_PREFIX, ORDER_SK_PREFIX, ledger_sk
+from shared.dal.perks import PerkRepository, perk_repository
+from shared.domain.errors import InvalidInput, MalformedRequest
+from shared.domain.outbound import Image
+from shared.domain.perks import (
+    AccessReason,
+    Badge,
+    badge_of,
+    effective_tier,
+    perk_access,
+    perks_of_kind,
+)
+from shared.domain.program import PerkKind, Program
 from shared.domain.tiers import earned_tier, is_eligible, points_to_next_tier
-from shared.domain.timeutil import local_day
+from shared.domain.timeutil import local_day, to_utc_iso
 from shared.domain.window import window_points
+from shared.logic.perks import page_after
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 def _number(value: Any) -> int | float | None:
@@ -21,7 +50,38 @@ def _number(value: Any) -> int | float | None:
     return value if isinstance(value, int | float) else None
 
 
-def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program) -> dict[str, Any]:
+# -- GET /v1/me -----------------------------------------------------------------------------------
+
+
+class Rating(_Out):
+    average: float | None = Field(description="Average of the counted ratings (null: none yet).")
+    count: int
+
+
+class Wallet(_Out):
+    balance: Decimal = Field(description="Credit for future orders (cashback), e.g. 12.34.")
+    currency: str
+
+
+class MemberView(_Out):
+    program_id: str
+    tier: str | None = Field(description="Null below the first tier, and while ineligible.")
+    window_points: int
+    points_to_next_tier: int | None = Field(description="Null at the top tier.")
+    projected_tier: str | None = Field(
+        description="The tier in projectedOn's days, with no new points."
+    )
+    projected_on: date
+    lifetime_points: int
+    orders_completed: int
+    rating: Rating
+    eligible: bool
+    eligibility_reason: str
+    wallet: Wallet
+    badge: Badge | None = Field(description="The public badge, while the badge perk is open.")
+
+
+def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program) -> MemberView:
     """The ``GET /v1/me`` body. A member never seen before gets the zero view, not a 404."""
     attributes = item or {}
     today = local_day(now, program.zone)
@@ -29,30 +89,219 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
     eligible = is_eligible(attributes)
     projected_day = today + timedelta(days=program.downgrade.projection_days)
     projected = earned_tier(attributes, projected_day, program) if eligible else None
-    tier = attributes.get("tier")
-    # The stored tier can lag an upgrade by the seconds the stream takes; never show less than
-    # what the points earn today.
-    earned_now = earned_tier(attributes, today, program) if eligible else None
-    if earned_now is not None and tier is None:
-        tier = earned_now
-    return {
-        "programId": program.id,
-        "tier": tier,
-        "windowPoints": points,
-        "pointsToNextTier": points_to_next_tier(points, program),
-        "projectedTier": projected,
-        "projectedOn": projected_day.isoformat(),
-        "lifetimePoints": _number(attributes.get("lifetimePoints")) or 0,
-        "ordersCompleted": _number(attributes.get("ordersCompleted")) or 0,
-        "rating": {
-            "average": _number(attributes.get("ratingAverage")),
-            "count": _number(attributes.get("ratingCount")) or 0,
-        },
-        "eligible": eligible,
-        "eligibilityReason": attributes.get("eligibilityReason", "not_judged"),
-        "wallet": {
-            "balance": _number(attributes.get("walletBalance")) or 0,
-            "currency": program.currency,
-        },
-        "badge": None,
-    }
+    balance = Decimal(str(attributes.get("walletBalance", 0))).quantize(Decimal("0.01"))
+    return MemberView(
+        program_id=program.id,
+        # The stored tier can lag an upgrade by the seconds the stream takes; never show less
+        # than what the points earn today.
+        tier=effective_tier(attributes, today, program),
+        window_points=points,
+        points_to_next_tier=points_to_next_tier(points, program),
+        projected_tier=projected,
+        projected_on=projected_day,
+        lifetime_points=int(_number(attributes.get("lifetimePoints")) or 0),
+        orders_completed=int(_number(attributes.get("ordersCompleted")) or 0),
+        rating=Rating(
+            average=_number(attributes.get("ratingAverage")),
+            count=int(_number(attributes.get("ratingCount")) or 0),
+        ),
+        eligible=eligible,
+        eligibility_reason=str(attributes.get("eligibilityReason", "not_judged")),
+        wallet=Wallet(balance=balance, currency=program.currency),
+        badge=badge_of(attributes, today, program),
+    )
+
+
+# -- the ledger's read model ----------------------------------------------------------------------
+
+EntryKind = Literal["credit", "reversal"]
+
+
+class LedgerEntry(_Out):
+    order_id: str
+    kind: EntryKind
+    points: int = Field(description="Positive for a credit, negative for a reversal.")
+    rule_version: str = Field(description="The program version that computed the points.")
+    reason: str = Field(description="OrderCompleted, OrderCancelled or OrderRefunded.")
+    occurred_at: str = Field(description="When the order completed, or was cancelled/refunded.")
+    batch_size: int | None = None
+
+
+def _entries(image: Image | None) -> dict[str, LedgerEntry]:
+    """The ledger entries an order item holds: its credit, and its reversal if any."""
+    if not image or not str(image.get("sk", "")).startswith(ORDER_SK_PREFIX):
+        return {}
+    order_id = str(image.get("orderId", str(image["sk"])[len(ORDER_SK_PREFIX) :]))
+    found: dict[str, LedgerEntry] = {}
+    if image.get("status") in {"credited", "reversed"} and image.get("completedAt"):
+        entry = LedgerEntry(
+            order_id=order_id,
+            kind="credit",
+            points=int(image.get("points", 0)),
+            rule_version=str(image.get("ruleVersion", "")),
+            reason="OrderCompleted",
+            occurred_at=str(image["completedAt"]),
+            batch_size=int(image["batchSize"]) if image.get("batchSize") is not None else None,
+        )
+        found[ledger_sk(entry.occurred_at, order_id, "credit")] = entry
+    reversal = image.get("reversal")
+    if isinstance(reversal, Mapping) and reversal.get("occurredAt"):
+        entry = LedgerEntry(
+            order_id=order_id,
+            kind="reversal",
+            points=int(reversal.get("points", 0)),
+            rule_version=str(reversal.get("ruleVersion", "")),
+            reason=str(reversal.get("kind", "OrderCancelled")),
+            occurred_at=str(reversal["occurredAt"]),
+        )
+        found[ledger_sk(entry.occurred_at, order_id, "reversal")] = entry
+    return found
+
+
+def ledger_projection(old: Image | None, new: Image | None) -> list[tuple[str, str, LedgerEntry]]:
+    """(pk, sk, entry) of the ledger entries a committed order change adds. Pure; entries are
+    never removed (a reversal is an entry of its own, never a deletion)."""
+    if new is None:
+        return []
+    before = _entries(old)
+    pk = str(new.get("pk", ""))
+    return [(pk, sk, entry) for sk, entry in _entries(new).items() if sk not in before]
+
+
+def project_ledger(old: Image | None, new: Image | None, repo: PerkRepository | None = None) -> int:
+    """The ``event_publisher``'s projector step: write the entries a change adds (idempotent:
+    a redelivered record writes the same items). Returns how many were written."""
+    added = ledger_projection(old, new)
+    if not added:
+        return 0
+    store = repo or perk_repository()
+    for pk, sk, entry in added:
+        attributes = entry.model_dump(by_alias=True, exclude_none=True)
+        attributes["memberId"] = new.get("memberId") if new else None
+        store.put_ledger_entry(pk, sk, attributes)
+    return len(added)
+
+
+class LedgerPage(_Out):
+    entries: list[LedgerEntry] = Field(description="Newest first.")
+    next_token: str | None = Field(description="Pass as nextToken for the next page.")
+
+
+def ledger_page(
+    member_id: str, limit: int, token: str | None, program: Program, repo: PerkRepository
+) -> LedgerPage:
+    """``GET /v1/me/ledger``: one eventually consistent Query of the member's ledger entries,
+    newest first (the read model is itself a second behind the orders)."""
+    page = repo.page(
+        program.id,
+        member_id,
+        LEDGER_SK_PREFIX,
+        limit,
+        page_after(token, LEDGER_SK_PREFIX),
+        consistent=False,
+    )
+    return LedgerPage(
+        entries=[LedgerEntry.model_validate(item) for item in page.items],
+        next_token=page.next_token,
+    )
+
+
+# -- services and customers -----------------------------------------------------------------------
+
+
+class Entitlement(_Out):
+    perk_id: str
+    granted: bool
+    reason: AccessReason
+
+
+class EntitlementsView(_Out):
+    member_id: str
+    program_id: str
+    tier: str | None
+    eligible: bool
+    entitlements: list[Entitlement]
+    checked_at: str
+
+
+def entitlements_view(
+    member_id: str, item: Mapping[str, Any] | None, now: datetime, program: Program
+) -> EntitlementsView:
+    """``GET /v1/members/{memberId}/entitlements``: the entitlement perks (early batch access)
+    and whether each is granted now, from the member item alone."""
+    attributes = item or {}
+    today = local_day(now, program.zone)
+    entitlements = []
+    for perk in perks_of_kind(program, PerkKind.ENTITLEMENT):
+        access = perk_access(perk, attributes, today, program)
+        entitlements.append(Entitlement(perk_id=perk.id, granted=access.open, reason=access.reason))
+    return EntitlementsView(
+        member_id=member_id,
+        program_id=program.id,
+        tier=effective_tier(attributes, today, program),
+        eligible=is_eligible(attributes),
+        entitlements=entitlements,
+        checked_at=to_utc_iso(now),
+    )
+
+
+class MemberBadge(Badge):
+    model_config = ConfigDict(title="MemberBadge")
+
+    member_id: str
+    program_id: str
+
+
+def public_badge(
+    member_id: str, item: Mapping[str, Any] | None, now: datetime, program: Program
+) -> MemberBadge | None:
+    """``GET /v1/members/{memberId}/badge``: the badge if the member holds one, else None."""
+    badge = badge_of(item or {}, local_day(now, program.zone), program)
+    if badge is None:
+        return None
+    return MemberBadge(member_id=member_id, program_id=program.id, **badge.model_dump())
+
+
+# -- HTTP glue shared by member_api and perk_redemption --------------------------------------------
+
+
+class ErrorDetail(_Out):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(_Out):
+    """Every error: ``{"error": {"code", "message", "field"?}}``."""
+
+    error: ErrorDetail
+
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "json_invalid", "model_type"}
+
+
+def invalid_input_from(errors: Sequence[Mapping[str, Any]]) -> InvalidInput | MalformedRequest:
+    """Our error for a request the handler's models refused, naming the field at fault."""
+    if not errors:
+        return InvalidInput("the request is invalid")
+    first = errors[0]
+    location = [str(part) for part in first.get("loc", ())]
+    where = location[0] if location else ""
+    kind = first.get("type")
+    whole_body = where == "body" and (len(location) == 1 or kind == "json_invalid")
+    if whole_body and (kind in _NOT_AN_OBJECT or kind == "missing"):
+        return MalformedRequest("the request body must be a JSON object")
+    path = location[1:] if where in _LOCATIONS else location
+    field = ".".join(path) or where or None
+    if where == "header" and field:
+        field = "-".join(part.capitalize() for part in field.split("-"))
+    if kind == "extra_forbidden":
+        reason = "unknown or read-only field: it cannot be set"
+    else:
+        reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    message = f"{field}: {reason}" if field else reason
+    if len(errors) > 1:
+        more = len(errors) - 1
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InvalidInput(message, field=field)

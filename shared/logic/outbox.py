@@ -1,8 +1,20 @@
-"""The derivers whose events the stream-fed publisher sends (see shared/domain/outbound.py)."""
+"""What the stream-fed publisher does with each committed change (see shared/domain/outbound.py):
+
+- ``DERIVERS``: pure functions (old image, new image) -> the outbound events the change implies;
+- ``PROJECTORS``: read models kept from the changes, written idempotently before the events are
+  published (a failure fails the record, and the stream retries both).
+"""
 
 from __future__ import annotations
 
-from shared.domain.outbound import Deriver
-from shared.domain.tier_events import tier_events
+from collections.abc import Callable
 
-DERIVERS: list[Deriver] = [tier_events]
+from shared.domain.outbound import Deriver, Image
+from shared.domain.perk_events import perk_events
+from shared.domain.tier_events import tier_events
+from shared.logic.members import project_ledger
+
+Projector = Callable[[Image | None, Image | None], int]
+
+DERIVERS: list[Deriver] = [tier_events, perk_events]
+PROJECTORS: list[Projector] = [project_ledger]

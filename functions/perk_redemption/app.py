@@ -1,0 +1,205 @@
+"""perk_redemption: the write side of perks (the only function whose role can debit a quota or
+credit a wallet).
+
+Triggers (template.yaml):
+- ``POST /v1/me/redemptions`` (JWT; header ``Idempotency-Key``): redeem a perk. The same key and
+  body answer the first result, status included; the same key with another body is a 422.
+- ``DELETE /v1/me/redemptions/{redemptionId}`` (JWT): cancel before the date; the quota comes back.
+- ``FuelPurchaseReported``: an EventBridge rule, and the IAM-authorised route
+  ``POST /v1/events/fuel-purchases`` (EventBridge shape, as ``POST /v1/events``), through
+  ``shared.ingress.EventIngress``: cashback to the wallet at the tier's rate, once per purchase.
+
+The member is always the token's ``sub``. Request bodies refuse unknown and read-only fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.dal.dynamodb import TransientConflict
+from shared.dal.perks import perk_repository
+from shared.domain.errors import DomainError, MalformedRequest, Unauthorized
+from shared.domain.events import InboundEvent
+from shared.domain.perks import FuelPurchaseReported, IdempotencyKey, Redemption, RedemptionRequest
+from shared.ingress import EventIngress
+from shared.logic.members import ErrorBody, invalid_input_from
+from shared.logic.perks import CashbackOutcome, cancel, credit_fuel_purchase, redeem
+from shared.observability import logger, metrics, tracer
+from shared.programs import load_program
+from shared.settings import settings
+
+FUEL_ROUTE = "/v1/events/fuel-purchases"
+MEMBER: list[dict[str, list[str]]] = [{"memberJwt": []}]
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+KeyHeader = Annotated[
+    IdempotencyKey,
+    Header(
+        alias="Idempotency-Key",
+        description="A key of the client's choosing (a UUID): retries with the same key and "
+        "body answer the first result.",
+    ),
+]
+RedemptionIdPath = Annotated[
+    str, Path(alias="redemptionId", pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="ULID")
+]
+
+
+def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIResponse]:
+    texts = {
+        400: "Malformed request",
+        401: "No valid token",
+        403: "The perk is closed to the member (tier, rating floor)",
+        404: "No such redemption (of this member)",
+        409: "Quota used up, date already booked, or no longer cancellable",
+        422: "Invalid input (the field is named), or a key reused with another body",
+        503: "Busy: retry with the same Idempotency-Key",
+    }
+    described: dict[int, OpenAPIResponse] = {
+        ok_status: {
+            "description": ok,
+            "content": {"application/json": {"model": Redemption}},
+        }
+    }
+    for status in errors:
+        described[status] = {
+            "description": texts[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return described
+
+
+def _member_id() -> str:
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    subject = claims.get("sub")
+    if not subject:
+        raise Unauthorized("the token carries no subject (sub)")
+    return str(subject)
+
+
+def _now() -> datetime:
+    epoch = app.current_event.request_context.time_epoch
+    return datetime.fromtimestamp(epoch / 1000, tz=UTC) if epoch else datetime.now(UTC)
+
+
+def _json(status: int, body: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers or {},
+    )
+
+
+@app.post(
+    "/v1/me/redemptions",
+    summary="Redeem a perk (idempotent with Idempotency-Key)",
+    security=MEMBER,
+    tags=["perks"],
+    status_code=201,
+    responses=_documented(201, "The redemption, confirmed", 400, 401, 403, 409, 422, 503),
+)
+def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Response[str]:
+    if not isinstance(app.current_event.json_body, dict):
+        # Powertools' validation unwraps a one-element array into its element: refuse arrays.
+        raise MalformedRequest("the request body must be a JSON object")
+    program = load_program(settings().program_id)
+    member_id = _member_id()
+    result = redeem(member_id, idempotency_key, body, _now(), program, perk_repository())
+    if result.replayed:
+        metrics.add_metric(name="RedemptionReplays", unit=MetricUnit.Count, value=1)
+    elif result.status == 201:
+        metrics.add_metric(name="RedemptionsConfirmed", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="RedemptionsRefused", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "redemption answered",
+        extra={"perk_id": body.perk_id, "status": result.status, "replayed": result.replayed},
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if result.redemption is not None:
+        headers["Location"] = f"/v1/me/redemptions/{result.redemption.redemption_id}"
+    return _json(result.status, result.body, headers)
+
+
+@app.delete(
+    "/v1/me/redemptions/<redemptionId>",
+    summary="Cancel a redemption before its date (the quota comes back)",
+    security=MEMBER,
+    tags=["perks"],
+    responses=_documented(200, "The redemption, cancelled", 401, 404, 409, 422, 503),
+)
+def delete_redemption(redemption_id: RedemptionIdPath) -> Response[str]:
+    program = load_program(settings().program_id)
+    redemption = cancel(_member_id(), redemption_id, _now(), program, perk_repository())
+    metrics.add_metric(name="RedemptionsCancelled", unit=MetricUnit.Count, value=1)
+    return _json(200, redemption.model_dump_json(by_alias=True))
+
+
+def _error(error: DomainError) -> Response[str]:
+    return _json(error.status, json.dumps({"error": error.to_dict()}))
+
+
+def _invalid(exc: RequestValidationError) -> Response[str]:
+    return _error(invalid_input_from(list(exc.errors())))
+
+
+def _busy(exc: TransientConflict) -> Response[str]:
+    logger.warning("conflict persisted after retries", extra={"reason": str(exc)})
+    body = json.dumps({"error": {"code": "busy", "message": str(exc)}})
+    return _json(503, body, {"Retry-After": "1"})
+
+
+app.exception_handler(RequestValidationError)(_invalid)
+app.exception_handler(DomainError)(_error)
+app.exception_handler(TransientConflict)(_busy)
+
+
+_CASHBACK_METRICS = {
+    CashbackOutcome.CREDITED: "CashbackCredited",
+    CashbackOutcome.DECLINED: "CashbackDeclined",
+    CashbackOutcome.DUPLICATE: "DuplicateDeliveries",
+}
+
+
+def _fuel_purchase(event: InboundEvent, now: datetime, attempt_id: str) -> Mapping[str, object]:
+    assert isinstance(event, FuelPurchaseReported)
+    program = load_program(settings().program_id)
+    result = credit_fuel_purchase(event, now, program, perk_repository())
+    metrics.add_metric(name=_CASHBACK_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+    logger.info("event applied", extra=result.as_dict())
+    return result.as_dict()
+
+
+ingress = EventIngress(
+    {FuelPurchaseReported.detail_type: FuelPurchaseReported}, _fuel_purchase, FUEL_ROUTE
+)
+
+
+def _is_member_route(event: Mapping[str, Any]) -> bool:
+    context = event.get("requestContext")
+    return (
+        isinstance(context, Mapping)
+        and "http" in context
+        and event.get("routeKey") != f"POST {FUEL_ROUTE}"
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId || id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    if _is_member_route(event):
+        return app.resolve(event, context)
+    return ingress.handle(event, context)

@@ -1,0 +1,457 @@
+"""Perk items in the single table: quotas, redemptions, idempotency records, fuel purchases and
+the ledger's read model (see docs/perks.md). Mechanical, like the rest of the repository: it
+carries out what ``shared.logic.perks`` decided and reports what a failed condition found.
+
+Every item lives in the member's partition (``P#{programId}#M#{memberId}``), so a member's
+requests only ever reach their own items, whatever ids they send.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.domain.perks import MemberGuard, Redemption, RedemptionPlan, RedemptionStatus
+from shared.domain.timeutil import to_utc_iso
+
+from . import factory
+from .dynamodb import (
+    MAX_TRANSACTION_ATTEMPTS,
+    DynamoRepository,
+    TransientConflict,
+    _av,
+    _from_item,
+    _Update,
+)
+from .keys import (
+    MEMBER_SK,
+    fuel_sk,
+    idempotency_sk,
+    quota_sk,
+    redemption_sk,
+)
+
+IDEMPOTENCY_TTL = timedelta(days=7)
+"""How long the first result of an ``Idempotency-Key`` is kept (DynamoDB's TTL removes it)."""
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """The first result of one ``Idempotency-Key``: replayed, status included, to every later
+    request with the same key and body."""
+
+    request_digest: str
+    status: int
+    body: str
+    """The response body, JSON, as first sent."""
+    redemption_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RedeemWrite:
+    """What the redemption transaction found. ``applied``, or the reasons it was cancelled."""
+
+    applied: bool
+    replay: StoredResult | None = None
+    """The key was used before: its stored result."""
+    member_changed: bool = False
+    member: dict[str, Any] | None = None
+    """The member item as it stood when the guard failed ({} when there is none)."""
+    quota_refused: bool = False
+    quota: dict[str, Any] | None = None
+    """The quota item as it stood when its condition failed."""
+
+
+@dataclass(frozen=True)
+class CashbackWrite:
+    applied: bool
+    existing: dict[str, Any] | None = None
+    """The purchase was recorded before: its item."""
+    member_changed: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_token: str | None
+
+
+def encode_token(sk: str) -> str:
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, prefix: str) -> str | None:
+    """The sort key a page token stands for, if it is one of ``prefix``'s; else None. Only the
+    sort key travels in a token: the partition is always the caller's own."""
+    try:
+        sk = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return sk if sk.startswith(prefix) and len(sk) <= 1024 else None
+
+
+def _result_of(item: Mapping[str, Any]) -> StoredResult:
+    return StoredResult(
+        request_digest=str(item.get("requestDigest", "")),
+        status=int(item.get("statusCode", 500)),
+        body=str(item.get("body", "{}")),
+        redemption_id=item.get("redemptionId"),
+    )
+
+
+def _reason_item(reasons: Sequence[Mapping[str, Any]], index: int) -> tuple[bool, dict[str, Any]]:
+    """Whether the transaction's item ``index`` failed its condition, and the item then."""
+    if index >= len(reasons) or reasons[index].get("Code") != "ConditionalCheckFailed":
+        return False, {}
+    item = reasons[index].get("Item")
+    return True, _from_item(item) if item else {}
+
+
+class PerkRepository(DynamoRepository):
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _member_key(self, program_id: str, member_id: str) -> dict[str, Any]:
+        return self._key(program_id, member_id, MEMBER_SK)
+
+    def _guard_condition(self, guard: MemberGuard, names: _Update) -> str:
+        eligible = names.name("eligible")
+        tier = names.name("tier")
+        parts = [f"(attribute_not_exists({eligible}) OR {eligible} = {names.value(True)})"]
+        named = [names.value(value) for value in dict.fromkeys(guard.tiers) if value is not None]
+        tier_terms = [f"attribute_not_exists({tier})"] if None in guard.tiers else []
+        if named:
+            tier_terms.append(f"{tier} IN ({', '.join(named)})")
+        parts.append("(" + " OR ".join(tier_terms or ["attribute_not_exists(pk)"]) + ")")
+        if guard.pin_version:
+            v = names.name("v")
+            parts.append(
+                f"attribute_not_exists({v})"
+                if guard.version is None
+                else f"{v} = {names.value(guard.version)}"
+            )
+        return " AND ".join(parts)
+
+    def _put(
+        self, program_id: str, member_id: str, sk: str, attributes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        item = {name: _av(value) for name, value in attributes.items() if value is not None}
+        item.update(self._key(program_id, member_id, sk))
+        return {
+            "TableName": self.table_name,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _idempotency_put(
+        self,
+        program_id: str,
+        member_id: str,
+        key_digest: str,
+        result: StoredResult,
+        now: datetime,
+    ) -> dict[str, Any]:
+        return self._put(
+            program_id,
+            member_id,
+            idempotency_sk(key_digest),
+            {
+                "memberId": member_id,
+                "programId": program_id,
+                "requestDigest": result.request_digest,
+                "statusCode": result.status,
+                "body": result.body,
+                "redemptionId": result.redemption_id,
+                "createdAt": to_utc_iso(now),
+                "expiresAt": int((now + IDEMPOTENCY_TTL).timestamp()),
+            },
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get_member_eventually(self, program_id: str, member_id: str) -> dict[str, Any] | None:
+        """The member item, eventually consistent (half a read unit): for services' checks."""
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._member_key(program_id, member_id),
+            ConsistentRead=False,
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    def get_items(
+        self, program_id: str, member_id: str, sort_keys: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Items of the member's partition by sort key, strongly consistent, in one call."""
+        keys = [self._key(program_id, member_id, sk) for sk in dict.fromkeys(sort_keys)]
+        found: dict[str, dict[str, Any]] = {}
+        pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        while pending:
+            response = self._call("BatchGetItem", self.client.batch_get_item, RequestItems=pending)
+            for raw in response["Responses"].get(self.table_name, []):
+                item = _from_item(raw)
+                found[str(item["sk"])] = item
+            pending = response.get("UnprocessedKeys") or {}
+        return found
+
+    def page(
+        self,
+        program_id: str,
+        member_id: str,
+        prefix: str,
+        limit: int,
+        after: str | None,
+        consistent: bool,
+    ) -> Page:
+        """Items of the member's partition under ``prefix``, newest (highest key) first."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": self._key(program_id, member_id, prefix)["pk"],
+                ":prefix": {"S": prefix},
+            },
+            "ScanIndexForward": False,
+            "Limit": limit,
+            "ConsistentRead": consistent,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = self._key(program_id, member_id, after)
+        response = self._call("Query", self.client.query, **request)
+        items = [_from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return Page(items, encode_token(str(last["sk"]["S"])) if last else None)
+
+    # -- redemptions ------------------------------------------------------------------------
+
+    def redeem(
+        self,
+        program_id: str,
+        member_id: str,
+        key_digest: str,
+        guard: MemberGuard,
+        plan: RedemptionPlan,
+        redemption: Redemption,
+        result: StoredResult,
+        now: datetime,
+    ) -> RedeemWrite:
+        """One transaction: the key's first result (unless the key was used), the member still
+        as the decision read it (eligible, same tier), the quota debited (unless used up, or
+        the date already booked), and the redemption."""
+        check = _Update()
+        member_check = {
+            "TableName": self.table_name,
+            "Key": self._member_key(program_id, member_id),
+            "ConditionExpression": self._guard_condition(guard, check),
+            "ExpressionAttributeNames": check.names,
+            "ExpressionAttributeValues": check.values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+        quota = _Update()
+        quota.set_if_absent("memberId", member_id)
+        quota.set_if_absent("programId", program_id)
+        quota.set_if_absent("perkId", plan.perk.id)
+        quota.set_if_absent("period", plan.period)
+        quota.set("updatedAt", to_utc_iso(now))
+        quota.add("used", 1)
+        used = quota.name("used")
+        condition = f"(attribute_not_exists({used}) OR {used} < {quota.value(plan.limit)})"
+        if plan.slot is not None:
+            quota.set(plan.slot, redemption.redemption_id)
+            condition += f" AND attribute_not_exists({quota.name(plan.slot)})"
+        quota_request = quota.request(
+            self.table_name,
+            self._key(program_id, member_id, quota_sk(plan.perk.id, plan.period)),
+            condition,
+        )
+        quota_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+
+        stored = redemption.model_dump(mode="json", by_alias=True, exclude_none=True)
+        stored.update(
+            memberId=member_id,
+            programId=program_id,
+            quotaSk=quota_sk(plan.perk.id, plan.period),
+            slot=plan.slot,
+            idempotencyKey=key_digest,
+        )
+        redemption_put = self._put(
+            program_id, member_id, redemption_sk(redemption.redemption_id), stored
+        )
+        redemption_put.pop("ReturnValuesOnConditionCheckFailure")
+
+        reasons = self._transact(
+            [
+                {"Put": self._idempotency_put(program_id, member_id, key_digest, result, now)},
+                {"ConditionCheck": member_check},
+                {"Update": quota_request},
+                {"Put": redemption_put},
+            ]
+        )
+        if reasons is None:
+            return RedeemWrite(applied=True)
+        used_before, existing = _reason_item(reasons, 0)
+        member_changed, member = _reason_item(reasons, 1)
+        quota_refused, quota_item = _reason_item(reasons, 2)
+        return RedeemWrite(
+            applied=False,
+            replay=_result_of(existing) if used_before else None,
+            member_changed=member_changed,
+            member=member,
+            quota_refused=quota_refused,
+            quota=quota_item,
+        )
+
+    def store_result(
+        self,
+        program_id: str,
+        member_id: str,
+        key_digest: str,
+        result: StoredResult,
+        now: datetime,
+    ) -> StoredResult | None:
+        """Keep a refusal as the key's first result; None when stored, else the result that
+        was there first (a concurrent request with the same key got in before)."""
+        request = self._idempotency_put(program_id, member_id, key_digest, result, now)
+        outcome = self._conditional_put(request)
+        return None if outcome is None else _result_of(outcome)
+
+    def _conditional_put(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """PutItem unless the item exists; None when written, else the item as it stood."""
+        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+            try:
+                self._call("PutItem", self.client.put_item, **request)
+                return None
+            except ClientError as exc:
+                error = exc.response.get("Error", {}).get("Code")
+                if error == "ConditionalCheckFailedException":
+                    item: Any = exc.response.get("Item")
+                    return _from_item(item) if item else {}
+                if error != "TransactionConflictException":
+                    raise
+                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
+        raise TransientConflict(f"put kept conflicting after {MAX_TRANSACTION_ATTEMPTS} tries")
+
+    def cancel(
+        self,
+        program_id: str,
+        member_id: str,
+        redemption: Redemption,
+        quota_key: str,
+        slot: str | None,
+        now: datetime,
+    ) -> Redemption | None:
+        """Cancel a confirmed redemption and give its quota back, in one transaction. None when
+        applied; else the redemption as it stood (cancelled meanwhile)."""
+        update = _Update()
+        update.set("status", RedemptionStatus.CANCELLED.value)
+        update.set("cancelledAt", to_utc_iso(now))
+        update.set("cancelReason", "member_request")
+        status = update.name("status")
+        redemption_request = update.request(
+            self.table_name,
+            self._key(program_id, member_id, redemption_sk(redemption.redemption_id)),
+            f"{status} = {update.value(RedemptionStatus.CONFIRMED.value)}",
+        )
+        redemption_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+
+        quota = _Update()
+        quota.set("updatedAt", to_utc_iso(now))
+        quota.add("used", -1)
+        if slot is not None:
+            quota.remove(slot)
+            condition = f"{quota.name(slot)} = {quota.value(redemption.redemption_id)}"
+        else:
+            condition = f"{quota.name('used')} > {quota.value(0)}"
+        quota_request = quota.request(
+            self.table_name, self._key(program_id, member_id, quota_key), condition
+        )
+        reasons = self._transact([{"Update": redemption_request}, {"Update": quota_request}])
+        if reasons is None:
+            return None
+        changed, item = _reason_item(reasons, 0)
+        if changed and item:
+            return Redemption.model_validate(item)
+        raise RuntimeError(
+            f"the quota {quota_key} does not hold redemption {redemption.redemption_id}"
+        )
+
+    def redemption_item(
+        self, program_id: str, member_id: str, redemption_id: str
+    ) -> dict[str, Any] | None:
+        """The stored redemption item (with its quota key and slot), strongly consistent."""
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._key(program_id, member_id, redemption_sk(redemption_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    # -- cashback ---------------------------------------------------------------------------
+
+    def credit_cashback(
+        self,
+        program_id: str,
+        member_id: str,
+        purchase: Mapping[str, Any],
+        cashback: Decimal,
+        guard: MemberGuard,
+    ) -> CashbackWrite:
+        """Record the purchase (once per purchase id) and add its cashback to the wallet, in
+        one transaction, while the member is as read (eligible, same tier). The wallet is not
+        part of the member's version ``v`` (points and eligibility only)."""
+        purchase_put = self._put(
+            program_id, member_id, fuel_sk(str(purchase["purchaseId"])), purchase
+        )
+        member = _Update()
+        member.set_if_absent("memberId", member_id)
+        member.set_if_absent("programId", program_id)
+        member.adds.append(f"{member.name('walletBalance')} {member.value(cashback)}")
+        member_request = member.request(
+            self.table_name,
+            self._member_key(program_id, member_id),
+            self._guard_condition(guard, member),
+        )
+        reasons = self._transact([{"Put": purchase_put}, {"Update": member_request}])
+        if reasons is None:
+            return CashbackWrite(applied=True)
+        recorded, existing = _reason_item(reasons, 0)
+        if recorded:
+            return CashbackWrite(applied=False, existing=existing)
+        return CashbackWrite(applied=False, member_changed=True)
+
+    def record_purchase(
+        self, program_id: str, member_id: str, purchase: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Record a purchase that earned nothing (member ineligible), once. None when written,
+        else the purchase as recorded before."""
+        return self._conditional_put(
+            self._put(program_id, member_id, fuel_sk(str(purchase["purchaseId"])), purchase)
+        )
+
+    # -- ledger read model ------------------------------------------------------------------
+
+    def put_ledger_entry(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None:
+        """Write one ledger entry (idempotent: the same change always writes the same item)."""
+        item = {name: _av(value) for name, value in attributes.items() if value is not None}
+        item.update(pk=_av(pk), sk=_av(sk))
+        self._call("PutItem", self.client.put_item, TableName=self.table_name, Item=item)
+
+
+def perk_repository() -> PerkRepository:
+    """A perk repository over the function's cached client and meter (cheap to build)."""
+    base = factory.repository()
+    return PerkRepository(base.table_name, base.client, meter=base.meter)

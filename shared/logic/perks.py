@@ -1,0 +1,446 @@
+"""Use cases of perks: redeem, cancel and list redemptions, the member's perks, and cashback on
+reported fuel purchases (SPEC: Perks; design in docs/perks.md).
+
+A redemption is decided on the member item as read (eligibility, tier) and carried out by one
+transaction that also re-checks those facts, debits the quota under its condition, and keeps the
+``Idempotency-Key``'s first result. A failed condition says what happened: the key was used
+(replay its result), the member changed meanwhile (decide again), or the quota is used up.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from shared.dal.dynamodb import TransientConflict
+from shared.dal.keys import MEMBER_SK, REDEMPTION_SK_PREFIX, quota_sk
+from shared.dal.perks import PerkRepository, StoredResult, decode_token
+from shared.domain.errors import (
+    AlreadyBooked,
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotCancellable,
+    NotFound,
+    PerkClosed,
+    QuotaExhausted,
+)
+from shared.domain.money import Money
+from shared.domain.perks import (
+    REDEEMABLE,
+    AccessReason,
+    FuelPurchaseReported,
+    Redemption,
+    RedemptionRequest,
+    RedemptionStatus,
+    cancellation_problem,
+    cashback_amount,
+    closed_message,
+    effective_tier,
+    key_digest,
+    member_guard,
+    new_code,
+    new_redemption,
+    new_redemption_id,
+    next_period_start,
+    open_guard,
+    period_key,
+    perk_access,
+    perks_of_kind,
+    plan_redemption,
+    rate_for,
+    redeemable_perk,
+    request_digest,
+    terms_depend_on_tier,
+)
+from shared.domain.program import PerkKind, Program
+from shared.domain.tiers import is_eligible
+from shared.domain.timeutil import local_day, to_utc_iso
+
+MAX_DECISIONS = 4
+"""How many times a decision is made again when the member item changed under it."""
+
+Entropy = Callable[[int], bytes]
+
+
+def _error_body(error: DomainError) -> str:
+    return json.dumps({"error": error.to_dict()})
+
+
+# -- redeem ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedeemResult:
+    """The HTTP answer to a redemption request, as first given to its ``Idempotency-Key``."""
+
+    status: int
+    body: str
+    replayed: bool = False
+    redemption: Redemption | None = None
+
+
+def _replay(stored: StoredResult, digest: str) -> RedeemResult:
+    if stored.request_digest != digest:
+        raise IdempotencyKeyReused(
+            "Idempotency-Key: this key was first used with another body; use a new key for a "
+            "new request",
+            field="Idempotency-Key",
+        )
+    return RedeemResult(stored.status, stored.body, replayed=True)
+
+
+def _refuse(
+    error: DomainError,
+    member_id: str,
+    key: str,
+    digest: str,
+    now: datetime,
+    program: Program,
+    repo: PerkRepository,
+) -> RedeemResult:
+    """Keep a refusal as the key's first result (Stripe's rule: a request that was executed
+    answers the same forever), unless the key's first result is already there."""
+    body = _error_body(error)
+    first = repo.store_result(
+        program.id, member_id, key_digest(key), StoredResult(digest, error.status, body), now
+    )
+    if first is None:
+        return RedeemResult(error.status, body)
+    return _replay(first, digest)
+
+
+def redeem(
+    member_id: str,
+    key: str,
+    request: RedemptionRequest,
+    now: datetime,
+    program: Program,
+    repo: PerkRepository,
+    entropy: Entropy = secrets.token_bytes,
+) -> RedeemResult:
+    """``POST /v1/me/redemptions``. Invalid requests raise ``InvalidInput`` (nothing stored);
+    refusals (perk closed, quota used up, date booked) and confirmations are the key's result."""
+    perk = redeemable_perk(program, request.perk_id)
+    plan_redemption(request, perk, None, now, program)  # the request's own problems first
+    digest = request_digest(request)
+    today = local_day(now, program.zone)
+    # Terms that do not depend on the tier (a care day's price) need no read: the transaction
+    # checks that the member is eligible and holds one of the perk's tiers, and its failure
+    # returns the member item, which says why. Terms that do (a code's discount) read first.
+    member: dict[str, Any] | None = None
+    if terms_depend_on_tier(perk):
+        member = repo.get_member(program.id, member_id) or {}
+    for _ in range(MAX_DECISIONS):
+        tier: str | None = None
+        guard = open_guard(perk)
+        if member is not None:
+            access = perk_access(perk, member, today, program)
+            if not access.open:
+                error = PerkClosed(closed_message(access, program), field="perkId")
+                return _refuse(error, member_id, key, digest, now, program, repo)
+            guard = member_guard(member, access)
+            tier = access.tier if terms_depend_on_tier(perk) else None
+        plan = plan_redemption(request, perk, tier, now, program)
+        redemption = new_redemption(
+            plan,
+            tier,
+            now,
+            new_redemption_id(now, entropy(10)),
+            new_code(entropy(8)) if perk.kind is PerkKind.CODE else None,
+        )
+        body = redemption.model_dump_json(by_alias=True)
+        write = repo.redeem(
+            program.id,
+            member_id,
+            key_digest(key),
+            guard,
+            plan,
+            redemption,
+            StoredResult(digest, 201, body, redemption.redemption_id),
+            now,
+        )
+        if write.applied:
+            return RedeemResult(201, body, redemption=redemption)
+        if write.replay is not None:
+            return _replay(write.replay, digest)
+        if write.member_changed:
+            member = write.member or {}
+            continue
+        refusal: DomainError
+        if plan.slot is not None and (write.quota or {}).get(plan.slot):
+            refusal = AlreadyBooked(
+                f"date: {perk.id} is already booked on {plan.day}", field="date"
+            )
+        else:
+            refusal = QuotaExhausted(
+                f"perkId: the {perk.id} quota of {plan.limit} for {plan.period} is used up "
+                f"(it resets on {plan.period_ends})",
+                field="perkId",
+            )
+        return _refuse(refusal, member_id, key, digest, now, program, repo)
+    raise TransientConflict("the member item kept changing while the redemption was decided")
+
+
+# -- cancel and list ------------------------------------------------------------------------------
+
+
+def cancel(
+    member_id: str, redemption_id: str, now: datetime, program: Program, repo: PerkRepository
+) -> Redemption:
+    """``DELETE /v1/me/redemptions/{id}``: cancel before the date; the quota comes back.
+    Idempotent: cancelling a cancelled redemption answers it as it is."""
+    item = repo.redemption_item(program.id, member_id, redemption_id)
+    if item is None:
+        raise NotFound(f"no redemption {redemption_id}", field="redemptionId")
+    redemption = Redemption.model_validate(item)
+    if redemption.status is RedemptionStatus.CANCELLED:
+        return redemption
+    problem = cancellation_problem(redemption, now, program)
+    if problem is not None:
+        raise NotCancellable(problem, field="redemptionId")
+    raced = repo.cancel(
+        program.id, member_id, redemption, str(item["quotaSk"]), item.get("slot"), now
+    )
+    if raced is not None:
+        return raced
+    return redemption.model_copy(update={"status": RedemptionStatus.CANCELLED, "cancelled_at": now})
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class RedemptionsPage(_Out):
+    redemptions: list[Redemption] = Field(description="Newest first.")
+    next_token: str | None = Field(description="Pass as nextToken for the next page.")
+
+
+def page_after(token: str | None, prefix: str) -> str | None:
+    if token is None:
+        return None
+    after = decode_token(token, prefix)
+    if after is None:
+        raise InvalidInput("nextToken: not a token this list gave", field="nextToken")
+    return after
+
+
+def redemptions_page(
+    member_id: str, limit: int, token: str | None, program: Program, repo: PerkRepository
+) -> RedemptionsPage:
+    page = repo.page(
+        program.id,
+        member_id,
+        REDEMPTION_SK_PREFIX,
+        limit,
+        page_after(token, REDEMPTION_SK_PREFIX),
+        consistent=True,
+    )
+    return RedemptionsPage(
+        redemptions=[Redemption.model_validate(item) for item in page.items],
+        next_token=page.next_token,
+    )
+
+
+# -- the member's perks ---------------------------------------------------------------------------
+
+
+class QuotaView(_Out):
+    limit: int
+    used: int
+    left: int
+    period: str = Field(description="The current period, e.g. 2026-Q4 or 2026-11.")
+    resets_on: date
+
+
+class PerkView(_Out):
+    perk_id: str
+    name: str
+    kind: PerkKind
+    tiers: list[str | None] = Field(description="Tiers the perk is open to (null: no tier).")
+    open: bool = Field(description="Whether the member can use the perk now.")
+    reason: AccessReason = Field(description="Why it is open or not.")
+    redeemable: bool = Field(description="Redeemed with POST /v1/me/redemptions.")
+    quota: QuotaView | None = None
+    price_per_day: Money | None = None
+    price_per_hour: Money | None = None
+    rate: Decimal | None = Field(
+        default=None, description="Cashback rate or discount at the member's tier."
+    )
+
+
+class PerksView(_Out):
+    program_id: str
+    tier: str | None
+    eligible: bool
+    perks: list[PerkView]
+
+
+def _money(amount: Decimal | None, program: Program) -> Money | None:
+    return None if amount is None else Money(amount=amount, currency=program.currency)
+
+
+def perks_view(member_id: str, now: datetime, program: Program, repo: PerkRepository) -> PerksView:
+    """``GET /v1/me/perks``: one batch read of the member item and the current quota items."""
+    today = local_day(now, program.zone)
+    quota_keys = {
+        perk.id: quota_sk(perk.id, period_key(today, perk.quota.period))
+        for perk in program.perks
+        if perk.quota is not None
+    }
+    items = repo.get_items(program.id, member_id, [MEMBER_SK, *quota_keys.values()])
+    member = items.get(MEMBER_SK, {})
+    views: list[PerkView] = []
+    for perk in program.perks:
+        access = perk_access(perk, member, today, program)
+        quota = None
+        reason = access.reason
+        if perk.quota is not None:
+            used = int(items.get(quota_keys[perk.id], {}).get("used", 0))
+            left = max(0, perk.quota.count - used)
+            quota = QuotaView(
+                limit=perk.quota.count,
+                used=used,
+                left=left,
+                period=period_key(today, perk.quota.period),
+                resets_on=next_period_start(today, perk.quota.period),
+            )
+            if access.open and left == 0:
+                reason = AccessReason.QUOTA_EXHAUSTED
+        rated = perk.kind in {PerkKind.CASHBACK, PerkKind.CODE}
+        views.append(
+            PerkView(
+                perk_id=perk.id,
+                name=perk.name or perk.id,
+                kind=perk.kind,
+                tiers=list(perk.tiers),
+                open=reason is AccessReason.OPEN,
+                reason=reason,
+                redeemable=perk.kind in REDEEMABLE,
+                quota=quota,
+                price_per_day=_money(perk.price_per_day, program),
+                price_per_hour=_money(perk.price_per_hour, program),
+                rate=rate_for(perk, access.tier) if rated and access.open else None,
+            )
+        )
+    return PerksView(
+        program_id=program.id,
+        tier=effective_tier(member, today, program),
+        eligible=is_eligible(member),
+        perks=views,
+    )
+
+
+# -- cashback -------------------------------------------------------------------------------------
+
+
+class CashbackOutcome(StrEnum):
+    CREDITED = "credited"
+    DECLINED = "declined"
+    """Recorded without cashback: the perk is closed to the member (below the rating floor)."""
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class CashbackResult:
+    member_id: str
+    purchase_id: str
+    outcome: CashbackOutcome
+    cashback: Decimal = Decimal("0.00")
+    rate: Decimal | None = None
+    tier: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "eventType": FuelPurchaseReported.detail_type,
+            "memberId": self.member_id,
+            "purchaseId": self.purchase_id,
+            "outcome": self.outcome.value,
+            "cashback": f"{self.cashback:.2f}",
+        }
+        if self.rate is not None:
+            body["rate"] = str(self.rate)
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
+
+
+def _as_before(event: FuelPurchaseReported, existing: dict[str, Any]) -> CashbackResult:
+    return CashbackResult(
+        event.member_id,
+        event.purchase_id,
+        CashbackOutcome.DUPLICATE,
+        reason=str(existing.get("status", "recorded")),
+    )
+
+
+def credit_fuel_purchase(
+    event: FuelPurchaseReported, now: datetime, program: Program, repo: PerkRepository
+) -> CashbackResult:
+    """``FuelPurchaseReported``: credit cashback to the wallet at the member's tier rate, once
+    per purchase id. The rate is the tier's when the event is applied (the tier history is not
+    kept); a member below the rating floor gets nothing, and the purchase is recorded so that
+    a redelivery changes nothing."""
+    if event.amount.currency != program.currency:
+        raise InvalidInput(
+            f"detail.amount.currency: the wallet is in {program.currency}",
+            field="detail.amount.currency",
+        )
+    perks = perks_of_kind(program, PerkKind.CASHBACK)
+    today = local_day(now, program.zone)
+    purchase: dict[str, Any] = {
+        "memberId": event.member_id,
+        "programId": program.id,
+        "purchaseId": event.purchase_id,
+        "amount": {"amount": f"{event.amount.amount:.2f}", "currency": event.amount.currency},
+        "occurredAt": to_utc_iso(event.occurred_at),
+        "recordedAt": to_utc_iso(now),
+    }
+    for _ in range(MAX_DECISIONS):
+        member = repo.get_member(program.id, event.member_id) or {}
+        access = perk_access(perks[0], member, today, program) if perks else None
+        if access is None or not access.open:
+            reason = access.reason.value if access else "no_cashback_perk"
+            declined = {**purchase, "status": "declined", "reason": reason}
+            existing = repo.record_purchase(program.id, event.member_id, declined)
+            if existing is not None:
+                return _as_before(event, existing)
+            return CashbackResult(
+                event.member_id, event.purchase_id, CashbackOutcome.DECLINED, reason=reason
+            )
+        rate = rate_for(access.perk, access.tier)
+        cashback = cashback_amount(event.amount.amount, rate)
+        credited = {
+            **purchase,
+            "perkId": access.perk.id,
+            "status": "credited",
+            "tier": access.tier,
+            "rate": str(rate),
+            "cashback": {"amount": f"{cashback:.2f}", "currency": program.currency},
+            "creditedAt": to_utc_iso(now),
+        }
+        write = repo.credit_cashback(
+            program.id, event.member_id, credited, cashback, member_guard(member, access)
+        )
+        if write.applied:
+            return CashbackResult(
+                event.member_id,
+                event.purchase_id,
+                CashbackOutcome.CREDITED,
+                cashback,
+                rate,
+                access.tier,
+            )
+        if write.existing is not None:
+            return _as_before(event, write.existing)
+    raise TransientConflict("the member item kept changing while the cashback was decided")

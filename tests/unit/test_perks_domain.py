@@ -1,0 +1,371 @@
+"""Perk rules, property-tested: periods, prices, cashback, access, cancellation, ids, and the
+pure derivers and projector of the outbox."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from shared.domain.errors import InvalidInput
+from shared.domain.perk_events import perk_events
+from shared.domain.perks import (
+    AccessReason,
+    RedemptionRequest,
+    badge_of,
+    cancellation_problem,
+    cashback_amount,
+    effective_tier,
+    find_perk,
+    key_digest,
+    new_code,
+    new_redemption,
+    new_redemption_id,
+    next_period_start,
+    period_key,
+    period_start,
+    perk_access,
+    plan_redemption,
+    request_digest,
+)
+from shared.domain.program import Perk, Program, QuotaPeriod
+from shared.domain.tiers import rank
+from shared.domain.window import day_bucket
+from shared.logic.members import invalid_input_from, ledger_projection
+from shared.programs import load_program
+
+PROGRAM = load_program("cart-star")
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+days = st.dates(min_value=date(2020, 1, 1), max_value=date(2040, 12, 31))
+periods = st.sampled_from(list(QuotaPeriod))
+tiers = st.sampled_from([None, "gold", "platinum", "diamond"])
+
+
+def perk(perk_id: str) -> Perk:
+    found = find_perk(PROGRAM, perk_id)
+    assert found is not None
+    return found
+
+
+# -- periods --------------------------------------------------------------------------------------
+
+
+@given(days, periods)
+def test_a_day_lies_in_its_period_and_the_next_period_starts_a_new_key(
+    day: date, period: QuotaPeriod
+) -> None:
+    start, end = period_start(day, period), next_period_start(day, period)
+    assert start <= day < end
+    assert (
+        period_key(start, period)
+        == period_key(day, period)
+        == period_key(end - timedelta(1), period)
+    )
+    assert period_key(end, period) != period_key(day, period)
+    assert next_period_start(end - timedelta(days=1), period) == end
+
+
+def test_period_keys() -> None:
+    assert period_key(date(2026, 12, 31), QuotaPeriod.QUARTER) == "2026-Q4"
+    assert period_key(date(2027, 1, 1), QuotaPeriod.QUARTER) == "2027-Q1"
+    assert period_key(date(2026, 11, 23), QuotaPeriod.MONTH) == "2026-11"
+    assert next_period_start(date(2026, 12, 9), QuotaPeriod.MONTH) == date(2027, 1, 1)
+
+
+# -- requests and prices --------------------------------------------------------------------------
+
+
+def request(**body: Any) -> RedemptionRequest:
+    return RedemptionRequest.model_validate(body)
+
+
+@given(st.integers(min_value=1, max_value=10), st.integers(min_value=0, max_value=90))
+def test_an_hour_booking_costs_its_hours_and_uses_the_dates_quarter(hours: int, ahead: int) -> None:
+    day = NOW.date() + timedelta(days=ahead)
+    body = request(perkId="care_days", date=day.isoformat(), unit="hour", hours=hours)
+    plan = plan_redemption(body, perk("care_days"), "diamond", NOW, PROGRAM)
+    assert plan.price.amount == Decimal(hours) and plan.price.currency == "USD"
+    assert plan.period == period_key(day, QuotaPeriod.QUARTER) and plan.limit == 2
+    assert plan.slot == f"s:{day.isoformat()}"
+    day_plan = plan_redemption(
+        request(perkId="care_days", date=day.isoformat(), unit="day"),
+        perk("care_days"),
+        "diamond",
+        NOW,
+        PROGRAM,
+    )
+    assert day_plan.price.amount == Decimal("10.00") and day_plan.slot == plan.slot
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"perkId": "care_days", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "date": "2026-11-22", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "date": "2027-02-22", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "date": "2026-12-01"}, "unit"),
+        ({"perkId": "care_days", "date": "2026-12-01", "unit": "hour"}, "hours"),
+        ({"perkId": "care_days", "date": "2026-12-01", "unit": "hour", "hours": 11}, "hours"),
+        ({"perkId": "care_days", "date": "2026-12-01", "unit": "day", "hours": 1}, "hours"),
+        ({"perkId": "car_maintenance", "unit": "day"}, "unit"),
+    ],
+)
+def test_plans_refuse_naming_the_field(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        plan_redemption(request(**body), perk(body["perkId"]), "diamond", NOW, PROGRAM)
+    assert refused.value.field == field
+
+
+@pytest.mark.parametrize("field", ["tier", "points", "memberId", "price", "status", "day"])
+def test_requests_refuse_unknown_and_read_only_fields(field: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        request(perkId="care_days", **{field: "x"})
+    error = invalid_input_from(refused.value.errors())
+    assert error.field == field and error.status == 422 and "read-only" in error.message
+
+
+def test_request_digests_ignore_spelling_not_content() -> None:
+    one = request(perkId="care_days", date="2026-12-01", unit="day")
+    same = RedemptionRequest.model_validate_json(
+        '{ "unit": "day", "date": "2026-12-01", "perkId": "care_days", "hours": null }'
+    )
+    other = request(perkId="care_days", date="2026-12-02", unit="day")
+    assert request_digest(one) == request_digest(same) != request_digest(other)
+    assert key_digest("a") != key_digest("b") and len(key_digest("x" * 255)) == 40
+
+
+@given(
+    st.decimals(min_value=0, max_value=100_000, places=2, allow_nan=False),
+    st.sampled_from([Decimal("0.02"), Decimal("0.03"), Decimal("0.04"), Decimal("0.05")]),
+)
+def test_cashback_is_the_rate_to_the_nearest_cent(amount: Decimal, rate: Decimal) -> None:
+    cashback = cashback_amount(amount, rate)
+    assert cashback.as_tuple().exponent == -2
+    assert abs(cashback - amount * rate) <= Decimal("0.005")
+    assert cashback_amount(amount + Decimal("0.01"), rate) >= cashback
+
+
+# -- access ---------------------------------------------------------------------------------------
+
+
+@given(tiers, st.integers(min_value=0, max_value=3000), st.booleans())
+def test_the_tier_for_perks_is_never_below_the_stored_or_the_earned_tier(
+    stored: str | None, points: int, eligible: bool
+) -> None:
+    member: dict[str, Any] = {day_bucket(NOW.date()): points, "eligible": eligible}
+    if stored:
+        member["tier"] = stored
+    tier = effective_tier(member, NOW.date(), PROGRAM)
+    if not eligible:
+        assert tier is None
+        assert all(
+            perk_access(p, member, NOW.date(), PROGRAM).reason is AccessReason.NOT_ELIGIBLE
+            for p in PROGRAM.perks
+        )
+        return
+    earned = [t.id for t in PROGRAM.tiers if points >= t.min_points]
+    assert rank(tier, PROGRAM) >= rank(stored, PROGRAM)
+    assert rank(tier, PROGRAM) >= rank(earned[-1] if earned else None, PROGRAM)
+    care = perk_access(perk("care_days"), member, NOW.date(), PROGRAM)
+    assert care.open == (tier == "diamond")
+    assert care.via_points == (care.open and stored != "diamond")
+
+
+# -- redemptions ----------------------------------------------------------------------------------
+
+
+@given(
+    st.datetimes(min_value=datetime(2021, 1, 1), max_value=datetime(2090, 1, 1)),
+    st.binary(min_size=10, max_size=10),
+)
+def test_redemption_ids_sort_by_time(moment: datetime, entropy: bytes) -> None:
+    first = new_redemption_id(moment.replace(tzinfo=UTC), entropy)
+    later = new_redemption_id(moment.replace(tzinfo=UTC) + timedelta(milliseconds=1), b"\0" * 10)
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", first)
+    assert first < later
+
+
+@given(st.binary(min_size=8, max_size=8))
+def test_codes_are_readable(entropy: bytes) -> None:
+    assert re.fullmatch(
+        r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", new_code(entropy)
+    )
+
+
+def booked(day: date) -> Any:
+    plan = plan_redemption(
+        request(perkId="care_days", date=day.isoformat(), unit="day"),
+        perk("care_days"),
+        None,
+        NOW,
+        PROGRAM,
+    )
+    return new_redemption(plan, None, NOW, new_redemption_id(NOW, b"0" * 10), None)
+
+
+def test_bookings_cancel_until_their_date_begins_and_codes_never() -> None:
+    redemption = booked(date(2026, 12, 1))
+    assert (
+        cancellation_problem(redemption, datetime(2026, 11, 30, 23, 59, tzinfo=UTC), PROGRAM)
+        is None
+    )
+    assert cancellation_problem(redemption, datetime(2026, 12, 1, 0, 0, tzinfo=UTC), PROGRAM)
+    code_plan = plan_redemption(
+        request(perkId="car_maintenance"), perk("car_maintenance"), "gold", NOW, PROGRAM
+    )
+    assert code_plan.discount_rate == Decimal("0.10")
+    code = new_redemption(
+        code_plan, "gold", NOW, new_redemption_id(NOW, b"1" * 10), "AAAA-BBBB-CCCC"
+    )
+    assert cancellation_problem(code, NOW, PROGRAM)
+
+
+def test_booking_and_code_perks_need_a_quota_and_cashback_needs_rates() -> None:
+    with pytest.raises(ValidationError, match="quota"):
+        Perk.model_validate({"id": "x", "kind": "booking", "tiers": [None], "pricePerDay": "1"})
+    with pytest.raises(ValidationError, match="rates"):
+        Perk.model_validate({"id": "x", "kind": "cashback", "tiers": [None]})
+    with pytest.raises(ValidationError, match="unknown tiers"):
+        Program.model_validate(
+            {
+                "id": "p",
+                "version": 1,
+                "name": "p",
+                "tiers": [{"id": "gold", "name": "Gold", "minPoints": 1}],
+                "perks": [{"id": "x", "kind": "badge", "tiers": ["diamond"]}],
+            }
+        )
+
+
+def test_the_badge_shows_tier_orders_and_tenure_only() -> None:
+    member = {
+        "tier": "platinum",
+        "ordersCompleted": 120,
+        "memberSince": "2025-11-24T08:00:00.000000+00:00",
+        "lifetimePoints": 4000,
+        "ratingAverage": Decimal("4.9"),
+        "walletBalance": Decimal("12.50"),
+    }
+    badge = badge_of(member, NOW.date(), PROGRAM)
+    assert badge is not None
+    assert badge.model_dump(by_alias=True) == {
+        "tier": "platinum",
+        "tierName": "Platinum",
+        "ordersCompleted": 120,
+        "memberSince": "2025-11",
+        "tenureMonths": 11,
+    }
+    assert badge_of({**member, "tier": "gold"}, NOW.date(), PROGRAM) is None
+    assert badge_of({**member, "eligible": False}, NOW.date(), PROGRAM) is None
+
+
+# -- outbox: derivers and the ledger projector ----------------------------------------------------
+
+
+def redemption_image(status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "pk": "P#cart-star#M#ann",
+        "sk": "REDEMPTION#01ABC",
+        "memberId": "ann",
+        "programId": "cart-star",
+        "redemptionId": "01ABC",
+        "perkId": "care_days",
+        "kind": "booking",
+        "status": status,
+        "period": "2026-Q4",
+        "date": "2026-12-01",
+        "price": {"amount": "10.00", "currency": "USD"},
+        "createdAt": "2026-11-23T12:00:00.000000+00:00",
+        **extra,
+    }
+
+
+def test_redemption_events_follow_committed_changes_only() -> None:
+    confirmed = redemption_image("confirmed")
+    (redeemed,) = perk_events(None, confirmed)
+    assert redeemed.detail_type == "PerkRedeemed" and redeemed.detail["reason"] == "member_request"
+    assert redeemed.detail["occurredAt"] == confirmed["createdAt"] and redeemed.detail["eventId"]
+    assert perk_events(None, confirmed)[0].detail["eventId"] == redeemed.detail["eventId"]
+    cancelled = redemption_image("cancelled", cancelledAt="2026-11-24T00:00:00.000000+00:00")
+    (event,) = perk_events(confirmed, cancelled)
+    assert event.detail_type == "RedemptionCancelled" and event.detail["quotaReturned"] is True
+    assert perk_events(cancelled, cancelled) == [] and perk_events(confirmed, None) == []
+    assert perk_events(None, {**confirmed, "sk": "QUOTA#care_days#2026-Q4"}) == []
+
+
+def test_cashback_events_only_for_credited_purchases() -> None:
+    purchase = {
+        "sk": "FUEL#p-1",
+        "memberId": "ann",
+        "purchaseId": "p-1",
+        "status": "credited",
+        "amount": {"amount": "40.00", "currency": "USD"},
+        "cashback": {"amount": "2.00", "currency": "USD"},
+        "rate": "0.05",
+        "occurredAt": "2026-11-23T10:00:00.000000+00:00",
+    }
+    (event,) = perk_events(None, purchase)
+    assert event.detail_type == "CashbackCredited" and event.detail["reason"] == "fuel_purchase"
+    assert perk_events(None, {**purchase, "status": "declined"}) == []
+    assert perk_events(None, {**purchase, "cashback": {"amount": "0.00", "currency": "USD"}}) == []
+    assert perk_events(purchase, purchase) == []
+
+
+def order_image(**extra: Any) -> dict[str, Any]:
+    return {
+        "pk": "P#cart-star#M#ann",
+        "sk": "ORDER#o-1",
+        "memberId": "ann",
+        "orderId": "o-1",
+        "completedAt": "2026-11-23T10:00:00.000000+00:00",
+        "points": Decimal(20),
+        "ruleVersion": "cart-star@1",
+        "batchSize": Decimal(2),
+        "status": "credited",
+        **extra,
+    }
+
+
+def test_the_ledger_projection_adds_each_entry_once() -> None:
+    credited = order_image()
+    ((pk, sk, entry),) = ledger_projection(None, credited)
+    assert pk == "P#cart-star#M#ann"
+    assert sk == "LEDGER#2026-11-23T10:00:00.000000+00:00#o-1#credit"
+    assert (entry.points, entry.kind, entry.batch_size) == (20, "credit", 2)
+    assert ledger_projection(credited, {**credited, "tip": {"amount": 1}}) == []
+    reversed_ = order_image(
+        status="reversed",
+        reversal={
+            "kind": "OrderRefunded",
+            "occurredAt": "2026-11-24T09:00:00.000000+00:00",
+            "points": Decimal(-20),
+            "ruleVersion": "cart-star@1",
+        },
+    )
+    ((_, sk, entry),) = ledger_projection(credited, reversed_)
+    assert sk.endswith("#o-1#reversal") and entry.points == -20 and entry.reason == "OrderRefunded"
+    assert len(ledger_projection(None, reversed_)) == 2, "a late first sight sees both"
+    assert ledger_projection(None, order_image(status="void", points=None)) == []
+    assert ledger_projection(None, {**credited, "sk": "MEMBER"}) == []
+
+
+def test_validation_errors_name_the_field() -> None:
+    header = invalid_input_from(
+        [{"type": "missing", "loc": ("header", "idempotency-key"), "msg": "Field required"}]
+    )
+    assert header.field == "Idempotency-Key" and header.status == 422
+    body = invalid_input_from([{"type": "model_attributes_type", "loc": ("body",), "msg": "x"}])
+    assert body.status == 400 and body.code == "malformed_request"
+    query = invalid_input_from(
+        [
+            {"type": "less_than_equal", "loc": ("query", "limit"), "msg": "Input should be <= 100"},
+            {"type": "x", "loc": ("query", "nextToken"), "msg": "y"},
+        ]
+    )
+    assert query.field == "limit" and "1 more problem" in query.message
