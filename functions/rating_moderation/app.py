@@ -4,8 +4,10 @@ last N counted ratings, and their eligibility (SPEC: Rating floor, Rating modera
 Triggers (template.yaml): an EventBridge rule for RatingSubmitted and TipAdjusted; an SQS queue
 of the same events; the IAM-authorised route ``POST /v1/events/ratings``. It also accepts a
 batch of the table's stream records (orders arriving, cancelled or refunded; waiting ratings
-expiring), should it be given its own stream trigger; by default the stream consumer calls
-``shared.logic.moderation.apply_table_change`` itself.
+expiring), should it be given its own stream trigger. In template.yaml it has none: a DynamoDB
+stream serves at most two readers per shard without throttling, and those are taken
+(tier_recalculation and event_publisher), so tier_recalculation's stream trigger passes order
+and waiting-rating changes to ``shared.logic.moderation.apply_table_change``.
 """
 
 from __future__ import annotations
@@ -27,28 +29,15 @@ from shared.dal.ratings import rating_repository
 from shared.domain.events import InboundEvent
 from shared.domain.ratings import RATING_EVENTS
 from shared.ingress import EventIngress
-from shared.logic.moderation import ModerationResult, Outcome, apply_table_change, moderate
+from shared.logic.moderation import METRIC_NAMES, ModerationResult, apply_table_change, moderate
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
 from shared.streams import change_of
 
-_METRICS = {
-    Outcome.COUNTED: "RatingsCounted",
-    Outcome.EXCLUDED: "RatingsExcluded",
-    Outcome.WAITING: "RatingsWaitingForOrder",
-    Outcome.DUPLICATE: "DuplicateDeliveries",
-    Outcome.TIP_RECORDED: "TipChangesRecorded",
-    Outcome.TIP_WAITING: "TipChangesWaitingForOrder",
-    Outcome.TIP_DUPLICATE: "DuplicateDeliveries",
-    Outcome.EXPIRED: "RatingsExpired",
-    Outcome.REJECTED: "RatingsRejected",
-    Outcome.STATUS_APPLIED: "RatingsOrderStatusApplied",
-}
-
 
 def _observe(result: ModerationResult) -> Mapping[str, object]:
-    metrics.add_metric(name=_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
     if result.reconciled:
         metrics.add_metric(
             name="RatingsReconsidered", unit=MetricUnit.Count, value=result.reconciled

@@ -3,6 +3,12 @@
 Triggers (template.yaml): the table's stream, filtered to member items (upgrades within
 seconds, evaluated from the new image, no read); a daily EventBridge schedule (downgrades, at
 risk notices, for the members due today in the sparse index).
+
+The same stream trigger also carries the order items and the removal of waiting ratings to
+rating moderation (``shared.logic.moderation.apply_table_change``): an order that arrives
+releases the ratings waiting for it, a cancellation or refund stops its rating counting, and a
+waiting rating removed by its TTL is recorded as expired. A DynamoDB stream serves two readers
+per shard without throttling, and this function and event_publisher are those two.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.dal.factory import tier_repository
-from shared.dal.keys import MEMBER_SK
+from shared.dal.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
+from shared.dal.ratings import rating_repository
 from shared.domain.tiers import Trigger
+from shared.logic.moderation import METRIC_NAMES, apply_table_change
 from shared.logic.tiers import TierRun, daily_evaluation, evaluate_member
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
@@ -41,16 +49,17 @@ def _record(metrics_run: TierRun) -> None:
 
 def _stream_record(record: DynamoDBRecord) -> None:
     change = change_of(record)
+    program = load_program(settings().program_id)
+    if change.sk.startswith((ORDER_SK_PREFIX, WAITING_SK_PREFIX)):
+        for result in apply_table_change(
+            change.old, change.new, change.at, program, rating_repository()
+        ):
+            metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
+            logger.info("rating moderation applied", extra=result.as_dict())
+        return
     if change.sk != MEMBER_SK or change.new is None:
         return
-    run = evaluate_member(
-        change.new,
-        change.at,
-        load_program(settings().program_id),
-        Trigger.STREAM,
-        tier_repository(),
-    )
-    _record(run)
+    _record(evaluate_member(change.new, change.at, program, Trigger.STREAM, tier_repository()))
 
 
 def _schedule(event: dict[str, Any]) -> dict[str, Any]:

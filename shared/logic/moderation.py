@@ -105,6 +105,21 @@ class Outcome(StrEnum):
     STATUS_APPLIED = "status_applied"
 
 
+METRIC_NAMES: dict[Outcome, str] = {
+    Outcome.COUNTED: "RatingsCounted",
+    Outcome.EXCLUDED: "RatingsExcluded",
+    Outcome.WAITING: "RatingsWaitingForOrder",
+    Outcome.DUPLICATE: "DuplicateDeliveries",
+    Outcome.TIP_RECORDED: "TipChangesRecorded",
+    Outcome.TIP_WAITING: "TipChangesWaitingForOrder",
+    Outcome.TIP_DUPLICATE: "DuplicateDeliveries",
+    Outcome.EXPIRED: "RatingsExpired",
+    Outcome.REJECTED: "RatingsRejected",
+    Outcome.STATUS_APPLIED: "RatingsOrderStatusApplied",
+}
+"""The metric each outcome counts, in whichever function applies it."""
+
+
 @dataclass(frozen=True)
 class ModerationResult:
     event_type: str

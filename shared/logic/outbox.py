@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 from shared.domain.outbound import Deriver, Image
 from shared.domain.perk_events import perk_events
+from shared.domain.rating_events import rating_events
 from shared.domain.tier_events import tier_events
 from shared.logic.members import project_ledger
 
 Projector = Callable[[Image | None, Image | None], int]
 
-DERIVERS: list[Deriver] = [tier_events, perk_events]
+DERIVERS: list[Deriver] = [tier_events, rating_events, perk_events]
 PROJECTORS: list[Projector] = [project_ledger]

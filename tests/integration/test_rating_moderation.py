@@ -1,6 +1,7 @@
 """rating_moderation and admin_api on DynamoDB Local, through their real handlers, with the
-table's real stream feeding rating moderation's stream path (as the stream consumer does) and
-the outbound event derivers.
+table's real stream wired as template.yaml wires it: the records its filters pass go to
+tier_recalculation's stream handler (which hands order and waiting-rating changes to rating
+moderation), and every record to the outbox's derivers (event_publisher's).
 
 The central property: whatever the order in which the events arrive, through whichever channel
 and however often, the outcome equals a plain recomputation from the set of events.
@@ -24,14 +25,15 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infra.local.patterns import matches
+from infra.local.template import read_stack
 from infra.table import create_table
 from shared.dal import factory
-from shared.dal.keys import WAITING_SK_PREFIX
 from shared.dal.ratings import RatingRepository
 from shared.domain.errors import InvalidInput
-from shared.domain.outbound import OutboundEvent
+from shared.domain.outbound import OutboundEvent, derive_all
 from shared.domain.program import Program
-from shared.domain.rating_events import rating_events
+from shared.logic.outbox import DERIVERS
 from shared.streams import change_of
 from tests.helpers import FakeContext, http_event, load_function, sqs_event
 from tests.integration.conftest import TEMPLATE_PATH
@@ -50,12 +52,21 @@ from tests.unit.test_ratings_property import Scenario, check, scenarios
 CHANNELS = ("eventbridge", "sqs", "http")
 
 
+RATING_EVENT_TYPES = {"MemberEligibilityChanged", "CustomerFlaggedForTipBaiting"}
+STREAM_FILTERS = next(
+    mapping.filters
+    for mapping in read_stack(TEMPLATE_PATH).mappings
+    if mapping.function == "TierRecalculationFunction" and mapping.kind == "dynamodb"
+)
+
+
 class Pipeline(World):
-    """Events through the handlers; the stream through rating moderation's stream path and the
-    derivers (what the stream consumer and the publisher do in production)."""
+    """Events through the handlers; the stream through tier_recalculation's stream handler
+    (the records the template's filters pass) and the outbox's derivers, as deployed."""
 
     ingestion: ModuleType
     moderation: ModuleType
+    consumer: ModuleType
     admin: ModuleType
     stream: StreamReader
     published: list[OutboundEvent]
@@ -88,18 +99,20 @@ class Pipeline(World):
         self.pump()
 
     def pump(self) -> None:
-        """Hand the new stream records to the consumer and the derivers."""
+        """Hand the new stream records to the stream consumer and the derivers."""
         records = self.stream.read()
         for record in records:
             if self.stream_time is not None:
                 record["dynamodb"]["ApproximateCreationDateTime"] = self.stream_time.timestamp()
-            keys = record["dynamodb"]["Keys"]
-            sk = keys["sk"]["S"]
-            if sk.startswith(("ORDER#", WAITING_SK_PREFIX)):
-                response = self.moderation.lambda_handler({"Records": [record]}, FakeContext())
+            if any(matches(pattern, record) for pattern in STREAM_FILTERS):
+                response = self.consumer.lambda_handler({"Records": [record]}, FakeContext())
                 assert response == {"batchItemFailures": []}, response
             change = change_of(DynamoDBRecord(record))
-            self.published += rating_events(change.old, change.new)
+            self.published += [
+                event
+                for event in derive_all(DERIVERS, change.old, change.new)
+                if event.detail_type in RATING_EVENT_TYPES
+            ]
         if records:
             self.pump()
 
@@ -113,8 +126,9 @@ def pipeline(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipel
     world = Pipeline(program, RatingRepository(table_name, boto3.client("dynamodb")))
     world.ingestion = load_function("order_ingestion")
     world.moderation = load_function("rating_moderation")
+    world.consumer = load_function("tier_recalculation")
     world.admin = load_function("admin_api")
-    for module in (world.moderation, world.admin):
+    for module in (world.moderation, world.consumer, world.admin):
         monkeypatch.setattr(module, "load_program", lambda _id: program)
     world.stream = StreamReader(table_name)
     world.published = []
@@ -127,6 +141,7 @@ def new_pipeline(table_name: str, template: Pipeline, program: Program) -> Pipel
     """A pipeline on a fresh table for one hypothesis example (reusing the loaded modules)."""
     world = Pipeline(program, RatingRepository(table_name, boto3.client("dynamodb")))
     world.ingestion, world.moderation = template.ingestion, template.moderation
+    world.consumer = template.consumer
     world.stream = StreamReader(table_name)
     world.published = []
     world.rng = random.Random(len(table_name))

@@ -135,3 +135,28 @@ def test_a_rating_naming_another_customer_is_refused(app: ModuleType) -> None:
     with pytest.raises(RejectedEvent, match="another customer"):
         app.lambda_handler(other, FakeContext())
     assert count() == 0
+
+
+def test_the_deployed_stream_consumer_releases_waiting_ratings(app: ModuleType) -> None:
+    """template.yaml gives the stream to tier_recalculation, which hands order changes to rating
+    moderation: an order arriving there releases the rating waiting for it, once."""
+    consumer = load_function("tier_recalculation")
+    assert app.lambda_handler(rating(), FakeContext())["outcome"] == "waiting"
+    w = world()
+    w._put_order(
+        MEMBER,
+        "o-1",
+        {
+            "memberId": MEMBER,
+            "orderId": "o-1",
+            "customerId": CUSTOMER,
+            "completedAt": "2026-11-23T09:00:00.000000+00:00",
+            "status": "credited",
+            "tipAtDelivery": {"amount": 5, "currency": "USD"},
+        },
+    )
+    record = stream_record(None, w._order_item(MEMBER, "o-1"))
+    for _ in range(2):  # a redelivered batch changes nothing
+        response = consumer.lambda_handler({"Records": [record]}, FakeContext())
+        assert response == {"batchItemFailures": []}
+        assert count() == 1
