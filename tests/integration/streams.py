@@ -1,10 +1,13 @@
-"""The table's stream read from DynamoDB Local, as Lambda hands it to a consumer."""
+"""The table's stream read from DynamoDB Local, as Lambda hands it to a consumer, and a publisher
+that records what the stream consumers would publish."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import boto3
+
+from shared.domain.outbound import OutboundEvent
 
 
 class StreamReader:
@@ -33,3 +36,17 @@ class StreamReader:
             created = record["dynamodb"]["ApproximateCreationDateTime"]
             record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
         return records
+
+
+class RecordingPublisher:
+    """Stands in for the EventBridge publisher: keeps the events instead of sending them."""
+
+    def __init__(self) -> None:
+        self.events: list[OutboundEvent] = []
+
+    def publish(self, events: list[OutboundEvent]) -> int:
+        self.events.extend(events)
+        return len(events)
+
+    def of(self, detail_type: str) -> list[dict[str, Any]]:
+        return [event.detail for event in self.events if event.detail_type == detail_type]

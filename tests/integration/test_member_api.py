@@ -11,9 +11,9 @@ import pytest
 
 from shared.dal import factory
 from tests.helpers import FakeContext, order_completed, order_reversed
+from tests.integration.streams import StreamReader
 from tests.integration.test_perks_helpers import (
     NOW,
-    StreamReader,
     apps,
     call,
     http,

@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from shared.dal import factory
 from shared.dal.keys import MEMBER_SK, member_pk
-from shared.domain.outbound import OutboundEvent
 from tests.helpers import FakeContext, load_function
+from tests.integration.streams import RecordingPublisher
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PROGRAM = "cart-star"
@@ -113,46 +112,6 @@ def seed_member(
     for name, value in {**(extra or {}), **attributes}.items():
         item[name] = {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
     client.put_item(TableName=table, Item=item)
-
-
-class StreamReader:
-    """Reads the table's stream as Lambda receives it (same record shape)."""
-
-    def __init__(self, table_name: str) -> None:
-        self.streams = boto3.client("dynamodbstreams")
-        arn = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"][
-            "LatestStreamArn"
-        ]
-        shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        self.iterators = [
-            self.streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for shard in shards
-        ]
-
-    def read(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        for index, iterator in enumerate(self.iterators):
-            response = self.streams.get_records(ShardIterator=iterator)
-            records.extend(response["Records"])
-            self.iterators[index] = response["NextShardIterator"]
-        for record in records:
-            created = record["dynamodb"]["ApproximateCreationDateTime"]
-            record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
-        return records
-
-
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.events: list[OutboundEvent] = []
-
-    def publish(self, events: list[OutboundEvent]) -> int:
-        self.events.extend(events)
-        return len(events)
-
-    def of(self, detail_type: str) -> list[dict[str, Any]]:
-        return [event.detail for event in self.events if event.detail_type == detail_type]
 
 
 def publish_stream(apps: dict[str, ModuleType], records: list[dict[str, Any]]) -> None:

@@ -13,13 +13,13 @@ import pytest
 
 from shared.dal import factory
 from shared.dal.keys import IDEMPOTENCY_SK_PREFIX, QUOTA_SK_PREFIX, member_pk
+from shared.domain.window import pack_days
 from tests.helpers import FakeContext, sqs_event
+from tests.integration.streams import RecordingPublisher, StreamReader
 from tests.integration.test_perks_helpers import (
     NOW,
     PROGRAM,
     Environments,
-    RecordingPublisher,
-    StreamReader,
     apps,
     call,
     environments,
@@ -268,12 +268,11 @@ def test_a_stored_tier_that_lags_the_points_does_not_close_the_perk(
     apps: dict[str, ModuleType], table_name: str, ddb_client: Any
 ) -> None:
     # 2,010 points today (day bucket of NOW), the stream has not written diamond yet.
-    bucket = f"d:{(NOW.date() - date(2020, 1, 1)).days}"
-    seed_member(ddb_client, table_name, "ann", tier="platinum", extra={bucket: 2010})
+    seed_member(ddb_client, table_name, "ann", tier="platinum", extra=pack_days({NOW.date(): 2010}))
     status, body, _ = call(apps["perk_redemption"], redeem_event("ann", "k", care_day()))
     assert status == 201 and body["status"] == "confirmed"
     # Not when the points are gone (the same read decides, the guard pins the points).
-    seed_member(ddb_client, table_name, "bob", tier="platinum", extra={bucket: 1500})
+    seed_member(ddb_client, table_name, "bob", tier="platinum", extra=pack_days({NOW.date(): 1500}))
     status, error, _ = call(apps["perk_redemption"], redeem_event("bob", "k", care_day()))
     assert (status, error["error"]["code"]) == (403, "perk_closed")
 

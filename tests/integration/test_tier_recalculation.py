@@ -12,22 +12,12 @@ import pytest
 
 from shared.dal import factory
 from shared.dal.factory import repository
-from shared.domain.outbound import OutboundEvent
 from tests.helpers import FakeContext, load_function, order_completed, order_reversed
-from tests.integration.streams import StreamReader
+from tests.integration.streams import RecordingPublisher, StreamReader
 
 # DynamoDB Local stamps stream records with the real clock, and a tier decision never applies
 # at an instant before the last one written: the events of these tests happen "now" too.
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.events: list[OutboundEvent] = []
-
-    def publish(self, events: list[OutboundEvent]) -> int:
-        self.events.extend(events)
-        return len(events)
 
 
 @pytest.fixture

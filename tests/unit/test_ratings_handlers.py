@@ -43,6 +43,22 @@ def count() -> int:
     return int(member.get("ratingCount", 0))
 
 
+def put_delivered_order(w: World) -> None:
+    """Order o-1, delivered, written without the world's own stream delivery."""
+    w._put_order(
+        MEMBER,
+        "o-1",
+        {
+            "memberId": MEMBER,
+            "orderId": "o-1",
+            "customerId": CUSTOMER,
+            "completedAt": "2026-11-23T09:00:00.000000+00:00",
+            "status": "credited",
+            "tipAtDelivery": {"amount": 5, "currency": "USD"},
+        },
+    )
+
+
 def test_the_fixture_rating_waits_for_its_order(app: ModuleType) -> None:
     result = app.lambda_handler(fixture_event("rating_submitted"), FakeContext())
     assert result["outcome"] == "waiting" and result["ratingId"] == "rating-9001"
@@ -81,18 +97,7 @@ def test_the_stream_path_applies_order_arrivals(app: ModuleType) -> None:
     w = world()
     w.simple_ledger = True
     # Write the order without the world's own stream delivery, then hand the record over.
-    w._put_order(
-        MEMBER,
-        "o-1",
-        {
-            "memberId": MEMBER,
-            "orderId": "o-1",
-            "customerId": CUSTOMER,
-            "completedAt": "2026-11-23T09:00:00.000000+00:00",
-            "status": "credited",
-            "tipAtDelivery": {"amount": 5, "currency": "USD"},
-        },
-    )
+    put_delivered_order(w)
     order = w._order_item(MEMBER, "o-1")
     response = app.lambda_handler({"Records": [stream_record(None, order)]}, FakeContext())
     assert response == {"batchItemFailures": []}
@@ -143,18 +148,7 @@ def test_the_deployed_stream_consumer_releases_waiting_ratings(app: ModuleType) 
     consumer = load_function("tier_recalculation")
     assert app.lambda_handler(rating(), FakeContext())["outcome"] == "waiting"
     w = world()
-    w._put_order(
-        MEMBER,
-        "o-1",
-        {
-            "memberId": MEMBER,
-            "orderId": "o-1",
-            "customerId": CUSTOMER,
-            "completedAt": "2026-11-23T09:00:00.000000+00:00",
-            "status": "credited",
-            "tipAtDelivery": {"amount": 5, "currency": "USD"},
-        },
-    )
+    put_delivered_order(w)
     record = stream_record(None, w._order_item(MEMBER, "o-1"))
     for _ in range(2):  # a redelivered batch changes nothing
         response = consumer.lambda_handler({"Records": [record]}, FakeContext())
