@@ -17,30 +17,30 @@ which also generates the OpenAPI document (``python -m infra.openapi``).
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.dynamodb import TransientConflict
 from shared.dal.factory import repository
 from shared.dal.perks import perk_repository
-from shared.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
+from shared.domain.errors import Forbidden, NotFound
 from shared.domain.ids import Identifier
+from shared.http_api import (
+    answer_errors,
+    error_responses,
+    request_time,
+    token_subject,
+)
 from shared.logic.members import (
     EntitlementsView,
-    ErrorBody,
     LedgerPage,
     MemberBadge,
     MemberView,
     entitlements_view,
-    invalid_input_from,
     ledger_page,
     member_view,
     public_badge,
@@ -64,31 +64,7 @@ MemberIdPath = Annotated[Identifier, Path(alias="memberId", description="The mem
 
 def responses(ok: str, *errors: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses of a route: its success (the return model) and its error statuses."""
-    described: dict[int, OpenAPIResponse] = {200: {"description": ok}}
-    texts = {
-        400: "Malformed request",
-        401: "No valid token",
-        403: "Not allowed",
-        404: "Not found",
-        409: "Conflict (quota, state)",
-        422: "Invalid input (the field is named)",
-        503: "Busy: retry",
-    }
-    for status in errors:
-        described[status] = {
-            "description": texts[status],
-            "content": {"application/json": {"model": ErrorBody}},
-        }
-    return described
-
-
-def _member_id() -> str:
-    """The member: the JWT's subject, and nothing else."""
-    claims = app.current_event.request_context.authorizer.jwt_claim
-    subject = claims.get("sub")
-    if not subject:
-        raise Unauthorized("the token carries no subject (sub)")
-    return str(subject)
+    return {200: {"description": ok}, **error_responses(errors)}
 
 
 def _service() -> None:
@@ -96,11 +72,6 @@ def _service() -> None:
     authorizer = app.current_event.request_context.authorizer
     if not authorizer.get("iam") or authorizer.get("jwt"):
         raise Forbidden("this route is for services (IAM-signed requests)")
-
-
-def _now() -> datetime:
-    epoch = app.current_event.request_context.time_epoch
-    return datetime.fromtimestamp(epoch / 1000, tz=UTC) if epoch else datetime.now(UTC)
 
 
 @app.get(
@@ -112,8 +83,8 @@ def _now() -> datetime:
 )
 def get_me() -> MemberView:
     program = load_program(settings().program_id)
-    item = repository().get_member(program.id, _member_id())
-    return member_view(item, _now(), program)
+    item = repository().get_member(program.id, token_subject(app))
+    return member_view(item, request_time(app), program)
 
 
 @app.get(
@@ -125,7 +96,7 @@ def get_me() -> MemberView:
 )
 def get_ledger(limit: PageSize = 50, next_token: PageToken = None) -> LedgerPage:
     program = load_program(settings().program_id)
-    return ledger_page(_member_id(), limit, next_token, program, perk_repository())
+    return ledger_page(token_subject(app), limit, next_token, program, perk_repository())
 
 
 @app.get(
@@ -137,7 +108,7 @@ def get_ledger(limit: PageSize = 50, next_token: PageToken = None) -> LedgerPage
 )
 def get_perks() -> PerksView:
     program = load_program(settings().program_id)
-    return perks_view(_member_id(), _now(), program, perk_repository())
+    return perks_view(token_subject(app), request_time(app), program, perk_repository())
 
 
 @app.get(
@@ -149,7 +120,7 @@ def get_perks() -> PerksView:
 )
 def get_redemptions(limit: PageSize = 20, next_token: PageToken = None) -> RedemptionsPage:
     program = load_program(settings().program_id)
-    return redemptions_page(_member_id(), limit, next_token, program, perk_repository())
+    return redemptions_page(token_subject(app), limit, next_token, program, perk_repository())
 
 
 @app.get(
@@ -163,7 +134,7 @@ def get_entitlements(member_id: MemberIdPath) -> EntitlementsView:
     _service()
     program = load_program(settings().program_id)
     item = perk_repository().get_member_eventually(program.id, member_id)
-    view = entitlements_view(member_id, item, _now(), program)
+    view = entitlements_view(member_id, item, request_time(app), program)
     metrics.add_metric(name="EntitlementChecks", unit=MetricUnit.Count, value=1)
     return view
 
@@ -179,37 +150,13 @@ def get_badge(member_id: MemberIdPath) -> MemberBadge:
     _service()
     program = load_program(settings().program_id)
     item = perk_repository().get_member_eventually(program.id, member_id)
-    badge = public_badge(member_id, item, _now(), program)
+    badge = public_badge(member_id, item, request_time(app), program)
     if badge is None:
         raise NotFound(f"member {member_id} holds no badge", field="memberId")
     return badge
 
 
-def _error(error: DomainError) -> Response[str]:
-    return Response(
-        status_code=error.status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": error.to_dict()}),
-    )
-
-
-def _invalid(exc: RequestValidationError) -> Response[str]:
-    return _error(invalid_input_from(list(exc.errors())))
-
-
-def _busy(exc: TransientConflict) -> Response[str]:
-    logger.warning("conflict persisted after retries", extra={"reason": str(exc)})
-    return Response(
-        status_code=503,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": {"code": "busy", "message": str(exc)}}),
-        headers={"Retry-After": "1"},
-    )
-
-
-app.exception_handler(RequestValidationError)(_invalid)
-app.exception_handler(DomainError)(_error)
-app.exception_handler(TransientConflict)(_busy)
+answer_errors(app)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -14,25 +14,28 @@ The member is always the token's ``sub``. Request bodies refuse unknown and read
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.dynamodb import TransientConflict
 from shared.dal.perks import perk_repository
-from shared.domain.errors import DomainError, MalformedRequest, Unauthorized
+from shared.domain.errors import MalformedRequest
 from shared.domain.events import InboundEvent
 from shared.domain.perks import FuelPurchaseReported, IdempotencyKey, Redemption, RedemptionRequest
+from shared.http_api import (
+    answer_errors,
+    error_responses,
+    json_response,
+    request_time,
+    token_subject,
+)
 from shared.ingress import EventIngress
-from shared.logic.members import ErrorBody, invalid_input_from
 from shared.logic.perks import CashbackOutcome, cancel, credit_fuel_purchase, redeem
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
@@ -56,50 +59,21 @@ RedemptionIdPath = Annotated[
 ]
 
 
+_ERROR_TEXTS = {
+    403: "The perk is closed to the member (tier, rating floor)",
+    404: "No such redemption (of this member)",
+    409: "Quota used up, date already booked, or no longer cancellable",
+    422: "Invalid input (the field is named), or a key reused with another body",
+    503: "Busy: retry with the same Idempotency-Key",
+}
+
+
 def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIResponse]:
-    texts = {
-        400: "Malformed request",
-        401: "No valid token",
-        403: "The perk is closed to the member (tier, rating floor)",
-        404: "No such redemption (of this member)",
-        409: "Quota used up, date already booked, or no longer cancellable",
-        422: "Invalid input (the field is named), or a key reused with another body",
-        503: "Busy: retry with the same Idempotency-Key",
+    success: OpenAPIResponse = {
+        "description": ok,
+        "content": {"application/json": {"model": Redemption}},
     }
-    described: dict[int, OpenAPIResponse] = {
-        ok_status: {
-            "description": ok,
-            "content": {"application/json": {"model": Redemption}},
-        }
-    }
-    for status in errors:
-        described[status] = {
-            "description": texts[status],
-            "content": {"application/json": {"model": ErrorBody}},
-        }
-    return described
-
-
-def _member_id() -> str:
-    claims = app.current_event.request_context.authorizer.jwt_claim
-    subject = claims.get("sub")
-    if not subject:
-        raise Unauthorized("the token carries no subject (sub)")
-    return str(subject)
-
-
-def _now() -> datetime:
-    epoch = app.current_event.request_context.time_epoch
-    return datetime.fromtimestamp(epoch / 1000, tz=UTC) if epoch else datetime.now(UTC)
-
-
-def _json(status: int, body: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers=headers or {},
-    )
+    return {ok_status: success, **error_responses(errors, _ERROR_TEXTS)}
 
 
 @app.post(
@@ -115,8 +89,9 @@ def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Resp
         # Powertools' validation unwraps a one-element array into its element: refuse arrays.
         raise MalformedRequest("the request body must be a JSON object")
     program = load_program(settings().program_id)
-    member_id = _member_id()
-    result = redeem(member_id, idempotency_key, body, _now(), program, perk_repository())
+    result = redeem(
+        token_subject(app), idempotency_key, body, request_time(app), program, perk_repository()
+    )
     if result.replayed:
         metrics.add_metric(name="RedemptionReplays", unit=MetricUnit.Count, value=1)
     elif result.status == 201:
@@ -130,7 +105,7 @@ def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Resp
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     if result.redemption is not None:
         headers["Location"] = f"/v1/me/redemptions/{result.redemption.redemption_id}"
-    return _json(result.status, result.body, headers)
+    return json_response(result.status, result.body, headers)
 
 
 @app.delete(
@@ -142,28 +117,14 @@ def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Resp
 )
 def delete_redemption(redemption_id: RedemptionIdPath) -> Response[str]:
     program = load_program(settings().program_id)
-    redemption = cancel(_member_id(), redemption_id, _now(), program, perk_repository())
+    redemption = cancel(
+        token_subject(app), redemption_id, request_time(app), program, perk_repository()
+    )
     metrics.add_metric(name="RedemptionsCancelled", unit=MetricUnit.Count, value=1)
-    return _json(200, redemption.model_dump_json(by_alias=True))
+    return json_response(200, redemption.model_dump_json(by_alias=True))
 
 
-def _error(error: DomainError) -> Response[str]:
-    return _json(error.status, json.dumps({"error": error.to_dict()}))
-
-
-def _invalid(exc: RequestValidationError) -> Response[str]:
-    return _error(invalid_input_from(list(exc.errors())))
-
-
-def _busy(exc: TransientConflict) -> Response[str]:
-    logger.warning("conflict persisted after retries", extra={"reason": str(exc)})
-    body = json.dumps({"error": {"code": "busy", "message": str(exc)}})
-    return _json(503, body, {"Retry-After": "1"})
-
-
-app.exception_handler(RequestValidationError)(_invalid)
-app.exception_handler(DomainError)(_error)
-app.exception_handler(TransientConflict)(_busy)
+answer_errors(app)
 
 
 _CASHBACK_METRICS = {

@@ -1,0 +1,91 @@
+"""What the HTTP API's handlers share (member_api, perk_redemption): the member from the token,
+the request's instant, JSON answers, the error answers and their OpenAPI description.
+
+Every error is ``{"error": {"code", "message", "field"?}}`` (``ErrorBody``): a domain error with
+its status, a validation error as 422 naming the field (400 for a body that is not JSON), and a
+transaction conflict that outlived its retries as 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from shared.dal.dynamodb import TransientConflict
+from shared.domain.errors import DomainError, Unauthorized
+from shared.logic.members import ErrorBody, invalid_input_from
+from shared.observability import logger
+
+ERROR_TEXTS: Mapping[int, str] = {
+    400: "Malformed request",
+    401: "No valid token",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict (quota, state)",
+    422: "Invalid input (the field is named)",
+    503: "Busy: retry",
+}
+
+
+def error_responses(
+    statuses: tuple[int, ...], texts: Mapping[int, str] | None = None
+) -> dict[int, OpenAPIResponse]:
+    """OpenAPI descriptions of a route's error statuses (``texts`` overrides the defaults)."""
+    wording = {**ERROR_TEXTS, **(texts or {})}
+    return {
+        status: {
+            "description": wording[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        for status in statuses
+    }
+
+
+def token_subject(app: APIGatewayHttpResolver) -> str:
+    """The member: the JWT's subject, and nothing else (never a path, query or body)."""
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    subject = claims.get("sub")
+    if not subject:
+        raise Unauthorized("the token carries no subject (sub)")
+    return str(subject)
+
+
+def request_time(app: APIGatewayHttpResolver) -> datetime:
+    """The request's instant as API Gateway stamped it ("now" for the rules)."""
+    epoch = app.current_event.request_context.time_epoch
+    return datetime.fromtimestamp(epoch / 1000, tz=UTC) if epoch else datetime.now(UTC)
+
+
+def json_response(status: int, body: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers or {},
+    )
+
+
+def _error(error: DomainError) -> Response[str]:
+    return json_response(error.status, json.dumps({"error": error.to_dict()}))
+
+
+def _invalid(exc: RequestValidationError) -> Response[str]:
+    return _error(invalid_input_from(list(exc.errors())))
+
+
+def _busy(exc: TransientConflict) -> Response[str]:
+    logger.warning("conflict persisted after retries", extra={"reason": str(exc)})
+    body = json.dumps({"error": {"code": "busy", "message": str(exc)}})
+    return json_response(503, body, {"Retry-After": "1"})
+
+
+def answer_errors(app: APIGatewayHttpResolver) -> None:
+    """Install the error answers on a resolver."""
+    app.exception_handler(RequestValidationError)(_invalid)
+    app.exception_handler(DomainError)(_error)
+    app.exception_handler(TransientConflict)(_busy)
