@@ -28,7 +28,8 @@ from shared.domain.orders import (
     Reversal,
     ReversalPlan,
 )
-from shared.domain.timeutil import to_utc_iso
+from shared.domain.timeutil import to_compact_utc, to_utc_iso
+from shared.domain.window import bucket_increment
 
 from .capacity import CapacityMeter
 from .keys import MEMBER_SK, ORDER_SK_PREFIX, member_pk, order_sk
@@ -303,6 +304,8 @@ class DynamoRepository:
         prune: Sequence[str],
         first_seen: str | None,
     ) -> dict[str, Any]:
+        """The member item's part of a credit or reversal. ``first_seen`` (``memberSince``) is
+        in the member item's compact form (``to_compact_utc``)."""
         update = _Update()
         update.set_if_absent("memberId", member_id)
         update.set_if_absent("programId", program_id)
@@ -313,10 +316,13 @@ class DynamoRepository:
         # The member's version: every change of points or eligibility bumps it, and a tier
         # decision applies only to the version it was computed from.
         update.add("v", 1)
+        target = None
         if bucket is not None:
-            update.add(bucket, points)
+            # Day buckets are packed 7 to an attribute: the day's digits get the points.
+            target, amount = bucket_increment(bucket, points)
+            update.add(target, amount)
         for name in prune:
-            if name != bucket:
+            if name != target:
                 update.remove(name)
         return update.request(self.table_name, self._key(program_id, member_id, MEMBER_SK))
 
@@ -359,7 +365,7 @@ class DynamoRepository:
             1,
             plan.bucket,
             plan.prune,
-            to_utc_iso(event.completed_at),
+            to_compact_utc(event.completed_at),
         )
         reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
         if reasons is None:

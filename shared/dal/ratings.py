@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from shared.domain.raters import DayStats, Given, RaterState
 from shared.domain.rating_window import RatingWindow, decode, encode, entry_time
 from shared.domain.ratings import AdminAction, Exclusion, RatingFacts, RatingSlot, TipChange
-from shared.domain.timeutil import to_utc_iso
+from shared.domain.timeutil import parse_instant, to_compact_utc, to_utc_iso
 
 from .dynamodb import (
     MAX_TRANSACTION_ATTEMPTS,
@@ -745,7 +745,8 @@ class RatingRepository(DynamoRepository):
         update.set("eligible", rating.eligible)
         update.set("eligibilityReason", rating.reason)
         if rating.changed_at is not None:
-            update.set("eligibilityChangedAt", rating.changed_at)
+            # The member item's compact form (to_compact_utc): it is billed per KB per order.
+            update.set("eligibilityChangedAt", to_compact_utc(parse_instant(rating.changed_at)))
         return update.request(
             self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK)
         )

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from shared.domain.tiers import TierDecision
+from shared.domain.timeutil import parse_instant, to_compact_utc
 
 from .dynamodb import DynamoRepository, _from_item, _Update
 from .keys import MEMBER_SK, member_pk
@@ -39,7 +40,12 @@ class TierRepository(DynamoRepository):
     ) -> bool:
         """Write a decision, only if the member is still at ``version`` and no decision made
         at a later instant was written since: a tier never moves backwards in time. False
-        when the condition failed (a newer state will be, or was, evaluated instead)."""
+        when the condition failed (a newer state will be, or was, evaluated instead).
+
+        ``at`` is an ISO 8601 instant; ``tierAt`` and ``tierChangedAt`` store it in the member
+        item's compact form (``to_compact_utc``, to the second), which compares in time order
+        as a string."""
+        stamp = to_compact_utc(parse_instant(at))
         update = _Update()
         if decision.tier is None:
             update.remove("tier")
@@ -47,8 +53,8 @@ class TierRepository(DynamoRepository):
             update.set("tier", decision.tier)
         if decision.changed:
             update.set("tierReason", decision.reason.value if decision.reason else None)
-            update.set("tierChangedAt", at)
-        update.set("tierAt", at)
+            update.set("tierChangedAt", stamp)
+        update.set("tierAt", stamp)
         if decision.check_on is None:
             update.remove("checkShard")
             update.remove("checkOn")
@@ -74,12 +80,26 @@ class TierRepository(DynamoRepository):
         )
         condition = (
             f"attribute_exists(pk) AND {version_ok} AND "
-            f"(attribute_not_exists({tier_at}) OR {tier_at} <= {update.value(at)})"
+            f"(attribute_not_exists({tier_at}) OR {tier_at} <= {update.value(stamp)})"
         )
         request = update.request(
             self.table_name, self._key(program_id, member_id, MEMBER_SK), condition
         )
         return self._conditional_update(request).applied
+
+    def remove_buckets(self, program_id: str, member_id: str, names: Sequence[str]) -> None:
+        """Remove window buckets that can never count again (``unreachable_names``). No
+        condition on the version: nothing adds to such a bucket any more, and removing one
+        changes no points, so the member's version ``v`` stays."""
+        if not names:
+            return
+        update = _Update()
+        for name in names:
+            update.remove(name)
+        request = update.request(
+            self.table_name, self._key(program_id, member_id, MEMBER_SK), "attribute_exists(pk)"
+        )
+        self._conditional_update(request)
 
     def due_member_keys(self, program_id: str, today: date) -> Iterator[str]:
         """Member ids whose check date has come, shard by shard (keys only)."""

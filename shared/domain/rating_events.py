@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from .outbound import Image, OutboundEvent
+from .timeutil import stored_instant_iso
 
 MEMBER_SK = "MEMBER"
 CUSTOMER_SK = "CUSTOMER"
@@ -30,7 +31,7 @@ def eligibility_events(old: Image | None, new: Image | None) -> list[OutboundEve
     if before == after:
         return []
     member_id = new.get("memberId")
-    changed_at = new.get("eligibilityChangedAt")
+    changed_at = stored_instant_iso(new.get("eligibilityChangedAt"))
     return [
         OutboundEvent(
             "MemberEligibilityChanged",

@@ -1,8 +1,12 @@
-"""Outbound events of tier changes, derived from the member item's old and new images."""
+"""Outbound events of tier changes, derived from the member item's old and new images.
+
+The member item keeps its instants in the compact form (``to_compact_utc``); events carry them
+in the contract's form (``to_utc_iso``)."""
 
 from __future__ import annotations
 
 from .outbound import Image, OutboundEvent
+from .timeutil import stored_instant_iso
 
 
 def tier_events(old: Image | None, new: Image | None) -> list[OutboundEvent]:
@@ -12,7 +16,7 @@ def tier_events(old: Image | None, new: Image | None) -> list[OutboundEvent]:
     events: list[OutboundEvent] = []
     member_id = new.get("memberId")
     if before.get("tier") != new.get("tier") and new.get("tierChangedAt"):
-        changed_at = new["tierChangedAt"]
+        changed_at = stored_instant_iso(new["tierChangedAt"])
         events.append(
             OutboundEvent(
                 "MemberTierChanged",
@@ -38,7 +42,7 @@ def tier_events(old: Image | None, new: Image | None) -> list[OutboundEvent]:
                     "dropsTo": new.get("atRiskDropsTo"),
                     "dropsOn": new["atRiskFor"],
                     "reason": "points_expiring",
-                    "occurredAt": new.get("tierAt"),
+                    "occurredAt": stored_instant_iso(new.get("tierAt")),
                 },
             ).with_id(member_id, new.get("atRiskTier"), new["atRiskFor"])
         )

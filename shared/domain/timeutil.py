@@ -41,6 +41,30 @@ def to_utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def to_compact_utc(moment: datetime) -> str:
+    """The member item's form of an instant: ISO 8601 basic format, UTC, to the second
+    (``20261123T101542Z``, 16 bytes where ``to_utc_iso`` takes 32). Fixed width, so it compares
+    as a string in time order too. The member item is written by every order and billed per KB
+    (docs/data-model.md, "Member item size"); the other items keep ``to_utc_iso``."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_instant(value: str) -> datetime:
+    """An instant stored in either form (``to_utc_iso`` or ``to_compact_utc``)."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"stored instant without an offset: {value!r}")
+    return moment
+
+
+def stored_instant_iso(value: object) -> str | None:
+    """A stored instant in the contract's form (``to_utc_iso``), for events and API bodies;
+    None when absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    return to_utc_iso(parse_instant(value))
+
+
 def local_day(moment: datetime, tz: ZoneInfo) -> date:
     """The calendar day on which ``moment`` falls in time zone ``tz``."""
     return moment.astimezone(tz).date()

@@ -1,17 +1,27 @@
 """Points windows, O(1) in the number of orders.
 
 A member's points are kept in *buckets*: one number per calendar day (rolling mode) or per
-period (fixed mode), stored as attributes of the member's item. Crediting an order adds to
-one bucket; computing window points sums at most ``window.days`` buckets, whatever the number
-of orders. Buckets that can no longer enter any window are removed by the same writes that add
-points (``prune_names``), so the member item stays small and its write cost constant.
+period (fixed mode), on the member's item. Crediting an order adds to one bucket; computing
+window points sums at most ``window.days`` day buckets, whatever the number of orders. Buckets
+that can no longer enter any window are removed by the same writes that add points
+(``prune_names``), so the member item stays small and its write cost constant.
 
-Bucket names are short on purpose (they are attribute names, and attribute names count in the
-item size that DynamoDB bills): ``d:<days since 2020-01-01>`` and ``q:<year><quarter>``.
+The member item is written by every order, and DynamoDB bills 1 write unit per started KB of
+it, so the day buckets are packed (docs/data-model.md, "Member item size"): the 7 days of a
+*block* (days since 2020-01-01 divided by 7) share one number attribute, ``w<block in base
+36>``, in which day ``k`` of the block (0-6) holds its points in decimal digits ``5k`` to
+``5k + 4``. Crediting day ``k`` is ``ADD w<block> points * 10**(5k)``: still one atomic ADD, no
+read, and each day stays its own counter. A window of 90 days spans at most 14 blocks of 21
+bytes each, where 90 attributes of their own took 810 bytes. A day holds at most 99,999 points.
+
+A day bucket is named by its day (``d:<days since 2020-01-01>``, what an order item records as
+the bucket it credited); ``bucket_increment`` turns it into the member attribute and the amount
+to add. Period buckets are attributes of their own: ``q:<year><quarter>``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,15 +32,54 @@ from .timeutil import previous_quarter, quarter_of
 EPOCH = date(2020, 1, 1)
 DAY_PREFIX = "d:"
 PERIOD_PREFIX = "q:"
-PRUNE_SPAN_DAYS = 62
-"""How many days before the window each write clears: a member inactive for longer keeps a few
-stale buckets, which never count (they are outside every window) and which the next write that
-reaches them, or the daily evaluation, removes."""
+BLOCK_PREFIX = "w"
+BLOCK_DAYS = 7
+DAY_DIGITS = 5
+DAY_SCALE = 10**DAY_DIGITS
+"""A day's points occupy ``DAY_DIGITS`` decimal digits of its block: at most 99,999 a day."""
+PRUNE_SPAN_BLOCKS = 26
+"""How many blocks before the window each write clears (half a year). A member idle for longer
+keeps the blocks of their last window, which never count again; the tier evaluation of the
+member's next change removes them (``unreachable_names``), so that the item stays bounded."""
 PRUNE_SPAN_PERIODS = 4
+
+_BLOCK_NAME = re.compile(r"w[0-9a-z]{1,6}")
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(number: int) -> str:
+    text = ""
+    while True:
+        number, digit = divmod(number, 36)
+        text = _DIGITS[digit] + text
+        if number == 0:
+            return text
+
+
+def _day_number(day: date) -> int:
+    return (day - EPOCH).days
 
 
 def day_bucket(day: date) -> str:
-    return f"{DAY_PREFIX}{(day - EPOCH).days}"
+    """The name of a day's bucket (as an order item records it; see ``bucket_increment``)."""
+    return f"{DAY_PREFIX}{_day_number(day)}"
+
+
+def block_name(day: date) -> str:
+    """The member attribute that holds ``day``'s points, with the 6 other days of its block."""
+    return f"{BLOCK_PREFIX}{_base36(_day_number(day) // BLOCK_DAYS)}"
+
+
+def block_first_day(name: str) -> date | None:
+    """The first day of a block attribute, or None for any other attribute name."""
+    if not _BLOCK_NAME.fullmatch(name):
+        return None
+    return EPOCH + timedelta(days=BLOCK_DAYS * int(name[len(BLOCK_PREFIX) :], 36))
+
+
+def is_window_attribute(name: str) -> bool:
+    """Whether a member attribute holds window points (a day block or a period bucket)."""
+    return block_first_day(name) is not None or name.startswith(PERIOD_PREFIX)
 
 
 def period_bucket(day: date) -> str:
@@ -43,13 +92,33 @@ def _quarter_bucket(year: int, quarter: int) -> str:
 
 
 def bucket_day(name: str) -> date | None:
-    """The day of a day bucket, or None for any other attribute name."""
+    """The day of a day bucket, or None for any other name."""
     if not name.startswith(DAY_PREFIX):
         return None
     try:
         return EPOCH + timedelta(days=int(name[len(DAY_PREFIX) :]))
     except ValueError:
         return None
+
+
+def bucket_increment(bucket: str, points: int) -> tuple[str, int]:
+    """The member attribute to ``ADD`` to and the amount that adds ``points`` to ``bucket``."""
+    day = bucket_day(bucket)
+    if day is None:
+        return bucket, points
+    if day < EPOCH:
+        raise ValueError(f"day bucket {bucket!r} is before {EPOCH}")
+    return block_name(day), points * DAY_SCALE ** (_day_number(day) % BLOCK_DAYS)
+
+
+def pack_days(points: Mapping[date, int]) -> dict[str, int]:
+    """Member attributes holding these day buckets, as the credits would leave them (for
+    fixtures, benchmarks and the local stack's seed data)."""
+    attributes: dict[str, int] = {}
+    for day, value in points.items():
+        name, amount = bucket_increment(day_bucket(day), value)
+        attributes[name] = attributes.get(name, 0) + amount
+    return attributes
 
 
 def window_start(today: date, program: Program) -> date:
@@ -84,14 +153,20 @@ def is_live(bucket: str, today: date, program: Program) -> bool:
     return False
 
 
+def _first_pruned_block(today: date, program: Program) -> int:
+    """The last block wholly before the window: blocks up to it can no longer count."""
+    return _day_number(window_start(today, program)) // BLOCK_DAYS - 1
+
+
 def prune_names(today: date, program: Program) -> tuple[str, ...]:
-    """Bucket names that a write on ``today`` removes: just before the window, never inside it."""
+    """Bucket names that a write on ``today`` removes: just before the window, never inside it
+    (a block that still holds a day of the window stays)."""
     if program.window.mode is WindowMode.ROLLING:
-        first = window_start(today, program)
+        last = _first_pruned_block(today, program)
         return tuple(
-            day_bucket(first - timedelta(days=offset))
-            for offset in range(1, PRUNE_SPAN_DAYS + 1)
-            if first - timedelta(days=offset) >= EPOCH
+            f"{BLOCK_PREFIX}{_base36(block)}"
+            for block in range(last, last - PRUNE_SPAN_BLOCKS, -1)
+            if block >= 0
         )
     year, quarter = previous_quarter(*quarter_of(today))
     names = []
@@ -99,6 +174,28 @@ def prune_names(today: date, program: Program) -> tuple[str, ...]:
         year, quarter = previous_quarter(year, quarter)
         names.append(_quarter_bucket(year, quarter))
     return tuple(names)
+
+
+def unreachable_names(
+    attributes: Mapping[str, object], today: date, program: Program
+) -> tuple[str, ...]:
+    """Window attributes older than what any write from ``today`` on prunes: those a member
+    idle for longer than the prune span left behind. They never count again; the tier
+    evaluation removes them, so that the member item keeps at most one window of buckets."""
+    if program.window.mode is WindowMode.ROLLING:
+        oldest_pruned = _first_pruned_block(today, program) - PRUNE_SPAN_BLOCKS + 1
+        limit = EPOCH + timedelta(days=BLOCK_DAYS * oldest_pruned)
+        return tuple(
+            sorted(
+                name
+                for name in attributes
+                if (first := block_first_day(name)) is not None and first < limit
+            )
+        )
+    oldest = min(prune_names(today, program))
+    return tuple(
+        sorted(name for name in attributes if name.startswith(PERIOD_PREFIX) and name < oldest)
+    )
 
 
 def _as_int(value: object) -> int:
@@ -110,12 +207,22 @@ def _as_int(value: object) -> int:
 
 
 def day_buckets(attributes: Mapping[str, object]) -> dict[date, int]:
-    """The day buckets found among a member item's attributes."""
+    """The day buckets found among a member item's attributes (unpacked from their blocks;
+    days without points are left out)."""
     buckets: dict[date, int] = {}
     for name, value in attributes.items():
-        day = bucket_day(name)
-        if day is not None:
-            buckets[day] = _as_int(value)
+        first = block_first_day(name)
+        if first is None:
+            continue
+        packed = _as_int(value)
+        if packed < 0:
+            raise ValueError(f"day block {name} holds a negative value {packed}")
+        for offset in range(BLOCK_DAYS):
+            packed, points = divmod(packed, DAY_SCALE)
+            if points:
+                buckets[first + timedelta(days=offset)] = points
+        if packed:
+            raise ValueError(f"day block {name} holds more than {BLOCK_DAYS} days")
     return buckets
 
 

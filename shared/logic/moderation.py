@@ -78,7 +78,7 @@ from shared.domain.ratings import (
     tip_baited,
     with_tips,
 )
-from shared.domain.timeutil import to_utc_iso
+from shared.domain.timeutil import stored_instant_iso, to_utc_iso
 
 MAX_ATTEMPTS = 8
 """Reads and commits of one use case before giving up (another writer kept committing first)."""
@@ -957,7 +957,7 @@ def member_ratings(
         },
         "eligible": bool(member.get("eligible", True)),
         "eligibilityReason": member.get("eligibilityReason", "not_judged"),
-        "eligibilityChangedAt": member.get("eligibilityChangedAt"),
+        "eligibilityChangedAt": stored_instant_iso(member.get("eligibilityChangedAt")),
         "counted": counted,
         "excluded": excluded,
         "nextToken": encode_cursor(last) if last else None,

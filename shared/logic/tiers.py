@@ -5,7 +5,7 @@ only what changed, conditioned on the member's version (see ``TierRepository.app
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from shared.domain.program import Program
 from shared.domain.tiers import TierDecision, Trigger, evaluate
 from shared.domain.timeutil import local_day, to_utc_iso
+from shared.domain.window import unreachable_names
 
 
 class TierStore(Protocol):
@@ -24,6 +25,8 @@ class TierStore(Protocol):
         version: int | None,
         at: str,
     ) -> bool: ...
+
+    def remove_buckets(self, program_id: str, member_id: str, names: Sequence[str]) -> None: ...
 
     def due_member_keys(self, program_id: str, today: date) -> Iterable[str]: ...
 
@@ -82,7 +85,14 @@ def evaluate_member(
     allow_downgrades: bool = True,
 ) -> TierRun:
     run = TierRun(evaluated=1)
-    decision = evaluate(item, local_day(now, program.zone), program, trigger, allow_downgrades)
+    today = local_day(now, program.zone)
+    # A member back after a long idle period still carries the buckets of their last window,
+    # which no order's write reaches any more: drop them, to keep the member item under 1 KB
+    # (one small write, once per return; never for a member who orders at least twice a year).
+    left_behind = unreachable_names(item, today, program)
+    if left_behind:
+        store.remove_buckets(program.id, str(item["memberId"]), left_behind)
+    decision = evaluate(item, today, program, trigger, allow_downgrades)
     if not _needs_write(item, decision, trigger):
         return run
     version = item.get("v")

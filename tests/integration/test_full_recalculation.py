@@ -8,7 +8,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from shared.domain.program import Program
 from shared.domain.recalculation import JobState, SegmentMessage
 from shared.domain.tiers import TierDecision, Trigger, evaluate
 from shared.domain.timeutil import to_utc_iso
-from shared.domain.window import day_bucket
+from shared.domain.window import pack_days
 from shared.logic.recalculation import (
     job_progress,
     resume_messages,
@@ -102,9 +102,11 @@ def members(store: RecalculationRepository) -> dict[str, dict[str, Any]]:
             "ordersCompleted": 0,
             "v": 3,
         }
+        days: dict[date, int] = {}
         for _ in range(rng.randint(0, 30)):
-            bucket = day_bucket(TODAY - timedelta(days=rng.randint(0, 80)))
-            item[bucket] = item.get(bucket, 0) + rng.choice([10, 20, 30, 40])
+            day = TODAY - timedelta(days=rng.randint(0, 80))
+            days[day] = days.get(day, 0) + rng.choice([10, 20, 30, 40])
+        item.update(pack_days(days))
         items.append(settled(item))
     # An order item in a member's partition, and another program's member: read, filtered out.
     items.append(

@@ -11,7 +11,7 @@ from shared.domain.events import InboundEvent, parse_detail, parse_envelope
 from shared.domain.orders import OrderStatus
 from shared.domain.program import Program
 from shared.domain.tiers import Trigger, evaluate
-from shared.domain.window import day_bucket, window_points
+from shared.domain.window import day_buckets, window_points
 from shared.logic.ingestion import INGESTED_EVENTS, Outcome, ingest
 from tests.helpers import order_completed, order_reversed, tip_adjusted
 
@@ -43,7 +43,7 @@ def test_completion_credits_ten_per_order_on_its_day(
     item = member(repo)
     assert item["lifetimePoints"] == 20 and item["ordersCompleted"] == 1
     # 23:30 in New York on the 20th is the 21st in UTC, the program's zone.
-    assert item[day_bucket(date(2026, 11, 21))] == 20
+    assert day_buckets(item) == {date(2026, 11, 21): 20}
     assert window_points(item, date(2026, 11, 23), program) == 20
     order = repo.get_order("cart-star", "shopper-1", "ord-1")
     assert order is not None and order.status is OrderStatus.CREDITED

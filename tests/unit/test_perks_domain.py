@@ -36,7 +36,7 @@ from shared.domain.perks import (
 )
 from shared.domain.program import Perk, Program, QuotaPeriod
 from shared.domain.tiers import rank
-from shared.domain.window import day_bucket
+from shared.domain.window import pack_days
 from shared.logic.members import invalid_input_from, ledger_projection
 from shared.programs import load_program
 
@@ -158,7 +158,7 @@ def test_cashback_is_the_rate_to_the_nearest_cent(amount: Decimal, rate: Decimal
 def test_the_tier_for_perks_is_never_below_the_stored_or_the_earned_tier(
     stored: str | None, points: int, eligible: bool
 ) -> None:
-    member: dict[str, Any] = {day_bucket(NOW.date()): points, "eligible": eligible}
+    member: dict[str, Any] = {**pack_days({NOW.date(): points}), "eligible": eligible}
     if stored:
         member["tier"] = stored
     tier = effective_tier(member, NOW.date(), PROGRAM)

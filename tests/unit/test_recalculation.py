@@ -24,7 +24,7 @@ from shared.domain.recalculation import (
     plan,
 )
 from shared.domain.tiers import Trigger, evaluate
-from shared.domain.window import day_bucket
+from shared.domain.window import block_name, pack_days
 from shared.logic import recalculation
 from shared.logic.recalculation import (
     ProgramMismatch,
@@ -91,10 +91,14 @@ def seed_member(
         "ordersCompleted": points // 10,
         "v": 1,
     }
-    for day in range(3):
-        item[day_bucket(TODAY - timedelta(days=day * 10))] = points // 3 + (
-            points % 3 if day == 0 else 0
+    item.update(
+        pack_days(
+            {
+                TODAY - timedelta(days=day * 10): points // 3 + (points % 3 if day == 0 else 0)
+                for day in range(3)
+            }
         )
+    )
     serializer = TypeSerializer()
     store.client.put_item(
         TableName=store.table_name, Item={k: serializer.serialize(v) for k, v in item.items()}
@@ -338,7 +342,7 @@ def test_a_malformed_member_is_counted_and_the_job_goes_on(
         TableName=store.table_name,
         Key={"pk": {"S": "P#cart-star#M#m004"}, "sk": {"S": "MEMBER"}},
         UpdateExpression="SET #b = :bad",
-        ExpressionAttributeNames={"#b": day_bucket(TODAY)},
+        ExpressionAttributeNames={"#b": block_name(TODAY)},
         ExpressionAttributeValues={":bad": {"S": "lots"}},
     )
     job, messages = start_job(NEW, 1, store, NOW)

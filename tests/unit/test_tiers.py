@@ -8,7 +8,7 @@ be what the reference says: the tier that the points of the window ending that d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from shared.domain.program import Program, WindowMode, WindowRules
 from shared.domain.tier_events import tier_events
 from shared.domain.tiers import TierDecision, TierReason, Trigger, evaluate, tier_for
 from shared.domain.timeutil import local_day, previous_quarter, quarter_of
-from shared.domain.window import credit_bucket, prune_names
+from shared.domain.window import bucket_increment, credit_bucket, prune_names
 from shared.logic.tiers import daily_evaluation, evaluate_member
 from shared.programs import load_program
 
@@ -50,11 +50,13 @@ class FakeMemberStore:
         today = local_day(now, program.zone)
         bucket = credit_bucket(completed, today, program)
         old = dict(self.item)
-        for name in prune_names(today, program):
-            if name != bucket:
-                self.item.pop(name, None)
+        target = None
         if bucket is not None:
-            self.item[bucket] = self.item.get(bucket, 0) + points
+            target, amount = bucket_increment(bucket, points)
+            self.item[target] = self.item.get(target, 0) + amount
+        for name in prune_names(today, program):
+            if name != target:
+                self.item.pop(name, None)
         self.item["v"] = self.item.get("v", 0) + 1
         self.record(old)
 
@@ -95,6 +97,12 @@ class FakeMemberStore:
             self.item["tierHeldUntil"] = decision.held_until.isoformat()
         self.record(old)
         return True
+
+    def remove_buckets(self, program_id: str, member_id: str, names: Sequence[str]) -> None:
+        old = dict(self.item)
+        for name in names:
+            self.item.pop(name, None)
+        self.record(old)
 
     def due_member_keys(self, program_id: str, today: date) -> Iterator[str]:
         if self.item.get("checkOn") is not None and self.item["checkOn"] <= today.isoformat():

@@ -19,10 +19,18 @@ from shared.domain.orders import plan_reversal
 from shared.domain.program import Program, WindowMode, WindowRules
 from shared.domain.timeutil import local_day, previous_quarter, quarter_of
 from shared.domain.window import (
+    DAY_SCALE,
+    EPOCH,
+    PRUNE_SPAN_BLOCKS,
+    block_name,
+    bucket_increment,
     credit_bucket,
     day_bucket,
+    day_buckets,
     is_live,
+    pack_days,
     prune_names,
+    unreachable_names,
     window_points,
     window_start,
 )
@@ -83,8 +91,8 @@ def replay(
     orders: list[tuple[datetime, datetime, int, bool]], program: Program
 ) -> dict[str, object]:
     """What the repository does to the member item: credits at their processing time, and each
-    reversal an hour after its credit, all in processing order; ADD on a missing bucket starts
-    from zero, as DynamoDB's ADD does."""
+    reversal an hour after its credit, all in processing order; ADD on a missing attribute
+    starts from zero, as DynamoDB's ADD does, and day buckets are packed in their blocks."""
     attributes: dict[str, int] = {}
     steps: list[tuple[datetime, int, str, int]] = []
     for index, (_, processed, _, reverse) in enumerate(orders):
@@ -102,11 +110,13 @@ def replay(
         else:
             plan = plan_reversal(program, points, credited[index], at)
             bucket, delta = plan.bucket, plan.points
-        for name in prune_names(today, program):
-            if name != bucket:
-                attributes.pop(name, None)
+        target = None
         if bucket is not None:
-            attributes[bucket] = attributes.get(bucket, 0) + delta
+            target, amount = bucket_increment(bucket, delta)
+            attributes[target] = attributes.get(target, 0) + amount
+        for name in prune_names(today, program):
+            if name != target:
+                attributes.pop(name, None)
     return dict(attributes)
 
 
@@ -173,21 +183,22 @@ def test_pruning_never_touches_a_bucket_inside_the_window(
     program = program_in(zone, days=days)
     today = local_day(now, program.zone)
     first = window_start(today, program)
-    inside = {day_bucket(first + timedelta(days=offset)) for offset in range(days)}
+    inside = {block_name(first + timedelta(days=offset)) for offset in range(days)}
     pruned = set(prune_names(today, program))
     assert not inside & pruned
-    assert day_bucket(first - timedelta(days=1)) in pruned
+    # Every block wholly before the window goes, a week or half a year back.
+    assert block_name(first - timedelta(days=7)) in pruned
+    assert block_name(first - timedelta(days=7 * PRUNE_SPAN_BLOCKS)) in pruned
+    assert block_name(first - timedelta(days=7 * PRUNE_SPAN_BLOCKS + 7)) not in pruned
 
 
 def test_window_is_90_calendar_days_including_today() -> None:
     program = program_in("UTC")
     today = date(2026, 11, 23)
     assert window_start(today, program) == date(2026, 8, 26)
-    attributes = {
-        day_bucket(date(2026, 8, 26)): 10,
-        day_bucket(date(2026, 8, 25)): 20,
-        day_bucket(today): Decimal(5),
-    }
+    packed = pack_days({date(2026, 8, 26): 10, date(2026, 8, 25): 20, today: 5})
+    # Numbers come back from boto3 as Decimal.
+    attributes = {name: Decimal(value) for name, value in packed.items()}
     assert window_points(attributes, today, program) == 15
 
 
@@ -213,3 +224,35 @@ def test_a_reversal_leaves_buckets_that_aged_out_alone() -> None:
     assert not is_live(bucket, date(2026, 11, 23), program)
     assert plan_reversal(program, 20, bucket, datetime(2026, 11, 23, tzinfo=UTC)).bucket is None
     assert plan_reversal(program, 20, bucket, datetime(2026, 8, 2, tzinfo=UTC)).bucket == bucket
+
+
+def test_a_block_packs_seven_days_each_in_its_own_five_digits() -> None:
+    start = EPOCH + timedelta(days=7 * 360)  # the first day of block 360, "wa0"
+    assert block_name(start) == "wa0" == block_name(start + timedelta(days=6))
+    assert block_name(start + timedelta(days=7)) == "wa1"
+    assert bucket_increment(day_bucket(start), 30) == ("wa0", 30)
+    assert bucket_increment(day_bucket(start + timedelta(days=2)), 30) == ("wa0", 30 * 10**10)
+    assert bucket_increment(day_bucket(start + timedelta(days=6)), -20) == ("wa0", -20 * 10**30)
+    assert bucket_increment("q:20264", 30) == ("q:20264", 30)
+    week = {start + timedelta(days=offset): DAY_SCALE - 1 - offset for offset in range(7)}
+    packed = pack_days(week)
+    assert list(packed) == ["wa0"] and len(str(packed["wa0"])) == 35
+    assert day_buckets({**packed, "walletBalance": Decimal("1.5"), "v": 3}) == week
+    # A reversal that takes a day back to zero leaves the other days alone.
+    name, amount = bucket_increment(day_bucket(start + timedelta(days=3)), -(DAY_SCALE - 4))
+    assert day_buckets({name: packed[name] + amount}) == {
+        day: points for day, points in week.items() if day != start + timedelta(days=3)
+    }
+
+
+def test_buckets_left_behind_by_a_long_absence_are_unreachable_until_removed() -> None:
+    program = program_in("UTC")
+    today = date(2026, 11, 23)
+    first = window_start(today, program)
+    recent = pack_days({first - timedelta(days=1): 10, today: 10})
+    old_day = first - timedelta(days=7 * PRUNE_SPAN_BLOCKS + 7)
+    old = pack_days({old_day: 20, old_day - timedelta(days=60): 30})
+    attributes = {**recent, **old, "lifetimePoints": 70, "q:20241": 5}
+    assert set(unreachable_names(attributes, today, program)) == set(old)
+    assert not set(unreachable_names(attributes, today, program)) & set(prune_names(today, program))
+    assert unreachable_names(recent, today, program) == ()
