@@ -35,6 +35,7 @@ from infra.table import create_table
 from shared.dal import factory
 from shared.dal.keys import ORDER_SK_PREFIX, member_pk
 from shared.dal.perks import PerkRepository
+from shared.domain.window import day_buckets
 from shared.logic.members import project_ledger
 from shared.observability import logger, metrics
 from tests.helpers import FakeContext, load_function, order_completed
@@ -375,7 +376,7 @@ def run() -> dict[str, Any]:
         results["rows"] = rows
         results["ledger_projection"] = projection
         results["order_completed"] = order
-        results["veteran_member_item_buckets"] = sum(1 for name in veteran if name.startswith("d:"))
+        results["veteran_member_item_buckets"] = len(day_buckets(veteran))
     return results
 
 

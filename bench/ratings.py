@@ -18,8 +18,8 @@ Units are what AWS bills. DynamoDB Local under-counts ``TransactWriteItems``, so
 bench/ingestion.py, each item of each transaction is replayed as a plain write on a shadow
 table holding the same item beforehand, and doubled (a transactional write costs 2 units per
 KB of the larger of the item before and after). Reads and plain writes are DynamoDB Local's
-``ConsumedCapacity``. Member items are seeded at a realistic size (90 day buckets and the tier
-attributes, ~0.9 KB), since their size sets the cost of writing the rating attributes.
+``ConsumedCapacity``. Member items are seeded at a realistic size (90 days of points, tier
+attributes), since their size sets the cost of writing the rating attributes.
 
 Run: ``python -m bench.ratings`` (writes bench/results/ratings.json, prints a markdown table).
 """
@@ -43,8 +43,10 @@ from infra.ddb_local import DynamoDBLocal
 from infra.table import create_table
 from shared.dal import factory
 from shared.dal.dynamodb import _av
+from shared.dal.item_size import item_size
 from shared.dal.keys import MEMBER_SK, member_pk, order_sk
 from shared.domain.timeutil import to_utc_iso
+from shared.domain.window import pack_days
 from tests.helpers import FakeContext, load_function
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,13 +193,13 @@ class Bench:
             "programId": "cart-star",
             "lifetimePoints": 4_210,
             "ordersCompleted": 421,
-            "memberSince": "2025-01-04T10:00:00.000000+00:00",
+            "memberSince": "20250104T100000Z",
             "tier": "platinum",
-            "tierChangedAt": "2026-10-02T08:00:00.000000+00:00",
-            "tierReason": "points_reached",
-            "checkShard": "7",
+            "tierChangedAt": "20261002T080000Z",
+            "tierReason": "points_gained",
+            "checkShard": "cart-star#07",
             "checkOn": "2026-12-01",
-            **{f"d:{2400 + day}": 20 for day in range(90)},
+            **pack_days({NOW.date() - timedelta(days=day): 20 for day in range(90)}),
         }
         self.bare.put_item(TableName=TABLE, Item={k: _av(v) for k, v in item.items()})
 
@@ -257,25 +259,8 @@ class Bench:
 
 
 def item_bytes(item: dict[str, Any]) -> int:
-    """An item's size as DynamoDB bills it (names plus values; numbers by their digits)."""
-
-    def size(value: dict[str, Any]) -> int:
-        ((kind, raw),) = value.items()
-        if kind == "S":
-            return len(raw.encode())
-        if kind == "N":
-            return (len(raw.strip("-").replace(".", "").lstrip("0") or "0") + 1) // 2 + 1
-        if kind == "B":
-            return len(raw)
-        if kind in {"BOOL", "NULL"}:
-            return 1
-        if kind == "M":
-            return 3 + sum(len(k.encode()) + size(v) + 1 for k, v in raw.items())
-        if kind == "L":
-            return 3 + sum(size(v) + 1 for v in raw)
-        raise ValueError(kind)
-
-    return sum(len(name.encode()) + size(value) for name, value in item.items())
+    """An item's size as DynamoDB bills it (``shared.dal.item_size``)."""
+    return item_size(item)
 
 
 def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -45,7 +45,7 @@ from shared.domain.program import Program
 from shared.domain.recalculation import SegmentMessage
 from shared.domain.tiers import Trigger, evaluate
 from shared.domain.timeutil import to_utc_iso
-from shared.domain.window import day_bucket
+from shared.domain.window import bucket_increment, day_bucket, day_buckets
 from shared.logic.recalculation import run_segment, start_job
 from shared.logic.tiers import daily_evaluation, evaluate_member
 from shared.programs import load_program
@@ -75,6 +75,12 @@ class Profile:
     """Buckets and tier attributes (no keys, no ids, no checkShard)."""
 
 
+def _add(buckets: dict[str, int], day: date, points: int) -> None:
+    """What ingestion's ADD does to the member item (day buckets are packed in blocks)."""
+    name, amount = bucket_increment(day_bucket(day), points)
+    buckets[name] = buckets.get(name, 0) + amount
+
+
 def _spread(rng: random.Random, total: int, first_day: int, last_day: int) -> dict[str, int]:
     """``total`` points (multiples of 10) over random days ``first_day``..``last_day`` ago."""
     buckets: dict[str, int] = {}
@@ -82,8 +88,7 @@ def _spread(rng: random.Random, total: int, first_day: int, last_day: int) -> di
     days = list(range(first_day, last_day + 1))
     while left > 0:
         orders = min(left, rng.choice([2, 3, 4, 5, 6, 8]))
-        bucket = day_bucket(TODAY - timedelta(days=rng.choice(days)))
-        buckets[bucket] = buckets.get(bucket, 0) + 10 * orders
+        _add(buckets, TODAY - timedelta(days=rng.choice(days)), 10 * orders)
         left -= orders
     return buckets
 
@@ -125,8 +130,7 @@ def make_profiles(program: Program, rng: random.Random) -> tuple[list[Profile], 
         # Recent points just under the tier, and an old day that leaves the window today.
         recent = thresholds[kind] - rng.randrange(10, 150, 10)
         buckets = _spread(rng, recent, 1, 60)
-        expiring = day_bucket(TODAY - timedelta(days=program.window.days))
-        buckets[expiring] = buckets.get(expiring, 0) + 200
+        _add(buckets, TODAY - timedelta(days=program.window.days), 200)
         state = _state(buckets, program)
         if state and state.get("tier") == kind and state.get("checkOn") == TODAY.isoformat():
             dropping.append(Profile(f"{kind}-dropping", state))
@@ -143,7 +147,7 @@ def _av(value: Any) -> dict[str, Any]:
 
 def member_item(member_id: str, profile: Profile, program: Program) -> dict[str, Any]:
     """The member item as ingestion and the tier evaluation leave it, in attribute values."""
-    points = sum(v for k, v in profile.attributes.items() if k.startswith("d:"))
+    points = sum(day_buckets(profile.attributes).values())
     item = {
         "pk": {"S": f"P#{program.id}#M#{member_id}"},
         "sk": {"S": "MEMBER"},
@@ -209,12 +213,13 @@ def stream_evaluations(
     writes: list[float] = []
     upgrades = 0
     for member_id in candidates:
+        block, amount = bucket_increment(day_bucket(TODAY), 30)
         image = client.update_item(
             TableName=TABLE,
             Key={"pk": {"S": f"P#{program.id}#M#{member_id}"}, "sk": {"S": "MEMBER"}},
             UpdateExpression="ADD #d :points, v :one",
-            ExpressionAttributeNames={"#d": day_bucket(TODAY)},
-            ExpressionAttributeValues={":points": {"N": "30"}, ":one": {"N": "1"}},
+            ExpressionAttributeNames={"#d": block},
+            ExpressionAttributeValues={":points": {"N": str(amount)}, ":one": {"N": "1"}},
             ReturnValues="ALL_NEW",
         )["Attributes"]
         item = {name: deserializer.deserialize(value) for name, value in image.items()}

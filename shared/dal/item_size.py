@@ -29,9 +29,14 @@ def number_size(value: str | int | Decimal) -> int:
     number = Decimal(str(value))
     if number.is_zero():
         return 1
-    sign, digits, exponent = number.normalize().as_tuple()
+    # Not Decimal.normalize(): it rounds to the context's 28 digits, DynamoDB keeps 38.
+    sign, digits, exponent = number.as_tuple()
     if not isinstance(exponent, int):
         raise ValueError(f"not a finite number: {value!r}")
+    while digits and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    while digits and digits[0] == 0:
+        digits = digits[1:]
     highest = exponent + len(digits) - 1
     pairs = highest // 2 - exponent // 2 + 1
     return pairs + 1 + (1 if sign else 0)
