@@ -2,7 +2,9 @@
 
 Measures, with ``ReturnConsumedCapacity`` (DynamoDB Local reports real units):
 - write and read units per OrderCompleted for a member with no history and for a member with
-  5,000 prior orders (spread over the last 120 days, so every day bucket of the window exists);
+  5,000 prior orders, whose member item is at its largest: a 36-character id, orders on every
+  day of the window (triple batches: about 1,250 points a day), and every attribute the tier
+  evaluation, rating moderation and cashback write, at their longest (``tests.member_item``);
 - the handler's time as a ratio to the time of the raw DynamoDB calls it makes (botocore's
   round trips, timed around each call by the repository), invocation by invocation;
 - the naive design for comparison: order item + ledger item + member item in one transaction,
@@ -30,11 +32,16 @@ from infra.ddb_local import DynamoDBLocal
 from infra.table import create_table
 from shared.dal import factory
 from shared.dal.dynamodb import DynamoRepository
+from shared.dal.item_size import item_size
 from shared.dal.keys import MEMBER_SK, member_pk
+from shared.domain.window import block_first_day
+from shared.programs import load_program
 from tests.helpers import FakeContext, load_function, order_completed
+from tests.member_item import LONGEST_MEMBER_ID, give_every_attribute
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+"""A day whose 90-day window spans 14 blocks of day buckets, the most it can."""
 SAMPLES = 300
 HISTORY = 5_000
 
@@ -214,8 +221,10 @@ def naive_design(client: Any, table: str) -> dict[str, float]:
 
 
 def seed_history(app: Any, measuring: MeasuringClient, bare: Any, member_id: str) -> float:
-    """5,000 orders through the handler; then the member item (the only item later orders
-    share) is copied to the shadow and raw tables, so that they start from the same state."""
+    """5,000 orders through the handler, then the tier, rating and wallet attributes (written
+    as tier recalculation, rating moderation and cashback write them); then the member item
+    (the only item later orders share) is copied to the shadow table, so that both start from
+    the same state."""
     started = time.perf_counter()
     for index in range(HISTORY):
         minutes = index * (120 * 24 * 60) // HISTORY
@@ -223,18 +232,27 @@ def seed_history(app: Any, measuring: MeasuringClient, bare: Any, member_id: str
             order_completed(
                 order_id=f"history-{index}",
                 member_id=member_id,
-                batch_size=1 + index % 3,
+                batch_size=3,
                 completed_at=(NOW - timedelta(minutes=minutes)).isoformat(),
                 time=NOW.isoformat(),
             ),
             FakeContext(),
         )
     measuring.pending.clear()
+    give_every_attribute(bare, "bench-ledger", load_program("cart-star"), member_id, NOW)
     seconds = time.perf_counter() - started
     key = {"pk": {"S": member_pk("cart-star", member_id)}, "sk": {"S": MEMBER_SK}}
     item = bare.get_item(TableName="bench-ledger", Key=key, ConsistentRead=True)["Item"]
     bare.put_item(TableName=measuring.shadow_table, Item=item)
     return seconds
+
+
+def member_item(client: Any, member_id: str) -> dict[str, Any]:
+    key = {"pk": {"S": member_pk("cart-star", member_id)}, "sk": {"S": MEMBER_SK}}
+    item: dict[str, Any] = client.get_item(TableName="bench-ledger", Key=key, ConsistentRead=True)[
+        "Item"
+    ]
+    return item
 
 
 def run() -> dict[str, Any]:
@@ -257,18 +275,19 @@ def run() -> dict[str, Any]:
         measuring = MeasuringClient(repo.client, bare, "bench-shadow")
         repo.client = measuring  # type: ignore[assignment]
 
-        seed_seconds = seed_history(app, measuring, bare, "veteran")
-        veteran_item = repo.get_member("cart-star", "veteran") or {}
-        buckets = sum(1 for name in veteran_item if name.startswith("d:"))
+        seed_seconds = seed_history(app, measuring, bare, LONGEST_MEMBER_ID)
+        before = member_item(bare, LONGEST_MEMBER_ID)
         new = measure_orders(app, repo, measuring, lambda i: f"newcomer-{i}", "new")
-        veteran = measure_orders(app, repo, measuring, lambda _i: "veteran", "vet")
+        veteran = measure_orders(app, repo, measuring, lambda _i: LONGEST_MEMBER_ID, "vet")
+        after = member_item(bare, LONGEST_MEMBER_ID)
         naive = naive_design(bare, "bench-naive")
     return {
         "date": NOW.date().isoformat(),
         "samples": SAMPLES,
         "history_orders": HISTORY,
         "history_seed_seconds": round(seed_seconds, 1),
-        "veteran_day_buckets": buckets,
+        "veteran_day_blocks": sum(1 for name in after if block_first_day(name) is not None),
+        "veteran_member_item_bytes": {"before": item_size(before), "after": item_size(after)},
         "new_member": new,
         "member_with_5000_orders": veteran,
         "naive_design": naive,
@@ -303,8 +322,11 @@ def readme_block(results: dict[str, Any]) -> str:
             f"The naive design (order, ledger and member items in one transaction, plus an "
             f"idempotency record written before and after) measures "
             f"**{results['naive_design']['write_units_mean']:g} write units** per order in the "
-            f"same run. {results['samples']} orders per column; the 5,000-order member's item "
-            f"holds {results['veteran_day_buckets']} day buckets. `make bench`, "
+            f"same run. {results['samples']} orders per column. The 5,000-order member's item is "
+            f"at its largest: a 36-character id, points on each of the window's 90 days (in "
+            f"{results['veteran_day_blocks']} attributes of 7 days), the tier, rating and "
+            f"wallet attributes; "
+            f"{results['veteran_member_item_bytes']['after']:,} bytes. `make bench`, "
             f"{results['date']}, DynamoDB Local 10.3.0 in memory on 2 cores: times are local "
             f"and meaningful only as ratios. Write units are DynamoDB Local's counts for each "
             f"item written plain, doubled for transactions as AWS bills them (DynamoDB Local "
