@@ -7,7 +7,7 @@ AppConfig). Every number in SPEC is a default of this model's data file, not a c
 from __future__ import annotations
 
 from datetime import time
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal
@@ -63,10 +63,37 @@ class PeakMultiplier(_Config):
         return self
 
 
+MAX_DAY_POINTS = 99_999
+"""The most points one member can earn on one day: each day's points take 5 decimal digits of a
+packed block on the member item (``shared.domain.window``), and more would spill into the next
+day's digits."""
+ORDERS_PER_DAY_BOUND = 288
+"""More orders than a member can complete in a day (one every 5 minutes, around the clock)."""
+
+
 class EarningRules(_Config):
     points_per_order: PositiveInt = 10
     max_batch_size: Annotated[int, Field(ge=1, le=10)] = 3
     bonuses: tuple[PeakMultiplier, ...] = ()
+
+    @property
+    def max_points_per_order(self) -> int:
+        """An upper bound of one order's points: the largest batch with every bonus at once."""
+        factor = Decimal(1)
+        for bonus in self.bonuses:
+            factor *= bonus.factor
+        bound = self.points_per_order * self.max_batch_size * factor
+        return int(bound.to_integral_value(rounding=ROUND_CEILING))
+
+    @model_validator(mode="after")
+    def _a_day_fits_its_bucket(self) -> EarningRules:
+        if self.max_points_per_order * ORDERS_PER_DAY_BOUND > MAX_DAY_POINTS:
+            raise ValueError(
+                f"an order can earn up to {self.max_points_per_order} points, so "
+                f"{ORDERS_PER_DAY_BOUND} orders in a day could exceed the {MAX_DAY_POINTS:,} "
+                f"points a day holds: lower pointsPerOrder, maxBatchSize or the bonus factors"
+            )
+        return self
 
 
 class WindowMode(StrEnum):

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 
-from .program import Program, WindowMode
+from .program import MAX_DAY_POINTS, Program, WindowMode
 from .timeutil import previous_quarter, quarter_of
 
 EPOCH = date(2020, 1, 1)
@@ -36,7 +36,10 @@ BLOCK_PREFIX = "w"
 BLOCK_DAYS = 7
 DAY_DIGITS = 5
 DAY_SCALE = 10**DAY_DIGITS
-"""A day's points occupy ``DAY_DIGITS`` decimal digits of its block: at most 99,999 a day."""
+"""A day's points occupy ``DAY_DIGITS`` decimal digits of its block: at most 99,999 a day, which
+the program's earning rules guarantee (``MAX_DAY_POINTS``, checked when a program is loaded)."""
+if MAX_DAY_POINTS != DAY_SCALE - 1:  # pragma: no cover - a constant mismatch, found at import
+    raise ImportError("MAX_DAY_POINTS must be the capacity of a packed day")
 PRUNE_SPAN_BLOCKS = 26
 """How many blocks before the window each write clears (half a year). A member idle for longer
 keeps the blocks of their last window, which never count again; the tier evaluation of the

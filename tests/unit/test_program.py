@@ -74,3 +74,16 @@ def test_json_and_yaml_load_alike() -> None:
 def test_unknown_program_id_is_a_clear_error() -> None:
     with pytest.raises(ProgramConfigError, match="no program configuration named 'nope'"):
         load_program("nope")
+
+
+def test_earning_rules_must_fit_a_day_in_its_packed_bucket() -> None:
+    """A day holds 99,999 points (5 digits of a packed block): a program whose orders could
+    exceed it in 288 orders a day is refused, naming the rules; the default fits easily."""
+    assert load_program("cart-star").earning.max_points_per_order == 30
+    rush = {"id": "rush", "factor": "2", "start": "17:00", "end": "21:00"}
+    fits = {"pointsPerOrder": 100, "maxBatchSize": 3, "bonuses": []}
+    assert parse_program(_document(earning=fits)).earning.max_points_per_order == 300
+    with pytest.raises(ProgramConfigError) as caught:
+        parse_program(_document(earning={**fits, "bonuses": [rush]}))
+    assert caught.value.field == "earning"
+    assert "99,999 points a day" in caught.value.message
