@@ -282,7 +282,7 @@ def run() -> dict[str, Any]:
         after = member_item(bare, LONGEST_MEMBER_ID)
         naive = naive_design(bare, "bench-naive")
     return {
-        "date": NOW.date().isoformat(),
+        "date": datetime.now(UTC).date().isoformat(),  # the day of the run
         "samples": SAMPLES,
         "history_orders": HISTORY,
         "history_seed_seconds": round(seed_seconds, 1),

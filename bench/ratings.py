@@ -363,7 +363,7 @@ def run() -> dict[str, Any]:
             "eligibilityChangedAt",
         }
     return {
-        "date": NOW.date().isoformat(),
+        "date": datetime.now(UTC).date().isoformat(),  # the day of the run
         "seed_seconds": round(seed_seconds, 1),
         "veteran_counted_ratings": VETERAN_RATINGS,
         "window_entries_bytes": len(window["Item"]["w"]["B"]),
