@@ -218,12 +218,16 @@ def day_buckets(attributes: Mapping[str, object]) -> dict[date, int]:
         if first is None:
             continue
         packed = _as_int(value)
-        if packed < 0:
-            raise ValueError(f"day block {name} holds a negative value {packed}")
+        # Below zero only when a reversal reached a block that a later write had already pruned
+        # (an event replayed with its original, older time): the block then holds nothing but
+        # that reversal, before the window of the writes since; it never counts again and the
+        # next prune removes it. Its days are read as negative.
+        sign = -1 if packed < 0 else 1
+        packed *= sign
         for offset in range(BLOCK_DAYS):
             packed, points = divmod(packed, DAY_SCALE)
             if points:
-                buckets[first + timedelta(days=offset)] = points
+                buckets[first + timedelta(days=offset)] = sign * points
         if packed:
             raise ValueError(f"day block {name} holds more than {BLOCK_DAYS} days")
     return buckets

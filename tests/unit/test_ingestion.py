@@ -153,3 +153,31 @@ def test_a_refused_write_on_a_member_item_is_not_read_as_an_order(
         )
         is False
     )
+
+
+def test_a_late_replayed_reversal_after_its_block_was_pruned_breaks_nothing(
+    program: Program, repo: DynamoRepository
+) -> None:
+    """A refund replayed from an archive long after, with its original time: by that time's
+    clock the credited day is still in the window, but a later order already pruned its block.
+    The reversal recreates the block below zero; the member stays readable and its window
+    points are those of the later order."""
+    early = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    ingest(
+        event(order_completed(order_id="old", completed_at=early.isoformat())),
+        early,
+        program,
+        repo,
+        "a",
+    )
+    ingest(event(order_completed(order_id="new")), NOW, program, repo, "b")
+    assert day_buckets(member(repo)) == {date(2026, 11, 23): 10}  # June's block was pruned
+    refund = order_reversed(
+        kind="OrderRefunded", order_id="old", occurred_at="2026-06-02T09:00:00+00:00"
+    )
+    ingest(event(refund), datetime(2026, 6, 2, 12, 0, tzinfo=UTC), program, repo, "c")
+    item = member(repo)
+    assert item["lifetimePoints"] == 10
+    assert day_buckets(item) == {date(2026, 6, 1): -10, date(2026, 11, 23): 10}
+    assert window_points(item, NOW.date(), program) == 10
+    assert evaluate(item, NOW.date(), program, Trigger.STREAM).points == 10
