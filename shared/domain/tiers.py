@@ -80,31 +80,83 @@ def earned_tier(attributes: Mapping[str, Any], day: date, program: Program) -> s
     return tier.id if tier else None
 
 
+class _Points:
+    """A member's window points on any day, from one reading of the item's buckets (rolling
+    mode unpacks the day blocks once, not once per question)."""
+
+    __slots__ = ("attributes", "buckets", "program")
+
+    def __init__(self, attributes: Mapping[str, Any], program: Program) -> None:
+        self.attributes = attributes
+        self.program = program
+        rolling = program.window.mode is WindowMode.ROLLING
+        self.buckets = day_buckets(attributes) if rolling else None
+
+    def on(self, day: date) -> int:
+        if self.buckets is not None:
+            return rolling_points(self.buckets, day, self.program)
+        return window_points(self.attributes, day, self.program)
+
+    def tier_on(self, day: date) -> str | None:
+        tier = tier_for(self.on(day), self.program)
+        return tier.id if tier else None
+
+
 def next_drop_day(
     attributes: Mapping[str, Any], today: date, tier_id: str, program: Program
 ) -> date | None:
     """The first day after ``today`` on which, with no new points, the points no longer reach
     ``tier_id``; None if that does not happen within the horizon (no points left to expire
     is impossible: points always expire, so None means a tier without points to lose)."""
+    return _drop_day(_Points(attributes, program), today, tier_id)
+
+
+def _drop_day(points: _Points, today: date, tier_id: str) -> date | None:
+    program = points.program
     needed = rank(tier_id, program)
-    if program.window.mode is WindowMode.ROLLING:
-        # Slide the window one day at a time: add the day entering, drop the day leaving.
-        # O(buckets + days) rather than re-summing the window for every day ahead.
-        buckets = day_buckets(attributes)
-        span = timedelta(days=program.window.days)
-        points = rolling_points(buckets, today, program)
-        day = today
-        for _ in range(HORIZON_DAYS):
-            day += timedelta(days=1)
-            points += buckets.get(day, 0) - buckets.get(day - span, 0)
-            reached = tier_for(points, program)
-            if rank(reached.id if reached else None, program) < needed:
-                return day
-        return None
+    if points.buckets is not None:
+        # Tiers ascend strictly, so "below the tier" is "below its threshold" (an unknown tier
+        # ranks above every known one: any points are below it).
+        known = needed <= len(program.tiers)
+        threshold = program.tiers[needed - 1].min_points if known else None
+        return _rolling_drop_day(points.buckets, today, threshold, program)
     day = today
     for _ in range(HORIZON_DAYS):
         day += timedelta(days=1)
-        if rank(earned_tier(attributes, day, program), program) < needed:
+        if rank(points.tier_on(day), program) < needed:
+            return day
+    return None
+
+
+def _rolling_drop_day(
+    buckets: Mapping[date, int], today: date, threshold: int | None, program: Program
+) -> date | None:
+    """First day in ``today + 1 .. today + HORIZON_DAYS`` whose window points are below
+    ``threshold`` (None: below on every day). The points only change on the days a bucket
+    enters the window (a day after today that holds points) or leaves it (``window.days``
+    after its day), so only those days are visited: O(buckets log buckets), not one step per
+    day ahead. Between two such days the points stand still, so the first day below is
+    tomorrow or one of them."""
+    first = today + timedelta(days=1)
+    if threshold is None:
+        return first
+    span = timedelta(days=program.window.days)
+    last = today + timedelta(days=HORIZON_DAYS)
+    changes: dict[date, int] = {}
+    for day, value in buckets.items():
+        if day > today:
+            changes[day] = changes.get(day, 0) + value
+        leaves = day + span
+        if leaves > today:
+            changes[leaves] = changes.get(leaves, 0) - value
+    points = rolling_points(buckets, today, program)
+    if points < threshold and first not in changes:
+        return first
+    for day in sorted(changes):
+        if day > last:
+            break
+        points += changes[day]
+        if points < threshold:
             return day
     return None
 
@@ -152,7 +204,8 @@ def evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
     """
     current = attributes.get("tier")
     current = str(current) if current else None
-    points = window_points(attributes, today, program)
+    window = _Points(attributes, program)
+    points = window.on(today)
     earned = tier_for(points, program)
     earned_id = earned.id if earned else None
     eligible = is_eligible(attributes)
@@ -170,10 +223,10 @@ def evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
             reason = TierReason.POLICY_CHANGED
         else:
             reason = TierReason.POINTS_GAINED
-        return _with_schedule(current, earned_id, reason, points, attributes, today, program)
+        return _with_schedule(current, earned_id, reason, points, attributes, window, today)
 
     if rank(earned_id, program) == rank(current, program):
-        return _with_schedule(current, current, None, points, attributes, today, program)
+        return _with_schedule(current, current, None, points, attributes, window, today)
 
     # The points no longer reach the current tier.
     held_until = _parse_day(attributes.get("tierHeldUntil"))
@@ -194,7 +247,7 @@ def evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
         reason = TierReason.PERIOD_CLOSED
     else:
         reason = TierReason.POINTS_EXPIRED
-    decision = _with_schedule(current, earned_id, reason, points, attributes, today, program)
+    decision = _with_schedule(current, earned_id, reason, points, attributes, window, today)
     return decision
 
 
@@ -212,13 +265,14 @@ def _with_schedule(
     reason: TierReason | None,
     points: int,
     attributes: Mapping[str, Any],
+    window: _Points,
     today: date,
-    program: Program,
 ) -> TierDecision:
     """Attach the next check date and a due "at risk" notice to a decision for ``tier``."""
     if tier is None:
         return TierDecision(current, tier, reason, points, None)
-    drop = next_drop_day(attributes, today, tier, program)
+    program = window.program
+    drop = _drop_day(window, today, tier)
     if drop is None:
         return TierDecision(current, tier, reason, points, None)
     notice_days = program.downgrade.at_risk_notice_days
@@ -236,6 +290,6 @@ def _with_schedule(
     drops_to = None
     if notice_days and notice_from <= today and not already:
         at_risk_on = drop
-        drops_to = earned_tier(attributes, drop, program)
+        drops_to = window.tier_on(drop)
     check_on = notice_from if notice_days and notice_from > today else drop
     return TierDecision(current, tier, reason, points, check_on, at_risk_on, drops_to)

@@ -18,9 +18,25 @@ from hypothesis import strategies as st
 
 from shared.domain.program import Program, WindowMode, WindowRules
 from shared.domain.tier_events import tier_events
-from shared.domain.tiers import TierDecision, TierReason, Trigger, evaluate, tier_for
+from shared.domain.tiers import (
+    HORIZON_DAYS,
+    TierDecision,
+    TierReason,
+    Trigger,
+    evaluate,
+    next_drop_day,
+    rank,
+    tier_for,
+)
 from shared.domain.timeutil import local_day, previous_quarter, quarter_of
-from shared.domain.window import bucket_increment, credit_bucket, prune_names
+from shared.domain.window import (
+    bucket_increment,
+    credit_bucket,
+    day_buckets,
+    pack_days,
+    prune_names,
+    rolling_points,
+)
 from shared.logic.tiers import daily_evaluation, evaluate_member
 from shared.programs import load_program
 
@@ -324,3 +340,43 @@ def test_a_recalculation_hold_survives_the_members_next_orders() -> None:
     daily_evaluation(datetime.combine(date(2026, 4, 1), time(0, 15), tzinfo=UTC), program, store)
     # The period is over: the hold ends and the tier follows the points (by then 190: none).
     assert store.item.get("tier") is None and "tierHeldUntil" not in store.item
+
+
+def reference_drop_day(
+    attributes: dict[str, Any], today: date, tier_id: str, program: Program
+) -> date | None:
+    """The previous ``next_drop_day`` (rolling mode): slide the window one day at a time."""
+    needed = rank(tier_id, program)
+    buckets = day_buckets(attributes)
+    span = timedelta(days=program.window.days)
+    points = rolling_points(buckets, today, program)
+    day = today
+    for _ in range(HORIZON_DAYS):
+        day += timedelta(days=1)
+        points += buckets.get(day, 0) - buckets.get(day - span, 0)
+        reached = tier_for(points, program)
+        if rank(reached.id if reached else None, program) < needed:
+            return day
+    return None
+
+
+@given(
+    st.dictionaries(
+        st.integers(min_value=-200, max_value=30),  # days from today (future days too)
+        st.integers(min_value=1, max_value=900),
+        max_size=40,
+    ),
+    st.sampled_from(["gold", "platinum", "diamond", "retired-tier"]),
+)
+@settings(max_examples=300)
+def test_next_drop_day_visits_only_change_days_and_agrees_with_the_daily_slide(
+    offsets: dict[int, int], tier_id: str
+) -> None:
+    program = load_program("cart-star")
+    today = date(2026, 11, 23)
+    attributes: dict[str, Any] = dict(
+        pack_days({today + timedelta(days=offset): points for offset, points in offsets.items()})
+    )
+    assert next_drop_day(attributes, today, tier_id, program) == reference_drop_day(
+        attributes, today, tier_id, program
+    )
