@@ -33,6 +33,7 @@ from shared.domain.recalculation import (
 )
 
 from .capacity import CapacityMeter
+from .decode import decode_item
 from .dynamodb import (
     _av,
     _from_item,
@@ -326,7 +327,7 @@ class RecalculationRepository(TierRepository):
         response = self._call("Scan", self.client.scan, **request)
         consumed = response.get("ConsumedCapacity") or {}
         return ScanPage(
-            items=[_from_item(item) for item in response.get("Items", [])],
+            items=[decode_item(item) for item in response.get("Items", [])],
             last_key=encode_key(response.get("LastEvaluatedKey")),
             scanned=int(response.get("ScannedCount", 0)),
             read_units=float(consumed.get("CapacityUnits", 0.0)),
