@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,18 +32,20 @@ from shared.domain.recalculation import (
     plan,
 )
 from shared.domain.tiers import Trigger
-from shared.domain.timeutil import to_utc_iso
+from shared.domain.timeutil import local_day, to_utc_iso
 
-from .tiers import TierRun, TierStore, evaluate_member
+from .tiers import Evaluation, TierRun, TierStore, evaluate_item, evaluate_member, store_evaluation
 
 MARGIN_MS = 60_000
 """Time a worker keeps in hand when it starts a page: the longest page (1 MB of member items,
 all of them written) takes a few seconds; the rest covers a slow DynamoDB or SQS call."""
 MAX_FAILED_IDS = 20
 WRITERS = 8
-"""Threads per worker that evaluate and write a page's members: evaluating is CPU-bound (one
-at a time under the GIL), but each conditional write waits a few milliseconds for DynamoDB,
-and a threshold change can make most tier holders need one."""
+"""Threads per worker that write a page's changed members. Evaluating is CPU-bound and stays
+in the worker's thread (threads would only take turns on the GIL); each conditional write is
+a round trip that waits a few milliseconds on DynamoDB (on AWS, latency, not CPU), so up to 8
+of them in flight overlap those waits. More threads would mostly add GIL hand-offs: the
+writes' own CPU (botocore builds, signs and parses each request) is the limit beyond that."""
 
 
 class RecalculationStore(TierStore, Protocol):
@@ -174,7 +176,7 @@ class SegmentRun:
         }
 
 
-def _member_id(item: dict[str, Any]) -> str:
+def _member_id(item: Mapping[str, Any]) -> str:
     member = item.get("memberId")
     return str(member) if member is not None else str(item.get("pk", "?"))
 
@@ -187,16 +189,34 @@ def evaluate_page(
     allow_downgrades: bool,
     pool: Executor | None = None,
 ) -> tuple[TierRun, list[str]]:
-    """Evaluate and write the members of one page (through ``pool``'s threads if given, so that
-    the conditional writes' round trips overlap). A member whose write lost to a concurrent
-    change is read again (strongly consistent) and evaluated once more. A member item that
-    cannot be evaluated (malformed data) is counted and named, and does not stop the job."""
-
-    def one(item: dict[str, Any]) -> TierRun | str:
+    """Evaluate and write the members of one page. Evaluating is pure CPU and runs in this
+    thread, member after member; only the members that need a write (a few percent after a
+    threshold change) go to ``pool``'s threads, so that their conditional writes' round trips
+    overlap (each keeps its own condition on the member's version). A member whose write lost
+    to a concurrent change is read again (strongly consistent) and evaluated once more. A
+    member item that cannot be evaluated (malformed data) is counted and named, and does not
+    stop the job."""
+    today = local_day(now, program.zone)
+    run = TierRun()
+    failed: list[str] = []
+    pending: list[Evaluation] = []
+    for item in items:
         try:
-            result = evaluate_member(
-                item, now, program, Trigger.RECALCULATION, store, allow_downgrades
+            evaluation = evaluate_item(
+                item, today, program, Trigger.RECALCULATION, allow_downgrades
             )
+        except (ValueError, TypeError, KeyError, ArithmeticError):
+            failed.append(_member_id(item))
+            continue
+        if evaluation.needs_store:
+            pending.append(evaluation)
+        else:
+            run.evaluated += 1
+
+    def store_one(evaluation: Evaluation) -> TierRun | str:
+        item = evaluation.item
+        try:
+            result = store_evaluation(evaluation, now, program, store)
             if result.stale:
                 fresh = store.get_member(program.id, str(item["memberId"]))
                 if fresh is not None:
@@ -207,9 +227,8 @@ def evaluate_page(
             return _member_id(item)
         return result
 
-    run = TierRun()
-    failed: list[str] = []
-    for outcome in pool.map(one, items) if pool is not None else map(one, items):
+    outcomes = pool.map(store_one, pending) if pool is not None else map(store_one, pending)
+    for outcome in outcomes:
         if isinstance(outcome, str):
             failed.append(outcome)
         else:

@@ -76,24 +76,48 @@ def _needs_write(item: Mapping[str, Any], decision: TierDecision, trigger: Trigg
     return stored != new or item.get("belowSince") != below or item.get("tierHeldUntil") != held
 
 
-def evaluate_member(
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating one member item concluded, before any write (``evaluate_item``)."""
+
+    item: Mapping[str, Any]
+    decision: TierDecision
+    write: bool
+    """The decision must be written (the tier, a check date, a hold or a notice changes)."""
+    left_behind: tuple[str, ...] = ()
+    """Buckets no write reaches any more, to remove (``unreachable_names``)."""
+
+    @property
+    def needs_store(self) -> bool:
+        return self.write or bool(self.left_behind)
+
+
+def evaluate_item(
     item: Mapping[str, Any],
-    now: datetime,
+    today: date,
     program: Program,
     trigger: Trigger,
-    store: TierStore,
     allow_downgrades: bool = True,
-) -> TierRun:
-    run = TierRun(evaluated=1)
-    today = local_day(now, program.zone)
+) -> Evaluation:
+    """Evaluate a member item, no I/O: the CPU half of ``evaluate_member``."""
     # A member back after a long idle period still carries the buckets of their last window,
     # which no order's write reaches any more: drop them, to keep the member item under 1 KB
     # (one small write, once per return; never for a member who orders at least twice a year).
     left_behind = unreachable_names(item, today, program)
-    if left_behind:
-        store.remove_buckets(program.id, str(item["memberId"]), left_behind)
     decision = evaluate(item, today, program, trigger, allow_downgrades)
-    if not _needs_write(item, decision, trigger):
+    return Evaluation(item, decision, _needs_write(item, decision, trigger), left_behind)
+
+
+def store_evaluation(
+    evaluation: Evaluation, now: datetime, program: Program, store: TierStore
+) -> TierRun:
+    """Carry out an evaluation: remove the buckets left behind, write the decision
+    conditioned on the member's version (the I/O half of ``evaluate_member``)."""
+    run = TierRun(evaluated=1)
+    item, decision = evaluation.item, evaluation.decision
+    if evaluation.left_behind:
+        store.remove_buckets(program.id, str(item["memberId"]), evaluation.left_behind)
+    if not evaluation.write:
         return run
     version = item.get("v")
     applied = store.apply_tier(
@@ -112,6 +136,19 @@ def evaluate_member(
     if decision.at_risk_on is not None:
         run.at_risk += 1
     return run
+
+
+def evaluate_member(
+    item: Mapping[str, Any],
+    now: datetime,
+    program: Program,
+    trigger: Trigger,
+    store: TierStore,
+    allow_downgrades: bool = True,
+) -> TierRun:
+    today = local_day(now, program.zone)
+    evaluation = evaluate_item(item, today, program, trigger, allow_downgrades)
+    return store_evaluation(evaluation, now, program, store)
 
 
 def daily_evaluation(now: datetime, program: Program, store: TierStore) -> TierRun:
