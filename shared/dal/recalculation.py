@@ -97,6 +97,7 @@ class RecalculationRepository(TierRepository):
     ) -> None:
         super().__init__(table_name, client, meter, sleep)
         self._meter_lock = threading.Lock()
+        self._scan_read_units = 0.0
 
     def _call(self, operation: str, function: Callable[..., Any], **request: Any) -> Any:
         started = time.perf_counter()
@@ -107,13 +108,17 @@ class RecalculationRepository(TierRepository):
                 self.meter.add(operation, dict(exc.response), time.perf_counter() - started)
             raise
         with self._meter_lock:
+            reads = self.meter.read_units
             self.meter.add(operation, response, time.perf_counter() - started)
+            if operation == "Scan":
+                self._scan_read_units += self.meter.read_units - reads
         return response
 
     def consumed(self) -> tuple[float, float]:
-        """Read and write units this repository's calls consumed so far."""
+        """Read and write units this repository's calls consumed so far, Scans excepted (each
+        ``ScanPage`` carries its own: a worker reads the next page while it writes this one)."""
         with self._meter_lock:
-            return self.meter.read_units, self.meter.write_units
+            return self.meter.read_units - self._scan_read_units, self.meter.write_units
 
     def _update_if(self, request: dict[str, Any]) -> bool:
         return self._conditional_update(request).applied

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -51,7 +51,10 @@ writes' own CPU (botocore builds, signs and parses each request) is the limit be
 class RecalculationStore(TierStore, Protocol):
     def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
 
-    def consumed(self) -> tuple[float, float]: ...
+    def consumed(self) -> tuple[float, float]:
+        """Read and write units consumed so far, Scans excepted (a page counts its own Scan's
+        units, ``ScanPage.read_units``, since the next page's Scan may run meanwhile)."""
+        ...
 
     def create_job(self, job: RecalculationJob) -> bool: ...
 
@@ -268,6 +271,27 @@ def _check_program(
     return True
 
 
+def _admit(
+    message: SegmentMessage,
+    program: Program,
+    store: RecalculationStore,
+    clock: Callable[[], datetime],
+) -> tuple[RecalculationJob, SegmentState] | str:
+    """The job and the checkpoint to process ``message`` from, or why it is skipped."""
+    job = store.get_job(message.job_id)
+    if job is None or message.segment >= job.segments:
+        return "unknown_job"
+    if job.state is not JobState.RUNNING:
+        return "job_finished"
+    if not _check_program(job, program, store, to_utc_iso(clock())):
+        return JobState.SUPERSEDED.value
+    state = store.get_segment(job.job_id, message.segment)
+    step = plan(message, state)
+    if step is not Step.PROCESS:
+        return step.value
+    return job, state
+
+
 def run_segment(
     message: SegmentMessage,
     program: Program,
@@ -285,43 +309,41 @@ def run_segment(
     Redelivered and duplicate messages are recognised from the checkpoint (``plan``). Raises
     ``ProgramMismatch`` when this worker's configuration is older than the job's (the message
     is retried), and lets DynamoDB and SQS errors through (the message is retried from the
-    last checkpoint). ``writers`` threads evaluate and write a page's members (default
-    ``WRITERS``; 1: in this thread).
+    last checkpoint). ``writers`` threads write a page's changed members (default ``WRITERS``;
+    1: in this thread); the next page's Scan runs in one more thread while they do.
     """
     started = time.perf_counter()
+    admitted = _admit(message, program, store, clock)
+    if isinstance(admitted, str):
+        return SegmentRun(message, admitted)
+    job, state = admitted
     outcome = SegmentRun(message, "unknown_job")
-    job = store.get_job(message.job_id)
-    if job is None or message.segment >= job.segments:
-        return outcome
-    if job.state is not JobState.RUNNING:
-        outcome.outcome = "job_finished"
-        return outcome
-    if not _check_program(job, program, store, to_utc_iso(clock())):
-        outcome.outcome = JobState.SUPERSEDED.value
-        return outcome
-    state = store.get_segment(job.job_id, message.segment)
-    step = plan(message, state)
-    if step is not Step.PROCESS:
-        outcome.outcome = step.value
-        return outcome
-
-    page, start = state.page, state.last_key
+    page = state.page
     threads = WRITERS if writers is None else writers
     pool = ThreadPoolExecutor(threads, "recalculation-writer") if threads > 1 else None
+    scanner = ThreadPoolExecutor(1, "recalculation-scan")
+
+    def scan(start: str | None) -> ScanPage:
+        return store.scan_members(program.id, message.segment, job.segments, start, job.page_size)
+
     try:
+        scanned = scan(state.last_key)
         while True:
             now = clock()
+            # A worker starts a page only while more than ``margin_ms`` remain. Once this page
+            # is read, its successor's Scan starts at once, in the background, and its round
+            # trip overlaps this page's evaluation and writes. It is only a read: the
+            # checkpoint still moves one page at a time, after this page's writes.
+            upcoming: Future[ScanPage] | None = None
+            if scanned.last_key is not None and remaining_ms() >= margin_ms:
+                upcoming = scanner.submit(scan, scanned.last_key)
             before = store.consumed()
-            scanned = store.scan_members(
-                program.id, message.segment, job.segments, start, job.page_size
-            )
             run, failed = evaluate_page(
                 scanned.items, now, program, store, job.allow_downgrades, pool
             )
             after = store.consumed()
-            counts = _counts(
-                scanned, run, len(failed), (after[0] - before[0], after[1] - before[1])
-            )
+            units = (scanned.read_units + after[0] - before[0], after[1] - before[1])
+            counts = _counts(scanned, run, len(failed), units)
             at = to_utc_iso(now)
             if not store.checkpoint(
                 job.job_id, message.segment, page, counts, scanned.last_key, at
@@ -332,19 +354,21 @@ def run_segment(
             outcome.members += len(scanned.items)
             outcome.run.add(run)
             outcome.failed_members.extend(failed[: MAX_FAILED_IDS - len(outcome.failed_members)])
-            page, start = page + 1, scanned.last_key
-            if start is None:
+            page += 1
+            if scanned.last_key is None:
                 outcome.outcome = "done"
                 _finish_if_complete(job, store, at)
                 break
-            if remaining_ms() < margin_ms:
+            if upcoming is None:
                 following = SegmentMessage(job.job_id, message.segment, page)
                 send(following)
                 store.mark_sent(job.job_id, message.segment, page)
                 outcome.outcome = "handed_off"
                 outcome.next_message = following
                 break
+            scanned = upcoming.result()
     finally:
+        scanner.shutdown(wait=True, cancel_futures=True)
         if pool is not None:
             pool.shutdown()
     outcome.seconds = time.perf_counter() - started

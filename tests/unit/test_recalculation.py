@@ -18,6 +18,7 @@ from shared.domain.program import Program
 from shared.domain.recalculation import (
     JobState,
     PageCounts,
+    ScanPage,
     SegmentMessage,
     SegmentState,
     Step,
@@ -201,6 +202,43 @@ def test_a_worker_checkpoints_each_page_and_hands_off_when_time_runs_out(
     progress = job_progress(store, job.job_id)
     assert progress.job.state is JobState.DONE and progress.fraction == 1.0
     assert progress.total.members == progress.total.evaluated == len(members)
+
+
+def _recording_scans(
+    store: RecalculationRepository, monkeypatch: pytest.MonkeyPatch
+) -> list[ScanPage]:
+    pages: list[ScanPage] = []
+    original = store.scan_members
+
+    def recording(*args: Any, **kwargs: Any) -> ScanPage:
+        page = original(*args, **kwargs)
+        pages.append(page)
+        return page
+
+    monkeypatch.setattr(store, "scan_members", recording)
+    return pages
+
+
+def test_the_next_page_is_read_ahead_only_when_the_worker_will_process_it(
+    store: RecalculationRepository, members: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = _recording_scans(store, monkeypatch)
+    job, messages = start_job(NEW, 1, store, NOW, page_size=5)
+    sent: list[SegmentMessage] = []
+    first = run_segment(messages[0], NEW, store, sent.append, budget(2), clock)
+    # Two pages processed, no third page read for nothing before the hand-off.
+    assert (first.outcome, first.pages, len(pages)) == ("handed_off", 2, 2)
+    while sent:
+        last = run_segment(sent.pop(), NEW, store, sent.append, budget(100), clock)
+    assert last.outcome == "done"
+    state = store.get_segment(job.job_id, 0)
+    # Every page read once, and its Scan's units counted once, in its own checkpoint, although
+    # the next page was read while this one's members were written.
+    assert len(pages) == state.page
+    assert state.counts.members == len(members)
+    scan_units = sum(page.read_units for page in pages)
+    assert scan_units > 0
+    assert state.counts.read_units == pytest.approx(scan_units)
 
 
 def test_allow_downgrades_false_keeps_tiers_until_the_period_ends(
