@@ -15,84 +15,27 @@ Run: ``make bench`` (writes bench/results/ingestion.json and the README's figure
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import re
 import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import boto3
-
-from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table
-from shared.dal import factory
+from bench import common
+from bench.common import MeasuringClient, dynamodb_local, measured_handlers
 from shared.dal.dynamodb import DynamoRepository
 from shared.dal.item_size import item_size
 from shared.dal.keys import MEMBER_SK, member_pk
 from shared.domain.window import block_first_day
 from shared.programs import load_program
-from tests.helpers import FakeContext, load_function, order_completed
+from tests.helpers import FakeContext, order_completed
 from tests.member_item import LONGEST_MEMBER_ID, give_every_attribute
 
-ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 """A day whose 90-day window spans 14 blocks of day buckets, the most it can."""
 SAMPLES = 300
 HISTORY = 5_000
-
-
-def retarget(request: dict[str, Any], table: str) -> dict[str, Any]:
-    """A deep copy of a TransactWriteItems request aimed at another table."""
-    copy: dict[str, Any] = json.loads(json.dumps(request))
-    for item in copy["TransactItems"]:
-        for operation in item.values():
-            operation["TableName"] = table
-    return copy
-
-
-class MeasuringClient:
-    """A boto3 client proxy around the handler's client that records each TransactWriteItems.
-
-    After the handler returns (outside its timing), ``settle`` replays what was recorded:
-
-    - each item of each transaction as a plain UpdateItem on a shadow table that has seen the
-      same writes: DynamoDB Local counts plain writes as AWS bills them (1 unit per KB of the
-      larger of the item before and after), so twice their sum is what AWS bills for the
-      transaction (2 units per KB per item). DynamoDB Local's own figure for transactions is
-      not used: it under-counts them (2.0 for any two small items).
-    """
-
-    def __init__(self, client: Any, bare: Any, shadow_table: str) -> None:
-        self._client = client
-        self._bare = bare
-        self.shadow_table = shadow_table
-        self.pending: list[dict[str, Any]] = []
-
-    def transact_write_items(self, **request: Any) -> Any:
-        response = self._client.transact_write_items(**request)
-        self.pending.append(request)
-        return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def settle(self) -> float:
-        """Units AWS bills for the transactions recorded since the last call."""
-        billed = 0.0
-        for request in self.pending:
-            for item in retarget(request, self.shadow_table)["TransactItems"]:
-                ((kind, operation),) = item.items()
-                assert kind == "Update", kind
-                operation.pop("ReturnValuesOnConditionCheckFailure", None)
-                answer = self._bare.update_item(**operation, ReturnConsumedCapacity="TOTAL")
-                billed += 2 * answer["ConsumedCapacity"]["CapacityUnits"]
-        self.pending.clear()
-        return billed
 
 
 def measure_orders(
@@ -221,29 +164,29 @@ def naive_design(client: Any, table: str) -> dict[str, float]:
 
 
 def seed_history(app: Any, measuring: MeasuringClient, bare: Any, member_id: str) -> float:
-    """5,000 orders through the handler, then the tier, rating and wallet attributes (written
-    as tier recalculation, rating moderation and cashback write them); then the member item
-    (the only item later orders share) is copied to the shadow table, so that both start from
-    the same state."""
+    """5,000 orders through the handler (not measured: the client passes them through), then
+    the tier, rating and wallet attributes (written as tier recalculation, rating moderation
+    and cashback write them); then the member item (the only item later orders share) is
+    copied to the shadow table, so that both start from the same state."""
     started = time.perf_counter()
-    for index in range(HISTORY):
-        minutes = index * (120 * 24 * 60) // HISTORY
-        app.ingress.handle(
-            order_completed(
-                order_id=f"history-{index}",
-                member_id=member_id,
-                batch_size=3,
-                completed_at=(NOW - timedelta(minutes=minutes)).isoformat(),
-                time=NOW.isoformat(),
-            ),
-            FakeContext(),
-        )
-    measuring.pending.clear()
+    with measuring.paused():
+        for index in range(HISTORY):
+            minutes = index * (120 * 24 * 60) // HISTORY
+            app.ingress.handle(
+                order_completed(
+                    order_id=f"history-{index}",
+                    member_id=member_id,
+                    batch_size=3,
+                    completed_at=(NOW - timedelta(minutes=minutes)).isoformat(),
+                    time=NOW.isoformat(),
+                ),
+                FakeContext(),
+            )
     give_every_attribute(bare, "bench-ledger", load_program("cart-star"), member_id, NOW)
     seconds = time.perf_counter() - started
-    key = {"pk": {"S": member_pk("cart-star", member_id)}, "sk": {"S": MEMBER_SK}}
-    item = bare.get_item(TableName="bench-ledger", Key=key, ConsistentRead=True)["Item"]
-    bare.put_item(TableName=measuring.shadow_table, Item=item)
+    measuring.copy_to_shadow(
+        {"pk": {"S": member_pk("cart-star", member_id)}, "sk": {"S": MEMBER_SK}}
+    )
     return seconds
 
 
@@ -256,24 +199,11 @@ def member_item(client: Any, member_id: str) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "Loyalty"
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    with DynamoDBLocal() as server:
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
-        bare = boto3.client("dynamodb")
-        template = ROOT / "template.yaml"
-        for table in ("bench-ledger", "bench-shadow", "bench-naive"):
-            create_table(bare, template, table)
-        os.environ["TABLE_NAME"] = "bench-ledger"
-        factory.reset()
-        app = load_function("order_ingestion")
-        repo = factory.repository()
-        measuring = MeasuringClient(repo.client, bare, "bench-shadow")
-        repo.client = measuring  # type: ignore[assignment]
+    with dynamodb_local("bench-ledger", "bench-shadow", "bench-naive") as bare:
+        apps, repo, measuring = measured_handlers(
+            bare, ["order_ingestion"], "bench-ledger", "bench-shadow"
+        )
+        app = apps["order_ingestion"]
 
         seed_seconds = seed_history(app, measuring, bare, LONGEST_MEMBER_ID)
         before = member_item(bare, LONGEST_MEMBER_ID)
@@ -337,28 +267,8 @@ def readme_block(results: dict[str, Any]) -> str:
     )
 
 
-def update_readme(path: Path, block: str) -> None:
-    text = path.read_text()
-    pattern = re.compile(
-        r"(<!-- bench:ingestion:start -->\n).*?(\n<!-- bench:ingestion:end -->)", re.DOTALL
-    )
-    if not pattern.search(text):
-        raise SystemExit(f"{path} has no <!-- bench:ingestion:start/end --> markers")
-    path.write_text(pattern.sub(lambda m: m.group(1) + block + m.group(2), text))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--update-readme", type=Path, help="README whose figures to replace")
-    args = parser.parse_args()
-    results = run()
-    out = ROOT / "bench" / "results" / "ingestion.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    block = readme_block(results)
-    print(block)
-    if args.update_readme:
-        update_readme(args.update_readme, block)
+    common.main("ingestion", __doc__, run, readme_block, readme=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ Measured per request through the handlers (``ReturnConsumedCapacity`` on every c
 Plain reads and writes are counted as DynamoDB Local reports them (as AWS bills them).
 DynamoDB Local under-counts ``TransactWriteItems``, so each transaction is replayed item by item
 as plain writes on a shadow table that has seen the same transactions (a ``ConditionCheck`` as
-a plain write of the checked item's size), and the sum doubled, as AWS bills transactions.
+a plain write of the checked item's size), and the sum doubled, as AWS bills transactions
+(bench/common.py). The 5,000 orders of the veteran are seeded unmeasured, and its member item
+copied to the shadow table.
 
 Run: ``python -m bench.perks`` (writes bench/results/perks.json and prints a markdown table).
 """
@@ -24,86 +26,24 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table
-from shared.dal import factory
-from shared.dal.keys import ORDER_SK_PREFIX, member_pk
+from bench import common
+from bench.common import dynamodb_local, measured_handlers
+from shared.dal.keys import MEMBER_SK, ORDER_SK_PREFIX, member_pk
 from shared.dal.perks import PerkRepository
 from shared.domain.window import day_buckets
 from shared.logic.members import project_ledger
-from shared.observability import logger, metrics
-from tests.helpers import FakeContext, load_function, order_completed
+from shared.observability import metrics
+from tests.helpers import FakeContext, order_completed
 
-ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SAMPLES = 100
 HISTORY = int(os.environ.get("BENCH_HISTORY", "5000"))
 TABLE, SHADOW, SCRATCH = "bench-perks", "bench-perks-shadow", "bench-perks-scratch"
 _deserializer = TypeDeserializer()
-
-
-class MeasuringClient:
-    """Wraps the handlers' DynamoDB client. ``settle`` replays the transactions committed since
-    the last call as plain writes (see the module's docstring) and returns the units AWS bills
-    for them; ``local_units`` is what DynamoDB Local reported for them (to be replaced)."""
-
-    def __init__(self, client: Any, bare: Any) -> None:
-        self._client = client
-        self._bare = bare
-        self.pending: list[dict[str, Any]] = []
-        self.local_units = 0.0
-
-    def transact_write_items(self, **request: Any) -> Any:
-        response = self._client.transact_write_items(**request)
-        self.pending.append(request)
-        for entry in response.get("ConsumedCapacity", []):
-            self.local_units += float(entry.get("CapacityUnits", 0.0))
-        return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def settle(self) -> float:
-        billed = 0.0
-        for request in self.pending:
-            for entry in request["TransactItems"]:
-                ((kind, operation),) = entry.items()
-                billed += 2 * self._replay(kind, json.loads(json.dumps(operation)))
-        self.pending.clear()
-        self.local_units = 0.0
-        return billed
-
-    def _replay(self, kind: str, operation: dict[str, Any]) -> float:
-        """Units of one transaction item written plain (1 per KB of the larger image)."""
-        for field in ("ReturnValuesOnConditionCheckFailure", "ConditionExpression"):
-            operation.pop(field, None)
-        operation["TableName"] = SHADOW
-        if kind == "ConditionCheck":
-            key = operation["Key"]
-            item = self._bare.get_item(TableName=TABLE, Key=key).get("Item") or key
-            answer = self._bare.put_item(
-                TableName=SCRATCH, Item=item, ReturnConsumedCapacity="TOTAL"
-            )
-        elif kind == "Put":
-            for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
-                operation.pop(field, None)
-            answer = self._bare.put_item(**operation, ReturnConsumedCapacity="TOTAL")
-        else:
-            expression = operation["UpdateExpression"]
-            for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
-                kept = {k: v for k, v in operation.get(field, {}).items() if k in expression}
-                if kept:
-                    operation[field] = kept
-                else:
-                    operation.pop(field, None)
-            answer = self._bare.update_item(**operation, ReturnConsumedCapacity="TOTAL")
-        return float(answer["ConsumedCapacity"]["CapacityUnits"])
 
 
 def http(
@@ -162,15 +102,9 @@ def care_day(index: int) -> dict[str, Any]:
 class Bench:
     def __init__(self, bare: Any) -> None:
         self.bare = bare
-        os.environ["TABLE_NAME"] = TABLE
-        factory.reset()
-        self.apps = {
-            name: load_function(name)
-            for name in ("member_api", "perk_redemption", "order_ingestion")
-        }
-        self.repo = factory.repository()
-        self.measuring = MeasuringClient(self.repo.client, bare)
-        self.repo.client = self.measuring  # type: ignore[assignment]
+        self.apps, self.repo, self.measuring = measured_handlers(
+            bare, ("member_api", "perk_redemption", "order_ingestion"), TABLE, SHADOW, SCRATCH
+        )
 
     def seed(self, member_id: str, **attributes: Any) -> None:
         item: dict[str, Any] = {
@@ -229,22 +163,28 @@ class Bench:
         }
 
     def seed_history(self, member_id: str) -> float:
-        """``HISTORY`` orders through order_ingestion, over the last 120 days."""
+        """``HISTORY`` orders through order_ingestion, over the last 120 days, not measured (the
+        client passes them through); then the member item is copied to the shadow table, so
+        that both start from the same state."""
         started = time.perf_counter()
-        for index in range(HISTORY):
-            minutes = index * (120 * 24 * 60) // HISTORY
-            self.apps["order_ingestion"].ingress.handle(
-                order_completed(
-                    order_id=f"history-{index}",
-                    member_id=member_id,
-                    batch_size=1 + index % 3,
-                    completed_at=(NOW - timedelta(minutes=minutes)).isoformat(),
-                    time=NOW.isoformat(),
-                ),
-                FakeContext(),
-            )
-        self.measuring.settle()
-        return time.perf_counter() - started
+        with self.measuring.paused():
+            for index in range(HISTORY):
+                minutes = index * (120 * 24 * 60) // HISTORY
+                self.apps["order_ingestion"].ingress.handle(
+                    order_completed(
+                        order_id=f"history-{index}",
+                        member_id=member_id,
+                        batch_size=1 + index % 3,
+                        completed_at=(NOW - timedelta(minutes=minutes)).isoformat(),
+                        time=NOW.isoformat(),
+                    ),
+                    FakeContext(),
+                )
+        seconds = time.perf_counter() - started
+        self.measuring.copy_to_shadow(
+            {"pk": {"S": member_pk("cart-star", member_id)}, "sk": {"S": MEMBER_SK}}
+        )
+        return seconds
 
     def project(self, member_id: str) -> dict[str, Any]:
         """Run the ledger projector over the member's order items, as the stream would."""
@@ -275,18 +215,7 @@ class Bench:
 
 
 def run() -> dict[str, Any]:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "Loyalty"
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    logger.setLevel("WARNING")
-    with DynamoDBLocal() as server:
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
-        bare = boto3.client("dynamodb")
-        for table in (TABLE, SHADOW, SCRATCH):
-            create_table(bare, ROOT / "template.yaml", table)
+    with dynamodb_local(TABLE, SHADOW, SCRATCH) as bare:
         bench = Bench(bare)
         seed_seconds = bench.seed_history("veteran")
         veteran = bench.repo.get_member("cart-star", "veteran") or {}
@@ -416,11 +345,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    results = run()
-    out = ROOT / "bench" / "results" / "perks.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    common.main("perks", __doc__, run, table)
 
 
 if __name__ == "__main__":

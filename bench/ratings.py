@@ -14,142 +14,40 @@ mean of at most 3.5):
   window is full, so the next older counted rating is brought in). The units are those of the
   whole delivery, the retroactive part included.
 
-Units are what AWS bills. DynamoDB Local under-counts ``TransactWriteItems``, so, as in
-bench/ingestion.py, each item of each transaction is replayed as a plain write on a shadow
-table holding the same item beforehand, and doubled (a transactional write costs 2 units per
-KB of the larger of the item before and after). Reads and plain writes are DynamoDB Local's
-``ConsumedCapacity``. Member items are seeded at a realistic size (90 days of points, tier
-attributes), since their size sets the cost of writing the rating attributes.
+Units are what AWS bills. DynamoDB Local under-counts ``TransactWriteItems``, so each item of
+each transaction is replayed as a plain write on a shadow table holding the same item
+beforehand (copied there just before the transaction: bench/common.py), and doubled (a
+transactional write costs 2 units per KB of the larger of the item before and after). Reads
+and plain writes are DynamoDB Local's ``ConsumedCapacity``. Member items are seeded at a
+realistic size (90 days of points, tier attributes), since their size sets the cost of writing
+the rating attributes.
 
 Run: ``python -m bench.ratings`` (writes bench/results/ratings.json, prints a markdown table).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import boto3
-
-from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table
-from shared.dal import factory
+from bench import common
+from bench.common import MeasuringClient, dynamodb_local, measured_handlers
 from shared.dal.dynamodb import _av
 from shared.dal.item_size import item_size
 from shared.dal.keys import MEMBER_SK, member_pk, order_sk
 from shared.domain.timeutil import to_utc_iso
 from shared.domain.window import pack_days
-from tests.helpers import FakeContext, load_function
+from tests.helpers import FakeContext
 
-ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TABLE, SHADOW = "bench-ratings", "bench-ratings-shadow"
 SAMPLES = 10
 VETERAN_RATINGS = 100
-READ_OPERATIONS = {"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"}
-
-
-class MeasuringClient:
-    """A proxy around the handler's DynamoDB client that adds up what AWS would bill.
-
-    Transactions: before each runs, the items it touches are copied as they stand to the
-    shadow table; after it ran, each of its items is replayed there as a plain write, whose
-    units DynamoDB Local counts as AWS does, doubled. Other calls: their ``ConsumedCapacity``.
-    """
-
-    def __init__(self, client: Any, bare: Any) -> None:
-        self._client = client
-        self._bare = bare
-        self.reads = 0.0
-        self.writes = 0.0
-        self.calls: dict[str, int] = {}
-        self.overhead = 0.0
-        """Seconds spent measuring (shadow copies and replays), left out of the timings."""
-        self.active = False
-        """Off while seeding: calls go straight through."""
-
-    def reset(self) -> None:
-        self.reads = self.writes = self.overhead = 0.0
-        self.calls = {}
-
-    def _count(self, operation: str, response: dict[str, Any]) -> None:
-        self.calls[operation] = self.calls.get(operation, 0) + 1
-        consumed = response.get("ConsumedCapacity")
-        entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
-        for entry in entries:
-            units = float(entry.get("CapacityUnits", 0.0))
-            if operation in READ_OPERATIONS:
-                self.reads += units
-            else:
-                self.writes += units
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        if not callable(method) or not self.active:
-            return method
-        operation = "".join(part.capitalize() for part in name.split("_"))
-
-        def call(**request: Any) -> Any:
-            try:
-                response = method(**request)
-            except self._client.exceptions.ClientError as error:
-                self._count(operation, dict(error.response))
-                raise
-            self._count(operation, response)
-            return response
-
-        return call
-
-    def transact_write_items(self, **request: Any) -> Any:
-        if not self.active:
-            return self._client.transact_write_items(**request)
-        started = time.perf_counter()
-        keys = []
-        for entry in request["TransactItems"]:
-            ((_kind, operation),) = entry.items()
-            item = operation.get("Item")
-            keys.append(operation.get("Key") or {"pk": item["pk"], "sk": item["sk"]})
-        for key in keys:
-            current = self._bare.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
-            if "Item" in current:
-                self._bare.put_item(TableName=SHADOW, Item=current["Item"])
-            else:
-                self._bare.delete_item(TableName=SHADOW, Key=key)
-        self.overhead += time.perf_counter() - started
-        response = self._client.transact_write_items(**request)
-        self.calls["TransactWriteItems"] = self.calls.get("TransactWriteItems", 0) + 1
-        started = time.perf_counter()
-        for entry in request["TransactItems"]:
-            ((kind, operation),) = entry.items()
-            plain = {
-                name: value
-                for name, value in operation.items()
-                if name not in {"ConditionExpression", "ReturnValuesOnConditionCheckFailure"}
-            }
-            plain["TableName"] = SHADOW
-            if kind == "Put":
-                plain.pop("ExpressionAttributeNames", None)
-                plain.pop("ExpressionAttributeValues", None)
-                answer = self._bare.put_item(**plain, ReturnConsumedCapacity="TOTAL")
-            elif kind == "Update":
-                answer = self._bare.update_item(**plain, ReturnConsumedCapacity="TOTAL")
-            elif kind == "Delete":
-                plain.pop("ExpressionAttributeNames", None)
-                plain.pop("ExpressionAttributeValues", None)
-                answer = self._bare.delete_item(**plain, ReturnConsumedCapacity="TOTAL")
-            else:
-                raise AssertionError(f"unexpected transaction item {kind}")
-            self.writes += 2 * float(answer["ConsumedCapacity"]["CapacityUnits"])
-        self.overhead += time.perf_counter() - started
-        return response
 
 
 def rating_event(
@@ -322,24 +220,11 @@ def case_retroactive(bench: Bench) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "Loyalty"
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    with DynamoDBLocal() as server:
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
-        bare = boto3.client("dynamodb")
-        for table in (TABLE, SHADOW):
-            create_table(bare, ROOT / "template.yaml", table)
-        os.environ["TABLE_NAME"] = TABLE
-        factory.reset()
-        app = load_function("rating_moderation")
-        base = factory.repository()
-        measuring = MeasuringClient(base.client, bare)
-        base.client = measuring  # type: ignore[assignment]
-        bench = Bench(app, bare, measuring)
+    with dynamodb_local(TABLE, SHADOW) as bare:
+        apps, _repo, measuring = measured_handlers(
+            bare, ["rating_moderation"], TABLE, SHADOW, immediate=True, active=False
+        )
+        bench = Bench(apps["rating_moderation"], bare, measuring)
 
         started = time.perf_counter()
         veterans = ["counted-veteran", "excluded-veteran"]
@@ -414,11 +299,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    results = run()
-    out = ROOT / "bench" / "results" / "ratings.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    common.main("ratings", __doc__, run, table)
 
 
 if __name__ == "__main__":
