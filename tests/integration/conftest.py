@@ -16,6 +16,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -23,6 +24,7 @@ import pytest
 
 from infra.ddb_local import DynamoDBLocal
 from infra.table import create_table, load_template, table_logical_ids
+from tests.integration.streams import RecordingPublisher
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -100,3 +102,12 @@ def table_name(ddb_client: DynamoDBClient, loyalty_template: Mapping[str, Any]) 
         # The test may have deleted it itself.
         with contextlib.suppress(ddb_client.exceptions.ResourceNotFoundException):
             ddb_client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def published(apps: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch) -> RecordingPublisher:
+    """What event_publisher would send, kept instead (``apps``: the test module's loaded
+    functions, event_publisher among them)."""
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(apps["event_publisher"], "publisher", lambda: recorder)
+    return recorder

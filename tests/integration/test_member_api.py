@@ -18,11 +18,10 @@ from tests.integration.test_perks_helpers import (
     call,
     http,
     publish_stream,
-    published,
     seed_member,
 )
 
-__all__ = ["apps", "published"]  # fixtures, imported for pytest
+__all__ = ["apps"]  # fixtures, imported for pytest
 
 
 def me(apps: dict[str, ModuleType], sub: str, path: str = "/v1/me", **query: str) -> Any:

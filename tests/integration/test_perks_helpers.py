@@ -19,7 +19,6 @@ import pytest
 from shared.dal import factory
 from shared.dal.keys import MEMBER_SK, member_pk
 from tests.helpers import FakeContext, load_function
-from tests.integration.streams import RecordingPublisher
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PROGRAM = "cart-star"
@@ -128,13 +127,6 @@ def apps(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     factory.reset()
     yield {name: load_function(name) for name in FUNCTIONS}
     factory.reset()
-
-
-@pytest.fixture
-def published(apps: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch) -> RecordingPublisher:
-    recorder = RecordingPublisher()
-    monkeypatch.setattr(apps["event_publisher"], "publisher", lambda: recorder)
-    return recorder
 
 
 # -- concurrent requests: one process per Lambda execution environment ----------------------------

@@ -25,11 +25,10 @@ from tests.integration.test_perks_helpers import (
     environments,
     http,
     publish_stream,
-    published,
     seed_member,
 )
 
-__all__ = ["apps", "environments", "published"]  # fixtures, imported for pytest
+__all__ = ["apps", "environments"]  # fixtures, imported for pytest
 
 TRIALS = int(os.environ.get("PERK_RACE_TRIALS", "200"))
 """Trials of the 16-request race (the issue's 200 by default)."""

@@ -32,13 +32,6 @@ def apps(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     factory.reset()
 
 
-@pytest.fixture
-def published(apps: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch) -> RecordingPublisher:
-    recorder = RecordingPublisher()
-    monkeypatch.setattr(apps["event_publisher"], "publisher", lambda: recorder)
-    return recorder
-
-
 def deliver_stream(apps: dict[str, ModuleType], records: list[dict[str, Any]]) -> None:
     """Both stream consumers get the batch, as each Lambda mapping would."""
     batch = {"Records": records}
