@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from .program import MAX_DAY_POINTS, Program, WindowMode
 from .timeutil import previous_quarter, quarter_of
@@ -73,11 +74,18 @@ def block_name(day: date) -> str:
     return f"{BLOCK_PREFIX}{_base36(_day_number(day) // BLOCK_DAYS)}"
 
 
+@lru_cache(maxsize=4096)
 def block_first_day(name: str) -> date | None:
-    """The first day of a block attribute, or None for any other attribute name."""
+    """The first day of a block attribute, or None for any other attribute name. Cached: every
+    member item holds the same few names, and evaluation asks for each of them."""
     if not _BLOCK_NAME.fullmatch(name):
         return None
     return EPOCH + timedelta(days=BLOCK_DAYS * int(name[len(BLOCK_PREFIX) :], 36))
+
+
+@lru_cache(maxsize=4096)
+def _block_days(first: date) -> tuple[date, ...]:
+    return tuple(first + timedelta(days=offset) for offset in range(BLOCK_DAYS))
 
 
 def is_window_attribute(name: str) -> bool:
@@ -224,10 +232,12 @@ def day_buckets(attributes: Mapping[str, object]) -> dict[date, int]:
         # next prune removes it. Its days are read as negative.
         sign = -1 if packed < 0 else 1
         packed *= sign
-        for offset in range(BLOCK_DAYS):
+        for day in _block_days(first):
+            if not packed:
+                break
             packed, points = divmod(packed, DAY_SCALE)
             if points:
-                buckets[first + timedelta(days=offset)] = sign * points
+                buckets[day] = sign * points
         if packed:
             raise ValueError(f"day block {name} holds more than {BLOCK_DAYS} days")
     return buckets
