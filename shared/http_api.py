@@ -16,9 +16,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from shared.dal.dynamodb import TransientConflict
 from shared.domain.errors import DomainError, Unauthorized
 from shared.logic.members import ErrorBody, invalid_input_from
+from shared.logic.ports import TransientConflict
 from shared.observability import logger
 
 ERROR_TEXTS: Mapping[int, str] = {

@@ -34,9 +34,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.dynamodb import TransientConflict
 from shared.domain.errors import DomainError, MalformedRequest
 from shared.domain.events import InboundEvent, parse_detail, parse_envelope
+from shared.logic.ports import TransientConflict
 from shared.observability import logger, metrics
 
 Process = Callable[[InboundEvent, datetime, str], Mapping[str, object]]

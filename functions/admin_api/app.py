@@ -23,7 +23,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from shared.dal.dynamodb import TransientConflict
 from shared.dal.ratings import rating_repository
 from shared.domain.errors import (
     DomainError,
@@ -34,6 +33,7 @@ from shared.domain.errors import (
 )
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
 from shared.logic.moderation import exclude_rating, member_ratings, restore_rating
+from shared.logic.ports import TransientConflict
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings

@@ -12,7 +12,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +29,7 @@ from shared.domain.orders import (
 )
 from shared.domain.timeutil import to_compact_utc, to_utc_iso
 from shared.domain.window import bucket_increment
+from shared.logic.ports import TransientConflict, WriteResult
 
 from .capacity import CapacityMeter
 from .keys import MEMBER_SK, ORDER_SK_PREFIX, member_pk, order_sk
@@ -43,10 +43,6 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 MAX_TRANSACTION_ATTEMPTS = 8
-
-
-class TransientConflict(Exception):
-    """Concurrent writers kept conflicting after every retry; the caller should retry later."""
 
 
 def _av(value: Any) -> dict[str, Any]:
@@ -105,14 +101,6 @@ def _order_or_none(item: Mapping[str, Any] | None) -> OrderRecord | None:
     if not item or not str(item.get("sk", {}).get("S", "")).startswith(ORDER_SK_PREFIX):
         return None
     return order_record(_from_item(item))
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """Whether a conditional write applied; if not, the item as it stood (ALL_OLD)."""
-
-    applied: bool
-    existing: OrderRecord | None = None
 
 
 class _Update:

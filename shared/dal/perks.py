@@ -21,12 +21,12 @@ from botocore.exceptions import ClientError
 
 from shared.domain.perks import MemberGuard, Redemption, RedemptionPlan, RedemptionStatus
 from shared.domain.timeutil import to_utc_iso
+from shared.logic.ports import TransientConflict
 
 from . import factory
 from .dynamodb import (
     MAX_TRANSACTION_ATTEMPTS,
     DynamoRepository,
-    TransientConflict,
     _av,
     _from_item,
     _Update,

@@ -12,7 +12,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from shared.dal.dynamodb import TransientConflict, WriteResult
 from shared.domain.events import (
     InboundEvent,
     OrderCancelled,
@@ -31,6 +30,7 @@ from shared.domain.orders import (
     plan_reversal,
 )
 from shared.domain.program import Program
+from shared.logic.ports import TransientConflict, WriteResult
 
 INGESTED_EVENTS: dict[str, type[InboundEvent]] = {
     model.detail_type: model

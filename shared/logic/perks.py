@@ -21,7 +21,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.dal.dynamodb import TransientConflict
 from shared.dal.keys import MEMBER_SK, REDEMPTION_SK_PREFIX, quota_sk
 from shared.dal.perks import PerkRepository, StoredResult, decode_token
 from shared.domain.errors import (
@@ -65,6 +64,7 @@ from shared.domain.perks import (
 from shared.domain.program import PerkKind, Program
 from shared.domain.tiers import is_eligible
 from shared.domain.timeutil import local_day, to_utc_iso
+from shared.logic.ports import TransientConflict
 
 MAX_DECISIONS = 4
 """How many times a decision is made again when the member item changed under it."""
