@@ -233,6 +233,8 @@ class FakeRatingStore:
             )
             if rating.changed_at is not None:
                 item["eligibilityChangedAt"] = rating.changed_at
+            if rating.flipped:
+                item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
         if commit.rater is not None:
             self.raters[commit.rater.customer_id] = replace(
                 commit.rater, version=commit.rater.version + 1

@@ -60,6 +60,7 @@ def give_every_attribute(
         eligible=True,
         reason="rating_reinstated",
         changed_at=to_utc_iso(now),
+        flipped=True,
     )
     ratings = RatingRepository(table, client, sleep=lambda _: None)
     if not ratings.commit(Commit(program.id, member_id, member=standing)).applied:

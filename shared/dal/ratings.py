@@ -24,11 +24,11 @@ from shared.domain.raters import DayStats, Given, RaterState
 from shared.domain.rating_window import RatingWindow, decode, encode, entry_time
 from shared.domain.ratings import AdminAction, Exclusion, RatingFacts, RatingSlot, TipChange
 from shared.domain.timeutil import parse_instant, to_compact_utc, to_utc_iso
+from shared.logic.ports import TransientConflict
 
 from .dynamodb import (
     MAX_TRANSACTION_ATTEMPTS,
     DynamoRepository,
-    TransientConflict,
     _av,
     _from_item,
     _money,
@@ -110,6 +110,9 @@ class MemberRating:
     eligible: bool
     reason: str
     changed_at: str | None
+    flipped: bool = False
+    """Eligibility flips with this commit: the member item's flip count goes up by one, so that
+    two flips at the same instant publish two events with different ids."""
 
 
 @dataclass(frozen=True)
@@ -747,6 +750,8 @@ class RatingRepository(DynamoRepository):
         if rating.changed_at is not None:
             # The member item's compact form (to_compact_utc): it is billed per KB per order.
             update.set("eligibilityChangedAt", to_compact_utc(parse_instant(rating.changed_at)))
+        if rating.flipped:
+            update.add("eligibilityFlips", 1)
         return update.request(
             self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK)
         )

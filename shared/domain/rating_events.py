@@ -45,7 +45,7 @@ def eligibility_events(old: Image | None, new: Image | None) -> list[OutboundEve
                 "reason": new.get("eligibilityReason"),
                 "occurredAt": changed_at,
             },
-        ).with_id(member_id, after, changed_at)
+        ).with_id(member_id, after, changed_at, new.get("eligibilityFlips", 0))
     ]
 
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
-from shared.dal.dynamodb import TransientConflict, order_record
+from shared.dal.dynamodb import order_record
 from shared.dal.keys import ORDER_SK_PREFIX, WAITING_SK_PREFIX, rating_sk
 from shared.dal.ratings import (
     Commit,
@@ -79,6 +79,7 @@ from shared.domain.ratings import (
     with_tips,
 )
 from shared.domain.timeutil import stored_instant_iso, to_utc_iso
+from shared.logic.ports import TransientConflict
 
 MAX_ATTEMPTS = 8
 """Reads and commits of one use case before giving up (another writer kept committing first)."""
@@ -302,6 +303,7 @@ def _plan_member(
             eligible=standing.eligible,
             reason=standing.reason.value,
             changed_at=changed_at,
+            flipped=standing.eligible != window.eligible,
         ),
     )
 

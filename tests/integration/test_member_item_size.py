@@ -102,7 +102,13 @@ def test_the_largest_member_item_stays_under_1_kb(
     attributes = {name: TypeDeserializer().deserialize(value) for name, value in item.items()}
     assert len(day_buckets(attributes)) == program.window.days
     assert sum(1 for name in item if block_first_day(name) is not None) == 14
-    for name in ("tierHeldUntil", "atRiskDropsTo", "eligibilityChangedAt", "walletBalance"):
+    for name in (
+        "tierHeldUntil",
+        "atRiskDropsTo",
+        "eligibilityChangedAt",
+        "eligibilityFlips",
+        "walletBalance",
+    ):
         assert name in item, f"{name} missing: give_every_attribute no longer writes it"
     size = item_size(item)
     assert size < budget, breakdown(item)

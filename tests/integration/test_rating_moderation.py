@@ -72,6 +72,10 @@ class Pipeline(World):
     published: list[OutboundEvent]
     rng: random.Random
     stream_time: datetime | None = None
+    """The creation time stamped on the stream's records; None: the deliveries' clock (``now``).
+    DynamoDB Local stamps them with the wall clock, while the events are delivered at ``now``:
+    left as stamped, a rating that waited for its order would be judged by a clock days apart
+    from its delivery's (and expire once the wall clock passes ``now`` plus the wait)."""
 
     def _moderate(self, raw: dict[str, Any], channel: str) -> None:
         if channel == "eventbridge":
@@ -101,9 +105,9 @@ class Pipeline(World):
     def pump(self) -> None:
         """Hand the new stream records to the stream consumer and the derivers."""
         records = self.stream.read()
+        at = self.stream_time or self.now
         for record in records:
-            if self.stream_time is not None:
-                record["dynamodb"]["ApproximateCreationDateTime"] = self.stream_time.timestamp()
+            record["dynamodb"]["ApproximateCreationDateTime"] = at.timestamp()
             if any(matches(pattern, record) for pattern in STREAM_FILTERS):
                 response = self.consumer.lambda_handler({"Records": [record]}, FakeContext())
                 assert response == {"batchItemFailures": []}, response

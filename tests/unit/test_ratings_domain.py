@@ -354,6 +354,20 @@ def test_eligibility_changes_publish_with_average_count_and_reason() -> None:
     assert rating_events(old, {**old, "lifetimePoints": Decimal(10)}) == []
 
 
+def test_two_flips_to_the_same_standing_in_one_instant_publish_two_ids() -> None:
+    """Eligible -> ineligible -> eligible -> ineligible within one second (the member item
+    keeps instants to the second): the flip count tells the two falls apart, so a consumer
+    that deduplicates by ``eventId`` drops neither."""
+    at = "20261123T120000Z"
+    first = member_image(eligible=False, eligibilityChangedAt=at, eligibilityFlips=Decimal(1))
+    back = member_image(eligible=True, eligibilityChangedAt=at, eligibilityFlips=Decimal(2))
+    again = member_image(eligible=False, eligibilityChangedAt=at, eligibilityFlips=Decimal(3))
+    (fall,) = rating_events(member_image(), first)
+    (second_fall,) = rating_events(back, again)
+    assert fall.detail["eventId"] != second_fall.detail["eventId"]
+    assert rating_events(member_image(), first)[0].detail["eventId"] == fall.detail["eventId"]
+
+
 def test_a_customer_flag_publishes_once() -> None:
     old = {"pk": "P#cart-star#C#c1", "sk": "CUSTOMER", "customerId": "c1"}
     new = {
