@@ -26,8 +26,8 @@ import boto3
 
 from infra.ddb_local import DynamoDBLocal
 from infra.table import create_table
-from shared.dal import factory
-from shared.dal.dynamodb import DynamoRepository
+from shared import composition
+from shared.dal.ledger import LedgerRepository
 from shared.observability import logger
 from tests.helpers import load_function
 
@@ -248,15 +248,22 @@ def measured_handlers(
     shadow_table: str,
     scratch_table: str | None = None,
     **options: bool,
-) -> tuple[dict[str, Any], DynamoRepository, MeasuringClient]:
-    """The ``functions`` loaded on ``table``, and their cached repository, whose client is
-    now a :class:`MeasuringClient` (``options``: its ``immediate`` and ``active``)."""
+) -> tuple[dict[str, Any], LedgerRepository, MeasuringClient]:
+    """The ``functions`` loaded on ``table``, and their cached ledger repository; the cached
+    repositories' client is now a :class:`MeasuringClient` (``options``: its ``immediate`` and
+    ``active``)."""
     os.environ["TABLE_NAME"] = table
-    factory.reset()
+    composition.reset()
     apps = {name: load_function(name) for name in functions}
-    repo = factory.repository()
+    repo = composition.ledger_repository()
     measuring = MeasuringClient(repo.client, bare, table, shadow_table, scratch_table, **options)
-    repo.client = measuring  # type: ignore[assignment]
+    for cached in (
+        repo,
+        composition.perk_repository(),
+        composition.tier_repository(),
+        composition.rating_repository(),
+    ):
+        cached.client = measuring  # type: ignore[assignment]
     return apps, repo, measuring
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from bench import common
 from bench.common import MeasuringClient, dynamodb_local, measured_handlers
-from shared.dal.dynamodb import DynamoRepository
 from shared.dal.item_size import item_size
-from shared.dal.keys import MEMBER_SK, member_pk
+from shared.dal.ledger import LedgerRepository
+from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.window import block_first_day
 from shared.programs import load_program
 from tests.helpers import FakeContext, order_completed
@@ -40,7 +40,7 @@ HISTORY = 5_000
 
 def measure_orders(
     app: Any,
-    repo: DynamoRepository,
+    repo: LedgerRepository,
     measuring: MeasuringClient,
     member_for: Callable[[int], str],
     label: str,

@@ -32,8 +32,8 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from bench import common
 from bench.common import dynamodb_local, measured_handlers
-from shared.dal.keys import MEMBER_SK, ORDER_SK_PREFIX, member_pk
 from shared.dal.perks import PerkRepository
+from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, member_pk
 from shared.domain.window import day_buckets
 from shared.logic.members import project_ledger
 from shared.observability import metrics

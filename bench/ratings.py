@@ -39,7 +39,7 @@ from bench import common
 from bench.common import MeasuringClient, dynamodb_local, measured_handlers
 from shared.dal.dynamodb import _av
 from shared.dal.item_size import item_size
-from shared.dal.keys import MEMBER_SK, member_pk, order_sk
+from shared.domain.keys import MEMBER_SK, member_pk, order_sk
 from shared.domain.timeutil import to_utc_iso
 from shared.domain.window import pack_days
 from tests.helpers import FakeContext

@@ -1,7 +1,7 @@
 """The member item at its largest, built by the code that writes it (tests and benchmarks).
 
 Every attribute of the member item is written by one of four repositories: ingestion's credit
-(``DynamoRepository.credit_order``: totals, version, day blocks, ``memberSince``), the tier
+(``LedgerRepository.credit_order``: totals, version, day blocks, ``memberSince``), the tier
 decision (``TierRepository.apply_tier``), the rating standing (``RatingRepository.commit``) and
 cashback (``PerkRepository.credit_cashback``). ``give_every_attribute`` runs the last three with
 their longest realistic values, after the member's orders, so that an attribute one of them

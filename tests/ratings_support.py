@@ -16,7 +16,7 @@ import yaml
 from boto3.dynamodb.types import TypeSerializer
 
 from shared.dal.dynamodb import _av
-from shared.dal.keys import member_pk, order_sk
+from shared.dal.ledger import LedgerRepository
 from shared.dal.ratings import RatingRepository
 from shared.domain.errors import DomainError
 from shared.domain.events import (
@@ -26,6 +26,7 @@ from shared.domain.events import (
     parse_detail,
     parse_envelope,
 )
+from shared.domain.keys import member_pk, order_sk
 from shared.domain.orders import OrderStatus
 from shared.domain.program import Program
 from shared.domain.ratings import RATING_EVENTS
@@ -229,7 +230,9 @@ class World:
             old = self._order_item(member_id, order_id)
             if not self.simple_ledger:
                 assert isinstance(self.repo, RatingRepository)
-                ingest(event, self.now, self.program, self.repo, f"attempt-{self.attempts}")
+                repo = self.repo
+                ledger = LedgerRepository(repo.table_name, repo.client, repo.meter, repo._sleep)
+                ingest(event, self.now, self.program, ledger, f"attempt-{self.attempts}")
             elif detail_type != "TipAdjusted":
                 self._simple_ledger(event)
             new = self._order_item(member_id, order_id)

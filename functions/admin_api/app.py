@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from shared.dal.ratings import rating_repository
+from shared.composition import rating_repository
 from shared.domain.errors import (
     DomainError,
     Forbidden,

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.factory import publisher
+from shared.composition import perk_repository, publisher
 from shared.domain.outbound import derive_all
 from shared.logic.outbox import DERIVERS, PROJECTORS
 from shared.observability import logger, metrics, tracer
@@ -32,7 +32,7 @@ from shared.streams import change_of
 
 def _record(record: DynamoDBRecord) -> None:
     change = change_of(record)
-    projected = sum(project(change.old, change.new) for project in PROJECTORS)
+    projected = sum(project(change.old, change.new, perk_repository()) for project in PROJECTORS)
     if projected:
         metrics.add_metric(name="LedgerEntriesProjected", unit=MetricUnit.Count, value=projected)
     events = derive_all(DERIVERS, change.old, change.new)

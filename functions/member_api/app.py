@@ -25,8 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.factory import repository
-from shared.dal.perks import perk_repository
+from shared.composition import ledger_repository, perk_repository
 from shared.domain.errors import Forbidden, NotFound
 from shared.domain.ids import Identifier
 from shared.http_api import (
@@ -83,7 +82,7 @@ def _service() -> None:
 )
 def get_me() -> MemberView:
     program = load_program(settings().program_id)
-    item = repository().get_member(program.id, token_subject(app))
+    item = ledger_repository().get_member(program.id, token_subject(app))
     return member_view(item, request_time(app), program)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.factory import repository
+from shared.composition import ledger_repository
 from shared.domain.events import InboundEvent
 from shared.ingress import EventIngress
 from shared.logic.ingestion import INGESTED_EVENTS, Outcome, ingest
@@ -34,7 +34,9 @@ _METRICS = {
 
 
 def _process(event: InboundEvent, now: datetime, attempt_id: str) -> Mapping[str, object]:
-    result = ingest(event, now, load_program(settings().program_id), repository(), attempt_id)
+    result = ingest(
+        event, now, load_program(settings().program_id), ledger_repository(), attempt_id
+    )
     metrics.add_metric(name=_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
     if result.points:
         metrics.add_metric(name="PointsChanged", unit=MetricUnit.Count, value=abs(result.points))

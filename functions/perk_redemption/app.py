@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.perks import perk_repository
+from shared.composition import perk_repository
 from shared.domain.errors import MalformedRequest
 from shared.domain.events import InboundEvent
 from shared.domain.perks import FuelPurchaseReported, IdempotencyKey, Redemption, RedemptionRequest

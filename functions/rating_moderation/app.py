@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.ratings import rating_repository
+from shared.composition import rating_repository
 from shared.domain.events import InboundEvent
 from shared.domain.ratings import RATING_EVENTS
 from shared.ingress import EventIngress

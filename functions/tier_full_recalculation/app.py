@@ -10,10 +10,8 @@ docs/tiers-recalculation.md.
 from __future__ import annotations
 
 import os
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -23,28 +21,14 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.factory import repository
-from shared.dal.recalculation import RecalculationRepository
+from shared.composition import recalculation_repository, sqs
 from shared.domain.recalculation import SegmentMessage
 from shared.logic.recalculation import run_segment
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs.client import SQSClient
-
 QUEUE_URL_VARIABLE = "RECALCULATION_QUEUE_URL"
-
-
-@cache
-def recalculation_repository() -> RecalculationRepository:
-    return RecalculationRepository(settings().table_name, repository().client)
-
-
-@cache
-def _sqs() -> SQSClient:
-    return boto3.client("sqs")
 
 
 def send(message: SegmentMessage) -> None:
@@ -52,7 +36,7 @@ def send(message: SegmentMessage) -> None:
     queue_url = os.environ.get(QUEUE_URL_VARIABLE)
     if not queue_url:
         raise RuntimeError(f"{QUEUE_URL_VARIABLE} must name the recalculation queue")
-    _sqs().send_message(QueueUrl=queue_url, MessageBody=message.to_json())
+    sqs().send_message(QueueUrl=queue_url, MessageBody=message.to_json())
 
 
 def _handler(context: LambdaContext) -> Any:

@@ -25,9 +25,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.dal.factory import tier_repository
-from shared.dal.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
-from shared.dal.ratings import rating_repository
+from shared.composition import rating_repository, tier_repository
+from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
 from shared.domain.tiers import Trigger
 from shared.logic.moderation import METRIC_NAMES, apply_table_change
 from shared.logic.tiers import TierRun, daily_evaluation, evaluate_member

@@ -1,95 +1,66 @@
-"""Key design of the single table (see docs/data-model.md)."""
+"""The single table's key design, as ``shared.domain.keys`` defines it.
+
+Kept so that the modules that still import keys from here (the rating repository and the rating
+moderation use case) keep working; new code imports ``shared.domain.keys``."""
 
 from __future__ import annotations
 
-MEMBER_SK = "MEMBER"
-ORDER_SK_PREFIX = "ORDER#"
+from shared.domain.keys import (
+    CUSTOMER_SK,
+    EXPIRED_SK_PREFIX,
+    FUEL_SK_PREFIX,
+    GIVEN_SK_PREFIX,
+    IDEMPOTENCY_SK_PREFIX,
+    LEDGER_SK_PREFIX,
+    MEMBER_SK,
+    ORDER_SK_PREFIX,
+    QUOTA_SK_PREFIX,
+    RATING_REF_SK,
+    RATING_SK_PREFIX,
+    RATING_WINDOW_SK,
+    REDEMPTION_SK_PREFIX,
+    WAITING_SK_PREFIX,
+    customer_pk,
+    expired_sk,
+    fuel_sk,
+    given_sk,
+    idempotency_sk,
+    ledger_sk,
+    member_pk,
+    order_sk,
+    quota_sk,
+    rating_ref_pk,
+    rating_sk,
+    redemption_sk,
+    waiting_sk,
+)
 
-
-def member_pk(program_id: str, member_id: str) -> str:
-    """Partition of one member of one program: the member item and its orders (ledger)."""
-    return f"P#{program_id}#M#{member_id}"
-
-
-def order_sk(order_id: str) -> str:
-    return f"{ORDER_SK_PREFIX}{order_id}"
-
-
-# -- rating moderation (docs/ratings.md) ----------------------------------------------------------
-
-RATING_SK_PREFIX = "RATING#"
-"""Under the member: one *slot* per rated (or tip-adjusted) order, sorted by completion."""
-RATING_WINDOW_SK = "RATINGS"
-"""Under the member: the window of the last N counted ratings."""
-WAITING_SK_PREFIX = "WAITING#"
-"""Under the member: a rating or tip change that arrived before its order (with a TTL)."""
-EXPIRED_SK_PREFIX = "EXPIRED#"
-"""Under the member: a waiting rating whose order never came, with the reason."""
-CUSTOMER_SK = "CUSTOMER"
-"""Under the customer: the rater's hard-to-please state and tip-baiting flag."""
-GIVEN_SK_PREFIX = "GIVEN#"
-"""Under the customer: the index of the ratings they gave, by day."""
-RATING_REF_SK = "RATING"
-"""Under the rating id: where the rating lives (for the admin API)."""
-
-
-def rating_sk(completed_at: str, order_id: str) -> str:
-    """``completed_at`` in the storage form (``to_utc_iso``: fixed width, sorts by time)."""
-    return f"{RATING_SK_PREFIX}{completed_at}#{order_id}"
-
-
-def waiting_sk(order_id: str) -> str:
-    return f"{WAITING_SK_PREFIX}{order_id}"
-
-
-def expired_sk(order_id: str) -> str:
-    return f"{EXPIRED_SK_PREFIX}{order_id}"
-
-
-def customer_pk(program_id: str, customer_id: str) -> str:
-    """Partition of one customer (a rater) of one program."""
-    return f"P#{program_id}#C#{customer_id}"
-
-
-def given_sk(day: str, order_id: str) -> str:
-    """``day`` as an ISO date (sorts by day)."""
-    return f"{GIVEN_SK_PREFIX}{day}#{order_id}"
-
-
-def rating_ref_pk(program_id: str, rating_id: str) -> str:
-    return f"P#{program_id}#R#{rating_id}"
-
-
-# -- perks, redemptions, wallet and the ledger's read model (docs/perks.md) ------------------------
-
-QUOTA_SK_PREFIX = "QUOTA#"
-"""Under the member: one quota counter per perk and period (``used``, booked date slots)."""
-REDEMPTION_SK_PREFIX = "REDEMPTION#"
-"""Under the member: one redemption; its id is time-ordered, so the prefix sorts by time."""
-IDEMPOTENCY_SK_PREFIX = "IDEMPOTENCY#"
-"""Under the member: the first result of one ``Idempotency-Key`` (with a TTL)."""
-FUEL_SK_PREFIX = "FUEL#"
-"""Under the member: one reported fuel purchase and the cashback it earned, once."""
-LEDGER_SK_PREFIX = "LEDGER#"
-"""Under the member: one points entry (credit or reversal) of the ledger's read model."""
-
-
-def quota_sk(perk_id: str, period: str) -> str:
-    return f"{QUOTA_SK_PREFIX}{perk_id}#{period}"
-
-
-def redemption_sk(redemption_id: str) -> str:
-    return f"{REDEMPTION_SK_PREFIX}{redemption_id}"
-
-
-def idempotency_sk(key_digest: str) -> str:
-    return f"{IDEMPOTENCY_SK_PREFIX}{key_digest}"
-
-
-def fuel_sk(purchase_id: str) -> str:
-    return f"{FUEL_SK_PREFIX}{purchase_id}"
-
-
-def ledger_sk(occurred_at: str, order_id: str, kind: str) -> str:
-    """``occurred_at`` in the storage form (``to_utc_iso``), so the prefix sorts by time."""
-    return f"{LEDGER_SK_PREFIX}{occurred_at}#{order_id}#{kind}"
+__all__ = [
+    "CUSTOMER_SK",
+    "EXPIRED_SK_PREFIX",
+    "FUEL_SK_PREFIX",
+    "GIVEN_SK_PREFIX",
+    "IDEMPOTENCY_SK_PREFIX",
+    "LEDGER_SK_PREFIX",
+    "MEMBER_SK",
+    "ORDER_SK_PREFIX",
+    "QUOTA_SK_PREFIX",
+    "RATING_REF_SK",
+    "RATING_SK_PREFIX",
+    "RATING_WINDOW_SK",
+    "REDEMPTION_SK_PREFIX",
+    "WAITING_SK_PREFIX",
+    "customer_pk",
+    "expired_sk",
+    "fuel_sk",
+    "given_sk",
+    "idempotency_sk",
+    "ledger_sk",
+    "member_pk",
+    "order_sk",
+    "quota_sk",
+    "rating_ref_pk",
+    "rating_sk",
+    "redemption_sk",
+    "waiting_sk",
+]

@@ -8,94 +8,20 @@ requests only ever reach their own items, whatever ids they send.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from shared.domain.keys import MEMBER_SK, fuel_sk, idempotency_sk, quota_sk, redemption_sk
 from shared.domain.perks import MemberGuard, Redemption, RedemptionPlan, RedemptionStatus
 from shared.domain.timeutil import to_utc_iso
-from shared.logic.ports import TransientConflict
+from shared.logic.ports import CashbackWrite, Page, RedeemWrite, StoredResult, encode_token
 
-from . import factory
-from .dynamodb import (
-    MAX_TRANSACTION_ATTEMPTS,
-    DynamoRepository,
-    _av,
-    _from_item,
-    _Update,
-)
-from .keys import (
-    MEMBER_SK,
-    fuel_sk,
-    idempotency_sk,
-    quota_sk,
-    redemption_sk,
-)
+from .dynamodb import DynamoRepository, Update, av, from_item
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 """How long the first result of an ``Idempotency-Key`` is kept (DynamoDB's TTL removes it)."""
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """The first result of one ``Idempotency-Key``: replayed, status included, to every later
-    request with the same key and body."""
-
-    request_digest: str
-    status: int
-    body: str
-    """The response body, JSON, as first sent."""
-    redemption_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RedeemWrite:
-    """What the redemption transaction found. ``applied``, or the reasons it was cancelled."""
-
-    applied: bool
-    replay: StoredResult | None = None
-    """The key was used before: its stored result."""
-    member_changed: bool = False
-    member: dict[str, Any] | None = None
-    """The member item as it stood when the guard failed ({} when there is none)."""
-    quota_refused: bool = False
-    quota: dict[str, Any] | None = None
-    """The quota item as it stood when its condition failed."""
-
-
-@dataclass(frozen=True)
-class CashbackWrite:
-    applied: bool
-    existing: dict[str, Any] | None = None
-    """The purchase was recorded before: its item."""
-    member_changed: bool = False
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next_token: str | None
-
-
-def encode_token(sk: str) -> str:
-    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
-
-
-def decode_token(token: str, prefix: str) -> str | None:
-    """The sort key a page token stands for, if it is one of ``prefix``'s; else None. Only the
-    sort key travels in a token: the partition is always the caller's own."""
-    try:
-        sk = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return sk if sk.startswith(prefix) and len(sk) <= 1024 else None
 
 
 def _result_of(item: Mapping[str, Any]) -> StoredResult:
@@ -112,16 +38,19 @@ def _reason_item(reasons: Sequence[Mapping[str, Any]], index: int) -> tuple[bool
     if index >= len(reasons) or reasons[index].get("Code") != "ConditionalCheckFailed":
         return False, {}
     item = reasons[index].get("Item")
-    return True, _from_item(item) if item else {}
+    return True, from_item(item) if item else {}
 
 
 class PerkRepository(DynamoRepository):
+    """Perk items and the ledger's read model (satisfies ``shared.logic.perks.PerkStore`` and
+    the ledger read model's stores in ``shared.logic.members``)."""
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _member_key(self, program_id: str, member_id: str) -> dict[str, Any]:
         return self._key(program_id, member_id, MEMBER_SK)
 
-    def _guard_condition(self, guard: MemberGuard, names: _Update) -> str:
+    def _guard_condition(self, guard: MemberGuard, names: Update) -> str:
         eligible = names.name("eligible")
         tier = names.name("tier")
         parts = [f"(attribute_not_exists({eligible}) OR {eligible} = {names.value(True)})"]
@@ -142,7 +71,7 @@ class PerkRepository(DynamoRepository):
     def _put(
         self, program_id: str, member_id: str, sk: str, attributes: Mapping[str, Any]
     ) -> dict[str, Any]:
-        item = {name: _av(value) for name, value in attributes.items() if value is not None}
+        item = {name: av(value) for name, value in attributes.items() if value is not None}
         item.update(self._key(program_id, member_id, sk))
         return {
             "TableName": self.table_name,
@@ -187,7 +116,7 @@ class PerkRepository(DynamoRepository):
             ConsistentRead=False,
         )
         item = response.get("Item")
-        return _from_item(item) if item else None
+        return from_item(item) if item else None
 
     def get_items(
         self, program_id: str, member_id: str, sort_keys: Sequence[str]
@@ -199,7 +128,7 @@ class PerkRepository(DynamoRepository):
         while pending:
             response = self._call("BatchGetItem", self.client.batch_get_item, RequestItems=pending)
             for raw in response["Responses"].get(self.table_name, []):
-                item = _from_item(raw)
+                item = from_item(raw)
                 found[str(item["sk"])] = item
             pending = response.get("UnprocessedKeys") or {}
         return found
@@ -228,7 +157,7 @@ class PerkRepository(DynamoRepository):
         if after is not None:
             request["ExclusiveStartKey"] = self._key(program_id, member_id, after)
         response = self._call("Query", self.client.query, **request)
-        items = [_from_item(item) for item in response.get("Items", [])]
+        items = [from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return Page(items, encode_token(str(last["sk"]["S"])) if last else None)
 
@@ -248,7 +177,7 @@ class PerkRepository(DynamoRepository):
         """One transaction: the key's first result (unless the key was used), the member still
         as the decision read it (eligible, same tier), the quota debited (unless used up, or
         the date already booked), and the redemption."""
-        check = _Update()
+        check = Update()
         member_check = {
             "TableName": self.table_name,
             "Key": self._member_key(program_id, member_id),
@@ -258,7 +187,7 @@ class PerkRepository(DynamoRepository):
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-        quota = _Update()
+        quota = Update()
         quota.set_if_absent("memberId", member_id)
         quota.set_if_absent("programId", program_id)
         quota.set_if_absent("perkId", plan.perk.id)
@@ -328,19 +257,8 @@ class PerkRepository(DynamoRepository):
 
     def _conditional_put(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """PutItem unless the item exists; None when written, else the item as it stood."""
-        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
-            try:
-                self._call("PutItem", self.client.put_item, **request)
-                return None
-            except ClientError as exc:
-                error = exc.response.get("Error", {}).get("Code")
-                if error == "ConditionalCheckFailedException":
-                    item: Any = exc.response.get("Item")
-                    return _from_item(item) if item else {}
-                if error != "TransactionConflictException":
-                    raise
-                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
-        raise TransientConflict(f"put kept conflicting after {MAX_TRANSACTION_ATTEMPTS} tries")
+        old = self._conditional_write("PutItem", request)
+        return None if old is None else from_item(old)
 
     def cancel(
         self,
@@ -353,7 +271,7 @@ class PerkRepository(DynamoRepository):
     ) -> Redemption | None:
         """Cancel a confirmed redemption and give its quota back, in one transaction. None when
         applied; else the redemption as it stood (cancelled meanwhile)."""
-        update = _Update()
+        update = Update()
         update.set("status", RedemptionStatus.CANCELLED.value)
         update.set("cancelledAt", to_utc_iso(now))
         update.set("cancelReason", "member_request")
@@ -365,7 +283,7 @@ class PerkRepository(DynamoRepository):
         )
         redemption_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
-        quota = _Update()
+        quota = Update()
         quota.set("updatedAt", to_utc_iso(now))
         quota.add("used", -1)
         if slot is not None:
@@ -398,7 +316,7 @@ class PerkRepository(DynamoRepository):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _from_item(item) if item else None
+        return from_item(item) if item else None
 
     # -- cashback ---------------------------------------------------------------------------
 
@@ -416,7 +334,7 @@ class PerkRepository(DynamoRepository):
         purchase_put = self._put(
             program_id, member_id, fuel_sk(str(purchase["purchaseId"])), purchase
         )
-        member = _Update()
+        member = Update()
         member.set_if_absent("memberId", member_id)
         member.set_if_absent("programId", program_id)
         member.adds.append(f"{member.name('walletBalance')} {member.value(cashback)}")
@@ -446,12 +364,6 @@ class PerkRepository(DynamoRepository):
 
     def put_ledger_entry(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None:
         """Write one ledger entry (idempotent: the same change always writes the same item)."""
-        item = {name: _av(value) for name, value in attributes.items() if value is not None}
-        item.update(pk=_av(pk), sk=_av(sk))
+        item = {name: av(value) for name, value in attributes.items() if value is not None}
+        item.update(pk=av(pk), sk=av(sk))
         self._call("PutItem", self.client.put_item, TableName=self.table_name, Item=item)
-
-
-def perk_repository() -> PerkRepository:
-    """A perk repository over the function's cached client and meter (cheap to build)."""
-    base = factory.repository()
-    return PerkRepository(base.table_name, base.client, meter=base.meter)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from shared.domain.orders import OrderRecord
 from shared.domain.raters import DayStats, Given, RaterState
 from shared.domain.rating_window import RatingWindow, decode, encode, entry_time
 from shared.domain.ratings import AdminAction, Exclusion, RatingFacts, RatingSlot, TipChange
@@ -35,7 +36,6 @@ from .dynamodb import (
     _money_or_none,
     _Update,
 )
-from .factory import repository
 from .keys import (
     CUSTOMER_SK,
     EXPIRED_SK_PREFIX,
@@ -53,6 +53,7 @@ from .keys import (
     rating_sk,
     waiting_sk,
 )
+from .ledger import LedgerRepository
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -342,10 +343,16 @@ def _versioned(put: dict[str, Any], version: int | None, name: str = "v") -> dic
 
 
 class RatingRepository(DynamoRepository):
-    """Rating moderation on the loyalty table (extends the ledger repository's plumbing)."""
+    """Rating moderation on the loyalty table (extends the DynamoDB plumbing; reads orders
+    through the ledger repository)."""
 
     def __init__(self, table_name: str, client: DynamoDBClient, **kwargs: Any) -> None:
         super().__init__(table_name, client, **kwargs)
+
+    def get_order(self, program_id: str, member_id: str, order_id: str) -> OrderRecord | None:
+        """The order as the ledger recorded it: the ledger's read, on this client and meter."""
+        ledger = LedgerRepository(self.table_name, self.client, self.meter, self._sleep)
+        return ledger.get_order(program_id, member_id, order_id)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -774,10 +781,3 @@ class RatingRepository(DynamoRepository):
                 return False
             raise
         return True
-
-
-def rating_repository() -> RatingRepository:
-    """The function's repository, on the cached client of ``shared.dal.factory`` (so that
-    ``factory.reset()`` points it at a new table too)."""
-    base = repository()
-    return RatingRepository(base.table_name, base.client)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from shared.domain.keys import MEMBER_SK
 from shared.domain.recalculation import (
     JobState,
     PageCounts,
@@ -34,12 +35,7 @@ from shared.domain.recalculation import (
 
 from .capacity import CapacityMeter
 from .decode import decode_item
-from .dynamodb import (
-    _av,
-    _from_item,
-    _Update,
-)
-from .keys import MEMBER_SK
+from .dynamodb import Update, av, from_item
 from .tiers import TierRepository
 
 if TYPE_CHECKING:
@@ -120,9 +116,6 @@ class RecalculationRepository(TierRepository):
         with self._meter_lock:
             return self.meter.read_units - self._scan_read_units, self.meter.write_units
 
-    def _update_if(self, request: dict[str, Any]) -> bool:
-        return self._conditional_update(request).applied
-
     # -- jobs -------------------------------------------------------------------------------
 
     def create_job(self, job: RecalculationJob) -> bool:
@@ -148,7 +141,7 @@ class RecalculationRepository(TierRepository):
                 "PutItem",
                 self.client.put_item,
                 TableName=self.table_name,
-                Item={name: _av(value) for name, value in item.items()},
+                Item={name: av(value) for name, value in item.items()},
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -162,13 +155,13 @@ class RecalculationRepository(TierRepository):
             "GetItem",
             self.client.get_item,
             TableName=self.table_name,
-            Key={"pk": _av(job_pk(job_id)), "sk": _av(JOB_SK)},
+            Key={"pk": av(job_pk(job_id)), "sk": av(JOB_SK)},
             ConsistentRead=True,
         )
         raw = response.get("Item")
         if not raw:
             return None
-        item = _from_item(raw)
+        item = from_item(raw)
         return RecalculationJob(
             job_id=str(item["jobId"]),
             program_id=str(item["programId"]),
@@ -184,12 +177,12 @@ class RecalculationRepository(TierRepository):
 
     def finish_job(self, job_id: str, state: JobState, at: str) -> bool:
         """Move a running job to ``state``; False if it was not running any more."""
-        update = _Update()
+        update = Update()
         update.set("state", state.value)
         update.set("finishedAt", at)
         update.set("expiresAt", _expires(at))
         condition = f"{update.name('state')} = {update.value(JobState.RUNNING.value)}"
-        key = {"pk": _av(job_pk(job_id)), "sk": _av(JOB_SK)}
+        key = {"pk": av(job_pk(job_id)), "sk": av(JOB_SK)}
         return self._update_if(update.request(self.table_name, key, condition))
 
     # -- segments ---------------------------------------------------------------------------
@@ -225,11 +218,11 @@ class RecalculationRepository(TierRepository):
             "GetItem",
             self.client.get_item,
             TableName=self.table_name,
-            Key={"pk": _av(job_pk(job_id)), "sk": _av(segment_sk(segment))},
+            Key={"pk": av(job_pk(job_id)), "sk": av(segment_sk(segment))},
             ConsistentRead=True,
         )
         raw = response.get("Item")
-        return self._segment(_from_item(raw)) if raw else SegmentState(segment)
+        return self._segment(from_item(raw)) if raw else SegmentState(segment)
 
     def segments(self, job_id: str) -> list[SegmentState]:
         """Checkpoints of the segments that processed at least one page (strongly consistent)."""
@@ -240,15 +233,15 @@ class RecalculationRepository(TierRepository):
                 "TableName": self.table_name,
                 "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
                 "ExpressionAttributeValues": {
-                    ":pk": _av(job_pk(job_id)),
-                    ":prefix": _av(SEGMENT_SK_PREFIX),
+                    ":pk": av(job_pk(job_id)),
+                    ":prefix": av(SEGMENT_SK_PREFIX),
                 },
                 "ConsistentRead": True,
             }
             if start:
                 request["ExclusiveStartKey"] = start
             response = self._call("Query", self.client.query, **request)
-            found.extend(self._segment(_from_item(item)) for item in response.get("Items", []))
+            found.extend(self._segment(from_item(item)) for item in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
                 return found
@@ -265,7 +258,7 @@ class RecalculationRepository(TierRepository):
         """Record that ``page`` of ``segment`` is processed: the next page, where it starts,
         and the page's counters. Only if the checkpoint still stands at ``page``; False
         otherwise (another delivery of the same work got there first)."""
-        update = _Update()
+        update = Update()
         update.set("segment", segment)
         update.set("page", page + 1)
         update.set("done", last_key is None)
@@ -289,15 +282,15 @@ class RecalculationRepository(TierRepository):
             if page == 0
             else f"{page_name} = {update.value(page)}"
         )
-        key = {"pk": _av(job_pk(job_id)), "sk": _av(segment_sk(segment))}
+        key = {"pk": av(job_pk(job_id)), "sk": av(segment_sk(segment))}
         return self._update_if(update.request(self.table_name, key, condition))
 
     def mark_sent(self, job_id: str, segment: int, page: int) -> bool:
         """Record that a continuation message for ``page`` was sent (never moves back)."""
-        update = _Update()
+        update = Update()
         update.set("sent", page)
         condition = f"{update.name('sent')} < {update.value(page)}"
-        key = {"pk": _av(job_pk(job_id)), "sk": _av(segment_sk(segment))}
+        key = {"pk": av(job_pk(job_id)), "sk": av(segment_sk(segment))}
         return self._update_if(update.request(self.table_name, key, condition))
 
     # -- the Scan ---------------------------------------------------------------------------
@@ -322,7 +315,7 @@ class RecalculationRepository(TierRepository):
             "Segment": segment,
             "TotalSegments": segments,
             "FilterExpression": "sk = :member AND programId = :program",
-            "ExpressionAttributeValues": {":member": _av(MEMBER_SK), ":program": _av(program_id)},
+            "ExpressionAttributeValues": {":member": av(MEMBER_SK), ":program": av(program_id)},
         }
         start_key = decode_key(start)
         if start_key:

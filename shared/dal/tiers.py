@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
+from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.tiers import TierDecision
 from shared.domain.timeutil import parse_instant, to_compact_utc
 
-from .dynamodb import DynamoRepository, _from_item, _Update
-from .keys import MEMBER_SK, member_pk
+from .dynamodb import DynamoRepository, Update, from_item
 
 CHECK_INDEX = "ByCheckDate"
 CHECK_SHARDS = 16
@@ -30,6 +30,9 @@ def check_shard(program_id: str, member_id: str) -> str:
 
 
 class TierRepository(DynamoRepository):
+    """Tier decisions on the member item, and the sparse index of check dates (satisfies
+    ``shared.logic.tiers.TierStore``)."""
+
     def apply_tier(
         self,
         program_id: str,
@@ -46,7 +49,7 @@ class TierRepository(DynamoRepository):
         item's compact form (``to_compact_utc``, to the second), which compares in time order
         as a string."""
         stamp = to_compact_utc(parse_instant(at))
-        update = _Update()
+        update = Update()
         if decision.tier is None:
             update.remove("tier")
         else:
@@ -85,7 +88,7 @@ class TierRepository(DynamoRepository):
         request = update.request(
             self.table_name, self._key(program_id, member_id, MEMBER_SK), condition
         )
-        return self._conditional_update(request).applied
+        return self._update_if(request)
 
     def remove_buckets(self, program_id: str, member_id: str, names: Sequence[str]) -> None:
         """Remove window buckets that can never count again (``unreachable_names``). No
@@ -93,13 +96,13 @@ class TierRepository(DynamoRepository):
         changes no points, so the member's version ``v`` stays."""
         if not names:
             return
-        update = _Update()
+        update = Update()
         for name in names:
             update.remove(name)
         request = update.request(
             self.table_name, self._key(program_id, member_id, MEMBER_SK), "attribute_exists(pk)"
         )
-        self._conditional_update(request)
+        self._update_if(request)
 
     def due_member_keys(self, program_id: str, today: date) -> Iterator[str]:
         """Member ids whose check date has come, shard by shard (keys only)."""
@@ -138,7 +141,7 @@ class TierRepository(DynamoRepository):
                     "BatchGetItem", self.client.batch_get_item, RequestItems=pending
                 )
                 found.extend(
-                    _from_item(item) for item in response["Responses"].get(self.table_name, [])
+                    from_item(item) for item in response["Responses"].get(self.table_name, [])
                 )
                 pending = response.get("UnprocessedKeys") or {}
         return found

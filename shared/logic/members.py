@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.dal.keys import LEDGER_SK_PREFIX, ORDER_SK_PREFIX, ledger_sk
-from shared.dal.perks import PerkRepository, perk_repository
 from shared.domain.errors import InvalidInput, MalformedRequest
+from shared.domain.keys import LEDGER_SK_PREFIX, ORDER_SK_PREFIX, ledger_sk
 from shared.domain.outbound import Image
 from shared.domain.perks import (
     AccessReason,
@@ -36,6 +35,7 @@ from shared.domain.tiers import earned_tier, is_eligible, points_to_next_tier
 from shared.domain.timeutil import local_day, to_utc_iso
 from shared.domain.window import window_points
 from shared.logic.perks import page_after
+from shared.logic.ports import Page
 
 
 class _Out(BaseModel):
@@ -168,13 +168,18 @@ def ledger_projection(old: Image | None, new: Image | None) -> list[tuple[str, s
     return [(pk, sk, entry) for sk, entry in _entries(new).items() if sk not in before]
 
 
-def project_ledger(old: Image | None, new: Image | None, repo: PerkRepository | None = None) -> int:
+class LedgerEntryWriter(Protocol):
+    """Where the ledger's read model is written (``shared.dal.perks.PerkRepository``)."""
+
+    def put_ledger_entry(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None: ...
+
+
+def project_ledger(old: Image | None, new: Image | None, store: LedgerEntryWriter) -> int:
     """The ``event_publisher``'s projector step: write the entries a change adds (idempotent:
     a redelivered record writes the same items). Returns how many were written."""
     added = ledger_projection(old, new)
     if not added:
         return 0
-    store = repo or perk_repository()
     for pk, sk, entry in added:
         attributes = entry.model_dump(by_alias=True, exclude_none=True)
         attributes["memberId"] = new.get("memberId") if new else None
@@ -187,8 +192,22 @@ class LedgerPage(_Out):
     next_token: str | None = Field(description="Pass as nextToken for the next page.")
 
 
+class LedgerEntries(Protocol):
+    """Where the ledger's read model is listed (``shared.dal.perks.PerkRepository``)."""
+
+    def page(
+        self,
+        program_id: str,
+        member_id: str,
+        prefix: str,
+        limit: int,
+        after: str | None,
+        consistent: bool,
+    ) -> Page: ...
+
+
 def ledger_page(
-    member_id: str, limit: int, token: str | None, program: Program, repo: PerkRepository
+    member_id: str, limit: int, token: str | None, program: Program, repo: LedgerEntries
 ) -> LedgerPage:
     """``GET /v1/me/ledger``: one eventually consistent Query of the member's ledger entries,
     newest first (the read model is itself a second behind the orders)."""

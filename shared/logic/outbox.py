@@ -2,7 +2,8 @@
 
 - ``DERIVERS``: pure functions (old image, new image) -> the outbound events the change implies;
 - ``PROJECTORS``: read models kept from the changes, written idempotently before the events are
-  published (a failure fails the record, and the stream retries both).
+  published (a failure fails the record, and the stream retries both), through the store the
+  function gives them (``ReadModelStore``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from shared.domain.outbound import Deriver, Image
 from shared.domain.perk_events import perk_events
 from shared.domain.rating_events import rating_events
 from shared.domain.tier_events import tier_events
-from shared.logic.members import project_ledger
+from shared.logic.members import LedgerEntryWriter, project_ledger
 
-Projector = Callable[[Image | None, Image | None], int]
+ReadModelStore = LedgerEntryWriter
+"""What the projectors write to (the perk repository holds the ledger's read model)."""
+
+Projector = Callable[[Image | None, Image | None, ReadModelStore], int]
 
 DERIVERS: list[Deriver] = [tier_events, rating_events, perk_events]
 PROJECTORS: list[Projector] = [project_ledger]

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.dal.keys import MEMBER_SK, REDEMPTION_SK_PREFIX, quota_sk
-from shared.dal.perks import PerkRepository, StoredResult, decode_token
 from shared.domain.errors import (
     AlreadyBooked,
     DomainError,
@@ -33,12 +31,15 @@ from shared.domain.errors import (
     PerkClosed,
     QuotaExhausted,
 )
+from shared.domain.keys import MEMBER_SK, REDEMPTION_SK_PREFIX, quota_sk
 from shared.domain.money import Money
 from shared.domain.perks import (
     REDEEMABLE,
     AccessReason,
     FuelPurchaseReported,
+    MemberGuard,
     Redemption,
+    RedemptionPlan,
     RedemptionRequest,
     RedemptionStatus,
     cancellation_problem,
@@ -64,12 +65,87 @@ from shared.domain.perks import (
 from shared.domain.program import PerkKind, Program
 from shared.domain.tiers import is_eligible
 from shared.domain.timeutil import local_day, to_utc_iso
-from shared.logic.ports import TransientConflict
+from shared.logic.ports import (
+    CashbackWrite,
+    Page,
+    RedeemWrite,
+    StoredResult,
+    TransientConflict,
+    decode_token,
+)
 
 MAX_DECISIONS = 4
 """How many times a decision is made again when the member item changed under it."""
 
 Entropy = Callable[[int], bytes]
+
+
+class PerkStore(Protocol):
+    """What the perk use cases need of storage (``shared.dal.perks.PerkRepository``)."""
+
+    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
+
+    def get_items(
+        self, program_id: str, member_id: str, sort_keys: Sequence[str]
+    ) -> dict[str, dict[str, Any]]: ...
+
+    def page(
+        self,
+        program_id: str,
+        member_id: str,
+        prefix: str,
+        limit: int,
+        after: str | None,
+        consistent: bool,
+    ) -> Page: ...
+
+    def redeem(
+        self,
+        program_id: str,
+        member_id: str,
+        key_digest: str,
+        guard: MemberGuard,
+        plan: RedemptionPlan,
+        redemption: Redemption,
+        result: StoredResult,
+        now: datetime,
+    ) -> RedeemWrite: ...
+
+    def store_result(
+        self,
+        program_id: str,
+        member_id: str,
+        key_digest: str,
+        result: StoredResult,
+        now: datetime,
+    ) -> StoredResult | None: ...
+
+    def redemption_item(
+        self, program_id: str, member_id: str, redemption_id: str
+    ) -> dict[str, Any] | None: ...
+
+    def cancel(
+        self,
+        program_id: str,
+        member_id: str,
+        redemption: Redemption,
+        quota_key: str,
+        slot: str | None,
+        now: datetime,
+    ) -> Redemption | None: ...
+
+    def credit_cashback(
+        self,
+        program_id: str,
+        member_id: str,
+        purchase: Mapping[str, Any],
+        cashback: Decimal,
+        guard: MemberGuard,
+    ) -> CashbackWrite: ...
+
+    def record_purchase(
+        self, program_id: str, member_id: str, purchase: Mapping[str, Any]
+    ) -> dict[str, Any] | None: ...
 
 
 def _error_body(error: DomainError) -> str:
@@ -106,7 +182,7 @@ def _refuse(
     digest: str,
     now: datetime,
     program: Program,
-    repo: PerkRepository,
+    repo: PerkStore,
 ) -> RedeemResult:
     """Keep a refusal as the key's first result (Stripe's rule: a request that was executed
     answers the same forever), unless the key's first result is already there."""
@@ -125,7 +201,7 @@ def redeem(
     request: RedemptionRequest,
     now: datetime,
     program: Program,
-    repo: PerkRepository,
+    repo: PerkStore,
     entropy: Entropy = secrets.token_bytes,
 ) -> RedeemResult:
     """``POST /v1/me/redemptions``. Invalid requests raise ``InvalidInput`` (nothing stored);
@@ -195,7 +271,7 @@ def redeem(
 
 
 def cancel(
-    member_id: str, redemption_id: str, now: datetime, program: Program, repo: PerkRepository
+    member_id: str, redemption_id: str, now: datetime, program: Program, repo: PerkStore
 ) -> Redemption:
     """``DELETE /v1/me/redemptions/{id}``: cancel before the date; the quota comes back.
     Idempotent: cancelling a cancelled redemption answers it as it is."""
@@ -235,7 +311,7 @@ def page_after(token: str | None, prefix: str) -> str | None:
 
 
 def redemptions_page(
-    member_id: str, limit: int, token: str | None, program: Program, repo: PerkRepository
+    member_id: str, limit: int, token: str | None, program: Program, repo: PerkStore
 ) -> RedemptionsPage:
     page = repo.page(
         program.id,
@@ -289,7 +365,7 @@ def _money(amount: Decimal | None, program: Program) -> Money | None:
     return None if amount is None else Money(amount=amount, currency=program.currency)
 
 
-def perks_view(member_id: str, now: datetime, program: Program, repo: PerkRepository) -> PerksView:
+def perks_view(member_id: str, now: datetime, program: Program, repo: PerkStore) -> PerksView:
     """``GET /v1/me/perks``: one batch read of the member item and the current quota items."""
     today = local_day(now, program.zone)
     quota_keys = {
@@ -385,7 +461,7 @@ def _as_before(event: FuelPurchaseReported, existing: dict[str, Any]) -> Cashbac
 
 
 def credit_fuel_purchase(
-    event: FuelPurchaseReported, now: datetime, program: Program, repo: PerkRepository
+    event: FuelPurchaseReported, now: datetime, program: Program, repo: PerkStore
 ) -> CashbackResult:
     """``FuelPurchaseReported``: credit cashback to the wallet at the member's tier rate, once
     per purchase id. The rate is the tier's when the event is applied (the tier history is not

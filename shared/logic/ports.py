@@ -1,10 +1,17 @@
-"""What the use cases expect of storage, apart from any database: the results a store reports
-and the error it raises when concurrent writers keep it from deciding. The DynamoDB
-repositories in ``shared.dal`` implement them; nothing here imports boto3."""
+"""What the use cases expect of storage, apart from any database: the results a store reports,
+the error it raises when concurrent writers keep it from deciding, and the page tokens of its
+lists. The DynamoDB repositories in ``shared.dal`` implement them; nothing here imports boto3.
+
+The stores themselves are ``Protocol`` classes next to the use cases that need them (e.g.
+``shared.logic.ingestion.LedgerStore``, ``shared.logic.perks.PerkStore``); the repositories
+satisfy them structurally, and ``shared.composition`` builds them."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
+from typing import Any
 
 from shared.domain.orders import OrderRecord
 
@@ -19,3 +26,67 @@ class WriteResult:
 
     applied: bool
     existing: OrderRecord | None = None
+
+
+# -- lists ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a member's items, newest first, and the token of the next page (if any)."""
+
+    items: list[dict[str, Any]]
+    next_token: str | None
+
+
+def encode_token(sk: str) -> str:
+    """The page token of a sort key: only the sort key travels, the partition is the caller's."""
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, prefix: str) -> str | None:
+    """The sort key a page token stands for, if it is one of ``prefix``'s; else None. Only the
+    sort key travels in a token: the partition is always the caller's own."""
+    try:
+        sk = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return sk if sk.startswith(prefix) and len(sk) <= 1024 else None
+
+
+# -- perks ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """The first result of one ``Idempotency-Key``: replayed, status included, to every later
+    request with the same key and body."""
+
+    request_digest: str
+    status: int
+    body: str
+    """The response body, JSON, as first sent."""
+    redemption_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RedeemWrite:
+    """What the redemption transaction found. ``applied``, or the reasons it was cancelled."""
+
+    applied: bool
+    replay: StoredResult | None = None
+    """The key was used before: its stored result."""
+    member_changed: bool = False
+    member: dict[str, Any] | None = None
+    """The member item as it stood when the guard failed ({} when there is none)."""
+    quota_refused: bool = False
+    quota: dict[str, Any] | None = None
+    """The quota item as it stood when its condition failed."""
+
+
+@dataclass(frozen=True)
+class CashbackWrite:
+    applied: bool
+    existing: dict[str, Any] | None = None
+    """The purchase was recorded before: its item."""
+    member_changed: bool = False

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from infra.ddb_local import DynamoDBLocal
-from shared.dal.keys import member_pk, order_sk
+from shared.domain.keys import member_pk, order_sk
 
 from .test_local_stack import RunningStack, eventually, http, running_stack, signed_headers
 

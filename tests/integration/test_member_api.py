@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.dal import factory
+from shared import composition
 from tests.helpers import FakeContext, order_completed, order_reversed
 from tests.integration.streams import StreamReader
 from tests.integration.test_perks_helpers import (
@@ -48,7 +48,7 @@ def test_me_is_one_item_read_whatever_the_history(
     for index in range(40):
         order(apps, "ann", f"a-{index}", minutes_ago=index * 600)
     order(apps, "bob", "b-1", minutes_ago=5)
-    meter = factory.repository().meter
+    meter = composition.meter()
     meter.reset()
     ann = me(apps, "ann")
     assert meter.read_units <= 1 and meter.calls == 1
@@ -125,7 +125,7 @@ def test_perks_say_open_or_not_and_why_with_the_quota_left(
         ),
     )
     assert status == 201
-    meter = factory.repository().meter
+    meter = composition.meter()
     meter.reset()
     ann = {p["perkId"]: p for p in me(apps, "ann", "/v1/me/perks")["perks"]}
     assert meter.calls == 1 and meter.read_units <= 3
@@ -186,7 +186,7 @@ def test_entitlements_and_badges_are_for_services_and_read_one_item(
     )
     seed_member(ddb_client, table_name, "bob", tier="gold")
     api = apps["member_api"]
-    meter = factory.repository().meter
+    meter = composition.meter()
     meter.reset()
     status, ann, _ = call(api, http("GET", "/v1/members/ann/entitlements", iam=True))
     assert status == 200 and meter.calls == 1 and meter.read_units <= 0.5

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from shared.dal.dynamodb import DynamoRepository
 from shared.dal.item_size import KB, attribute_sizes, item_size
-from shared.dal.keys import MEMBER_SK, member_pk
+from shared.dal.ledger import LedgerRepository
 from shared.dal.tiers import TierRepository
 from shared.domain.events import InboundEvent, parse_detail, parse_envelope
+from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.program import EarningRules, Program
 from shared.domain.tiers import Trigger
 from shared.domain.window import block_first_day, day_buckets
@@ -51,7 +51,7 @@ def program_earning(day_points: int) -> Program:
 
 
 def credit(
-    repo: DynamoRepository, program: Program, order_id: str, completed: datetime, now: datetime
+    repo: LedgerRepository, program: Program, order_id: str, completed: datetime, now: datetime
 ) -> None:
     raw = order_completed(
         order_id=order_id,
@@ -82,7 +82,7 @@ def breakdown(item: dict[str, Any]) -> str:
 
 def member_with_a_full_window(client: Any, table: str, day_points: int, now: datetime) -> Program:
     program = program_earning(day_points)
-    repo = DynamoRepository(table, client, sleep=lambda _: None)
+    repo = LedgerRepository(table, client, sleep=lambda _: None)
     for offset in range(program.window.days):
         credit(repo, program, f"o-{offset}", now - timedelta(days=offset, hours=1), now)
     give_every_attribute(client, table, program, LONGEST_MEMBER_ID, now)
@@ -127,7 +127,7 @@ def test_a_member_back_after_a_long_absence_stays_under_1_kb(
     adds its own block beside them, and the tier evaluation of that change removes them."""
     before = NOW - timedelta(days=365)
     program = member_with_a_full_window(ddb_client, table_name, 9_990, before)
-    repo = DynamoRepository(table_name, ddb_client, sleep=lambda _: None)
+    repo = LedgerRepository(table_name, ddb_client, sleep=lambda _: None)
     credit(repo, program, "back", NOW - timedelta(hours=1), NOW)
     item = raw_member(ddb_client, table_name)
     blocks = sum(1 for name in item if block_first_day(name) is not None)

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.dal import factory
-from shared.dal.factory import repository
+from shared import composition
+from shared.composition import ledger_repository
 from shared.domain.orders import OrderStatus
 from shared.domain.window import window_points
 from shared.programs import load_program
@@ -42,9 +42,9 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 def app(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch.setenv("TABLE_NAME", table_name)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Loyalty")
-    factory.reset()
+    composition.reset()
     yield load_function("order_ingestion")
-    factory.reset()
+    composition.reset()
 
 
 def deliver(app: ModuleType, event: dict[str, Any], channel: str) -> Any:
@@ -135,7 +135,7 @@ def test_concurrent_duplicate_delivery_in_any_order_is_exactly_once(
     program = load_program("cart-star")
     kept = [order for order in orders if order.cancel is None]
     expected_points = sum(10 * order.batch for order in kept)
-    item = repository().get_member("cart-star", member_id) or {}
+    item = ledger_repository().get_member("cart-star", member_id) or {}
     assert int(item.get("lifetimePoints", 0)) == expected_points
     assert int(item.get("ordersCompleted", 0)) == len(kept)
     today = NOW.date()
@@ -144,7 +144,7 @@ def test_concurrent_duplicate_delivery_in_any_order_is_exactly_once(
     )
     assert window_points(item, today, program) == expected_window
     for order in orders:
-        record = repository().get_order("cart-star", member_id, order.order_id)
+        record = ledger_repository().get_order("cart-star", member_id, order.order_id)
         assert record is not None
         if order.cancel is None:
             assert record.status is OrderStatus.CREDITED and record.reversal is None
@@ -166,9 +166,9 @@ def test_a_poisoned_message_fails_alone_and_redelivery_changes_nothing(app: Modu
     for _receive in range(3):  # maxReceiveCount in template.yaml; then SQS moves it to the DLQ
         response = app.lambda_handler(batch, FakeContext())
         assert response == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
-    item = repository().get_member("cart-star", "shopper-1")
+    item = ledger_repository().get_member("cart-star", "shopper-1")
     assert item is not None and item["lifetimePoints"] == 30
-    assert repository().get_order("cart-star", "shopper-1", "ord-bad") is None
+    assert ledger_repository().get_order("cart-star", "shopper-1", "ord-bad") is None
 
 
 def test_late_event_counts_on_its_own_day(app: ModuleType) -> None:
@@ -176,7 +176,7 @@ def test_late_event_counts_on_its_own_day(app: ModuleType) -> None:
     app.lambda_handler(
         order_completed(completed_at=three_days_ago, time=NOW.isoformat()), FakeContext()
     )
-    item = repository().get_member("cart-star", "shopper-1")
+    item = ledger_repository().get_member("cart-star", "shopper-1")
     assert item is not None
     assert window_points(item, date(2026, 11, 23), load_program("cart-star")) == 10
     assert window_points(item, NOW.date() + timedelta(days=86), load_program("cart-star")) == 10
@@ -187,12 +187,12 @@ def test_tip_bait_is_recorded_through_http(app: ModuleType) -> None:
     deliver(app, order_completed(tip="10.00"), "http")
     result = deliver(app, tip_adjusted(previous="10.00", new="7.00"), "http")
     assert result["outcome"] == "tip_recorded" and result["tipBaited"] is True
-    record = repository().get_order("cart-star", "shopper-1", "ord-1")
+    record = ledger_repository().get_order("cart-star", "shopper-1", "ord-1")
     assert record is not None and record.tip_baited
 
 
 def test_completion_costs_at_most_four_write_units_and_no_read(app: ModuleType) -> None:
-    repo = repository()
+    repo = ledger_repository()
     repo.meter.reset()
     app.lambda_handler(order_completed(order_id="ord-cost"), FakeContext())
     assert repo.meter.read_units == 0

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from shared.dal import factory
-from shared.dal.keys import MEMBER_SK, member_pk
+from shared import composition
+from shared.domain.keys import MEMBER_SK, member_pk
 from tests.helpers import FakeContext, load_function
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -124,9 +124,9 @@ def publish_stream(apps: dict[str, ModuleType], records: list[dict[str, Any]]) -
 def apps(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, ModuleType]]:
     monkeypatch.setenv("TABLE_NAME", table_name)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Loyalty")
-    factory.reset()
+    composition.reset()
     yield {name: load_function(name) for name in FUNCTIONS}
-    factory.reset()
+    composition.reset()
 
 
 # -- concurrent requests: one process per Lambda execution environment ----------------------------
@@ -142,7 +142,7 @@ def _in_environment(table: str, event: dict[str, Any], start_at: float) -> tuple
     """In a worker process: perk_redemption's handler for ``event``, started at ``start_at``."""
     if _WORKER.get("table") != table:
         os.environ["TABLE_NAME"] = table
-        factory.reset()
+        composition.reset()
         _WORKER["table"] = table
     delay = start_at - time.time()
     if delay > 0:

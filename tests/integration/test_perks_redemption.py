@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.dal import factory
-from shared.dal.keys import IDEMPOTENCY_SK_PREFIX, QUOTA_SK_PREFIX, member_pk
+from shared import composition
+from shared.domain.keys import IDEMPOTENCY_SK_PREFIX, QUOTA_SK_PREFIX, member_pk
 from shared.domain.window import pack_days
 from tests.helpers import FakeContext, sqs_event
 from tests.integration.streams import RecordingPublisher, StreamReader
@@ -410,7 +410,7 @@ def test_fuel_purchases_credit_the_wallet_at_the_tier_rate_once(
     assert status == 200 and body["result"]["outcome"] == "duplicate"
     app.lambda_handler(fuel("p-2", "ann", "10.00"), FakeContext())
     assert wallet(apps, "ann") == "2.78"
-    member = factory.repository().get_member(PROGRAM, "ann")
+    member = composition.ledger_repository().get_member(PROGRAM, "ann")
     assert member is not None and int(member["v"]) == 1, "the wallet does not bump v"
 
     seed_member(ddb_client, table_name, "nobody")

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from infra.local.patterns import matches
 from infra.local.template import read_stack
 from infra.table import create_table
-from shared.dal import factory
+from shared import composition
 from shared.dal.ratings import RatingRepository
 from shared.domain.errors import InvalidInput
 from shared.domain.outbound import OutboundEvent, derive_all
@@ -125,7 +125,7 @@ class Pipeline(World):
 def pipeline(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     monkeypatch.setenv("TABLE_NAME", table_name)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Loyalty")
-    factory.reset()
+    composition.reset()
     program = small_program()
     world = Pipeline(program, RatingRepository(table_name, boto3.client("dynamodb")))
     world.ingestion = load_function("order_ingestion")
@@ -138,7 +138,7 @@ def pipeline(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipel
     world.published = []
     world.rng = random.Random(7)
     yield world
-    factory.reset()
+    composition.reset()
 
 
 def new_pipeline(table_name: str, template: Pipeline, program: Program) -> Pipeline:
@@ -173,7 +173,7 @@ def test_arrival_order_channel_and_redelivery_change_nothing(
     create_table(client, TEMPLATE_PATH, name)
     try:
         monkeypatch.setenv("TABLE_NAME", name)
-        factory.reset()
+        composition.reset()
         world = new_pipeline(name, pipeline, pipeline.program)
         world.rng = random.Random(seed)
         for raw in scenario.arrival:

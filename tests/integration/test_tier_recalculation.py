@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.dal import factory
-from shared.dal.factory import repository
+from shared import composition
+from shared.composition import ledger_repository
 from tests.helpers import FakeContext, load_function, order_completed, order_reversed
 from tests.integration.streams import RecordingPublisher, StreamReader
 
@@ -24,12 +24,12 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def apps(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, ModuleType]]:
     monkeypatch.setenv("TABLE_NAME", table_name)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Loyalty")
-    factory.reset()
+    composition.reset()
     yield {
         name: load_function(name)
         for name in ("order_ingestion", "tier_recalculation", "event_publisher")
     }
-    factory.reset()
+    composition.reset()
 
 
 def deliver_stream(apps: dict[str, ModuleType], records: list[dict[str, Any]]) -> None:
@@ -58,12 +58,12 @@ def test_upgrade_from_the_stream_without_reading_and_published_once(
 ) -> None:
     stream = StreamReader(table_name)
     orders(apps, 7)  # 210 points: gold
-    repo = factory.tier_repository()
+    repo = composition.tier_repository()
     repo.meter.reset()
     records = stream.read()
     deliver_stream(apps, records)
     assert repo.meter.read_units == 0, "evaluated from the stream's new image"
-    member = repository().get_member("cart-star", "shopper-1")
+    member = ledger_repository().get_member("cart-star", "shopper-1")
     assert member is not None and member["tier"] == "gold"
     assert member["tierReason"] == "points_gained"
     # The tier write is itself on the stream: the publisher turns it into the event, and the
@@ -75,10 +75,10 @@ def test_upgrade_from_the_stream_without_reading_and_published_once(
     assert changed[0].detail["from"] is None and changed[0].detail["to"] == "gold"
     assert changed[0].detail["reason"] == "points_gained" and changed[0].detail["eventId"]
     # Redelivering both batches changes nothing and publishes the same event id again at most.
-    before = repository().get_member("cart-star", "shopper-1")
+    before = ledger_repository().get_member("cart-star", "shopper-1")
     deliver_stream(apps, records)
     deliver_stream(apps, follow_up)
-    assert repository().get_member("cart-star", "shopper-1") == before
+    assert ledger_repository().get_member("cart-star", "shopper-1") == before
     ids = {e.detail["eventId"] for e in published.events if e.detail_type == "MemberTierChanged"}
     assert len(ids) == 1
 
@@ -94,7 +94,7 @@ def test_daily_evaluation_downgrades_after_a_reversal_and_redelivery_is_a_no_op(
         FakeContext(),
     )
     deliver_stream(apps, stream.read())
-    member = repository().get_member("cart-star", "shopper-1")
+    member = ledger_repository().get_member("cart-star", "shopper-1")
     assert member is not None and member["tier"] == "gold", "downgrades wait for the schedule"
     assert member["checkOn"] == NOW.date().isoformat()
 
@@ -108,7 +108,7 @@ def test_daily_evaluation_downgrades_after_a_reversal_and_redelivery_is_a_no_op(
     assert first["changes"] == {"gold->None": 1}
     again = apps["tier_recalculation"].lambda_handler(schedule, FakeContext())
     assert again["evaluated"] == 0 and again["changes"] == {}
-    member = repository().get_member("cart-star", "shopper-1")
+    member = ledger_repository().get_member("cart-star", "shopper-1")
     assert member is not None and "tier" not in member and member["tierReason"] == "points_expired"
     assert "checkOn" not in member
     deliver_stream(apps, stream.read())
@@ -143,7 +143,7 @@ def test_me_shows_tier_points_and_projection(
             }
         )
     )
-    repo = repository()
+    repo = ledger_repository()
     repo.meter.reset()
     response = api.lambda_handler(event, FakeContext(function_name="member_api"))
     assert repo.meter.read_units <= 1
@@ -169,5 +169,5 @@ def test_the_check_index_lists_only_members_with_a_tier(
         order_completed(order_id="x", member_id="newcomer", time=NOW.isoformat()), FakeContext()
     )
     deliver_stream(apps, stream.read())
-    due = list(factory.tier_repository().due_member_keys("cart-star", date(2027, 12, 31)))
+    due = list(composition.tier_repository().due_member_keys("cart-star", date(2027, 12, 31)))
     assert due == ["shopper-1"]

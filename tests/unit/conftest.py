@@ -7,8 +7,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.dal import factory
-from shared.dal.dynamodb import DynamoRepository
+from shared import composition
+from shared.dal.ledger import LedgerRepository
 from shared.domain.program import Program
 from shared.programs import load_program
 
@@ -50,11 +50,11 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        factory.reset()
+        composition.reset()
         yield TABLE
-        factory.reset()
+        composition.reset()
 
 
 @pytest.fixture
-def repo(moto_table: str) -> DynamoRepository:
-    return DynamoRepository(moto_table, boto3.client("dynamodb"), sleep=lambda _: None)
+def repo(moto_table: str) -> LedgerRepository:
+    return LedgerRepository(moto_table, boto3.client("dynamodb"), sleep=lambda _: None)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.dal.factory import repository
+from shared.composition import ledger_repository
 from shared.ingress import RejectedEvent
 from shared.observability import logger
 from tests.helpers import FakeContext, http_event, load_function, order_completed, sqs_event
@@ -21,7 +21,7 @@ def app(moto_table: str) -> ModuleType:
 
 
 def points(member_id: str = "shopper-1") -> int:
-    item = repository().get_member("cart-star", member_id)
+    item = ledger_repository().get_member("cart-star", member_id)
     return int(item["lifetimePoints"]) if item else 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shared.dal.dynamodb import DynamoRepository
+from shared.dal.ledger import LedgerRepository
 from shared.dal.tiers import TierRepository
 from shared.domain.events import InboundEvent, parse_detail, parse_envelope
 from shared.domain.orders import OrderStatus
@@ -23,18 +23,18 @@ def event(raw: dict[str, Any]) -> InboundEvent:
     return parse_detail(envelope.detail_type, envelope.detail, INGESTED_EVENTS)
 
 
-def apply(raw: dict[str, Any], program: Program, repo: DynamoRepository, attempt: str = "a") -> Any:
+def apply(raw: dict[str, Any], program: Program, repo: LedgerRepository, attempt: str = "a") -> Any:
     return ingest(event(raw), NOW, program, repo, attempt)
 
 
-def member(repo: DynamoRepository) -> dict[str, Any]:
+def member(repo: LedgerRepository) -> dict[str, Any]:
     item = repo.get_member("cart-star", "shopper-1")
     assert item is not None
     return item
 
 
 def test_completion_credits_ten_per_order_on_its_day(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     result = apply(
         order_completed(batch_size=2, completed_at="2026-11-20T23:30:00-05:00"), program, repo
@@ -50,13 +50,13 @@ def test_completion_credits_ten_per_order_on_its_day(
     assert order.rule_version == "cart-star@1" and order.customer_id == "cust-1"
 
 
-def test_redelivery_credits_once(program: Program, repo: DynamoRepository) -> None:
+def test_redelivery_credits_once(program: Program, repo: LedgerRepository) -> None:
     outcomes = [apply(order_completed(), program, repo, attempt=f"a{i}").outcome for i in range(3)]
     assert outcomes == [Outcome.CREDITED, Outcome.DUPLICATE, Outcome.DUPLICATE]
     assert member(repo)["lifetimePoints"] == 10
 
 
-def test_cancellation_reverses_exactly_once(program: Program, repo: DynamoRepository) -> None:
+def test_cancellation_reverses_exactly_once(program: Program, repo: LedgerRepository) -> None:
     apply(order_completed(batch_size=3), program, repo)
     first = apply(order_reversed("OrderCancelled"), program, repo, attempt="c1")
     again = apply(order_reversed("OrderRefunded"), program, repo, attempt="c2")
@@ -71,7 +71,7 @@ def test_cancellation_reverses_exactly_once(program: Program, repo: DynamoReposi
 
 
 def test_cancellation_before_completion_prevents_the_credit(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     assert apply(order_reversed(), program, repo).outcome is Outcome.CANCELLED_BEFORE_COMPLETION
     assert apply(order_completed(), program, repo).outcome is Outcome.VOIDED
@@ -82,7 +82,7 @@ def test_cancellation_before_completion_prevents_the_credit(
 
 
 def test_tip_lowered_without_reason_marks_the_order(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     apply(order_completed(tip="10.00"), program, repo)
     result = apply(tip_adjusted(previous="10.00", new="2.00"), program, repo)
@@ -94,7 +94,7 @@ def test_tip_lowered_without_reason_marks_the_order(
 
 
 def test_tip_adjustments_apply_in_time_order_and_once(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     later = tip_adjusted(
         previous="10.00",
@@ -112,7 +112,7 @@ def test_tip_adjustments_apply_in_time_order_and_once(
 
 
 def test_tip_before_completion_keeps_the_delivery_tip_as_baseline(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     apply(tip_adjusted(previous="10.00", new="2.00"), program, repo)
     assert apply(order_completed(tip="10.00"), program, repo).outcome is Outcome.CREDITED
@@ -123,7 +123,7 @@ def test_tip_before_completion_keeps_the_delivery_tip_as_baseline(
 
 
 def test_own_write_after_an_ambiguous_retry_is_recognised(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     apply(order_completed(), program, repo, attempt="same-attempt")
     retry = apply(order_completed(), program, repo, attempt="same-attempt")
@@ -131,7 +131,7 @@ def test_own_write_after_an_ambiguous_retry_is_recognised(
     assert member(repo)["lifetimePoints"] == 10
 
 
-def test_every_write_reports_consumed_capacity(program: Program, repo: DynamoRepository) -> None:
+def test_every_write_reports_consumed_capacity(program: Program, repo: LedgerRepository) -> None:
     repo.meter.reset()
     apply(order_completed(), program, repo)
     assert repo.meter.by_operation == {"TransactWriteItems": 1}
@@ -139,7 +139,7 @@ def test_every_write_reports_consumed_capacity(program: Program, repo: DynamoRep
 
 
 def test_a_refused_write_on_a_member_item_is_not_read_as_an_order(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     """A tier write losing to a newer member version reports False (it used to raise)."""
     apply(order_completed(batch_size=3), program, repo)
@@ -156,7 +156,7 @@ def test_a_refused_write_on_a_member_item_is_not_read_as_an_order(
 
 
 def test_a_late_replayed_reversal_after_its_block_was_pruned_breaks_nothing(
-    program: Program, repo: DynamoRepository
+    program: Program, repo: LedgerRepository
 ) -> None:
     """A refund replayed from an archive long after, with its original time: by that time's
     clock the credited day is still in the window, but a later order already pruned its block.

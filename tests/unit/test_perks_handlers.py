@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from shared.dal.dynamodb import _Update
-from shared.dal.perks import PerkRepository, RedeemWrite, perk_repository
+from shared.composition import perk_repository
+from shared.dal.dynamodb import Update
+from shared.dal.perks import PerkRepository
 from shared.domain.perks import MemberGuard
+from shared.logic.ports import RedeemWrite
 from tests.helpers import FakeContext, load_function
 
 
@@ -92,7 +94,7 @@ def test_the_fuel_route_goes_to_the_event_ingress(app: ModuleType) -> None:
 def test_the_guard_reads_as_the_decision(moto_table: str) -> None:
     """The condition the transaction re-checks, spelled out (DynamoDB evaluates it)."""
     repo = perk_repository()
-    names = _Update()
+    names = Update()
     condition = repo._guard_condition(
         MemberGuard(tiers=(None, "gold"), version=3, pin_version=True), names
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.dal.ratings import rating_repository
+from shared.composition import rating_repository
 from shared.ingress import RejectedEvent
 from shared.programs import load_program
 from tests.helpers import FakeContext, fixture_event, http_event, load_function, sqs_event

@@ -1,0 +1,115 @@
+"""Where the functions get their repositories: every one is built here, and only here.
+
+One boto3 client per service and execution environment, created on first use (never at import,
+so that importing a function costs no client) and cached with the repositories built on it.
+``AWS_ENDPOINT_URL_DYNAMODB`` points the DynamoDB client at DynamoDB Local. ``reset()`` forgets
+everything (tests point the functions at fresh tables).
+
+Each repository's module is imported on first use too: a function pays at cold start only for
+the repositories it uses (order ingestion never loads the rating moderation's).
+
+The use cases never import this module: they are given the repositories, which satisfy their
+store protocols structurally (``shared.logic``)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+
+from shared.dal.capacity import CapacityMeter
+from shared.settings import settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+    from shared.dal.ledger import LedgerRepository
+    from shared.dal.perks import PerkRepository
+    from shared.dal.publisher import EventBridgePublisher
+    from shared.dal.ratings import RatingRepository
+    from shared.dal.recalculation import RecalculationRepository
+    from shared.dal.tiers import TierRepository
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    """The execution environment's DynamoDB client (boto3 clients are thread-safe)."""
+    return boto3.client("dynamodb")
+
+
+@cache
+def sqs() -> SQSClient:
+    """The SQS client (the full recalculation sends its continuation messages with it)."""
+    return boto3.client("sqs")
+
+
+@cache
+def meter() -> CapacityMeter:
+    """The capacity meter the ledger and perk repositories share (the member API reads through
+    both, and counts its units as one)."""
+    return CapacityMeter()
+
+
+@cache
+def ledger_repository() -> LedgerRepository:
+    from shared.dal.ledger import LedgerRepository  # noqa: PLC0415 (on first use)
+
+    return LedgerRepository(settings().table_name, dynamodb(), meter=meter())
+
+
+@cache
+def perk_repository() -> PerkRepository:
+    from shared.dal.perks import PerkRepository  # noqa: PLC0415 (on first use)
+
+    return PerkRepository(settings().table_name, dynamodb(), meter=meter())
+
+
+@cache
+def tier_repository() -> TierRepository:
+    from shared.dal.tiers import TierRepository  # noqa: PLC0415 (on first use)
+
+    return TierRepository(settings().table_name, dynamodb())
+
+
+@cache
+def rating_repository() -> RatingRepository:
+    from shared.dal.ratings import RatingRepository  # noqa: PLC0415 (on first use)
+
+    return RatingRepository(settings().table_name, dynamodb())
+
+
+@cache
+def recalculation_repository() -> RecalculationRepository:
+    """The full recalculation's repository, with its own meter (a worker reads its units)."""
+    from shared.dal.recalculation import RecalculationRepository  # noqa: PLC0415 (on first use)
+
+    return RecalculationRepository(settings().table_name, dynamodb())
+
+
+@cache
+def publisher() -> EventBridgePublisher:
+    from shared.dal.publisher import EventBridgePublisher  # noqa: PLC0415 (on first use)
+
+    return EventBridgePublisher(settings().event_bus_name, boto3.client("events"))
+
+
+_CACHED = (
+    dynamodb,
+    sqs,
+    meter,
+    ledger_repository,
+    perk_repository,
+    tier_repository,
+    rating_repository,
+    recalculation_repository,
+    publisher,
+    settings,
+)
+
+
+def reset() -> None:
+    """Forget the cached clients, repositories and settings."""
+    for function in _CACHED:
+        function.cache_clear()
