@@ -1,8 +1,11 @@
-"""The domain stays plain: no boto3, no environment, no clock (STYLE practice 2)."""
+"""The layers hold: the domain stays plain (no boto3, no environment, no clock: STYLE practice
+2), and the use cases in shared/logic reach storage only through the store protocols they are
+given, never through shared.dal, the composition module or boto3."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,13 @@ DOMAIN_FILES = sorted((ROOT / "shared" / "domain").glob("*.py"))
 FORBIDDEN_MODULES = {"boto3", "botocore", "os", "time", "aws_lambda_powertools"}
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 CLOCK_OWNERS = {"datetime", "date", "time"}
+
+LOGIC = ROOT / "shared" / "logic"
+LOGIC_FILES = sorted(LOGIC.rglob("*.py"))
+LOGIC_FORBIDDEN = ("shared.dal", "shared.composition", "boto3", "botocore", "mypy_boto3")
+DAL_EXEMPT = {"moderation.py"}
+"""Logic modules (paths under shared/logic) that still import shared.dal, until they too talk to
+a store protocol. Remove an entry as soon as its module stops: the test below then insists."""
 
 
 @pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
@@ -34,3 +44,77 @@ def test_domain_module_has_no_io_or_clock(path: Path) -> None:
 
 def test_the_scan_sees_the_domain() -> None:
     assert {p.name for p in DOMAIN_FILES} >= {"window.py", "orders.py", "events.py", "program.py"}
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> Iterator[str]:
+    """Every module ``path`` imports, relative imports resolved (``from ..dal import x`` in
+    shared/logic/perks.py is ``shared.dal.x``), names included (``from shared import dal``)."""
+    package = list(path.relative_to(root).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def forbidden_imports(path: Path, exempt_dal: bool = False, root: Path = ROOT) -> list[str]:
+    return sorted(
+        module
+        for module in set(imported_modules(path, root))
+        for forbidden in LOGIC_FORBIDDEN
+        if (module == forbidden or module.startswith(f"{forbidden}."))
+        and not (exempt_dal and forbidden == "shared.dal")
+    )
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(LOGIC).as_posix()
+
+
+@pytest.mark.parametrize("path", LOGIC_FILES, ids=_name)
+def test_use_cases_reach_storage_only_through_their_protocols(path: Path) -> None:
+    found = forbidden_imports(path, exempt_dal=_name(path) in DAL_EXEMPT)
+    assert not found, f"shared/logic/{_name(path)} imports {found}: take a store protocol instead"
+
+
+@pytest.mark.parametrize("name", sorted(DAL_EXEMPT))
+def test_each_exemption_is_still_needed(name: str) -> None:
+    path = LOGIC / name
+    assert path.exists(), f"shared/logic/{name} is gone: remove it from DAL_EXEMPT"
+    still = [module for module in imported_modules(path) if module.startswith("shared.dal")]
+    assert still, f"shared/logic/{name} no longer imports shared.dal: remove it from DAL_EXEMPT"
+
+
+def test_the_layer_check_finds_what_it_forbids(tmp_path: Path) -> None:
+    """The scan itself: absolute, relative and package imports of the forbidden layers."""
+    sample = tmp_path / "shared" / "logic" / "sample.py"
+    sample.parent.mkdir(parents=True)
+    sample.write_text(
+        "import boto3\n"
+        "from botocore.exceptions import ClientError\n"
+        "from ..dal.perks import PerkRepository\n"
+        "from shared import composition\n"
+        "from . import ports\n"
+        "from shared.domain.keys import MEMBER_SK\n"
+    )
+    assert forbidden_imports(sample, root=tmp_path) == [
+        "boto3",
+        "botocore.exceptions",
+        "botocore.exceptions.ClientError",
+        "shared.composition",
+        "shared.dal.perks",
+        "shared.dal.perks.PerkRepository",
+    ]
+    assert forbidden_imports(sample, exempt_dal=True, root=tmp_path) == [
+        "boto3",
+        "botocore.exceptions",
+        "botocore.exceptions.ClientError",
+        "shared.composition",
+    ]
+
+
+def test_the_scan_sees_the_use_cases() -> None:
+    assert {_name(p) for p in LOGIC_FILES} >= {"ingestion.py", "perks.py", "members.py"}
