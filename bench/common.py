@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from samlite.cfn import create_table
 
 from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table
 from shared.dal import factory
 from shared.dal.dynamodb import DynamoRepository
 from shared.observability import logger

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from samlite.cfn import create_table, load_template, table_logical_ids
 
 from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table, load_template, table_logical_ids
 from tests.integration.streams import RecordingPublisher
 
 if TYPE_CHECKING:

@@ -1,8 +1,10 @@
-"""The local stack: the application of ``template.yaml`` served on loopback, without Docker.
+"""samlite: the functions of a SAM template served on loopback, without Docker.
 
-``loyalty local serve`` (what ``make run`` runs) reads the SAM template and serves every function
-it declares, the way AWS would invoke it:
+``samlite serve`` reads the SAM template and serves every function it declares, the way AWS
+would invoke it:
 
+- :mod:`.cfn` loads a CloudFormation/SAM template (short-form tags), resolves the intrinsic
+  functions that need no deployed stack, and creates its DynamoDB tables on any endpoint.
 - :mod:`.template` reads the template into a :class:`~.template.StackModel`: functions, HTTP
   routes and authorizers, EventBridge rules and schedules, SQS queues, stream and queue event
   source mappings, with intrinsic functions resolved to local names and ARNs.
@@ -14,8 +16,22 @@ it declares, the way AWS would invoke it:
   AWS-JSON endpoint, visibility, redrive to a DLQ, the Lambda poller with partial batch
   failures); :mod:`.streams` reads DynamoDB Local's streams for stream-triggered functions;
   :mod:`.schedules` fires ``rate``/``cron`` schedules.
-- :mod:`.stack` starts and stops all of it on DynamoDB Local; :mod:`.demo` feeds it a synthetic
-  marketplace.
+- :mod:`.stack` starts and stops all of it on a DynamoDB Local (given, or started by the
+  embedding project's :class:`~.stack.DynamoDBStarter`); :mod:`.cli` is the command;
+  :mod:`.testing` runs a stack in a subprocess for tests.
 
-See docs/local-stack.md for what is emulated and what is not.
+See the package's README.md for what is emulated and what is not.
 """
+
+from .stack import DynamoDBStarter, LocalStack, StackConfig, StackError, serve
+from .template import StackModel, read_stack
+
+__all__ = [
+    "DynamoDBStarter",
+    "LocalStack",
+    "StackConfig",
+    "StackError",
+    "StackModel",
+    "read_stack",
+    "serve",
+]
