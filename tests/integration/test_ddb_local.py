@@ -1,4 +1,4 @@
-"""Tests of infra/ddb_local.py (DynamoDB Local lifecycle) and infra/table.py (template -> table)."""
+"""Tests of infra/ddb_local.py (DynamoDB Local lifecycle) and samlite.cfn (template -> table)."""
 
 from __future__ import annotations
 
