@@ -26,7 +26,7 @@ run: install ## the whole application locally on DynamoDB Local (HTTP API :3000,
 demo: install ## while `make run` serves (second terminal): a synthetic marketplace through the local stack
 	@$(UV) run loyalty local demo
 
-test: install ## run every test (unit with moto, integration on DynamoDB Local, installed on first use)
+test: install ## run every test (unit with moto, integration and the local stack's package on DynamoDB Local)
 	@$(UV) run python -m infra.ddb_local install
 	@$(UV) run pytest $(PYTEST_ARGS)
 
@@ -39,7 +39,7 @@ integration: install ## run the integration tests only (DynamoDB Local)
 lint: install ## ruff, mypy, and the template checks (sam validate --lint, cfn-lint, checkov)
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
-	@$(UV) run mypy shared infra bench tests
+	@$(UV) run mypy shared infra bench tests tools/sam-local-lite
 	@for f in functions/*/app.py; do $(UV) run mypy $$f || exit 1; done
 	@bash infra/scripts/lint-template.sh
 

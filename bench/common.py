@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from samlite.cfn import create_table
 
 from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table
 from shared import composition
 from shared.dal.ledger import LedgerRepository
 from shared.observability import logger

@@ -41,9 +41,9 @@ from unittest.mock import patch
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
+from samlite.cfn import create_table
 
 from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table
 from shared.dal.recalculation import RecalculationRepository
 from shared.dal.tiers import CHECK_SHARDS, TierRepository
 from shared.domain.program import Program

@@ -1,21 +1,30 @@
-"""The local stack: the application of ``template.yaml`` served on loopback, without Docker.
+"""The product's side of the local stack (``make run``, ``make demo``).
 
-``loyalty local serve`` (what ``make run`` runs) reads the SAM template and serves every function
-it declares, the way AWS would invoke it:
-
-- :mod:`.template` reads the template into a :class:`~.template.StackModel`: functions, HTTP
-  routes and authorizers, EventBridge rules and schedules, SQS queues, stream and queue event
-  source mappings, with intrinsic functions resolved to local names and ARNs.
-- :mod:`.functions` runs each function in its own Python worker process (one per execution
-  environment: its own environment variables, its own module cache, its own timeout).
-- :mod:`.http_api` is API Gateway's HTTP API (payload 2.0, JWT and IAM authorisation, with
-  :mod:`.auth`); :mod:`.bus` is EventBridge (PutEvents, rules, patterns from :mod:`.patterns`,
-  Lambda's asynchronous invocation with retries and destinations); :mod:`.queues` is SQS (an
-  AWS-JSON endpoint, visibility, redrive to a DLQ, the Lambda poller with partial batch
-  failures); :mod:`.streams` reads DynamoDB Local's streams for stream-triggered functions;
-  :mod:`.schedules` fires ``rate``/``cron`` schedules.
-- :mod:`.stack` starts and stops all of it on DynamoDB Local; :mod:`.demo` feeds it a synthetic
-  marketplace.
-
-See docs/local-stack.md for what is emulated and what is not.
+The stack itself is the ``samlite`` package (tools/sam-local-lite): it serves template.yaml's
+functions behind their triggers. Here: :func:`start_dynamodb_local`, which starts the
+repository's DynamoDB Local (:mod:`infra.ddb_local`) for it, and :mod:`.demo`, a synthetic
+marketplace sent through a running stack. ``loyalty local ...`` (:mod:`infra.cli`) wires them.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from samlite import StackError
+
+from infra.ddb_local import DynamoDBLocal, DynamoDBLocalError
+
+__all__ = ["start_dynamodb_local"]
+
+
+def start_dynamodb_local(
+    *, port: int | None, data_dir: Path | None, log_path: Path
+) -> tuple[str, Callable[[], None]]:
+    """samlite's DynamoDB starter: the repository's DynamoDB Local (installed by make run)."""
+    server = DynamoDBLocal(port=port, data_dir=data_dir, log_path=log_path)
+    try:
+        server.start()
+    except DynamoDBLocalError as exc:
+        raise StackError(str(exc)) from exc
+    return server.endpoint, server.stop

@@ -5,7 +5,7 @@
   set, so a plain ``boto3.client("dynamodb")`` / ``boto3.resource("dynamodb")`` uses it.
 - ``ddb_client`` (session): a DynamoDB client for it.
 - ``table_name`` (function): a fresh, uniquely named table built from the repo's
-  template.yaml (via infra/table.py), deleted after the test.
+  template.yaml (via samlite.cfn), deleted after the test.
 
 Every test under tests/integration is marked ``integration``.
 """
@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from samlite.cfn import create_table, load_template, table_logical_ids
 
 from infra.ddb_local import DynamoDBLocal
-from infra.table import create_table, load_template, table_logical_ids
 from tests.integration.streams import RecordingPublisher
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Tests of infra/ddb_local.py (DynamoDB Local lifecycle) and infra/table.py (template -> table)."""
+"""Tests of infra/ddb_local.py (DynamoDB Local lifecycle) and samlite.cfn (template -> table)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-
-from infra.ddb_local import (
-    PACKAGE_DIR,
-    DynamoDBLocal,
-    DynamoDBLocalError,
-    _find_jar_dir,
-    ensure_installed,
-)
-from infra.table import (
+from samlite.cfn import (
     TemplateError,
     Unresolved,
     create_table,
@@ -35,6 +27,14 @@ from infra.table import (
     resolve_intrinsics,
     table_definition,
     ttl_attribute,
+)
+
+from infra.ddb_local import (
+    PACKAGE_DIR,
+    DynamoDBLocal,
+    DynamoDBLocalError,
+    _find_jar_dir,
+    ensure_installed,
 )
 from tests.integration.conftest import REPO_ROOT, TEMPLATE_PATH
 

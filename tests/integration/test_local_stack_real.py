@@ -1,4 +1,5 @@
-"""The local stack on the repository's own template.yaml: order_ingestion driven through the
+"""The local stack (the samlite package, tools/sam-local-lite) on the repository's own
+template.yaml: every function and trigger is found; order_ingestion driven through the
 EventBridge endpoint (PutEvents on the template's bus and on `default`) and through the
 IAM-authorised HTTP route."""
 
@@ -12,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from samlite.cfn import load_template
+from samlite.template import LOCAL_AUDIENCE, LOCAL_ISSUER, read_stack
+from samlite.testing import RunningStack, eventually, http, running_stack, signed_headers
 
 from infra.ddb_local import DynamoDBLocal
 from shared.domain.keys import member_pk, order_sk
 
-from .test_local_stack import RunningStack, eventually, http, running_stack, signed_headers
-
 ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +29,41 @@ def stack(
     ddb_local: DynamoDBLocal, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp("local-stack-real")
-    with running_stack(ROOT / "template.yaml", state, ddb_local) as running:
+    with running_stack(TEMPLATE, state, ddb_local.endpoint) as running:
         yield running
     assert running.process.returncode == 0, running.output.read_text()[-3000:]
+
+
+def test_real_template_every_python_function_and_trigger_is_found() -> None:
+    template = load_template(TEMPLATE)
+    model = read_stack(TEMPLATE)
+    declared = {
+        lid
+        for lid, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
+    assert set(model.functions) == declared
+    ingestion = model.functions["OrderIngestionFunction"]
+    assert ingestion.environment["TABLE_NAME"] == model.tables["LoyaltyTable"].name
+    assert ingestion.environment["EVENT_BUS_NAME"] == "loyalty-dev"
+    assert ingestion.on_failure == model.queues["OrderEventsFailureQueue"].arn
+    rule = next(rule for rule in model.rules if rule.source == "OrderIngestionFunction.OrderEvents")
+    assert rule.bus == "loyalty-dev"
+    assert "source" not in rule.pattern  # AllowedEventSources is empty by default
+    mapping = next(m for m in model.mappings if m.source == "OrderEventsQueueMapping")
+    assert (mapping.kind, mapping.function, mapping.report_batch_item_failures) == (
+        "sqs",
+        "OrderIngestionFunction",
+        True,
+    )
+    queue = model.queues[mapping.source_id]
+    assert queue.dead_letter_arn == model.queues["OrderEventsDeadLetterQueue"].arn
+    ingest = next(route for route in model.routes if route.route_key == "POST /v1/events")
+    assert ingest.auth == "AWS_IAM"
+    for route in model.routes:
+        if route.authorizer is not None:  # JwtIssuer/JwtAudience have no default
+            assert route.authorizer.issuer == LOCAL_ISSUER
+            assert route.authorizer.audience == (LOCAL_AUDIENCE,)
 
 
 def order_completed(order_id: str, member_id: str, batch_size: int = 1) -> dict[str, Any]:

@@ -24,10 +24,10 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samlite.cfn import create_table
+from samlite.patterns import matches
+from samlite.template import read_stack
 
-from infra.local.patterns import matches
-from infra.local.template import read_stack
-from infra.table import create_table
 from shared import composition
 from shared.dal.ratings import RatingRepository
 from shared.domain.errors import InvalidInput

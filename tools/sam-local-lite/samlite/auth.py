@@ -1,7 +1,7 @@
 """Authorisation as the HTTP API does it: JWT authorizers and IAM (SigV4) routes.
 
 The local identity provider is an RSA key pair generated once under ``<state dir>/jwt/``;
-:func:`mint_token` signs RS256 tokens with it (``loyalty token``), and :func:`verify_jwt` checks
+:func:`mint_token` signs RS256 tokens with it (``samlite token``), and :func:`verify_jwt` checks
 a request's token the way API Gateway's JWT authorizer does: RSA signature by a known ``kid``,
 ``iss`` equal to the authorizer's issuer, ``aud`` (or ``client_id``) among its audiences,
 ``exp`` in the future, ``nbf`` in the past, and, when the route lists scopes, at least one of

@@ -52,7 +52,7 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            server_version = "loyalty-local"
+            server_version = "samlite"
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -1,8 +1,9 @@
 """The local stack: DynamoDB Local, the template's table, and every function behind its triggers.
 
 :class:`LocalStack` starts, in order: the two loopback servers (HTTP API; AWS endpoints for
-EventBridge and SQS plus the ``/_local/`` control routes), DynamoDB Local (data under
-``<state dir>/dynamodb`` unless in memory), the template's tables (created if missing), the
+EventBridge and SQS plus the ``/_local/`` control routes), DynamoDB (``dynamodb_endpoint``, or
+the :class:`DynamoDBStarter` of the config, asked for data under ``<state dir>/dynamodb`` unless
+in memory), the template's tables (created if missing), the
 queues, one :class:`~.functions.FunctionRuntime` per function, the stream and queue pollers and
 the schedules. ``<state dir>/stack.json`` then describes the running stack (endpoints, tables,
 queues, functions), and :meth:`LocalStack.stop` stops everything it started.
@@ -33,17 +34,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import boto3
 from botocore.config import Config
 
-from infra.ddb_local import DynamoDBLocal, DynamoDBLocalError
-from infra.table import TemplateError, create_table, load_template
-
 from .api import ApiError
 from .auth import caller_of, load_key_pair
 from .bus import AsyncInvoker, EventBus, iso_time, parse_time
+from .cfn import TemplateError, create_table, load_template
 from .functions import FunctionRuntime, InvokeResult
 from .http_api import HttpApi
 from .httpd import LoopbackServer, Request, Response, json_response
@@ -52,9 +51,8 @@ from .schedules import ScheduleRunner
 from .streams import StreamPoller
 from .template import FunctionSpec, ScheduleSpec, StackModel, read_stack
 
-__all__ = ["LocalStack", "StackConfig", "StackError"]
+__all__ = ["DynamoDBStarter", "LocalStack", "StackConfig", "StackError", "serve"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY_PREFIX = "local"
 """Functions sign with the access key ``local<LogicalId>`` (DynamoDB Local wants letters and
 digits only); PutEvents knows from it which function published an event."""
@@ -64,20 +62,31 @@ class StackError(RuntimeError):
     """The local stack could not start."""
 
 
+class DynamoDBStarter(Protocol):
+    """Starts a DynamoDB with streams (DynamoDB Local) for the stack: returns its endpoint and
+    a function that stops it. ``port`` None means a free one; ``data_dir`` None, in memory.
+    It raises :class:`StackError` when it cannot start."""
+
+    def __call__(
+        self, *, port: int | None, data_dir: Path | None, log_path: Path
+    ) -> tuple[str, Callable[[], None]]: ...
+
+
 @dataclass
 class StackConfig:
-    template: Path = REPO_ROOT / "template.yaml"
-    state_dir: Path = REPO_ROOT / ".local"
+    template: Path = Path("template.yaml")
+    state_dir: Path = Path(".samlite")
     http_port: int = 3000
     events_port: int = 3001
-    dynamodb_port: int = 8000
-    """0 picks a free port."""
     dynamodb_endpoint: str | None = None
-    """Use this DynamoDB (Local) instead of starting one."""
+    """A running DynamoDB (Local) to use; without it, ``dynamodb_starter`` starts one."""
+    dynamodb_starter: DynamoDBStarter | None = None
+    dynamodb_port: int = 8000
+    """The port asked of ``dynamodb_starter``; 0 picks a free port."""
     in_memory: bool = False
     fresh: bool = False
     """Start empty: forget the table data, stream positions, events.jsonl and logs."""
-    stack_name: str = "loyalty-local"
+    stack_name: str = "local"
     parameters: dict[str, str] = field(default_factory=dict)
     concurrency: int = 2
     """Execution environments per function."""
@@ -112,7 +121,7 @@ class LocalStack:
         self._log_files: dict[str, Any] = {}
         self._log_lock = threading.Lock()
         self._activity = time.monotonic()
-        self._ddb: DynamoDBLocal | None = None
+        self._stop_dynamodb: Callable[[], None] | None = None
         self._started: list[Callable[[], None]] = []
         self.model: StackModel | None = None
         self.runtimes: dict[str, FunctionRuntime] = {}
@@ -223,9 +232,9 @@ class LocalStack:
             stop = self._started.pop()
             with contextlib.suppress(Exception):
                 stop()
-        if self._ddb is not None:
-            self._ddb.stop()
-            self._ddb = None
+        if self._stop_dynamodb is not None:
+            self._stop_dynamodb()
+            self._stop_dynamodb = None
         with self._log_lock:
             for handle in self._log_files.values():
                 handle.close()
@@ -243,14 +252,14 @@ class LocalStack:
         if self.config.dynamodb_endpoint:
             self.dynamodb_endpoint = self.config.dynamodb_endpoint
             return
+        if self.config.dynamodb_starter is None:
+            raise StackError("no DynamoDB: give a dynamodb_endpoint or a dynamodb_starter")
         data_dir = None if self.config.in_memory else self.state_dir / "dynamodb"
-        server = DynamoDBLocal(
+        self.dynamodb_endpoint, self._stop_dynamodb = self.config.dynamodb_starter(
             port=self.config.dynamodb_port or None,
             data_dir=data_dir,
             log_path=self.logs_dir / "dynamodb-local.log",
         )
-        self._ddb = server.start()
-        self.dynamodb_endpoint = server.endpoint
 
     def client(self, service: str) -> Any:
         """A boto3 client of the stack's DynamoDB Local (``dynamodb``, ``dynamodbstreams``)."""
@@ -526,11 +535,7 @@ class LocalStack:
             "functions": {
                 lid: {
                     "name": spec.name,
-                    "environment": {
-                        key: value
-                        for key, value in spec.environment.items()
-                        if key in ("TABLE_NAME", "EVENT_BUS_NAME", "PROGRAM_ID")
-                    },
+                    "environment": dict(spec.environment),
                 }
                 for lid, spec in model.functions.items()
             },
@@ -649,7 +654,7 @@ class LocalStack:
 
 
 def serve(config: StackConfig, ready_file: Path | None = None) -> int:
-    """Run the stack in the foreground until SIGINT/SIGTERM (``loyalty local serve``)."""
+    """Run the stack in the foreground until SIGINT/SIGTERM (``samlite serve``)."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -660,7 +665,7 @@ def serve(config: StackConfig, ready_file: Path | None = None) -> int:
     try:
         try:
             stack.start()
-        except (StackError, DynamoDBLocalError, TemplateError, OSError) as exc:
+        except (StackError, TemplateError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         if ready_file is not None:

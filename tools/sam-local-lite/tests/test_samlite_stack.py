@@ -1,8 +1,8 @@
-"""The local stack end to end, on a fixture template (tests/fixtures/templates/local_stack.yaml).
+"""The local stack end to end, on a fixture template (fixtures/templates/local_stack.yaml).
 
-The stack runs as `loyalty local serve` in its own process, on free loopback ports, against the
+The stack runs as `samlite serve` in its own process, on free loopback ports, against the
 session's DynamoDB Local. Tests drive it only through what a developer uses: the HTTP API, the
-EventBridge and SQS endpoints (boto3, the aws CLI), `loyalty token`, `loyalty local fire`, the
+EventBridge and SQS endpoints (boto3, the aws CLI), `samlite token`, `samlite fire`, the
 table in DynamoDB Local, and `events.jsonl`; then the stack is stopped.
 """
 
@@ -13,166 +13,23 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from samlite import cli
+from samlite.testing import RunningStack, eventually, http, running_stack, signed_headers
 
-from infra.cli import main as loyalty
-from infra.ddb_local import DynamoDBLocal
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "templates" / "local_stack.yaml"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "templates" / "local_stack.yaml"
 REGION = "us-east-1"
-START_TIMEOUT_S = 60
-
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass
-class RunningStack:
-    process: subprocess.Popen[bytes]
-    description: dict[str, Any]
-    state_dir: Path
-    template: Path
-    output: Path
-
-    @property
-    def http(self) -> str:
-        return str(self.description["httpApi"])
-
-    @property
-    def aws(self) -> str:
-        return str(self.description["awsEndpoint"])
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.description["dynamodbEndpoint"]
-            if service == "dynamodb"
-            else self.aws,
-            region_name=REGION,
-            aws_access_key_id="tester",
-            aws_secret_access_key="tester",
-        )
-
-    def control(self, path: str) -> Any:
-        with urllib.request.urlopen(self.aws + path, timeout=10) as response:
-            return json.loads(response.read())
-
-    def wait_idle(self, timeout: float = 30) -> None:
-        eventually(lambda: self.control("/_local/stats")["idle"] or None, timeout)
-
-    def token(self, *arguments: str) -> str:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            where = ["--template", str(self.template), "--state-dir", str(self.state_dir)]
-            code = loyalty(["token", *where, *arguments])
-        assert code == 0
-        return out.getvalue().strip()
-
-    def table(self) -> str:
-        return str(next(iter(self.description["tables"].values())))
-
-
-@contextlib.contextmanager
-def running_stack(
-    template: Path, state_dir: Path, ddb: DynamoDBLocal, *extra: str
-) -> Iterator[RunningStack]:
-    """`loyalty local serve` on free ports; stopped (SIGTERM, then SIGKILL) afterwards."""
-    ready = state_dir / "ready.json"
-    output = state_dir / "serve.out"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "infra.cli",
-        "local",
-        "serve",
-        "--template",
-        str(template),
-        "--state-dir",
-        str(state_dir),
-        "--http-port",
-        "0",
-        "--events-port",
-        "0",
-        "--dynamodb-endpoint",
-        ddb.endpoint,
-        "--stack-name",
-        f"t{uuid.uuid4().hex[:8]}",
-        "--ready-file",
-        str(ready),
-        *extra,
-    ]
-    with output.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not ready.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the stack did not start:\n{output.read_text()[-4000:]}")
-            time.sleep(0.1)
-        description = json.loads(ready.read_text())
-        yield RunningStack(process, description, state_dir, template, output)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout}s: {check}")
-        time.sleep(0.1)
-
-
-def http(
-    method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
-) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw, got = response.status, response.read(), response.headers
-    except urllib.error.HTTPError as error:
-        status, raw, got = error.code, error.read(), error.headers
-    document = json.loads(raw) if raw else None
-    return status, {key.lower(): value for key, value in got.items()}, document
-
-
-def signed_headers(method: str, url: str, body: bytes) -> dict[str, str]:
-    request = AWSRequest(
-        method=method, url=url, data=body, headers={"content-type": "application/json"}
-    )
-    SigV4Auth(Credentials("AKIDLOCALTEST", "secret"), "execute-api", REGION).add_auth(request)
-    return dict(request.headers.items())
 
 
 def seen(stack: RunningStack, service: str, key: str) -> dict[str, Any] | None:
@@ -204,10 +61,10 @@ def receive_all(stack: RunningStack, queue_name: str, wait: float = 10) -> list[
 
 @pytest.fixture(scope="module")
 def stack(
-    ddb_local: DynamoDBLocal, tmp_path_factory: pytest.TempPathFactory
+    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp("local-stack")
-    with running_stack(FIXTURE, state, ddb_local, "--async-retry-delay", "0.2") as running:
+    with running_stack(FIXTURE, state, dynamodb_endpoint, "--async-retry-delay", "0.2") as running:
         yield running
     assert running.process.returncode == 0, running.output.read_text()[-3000:]
 
@@ -536,7 +393,7 @@ def test_fire_a_schedule_with_an_explicit_time(stack: RunningStack) -> None:
     def fire(*arguments: str) -> tuple[int, str]:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = loyalty(["local", "fire", *arguments, "--endpoint", stack.aws])
+            code = cli.main(["fire", *arguments, "--endpoint", stack.aws])
         return code, out.getvalue()
 
     code, printed = fire(

@@ -1,7 +1,7 @@
 """Functions as Lambda runs them: one worker process per execution environment.
 
 Each function of the template gets a :class:`FunctionRuntime`: a pool of up to ``concurrency``
-worker processes (:mod:`infra.local.worker`), started on first use and kept warm. A worker has
+worker processes (:mod:`samlite.worker`), started on first use and kept warm. A worker has
 the function's own environment variables, imports the handler module once (so each function
 has its own ``app`` module and its own cached settings and clients, as in separate Lambda
 environments), and is killed when an invocation runs past the function's ``Timeout`` (the

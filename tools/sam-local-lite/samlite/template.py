@@ -14,7 +14,7 @@ Read from the template:
   ``AWS::Scheduler::Schedule``, ``AWS::Lambda::EventSourceMapping``.
 - ``AWS::DynamoDB::Table``, ``AWS::SQS::Queue`` (``RedrivePolicy``), ``AWS::Events::EventBus``.
 
-Intrinsic functions are resolved with :func:`infra.table.resolve_intrinsics`, with the
+Intrinsic functions are resolved with :func:`.cfn.resolve_intrinsics`, with the
 parameters' defaults (or overrides), resources' ``Condition``, and every ``Ref``/``Fn::GetAtt``
 of a resource mapped to its local value (a table's name, a queue's local URL, ARNs in the
 local account ``000000000000``). What the local stack cannot serve is listed in
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
-from infra.table import Unresolved, load_template, resolve_intrinsics
+from .cfn import Unresolved, load_template, resolve_intrinsics
 
 __all__ = [
     "ACCOUNT",
@@ -53,9 +53,9 @@ __all__ = [
 
 ACCOUNT: Final = "000000000000"
 REGION: Final = "us-east-1"
-LOCAL_ISSUER: Final = "https://auth.loyalty.local"
+LOCAL_ISSUER: Final = "https://auth.samlite.local"
 """Issuer of the local JWT authorizer when the template's issuer has no value locally."""
-LOCAL_AUDIENCE: Final = "loyalty-local"
+LOCAL_AUDIENCE: Final = "samlite-local"
 """Audience of the local JWT authorizer when the template's audience has no value locally."""
 DEFAULT_BUS: Final = "default"
 
@@ -932,7 +932,7 @@ def _destination(value: Any) -> str | None:
 def read_stack(
     template_path: str | os.PathLike[str],
     *,
-    stack_name: str = "loyalty-local",
+    stack_name: str = "local",
     region: str = REGION,
     account: str = ACCOUNT,
     parameters: Mapping[str, str] | None = None,

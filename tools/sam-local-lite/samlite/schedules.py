@@ -3,8 +3,8 @@
 ``cron(minutes hours day-of-month month day-of-week year)`` as AWS reads it: day-of-week 1-7 is
 Sunday-Saturday (or ``SUN``-``SAT``), one of the two day fields is ``?``; ``*``, lists, ranges,
 ``/`` steps, names and ``L`` (last day of the month) are supported. ``W`` and ``#`` are not: such
-an expression raises :class:`ScheduleError`, and the stack does not arm it (``loyalty local
-fire`` still can). ``at(...)`` one-time schedules fire once at their time.
+an expression raises :class:`ScheduleError`, and the stack does not arm it (``POST /_local/fire``
+still can). ``at(...)`` one-time schedules fire once at their time.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ class ScheduleRunner:
             try:
                 self.armed.append((spec, parse_schedule(spec.expression, spec.timezone)))
             except ScheduleError as error:
-                report(f"schedule {spec.source} not armed: {error} (`loyalty local fire` works)")
+                report(f"schedule {spec.source} not armed: {error} (firing it by hand works)")
         self.next: dict[str, datetime | None] = {
             spec.source: schedule.next_after(self.started, self.started)
             for spec, schedule in self.armed

@@ -1,9 +1,9 @@
 """One Lambda execution environment for the local stack (standard library only).
 
-Run by :mod:`infra.local.functions` as ``python -I -u worker.py RESPONSE_FD CODE_DIR ROOT
+Run by :mod:`samlite.functions` as ``python -I -u worker.py RESPONSE_FD CODE_DIR ROOT
 HANDLER`` with the function's environment. Like Lambda's Python runtime, it imports the handler
-module once (the function's code folder first on ``sys.path``, then the repository root, which
-stands for the layer holding ``shared``), reports ``{"ready": ...}``, then reads one invocation
+module once (the function's code folder first on ``sys.path``, then the template's folder, which
+stands for the layers), reports ``{"ready": ...}``, then reads one invocation
 per line on stdin (``{"requestId", "event", "context"}``) and writes one response per line on
 RESPONSE_FD (``{"ok": true, "result"}`` or ``{"ok": false, "error": {...}}`` in Lambda's error
 shape). The function's own output (stdout, stderr) is its log.
