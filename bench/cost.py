@@ -40,8 +40,8 @@ PRICES_AS_OF = "2026-12-04"
 PRICES_REGION = "us-east-1"
 PRICES: dict[str, tuple[float, str, str]] = {
     # name: (dollars, per what, note)
-    "ddb_write": (0.625, "million write request units", "on demand, after the Nov 2024 cut"),
-    "ddb_read": (0.125, "million read request units", "on demand, after the Nov 2024 cut"),
+    "ddb_write": (0.625, "million write request units", "after the Nov 2024 cut (checked)"),
+    "ddb_read": (0.125, "million read request units", "after the Nov 2024 cut (checked)"),
     "ddb_storage": (0.25, "GB-month", "Standard table class"),
     "ddb_pitr": (0.20, "GB-month", "continuous backups (PITR is on in template.yaml)"),
     "ddb_stream_read": (0.0, "stream read request", "free when read by Lambda triggers"),
@@ -51,9 +51,9 @@ PRICES: dict[str, tuple[float, str, str]] = {
     "eventbridge_archive": (0.10, "GB archived", "plus storage"),
     "eventbridge_archive_storage": (0.023, "GB-month", "archive storage"),
     "sqs_requests": (0.40, "million requests", "standard queue, per 64 KB chunk"),
-    "http_api": (1.00, "million requests", "HTTP API, first 300 million a month"),
+    "http_api": (1.00, "million requests", "HTTP API, first 300 million a month (checked)"),
     "logs_ingestion": (0.50, "GB", "CloudWatch Logs, standard class"),
-    "xray_traces": (5.00, "million traces recorded", "Tracing: Active in template.yaml"),
+    "xray_traces": (5.00, "million traces recorded", "Tracing: Active; default sampling (checked)"),
     "firehose": (0.029, "GB", "5 KB rounding; not used by the template"),
 }
 
@@ -67,60 +67,90 @@ def price(name: str) -> float:
 
 @dataclass(frozen=True)
 class Workload:
-    """What the marketplace does in a day. Every figure is an assumption, named in docs/cost.md."""
+    """What the marketplace does in a day. Every figure is an assumption (``MEANINGS``)."""
 
     members: int = 10_000_000
     orders_per_day: int = 5_000_000
     rated_share: float = 0.60
-    """Orders that get a RatingSubmitted."""
     counted_share: float = 0.90
-    """Ratings that count (the rest are excluded: reasons outside the shopper's control, ...)."""
     retroactive_per_rating: float = 0.0001
-    """Ratings that make their rater hard to please and exclude ~19 earlier ratings."""
     tip_adjusted_share: float = 0.05
     reversed_share: float = 0.02
-    """Orders cancelled or refunded after their completion."""
     me_reads_per_member: float = 1.0
-    """GET /v1/me per member per day."""
     perks_reads_per_member: float = 0.1
     ledger_reads_per_member: float = 0.1
     redemption_lists_per_member: float = 0.05
     entitlement_checks_per_order: float = 1.0
-    """Services asking GET /v1/members/{id}/entitlements (early batch access) per order."""
     badge_reads_per_order: float = 0.1
     redemptions_per_member: float = 0.001
-    """Confirmed redemptions (half care days, half codes) per member per day."""
     refused_per_redemption: float = 0.1
     cancelled_per_redemption: float = 0.05
     fuel_purchases_per_member: float = 0.05
     eligibility_changes_per_rating: float = 0.001
     due_share: float = 0.01
-    """Members due in the daily sweep, as in the tiers bench (1,000 of 100,000)."""
     peak_factor: float = 3.0
-    """The dinner peak's rate over the day's average rate."""
     records_per_stream_invocation: float = 10.0
-    """Stream records per Lambda invocation (batches of up to 100 within 1 s, per shard)."""
     environment_lifetime_hours: float = 2.0
-    """How long a Lambda environment lives before it is recycled (a cold start)."""
     log_bytes_per_invocation: int = 1_000
-    """Lambda's START/END/REPORT lines, one JSON log line, the metrics (EMF)."""
     access_log_bytes_per_request: int = 400
     xray_sampled_share: float = 0.05
-    """X-Ray's default rule: 1 request a second per function, then 5 %."""
     inbound_event_bytes: int = 1_000
     archive_days: int = 90
-    """InboundEventsArchive's retention in prod."""
     retention_months: int = 12
-    """Months of history kept: nothing is deleted (orders, ledger entries, ratings)."""
     item_overhead_bytes: int = 100
-    """DynamoDB's per-item storage overhead."""
     check_shards: int = 16
-    """ByCheckDate's shards per program (shared/dal/tiers.py, CHECK_SHARDS)."""
 
     def scaled(self, factor: float) -> Workload:
         """The same marketplace with ``factor`` times the orders (members unchanged)."""
         return replace(self, orders_per_day=round(self.orders_per_day * factor))
 
+
+MEANINGS: dict[str, str] = {
+    "members": "members of the program",
+    "orders_per_day": "OrderCompleted events a day",
+    "rated_share": "orders that get a RatingSubmitted",
+    "counted_share": (
+        "ratings that count (the rest are excluded, e.g. reasons outside the shopper's control)"
+    ),
+    "retroactive_per_rating": (
+        "ratings that make their rater hard to please, excluding their earlier low ratings (the "
+        "bench: 19)"
+    ),
+    "tip_adjusted_share": "orders whose tip changes after delivery",
+    "reversed_share": "orders cancelled or refunded after their completion",
+    "me_reads_per_member": "`GET /v1/me` per member a day",
+    "perks_reads_per_member": "`GET /v1/me/perks` per member a day",
+    "ledger_reads_per_member": "`GET /v1/me/ledger` pages per member a day",
+    "redemption_lists_per_member": "`GET /v1/me/redemptions` per member a day",
+    "entitlement_checks_per_order": (
+        "services' `GET /v1/members/{id}/entitlements` per order (early batch access)"
+    ),
+    "badge_reads_per_order": "services' `GET /v1/members/{id}/badge` per order",
+    "redemptions_per_member": "confirmed redemptions per member a day (half care days, half codes)",
+    "refused_per_redemption": "refused redemptions (quota used) per confirmed one",
+    "cancelled_per_redemption": "cancelled redemptions per confirmed one",
+    "fuel_purchases_per_member": "FuelPurchaseReported per member a day",
+    "eligibility_changes_per_rating": "ratings that flip a member's eligibility",
+    "due_share": "members due in the daily sweep (the tiers bench: 1,000 of 100,000)",
+    "peak_factor": "the dinner peak's rate over the day's average rate",
+    "records_per_stream_invocation": (
+        "stream records per Lambda invocation (batches of up to 100 within 1 s, per shard)"
+    ),
+    "environment_lifetime_hours": (
+        "how long a Lambda environment lives before it is recycled (a cold start)"
+    ),
+    "log_bytes_per_invocation": (
+        "log bytes per invocation: Lambda's START/END/REPORT lines, a JSON line, the metrics (EMF)"
+    ),
+    "access_log_bytes_per_request": "HTTP API access log bytes per request",
+    "xray_sampled_share": "X-Ray's default rule: 1 request a second per function, then this share",
+    "inbound_event_bytes": "bytes of an inbound event (the archive bills by GB)",
+    "archive_days": "InboundEventsArchive's retention in prod",
+    "retention_months": "months of history kept for the storage figure (nothing is deleted)",
+    "item_overhead_bytes": "DynamoDB's storage overhead per item",
+    "check_shards": "`ByCheckDate` shards per program (`CHECK_SHARDS` in shared/dal/tiers.py)",
+}
+"""What each workload figure means (the docs' assumptions table)."""
 
 WORKLOAD = Workload()
 
@@ -1097,16 +1127,17 @@ def inputs_block(model: Model, results: Mapping[str, Any]) -> str:
     )
     rows = ["| price | $ | per | note |", "|---|---|---|---|"]
     for name, (dollars, per, note) in PRICES.items():
-        rows.append(f"| `{name}` | {dollars:g} | {per} | {note} |")
+        shown = f"{dollars:.10f}".rstrip("0").rstrip(".") if dollars else "0"
+        rows.append(f"| `{name}` | {shown} | {per} | {note} |")
     rows += [
         "",
-        "| workload | value |",
-        "|---|---|",
+        "| workload | value | meaning |",
+        "|---|---|---|",
     ]
     for name, value in vars(w).items():
-        rows.append(
-            f"| `{name}` | {value:,} |" if isinstance(value, int) else f"| `{name}` | {value:g} |"
-        )
+        meaning = MEANINGS[name]
+        shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+        rows.append(f"| `{name}` | {shown} | {meaning} |")
     rows += ["", f"Bench results read: {dates}."]
     return "\n".join(rows)
 

@@ -228,3 +228,7 @@ def test_template_memory_sizes_are_read() -> None:
     configs = cost.function_configs()
     assert configs["order_ingestion"].memory_mb > 0
     assert set(CONFIGS) <= set(configs)
+
+
+def test_every_workload_figure_has_its_meaning() -> None:
+    assert set(vars(WORKLOAD)) == set(cost.MEANINGS)
