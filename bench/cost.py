@@ -1053,7 +1053,7 @@ def summary_block(model: Model) -> str:
         f"consumers, events, entitlement checks, logs and traces): "
         f"**{money(order_driven)} per million orders**. The order's own path (ingestion, its "
         f"ledger entry, its tier evaluation, its Lambda time and its inbound event): "
-        f"**{money(model.order_path_per_million())} per million orders**. The largest line "
+        f"**{money(model.order_path_per_million())} per million orders**. The largest service "
         f"is {top_group} ({100 * top_dollars / total_day:.0f} % of the requests' cost).",
     ]
     per_month_kept = storage / w.retention_months
