@@ -552,6 +552,8 @@ class _ForEachExpander:
         items: Any
         if isinstance(value, list):
             items = [resolve_intrinsics(item, self.template, self.parameters) for item in value]
+        elif not isinstance(value, Mapping):
+            raise TemplateError(f"{where}: the collection must be a list, got {value!r}")
         else:
             items = resolve_intrinsics(value, self.template, self.parameters)
             if isinstance(items, str):  # a CommaDelimitedList parameter's default
