@@ -16,7 +16,7 @@ from infra.local.bus import json_path, parse_time
 from infra.local.patterns import PatternError, matches
 from infra.local.schedules import Schedule, ScheduleError, ScheduleRunner
 from infra.local.template import LOCAL_AUDIENCE, LOCAL_ISSUER, ScheduleSpec, read_stack
-from infra.table import load_template
+from infra.table import load_template, resolve_intrinsics
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "templates" / "local_stack.yaml"
@@ -146,6 +146,161 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
         if route.authorizer is not None:  # JwtIssuer/JwtAudience have no default
             assert route.authorizer.issuer == LOCAL_ISSUER
             assert route.authorizer.audience == (LOCAL_AUDIENCE,)
+
+
+def test_real_template_functions_take_what_globals_gives_them() -> None:
+    model = read_stack(TEMPLATE)
+    # Only the two parameters without a default: every loop expanded, nothing left out.
+    assert len(model.warnings) == 2
+    assert all(warning.startswith("parameter Jwt") for warning in model.warnings)
+    assert len(model.functions) == 8
+    own_limits = {
+        "TierRecalculationFunction": (300.0, 512),
+        "TierFullRecalculationFunction": (900.0, 1769),
+    }
+    table = model.tables["LoyaltyTable"].name
+    for lid, function in model.functions.items():
+        assert (function.handler, function.runtime) == ("app.lambda_handler", "python3.13"), lid
+        assert (function.timeout, function.memory) == own_limits.get(lid, (30.0, 512)), lid
+        # Globals' variables and the function's own, merged.
+        assert function.environment["TABLE_NAME"] == table
+        assert function.environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG"  # StageConfig, dev
+        assert function.environment["POWERTOOLS_SERVICE_NAME"] == function.code_dir.name
+    full = model.functions["TierFullRecalculationFunction"]
+    assert (
+        full.environment["RECALCULATION_QUEUE_URL"]
+        == model.queues["TierFullRecalculationQueue"].url
+    )
+
+
+def test_real_template_alarms_are_made_by_loops() -> None:
+    written = load_template(TEMPLATE, expand=False)
+    assert not any(
+        isinstance(resource, dict) and resource.get("Type") == "AWS::CloudWatch::Alarm"
+        for resource in written["Resources"].values()
+    )
+    template = load_template(TEMPLATE)
+    assert "AWS::LanguageExtensions" not in template["Transform"]
+    alarms = {
+        lid: resource["Properties"]
+        for lid, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    queues = [
+        "OrderEventsDeadLetterQueue",
+        "OrderEventsFailureQueue",
+        "OrderEventsRuleDeadLetterQueue",
+        "TierStreamFailureQueue",
+        "TierFullRecalculationDeadLetterQueue",
+        "EventPublisherFailureQueue",
+        "PerkEventsFailureQueue",
+        "PerkEventsRuleDeadLetterQueue",
+        "RatingEventsDeadLetterQueue",
+        "RatingEventsFailureQueue",
+        "RatingEventsRuleDeadLetterQueue",
+    ]
+    functions = ["OrderIngestion", "MemberApi", "PerkRedemption", "RatingModeration"]
+    assert set(alarms) == {
+        *(f"{queue}Alarm" for queue in queues),
+        "OrderEventsQueueAgeAlarm",
+        *(f"{name}ErrorsAlarm" for name in functions),
+    }
+    actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for lid, alarm in alarms.items():
+        (dimension,) = alarm["Dimensions"]
+        if lid.endswith("ErrorsAlarm"):
+            watched = {"Ref": lid.removesuffix("ErrorsAlarm") + "Function"}
+            expected = ("AWS/Lambda", "Errors", "FunctionName", "Sum", 0)
+        elif lid == "OrderEventsQueueAgeAlarm":
+            watched = {"Fn::GetAtt": ["OrderEventsQueue", "QueueName"]}
+            expected = ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "Maximum", 900)
+        else:
+            watched = {"Fn::GetAtt": [lid.removesuffix("Alarm"), "QueueName"]}
+            expected = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "Maximum", 0)
+        assert dimension["Value"] == watched, lid
+        assert (
+            alarm["Namespace"],
+            alarm["MetricName"],
+            dimension["Name"],
+            alarm["Statistic"],
+            alarm["Threshold"],
+        ) == expected, lid
+        assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1)
+        assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+            "GreaterThanThreshold",
+            "notBreaching",
+        )
+        assert alarm["AlarmActions"] == alarm["OKActions"] == actions
+        description = resolve_intrinsics(alarm["AlarmDescription"], template)
+        assert isinstance(description, str) and len(description) > 20, lid
+
+
+def test_loops_reach_the_local_stack(tmp_path: Path) -> None:
+    recorder = ROOT / "tests" / "fixtures" / "functions" / "fixture_recorder"
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        f"""
+Transform:
+  - AWS::LanguageExtensions
+  - AWS::Serverless-2016-10-31
+Parameters:
+  Feeds:
+    Type: CommaDelimitedList
+    Default: alpha,beta
+Globals:
+  Function:
+    Handler: app.lambda_handler
+    Runtime: python3.13
+    Timeout: 7
+Resources:
+  Fn::ForEach::FeedQueues:
+    - Feed
+    - !Ref Feeds
+    - ${{Feed}}Queue:
+        Type: AWS::SQS::Queue
+        Properties:
+          QueueName: !Sub loop-${{Feed}}
+  Fn::ForEach::FromStack:
+    - Name
+    - !GetAtt Elsewhere.Names
+    - ${{Name}}Queue:
+        Type: AWS::SQS::Queue
+  RecorderFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {recorder}
+      Events:
+        Fn::ForEach::FeedEvents:
+          - Feed
+          - !Ref Feeds
+          - ${{Feed}}Messages:
+              Type: SQS
+              Properties:
+                Queue: !GetAtt [!Sub "${{Feed}}Queue", Arn]
+                BatchSize: 3
+""",
+        encoding="utf-8",
+    )
+
+    model = read_stack(template)
+
+    assert set(model.queues) == {"alphaQueue", "betaQueue"}
+    assert model.queues["betaQueue"].name == "loop-beta"
+    function = model.functions["RecorderFunction"]
+    assert (function.handler, function.timeout) == ("app.lambda_handler", 7.0)
+    mappings = {mapping.source: mapping for mapping in model.mappings}
+    assert set(mappings) == {"RecorderFunction.alphaMessages", "RecorderFunction.betaMessages"}
+    assert (
+        mappings["RecorderFunction.betaMessages"].source_id,
+        mappings["RecorderFunction.betaMessages"].batch_size,
+    ) == ("betaQueue", 3)
+    assert len(model.warnings) == 1
+    assert "Resources.Fn::ForEach::FromStack" in model.warnings[0]
+    assert "left out" in model.warnings[0]
+
+    overridden = read_stack(template, parameters={"Feeds": "gamma"})
+    assert set(overridden.queues) == {"gammaQueue"}
+    assert [mapping.source for mapping in overridden.mappings] == ["RecorderFunction.gammaMessages"]
 
 
 # --------------------------------------------------------------------------- patterns
