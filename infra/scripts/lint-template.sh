@@ -23,6 +23,9 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_EC2_METADATA_DISABLED=true
 export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
+# sam validate expands the template's Fn::ForEach loops (AWS::LanguageExtensions) before
+# translating it: off by default in SAM CLI.
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1
 
 echo "== sam validate --lint ($TEMPLATE)"
 "$SAM" validate --lint --region us-east-1 --template-file "$TEMPLATE"
