@@ -98,6 +98,9 @@ prepare_layer
 
 export PATH="$PY_VENV/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
+# template.yaml's alarms are Fn::ForEach loops (AWS::LanguageExtensions): SAM CLI expands them
+# only when asked to (off by default, and then it cannot read the template's resources).
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1
 echo "build.sh: sam build with $(python3.13 -V) ($PY313), layer requirements from uv.lock" >&2
 "$ROOT/.tools/sam/bin/sam" build --template-file "$ROOT/template.yaml" "$@"
 

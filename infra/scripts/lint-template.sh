@@ -23,6 +23,9 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_EC2_METADATA_DISABLED=true
 export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
+# sam validate expands the template's Fn::ForEach loops (AWS::LanguageExtensions) before
+# translating it: off by default in SAM CLI.
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1
 
 echo "== sam validate --lint ($TEMPLATE)"
 "$SAM" validate --lint --region us-east-1 --template-file "$TEMPLATE"
@@ -31,14 +34,17 @@ echo "== cfn-lint ($TEMPLATE)"
 "$CFN_LINT" --regions us-east-1 -- "$TEMPLATE"
 echo "cfn-lint: no findings"
 
-# checkov has no "sam" framework: its cloudformation framework reads AWS::Serverless::*
-# resources as written. A second pass scans the SAM expansion, so the generated roles,
-# permissions, rules and API stage are checked too (resource Metadata, and so the skips, carry
-# over). Every skip lives in its resource's Metadata.checkov.skip, with the reason.
-echo "== checkov ($TEMPLATE and its SAM expansion)"
+# checkov has no "sam" framework, nor a reader for Fn::ForEach: its cloudformation framework
+# reads AWS::Serverless::* resources as written, and the loops not at all. So it scans two
+# files made by sam-translate.py: the template with its Fn::ForEach loops expanded
+# (template.json: the serverless resources as written, with Globals) and the SAM expansion of
+# that (template.expanded.json: the generated roles, permissions, rules and API stage too).
+# The skipped checks, each with its reason, are in .checkov.yaml; they apply to both files.
+echo "== checkov ($TEMPLATE, loops expanded, and its SAM expansion)"
 EXPANDED_DIR="$(mktemp -d)"
 trap 'rm -rf "$EXPANDED_DIR"' EXIT
 "$ROOT/.tools/sam/bin/python" "$ROOT/infra/scripts/sam-translate.py" \
-    "$TEMPLATE" "$EXPANDED_DIR/template.expanded.json"
-"$CHECKOV" --file "$TEMPLATE" "$EXPANDED_DIR/template.expanded.json" \
+    "$TEMPLATE" "$EXPANDED_DIR/template.expanded.json" "$EXPANDED_DIR/template.json"
+"$CHECKOV" --config-file "$ROOT/.checkov.yaml" \
+    --file "$EXPANDED_DIR/template.json" "$EXPANDED_DIR/template.expanded.json" \
     --framework cloudformation --skip-download --quiet --compact

@@ -3,16 +3,23 @@
 """Expand a SAM template into plain CloudFormation, offline, for policy scanners.
 
 Usage (with the SAM tools venv's interpreter, which has samtranslator):
-    .tools/sam/bin/python infra/scripts/sam-translate.py template.yaml out.json
+    .tools/sam/bin/python infra/scripts/sam-translate.py template.yaml out.json [source.json]
 
 checkov reads AWS::Serverless::* resources as written, so it never sees what SAM generates:
 the function roles and their policies, the Lambda permissions, the EventBridge rules, the API
 stages. Scanning the expansion covers those too. Local CodeUri/ContentUri paths are replaced
 by a placeholder S3 URI (as `sam validate` does); no AWS call is made.
+
+The AWS::LanguageExtensions transform runs first, as on CloudFormation: its Fn::ForEach loops
+are expanded by samlite.cfn.expand_for_each (the local stack's template reader uses the same).
+With a third argument, the template at that stage (loops expanded, SAM's resources as written)
+is written there too: checkov scans it in place of the YAML, whose loops it cannot read.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import os
 import sys
@@ -24,6 +31,17 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
+# samlite's template module, by file: it needs only PyYAML, which this (tools) venv has, while
+# the samlite package as a whole needs the project's venv.
+_CFN = Path(__file__).resolve().parents[2] / "tools" / "sam-local-lite" / "samlite" / "cfn.py"
+_spec = importlib.util.spec_from_file_location("samlite_cfn", _CFN)
+assert _spec is not None and _spec.loader is not None
+_cfn = importlib.util.module_from_spec(_spec)
+sys.modules["samlite_cfn"] = _cfn
+_spec.loader.exec_module(_cfn)
+TemplateError = _cfn.TemplateError
+expand_for_each = _cfn.expand_for_each
+
 PLACEHOLDER_URI = "s3://placeholder-bucket/placeholder-key"
 PSEUDO_PARAMETERS = {
     "AWS::Region": "us-east-1",
@@ -32,7 +50,17 @@ PSEUDO_PARAMETERS = {
 }
 
 
+def expand_loops(template: dict[str, Any]) -> dict[str, Any]:
+    """The template after AWS::LanguageExtensions (its Fn::ForEach loops expanded)."""
+    expanded: dict[str, Any]
+    expanded, problems = expand_for_each(template)
+    if problems:  # loops that need a deployed stack would be missing from the scan: refuse
+        raise TemplateError("; ".join(problems))
+    return expanded
+
+
 def translate(template: dict[str, Any]) -> dict[str, Any]:
+    template = copy.deepcopy(template)
     for resource in template.get("Resources", {}).values():
         properties = resource.get("Properties") or {}
         for key in ("CodeUri", "ContentUri", "DefinitionUri"):
@@ -48,17 +76,23 @@ def translate(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print(f"usage: {argv[0]} TEMPLATE OUTPUT_JSON", file=sys.stderr)
+    if len(argv) not in (3, 4):
+        print(f"usage: {argv[0]} TEMPLATE OUTPUT_JSON [SOURCE_JSON]", file=sys.stderr)
         return 2
     template = yaml_parse(Path(argv[1]).read_text(encoding="utf-8"))
     try:
+        template = expand_loops(template)
         expanded = translate(template)
     except InvalidDocumentException as exc:
         for cause in exc.causes:
             print(f"sam-translate: {cause}", file=sys.stderr)
         return 1
+    except TemplateError as exc:
+        print(f"sam-translate: {exc}", file=sys.stderr)
+        return 1
     Path(argv[2]).write_text(json.dumps(expanded, indent=1) + "\n", encoding="utf-8")
+    if len(argv) == 4:
+        Path(argv[3]).write_text(json.dumps(template, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -105,6 +105,9 @@ case "$cmd" in
         tool="$1"
         shift
         export SAM_CLI_TELEMETRY="${SAM_CLI_TELEMETRY:-0}"
+        # template.yaml uses Fn::ForEach (AWS::LanguageExtensions), which SAM CLI (sam deploy,
+        # package, sync, local ...) reads only with its local expansion on.
+        export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS="${SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS:-1}"
         exec "$TOOLS_DIR/$venv/bin/$tool" "$@"
         ;;
     lock) lock ;;

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samlite.cfn import load_template
+from samlite.cfn import load_template, resolve_intrinsics
 from samlite.template import LOCAL_AUDIENCE, LOCAL_ISSUER, read_stack
 from samlite.testing import RunningStack, eventually, http, running_stack, signed_headers
 
@@ -64,6 +64,93 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
         if route.authorizer is not None:  # JwtIssuer/JwtAudience have no default
             assert route.authorizer.issuer == LOCAL_ISSUER
             assert route.authorizer.audience == (LOCAL_AUDIENCE,)
+
+
+def test_real_template_functions_take_what_globals_gives_them() -> None:
+    model = read_stack(TEMPLATE)
+    # Only the two parameters without a default: every loop expanded, nothing left out.
+    assert len(model.warnings) == 2
+    assert all(warning.startswith("parameter Jwt") for warning in model.warnings)
+    assert len(model.functions) == 8
+    own_limits = {
+        "TierRecalculationFunction": (300.0, 512),
+        "TierFullRecalculationFunction": (900.0, 1769),
+    }
+    table = model.tables["LoyaltyTable"].name
+    for lid, function in model.functions.items():
+        assert (function.handler, function.runtime) == ("app.lambda_handler", "python3.13"), lid
+        assert (function.timeout, function.memory) == own_limits.get(lid, (30.0, 512)), lid
+        # Globals' variables and the function's own, merged.
+        assert function.environment["TABLE_NAME"] == table
+        assert function.environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG"  # StageConfig, dev
+        assert function.environment["POWERTOOLS_SERVICE_NAME"] == function.code_dir.name
+    full = model.functions["TierFullRecalculationFunction"]
+    assert (
+        full.environment["RECALCULATION_QUEUE_URL"]
+        == model.queues["TierFullRecalculationQueue"].url
+    )
+
+
+def test_real_template_alarms_are_made_by_loops() -> None:
+    written = load_template(TEMPLATE, expand=False)
+    assert not any(
+        isinstance(resource, dict) and resource.get("Type") == "AWS::CloudWatch::Alarm"
+        for resource in written["Resources"].values()
+    )
+    template = load_template(TEMPLATE)
+    assert "AWS::LanguageExtensions" not in template["Transform"]
+    alarms = {
+        lid: resource["Properties"]
+        for lid, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    queues = [
+        "OrderEventsDeadLetterQueue",
+        "OrderEventsFailureQueue",
+        "OrderEventsRuleDeadLetterQueue",
+        "TierStreamFailureQueue",
+        "TierFullRecalculationDeadLetterQueue",
+        "EventPublisherFailureQueue",
+        "PerkEventsFailureQueue",
+        "PerkEventsRuleDeadLetterQueue",
+        "RatingEventsDeadLetterQueue",
+        "RatingEventsFailureQueue",
+        "RatingEventsRuleDeadLetterQueue",
+    ]
+    functions = ["OrderIngestion", "MemberApi", "PerkRedemption", "RatingModeration"]
+    assert set(alarms) == {
+        *(f"{queue}Alarm" for queue in queues),
+        "OrderEventsQueueAgeAlarm",
+        *(f"{name}ErrorsAlarm" for name in functions),
+    }
+    actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for lid, alarm in alarms.items():
+        (dimension,) = alarm["Dimensions"]
+        if lid.endswith("ErrorsAlarm"):
+            watched = {"Ref": lid.removesuffix("ErrorsAlarm") + "Function"}
+            expected = ("AWS/Lambda", "Errors", "FunctionName", "Sum", 0)
+        elif lid == "OrderEventsQueueAgeAlarm":
+            watched = {"Fn::GetAtt": ["OrderEventsQueue", "QueueName"]}
+            expected = ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "Maximum", 900)
+        else:
+            watched = {"Fn::GetAtt": [lid.removesuffix("Alarm"), "QueueName"]}
+            expected = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "Maximum", 0)
+        assert dimension["Value"] == watched, lid
+        assert (
+            alarm["Namespace"],
+            alarm["MetricName"],
+            dimension["Name"],
+            alarm["Statistic"],
+            alarm["Threshold"],
+        ) == expected, lid
+        assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1)
+        assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+            "GreaterThanThreshold",
+            "notBreaching",
+        )
+        assert alarm["AlarmActions"] == alarm["OKActions"] == actions
+        description = resolve_intrinsics(alarm["AlarmDescription"], template)
+        assert isinstance(description, str) and len(description) > 20, lid
 
 
 def order_completed(order_id: str, member_id: str, batch_size: int = 1) -> dict[str, Any]:

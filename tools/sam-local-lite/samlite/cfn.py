@@ -7,18 +7,23 @@ resource into ``create_table`` keyword arguments (without ``TableName``, which t
 caller chooses), keeping only what DynamoDB Local accepts; :func:`create_table` creates
 the table, waits until it is ACTIVE and enables TTL when the template sets it.
 
+A template that declares the ``AWS::LanguageExtensions`` transform is read as CloudFormation
+reads it: :func:`expand_for_each` (which :func:`load_template` applies) expands its
+``Fn::ForEach`` loops first.
+
 Intrinsic functions are resolved where that needs no deployed stack: ``Ref`` to a
 parameter (its default, or the value passed in ``parameters``) or to a pseudo parameter,
 ``Fn::Sub``, ``Fn::Join``, ``Fn::Select``, ``Fn::Split``, ``Fn::FindInMap``, ``Fn::If``
-with the template's ``Conditions``, ``Fn::Base64``, ``AWS::NoValue``. Anything else
-(``Fn::GetAtt``, ``Fn::ImportValue`` ...) becomes an :class:`Unresolved` value; an
-optional table property holding one is dropped, a required one raises
-:class:`TemplateError`.
+with the template's ``Conditions``, ``Fn::Base64``, ``Fn::Length``, ``Fn::ToJsonString``,
+``AWS::NoValue``. Anything else (``Fn::GetAtt``, ``Fn::ImportValue`` ...) becomes an
+:class:`Unresolved` value; an optional table property holding one is dropped, a required
+one raises :class:`TemplateError`.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import time
@@ -33,11 +38,13 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 __all__ = [
+    "LANGUAGE_EXTENSIONS",
     "TABLE_TYPE",
     "TemplateError",
     "TemplateSource",
     "Unresolved",
     "create_table",
+    "expand_for_each",
     "load_template",
     "resolve_intrinsics",
     "table_definition",
@@ -46,6 +53,8 @@ __all__ = [
 ]
 
 TABLE_TYPE: Final = "AWS::DynamoDB::Table"
+LANGUAGE_EXTENSIONS: Final = "AWS::LanguageExtensions"
+FOR_EACH_PREFIX: Final = "Fn::ForEach::"
 
 TemplateSource = str | os.PathLike[str] | Mapping[str, Any]
 """A template's path, or a template already loaded by :func:`load_template`."""
@@ -136,8 +145,18 @@ def _construct_short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.N
 _TemplateLoader.add_multi_constructor("!", _construct_short_form)
 
 
-def load_template(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM YAML (or JSON) template, short-form tags included."""
+def load_template(
+    path: str | os.PathLike[str],
+    *,
+    expand: bool = True,
+    parameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Parse a CloudFormation/SAM YAML (or JSON) template, short-form tags included.
+
+    With ``expand`` (the default), ``Fn::ForEach`` loops are expanded (:func:`expand_for_each`,
+    with ``parameters`` for collections given by a parameter); a loop that cannot be expanded
+    raises :class:`TemplateError`. ``expand=False`` returns the document as written.
+    """
     text = Path(path).read_text(encoding="utf-8")
     try:
         document = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
@@ -145,7 +164,13 @@ def load_template(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise TemplateError(f"{path}: a template must be a mapping, got {type(document).__name__}")
-    return cast(dict[str, Any], document)
+    template = cast(dict[str, Any], document)
+    if not expand:
+        return template
+    expanded, problems = expand_for_each(template, parameters)
+    if problems:
+        raise TemplateError(f"{path}: " + "; ".join(problems))
+    return expanded
 
 
 def _as_template(template: TemplateSource) -> Mapping[str, Any]:
@@ -184,8 +209,11 @@ class _Resolver:
         return section if isinstance(section, Mapping) else {}
 
     def ref(self, name: Any) -> Any:
-        if not isinstance(name, str):
+        # AWS::LanguageExtensions: the name may be given by a function (`Ref: !Sub ...`).
+        target = self.resolve(name) if isinstance(name, Mapping) else name
+        if not isinstance(target, str):
             return Unresolved({"Ref": name})
+        name = target
         if name == "AWS::NoValue":
             return _NO_VALUE
         if name in self.parameters:
@@ -353,6 +381,16 @@ def _base64(value: Any, _: Mapping[str, Any]) -> str | None:
     return base64.b64encode(value.encode()).decode() if isinstance(value, str) else None
 
 
+def _length(value: Any, _: Mapping[str, Any]) -> int | None:
+    return len(value) if isinstance(value, list) else None
+
+
+def _to_json_string(value: Any, _: Mapping[str, Any]) -> str | None:
+    if not isinstance(value, Mapping | list):
+        return None
+    return json.dumps(value, separators=(",", ":"))
+
+
 # Evaluate a function whose argument is fully resolved; None means "cannot".
 _EVALUATORS: Final[Mapping[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
     "Fn::Equals": _equals,
@@ -364,6 +402,8 @@ _EVALUATORS: Final[Mapping[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
     "Fn::Split": _split,
     "Fn::FindInMap": _find_in_map,
     "Fn::Base64": _base64,
+    "Fn::Length": _length,
+    "Fn::ToJsonString": _to_json_string,
 }
 
 
@@ -385,6 +425,195 @@ def resolve_intrinsics(
     The rest become :class:`Unresolved`; ``Ref: AWS::NoValue`` removes its key or item.
     """
     return _Resolver(template, parameters or {}).resolve(value)
+
+
+# --------------------------------------------------------------------------- Fn::ForEach
+
+_FOR_EACH_SECTIONS: Final = ("Conditions", "Resources", "Outputs")
+_NON_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+
+
+def expand_for_each(
+    template: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The template with its ``Fn::ForEach`` loops expanded, as ``AWS::LanguageExtensions`` does.
+
+    ``"Fn::ForEach::<Name>": [Identifier, [values...], {"<Key${Identifier}>": ...}]`` becomes
+    one ``<Key...>`` entry per value, in the Conditions, Resources and Outputs sections
+    (resource properties included; loops nest). In each copy, ``${Identifier}`` is replaced by
+    the value and ``&{Identifier}`` by the value without its non-alphanumeric characters, in
+    keys and in every string (so in ``Fn::Sub`` strings), and ``{"Ref": "Identifier"}`` by the
+    value; a ``Fn::Sub`` left with no variable inside ``Ref`` or ``Fn::GetAtt`` becomes the
+    plain logical id it names. The collection is a list, or a function of the parameters
+    (``!Ref`` of a ``CommaDelimitedList``), resolved with ``parameters`` as
+    :func:`resolve_intrinsics` does. ``AWS::LanguageExtensions`` leaves ``Transform``.
+
+    Returns the expanded template (the input is not changed) and what could not be expanded
+    locally (a collection that needs a deployed stack, or a parameter without a value): each
+    such loop is left out, and said so. A loop CloudFormation would reject (its shape, a key
+    produced twice, no ``AWS::LanguageExtensions`` transform) raises :class:`TemplateError`.
+    """
+    expander = _ForEachExpander(template, parameters or {})
+    expanded: dict[str, Any] = dict(template)
+    for section in _FOR_EACH_SECTIONS:
+        if isinstance(template.get(section), Mapping):
+            expanded[section] = expander.walk(template[section], section)
+    for section, value in template.items():
+        if section not in _FOR_EACH_SECTIONS and _has_loop(value):
+            raise TemplateError(
+                f"{section}: Fn::ForEach is only allowed in Conditions, Resources and Outputs"
+            )
+    transforms = _transforms(template.get("Transform"))
+    if LANGUAGE_EXTENSIONS in transforms:
+        rest = [name for name in transforms if name != LANGUAGE_EXTENSIONS]
+        if rest:
+            expanded["Transform"] = rest if isinstance(template["Transform"], list) else rest[0]
+        else:
+            del expanded["Transform"]
+    elif expander.loops:
+        raise TemplateError(
+            f"Fn::ForEach needs the {LANGUAGE_EXTENSIONS} transform "
+            f"(Transform: [{LANGUAGE_EXTENSIONS}, ...])"
+        )
+    return expanded, expander.problems
+
+
+def _transforms(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _has_loop(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(
+            str(key).startswith(FOR_EACH_PREFIX) or _has_loop(item) for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(_has_loop(item) for item in value)
+    return False
+
+
+class _ForEachExpander:
+    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
+        self.template = template
+        self.parameters = parameters
+        self.declared = set(template.get("Parameters") or {})
+        self.loops = 0
+        self.problems: list[str] = []
+
+    def walk(self, value: Any, where: str) -> Any:
+        if isinstance(value, list):
+            return [self.walk(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        if not isinstance(value, Mapping):
+            return value
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key.startswith(FOR_EACH_PREFIX):
+                entries = self.loop(key, item, where)
+            else:
+                entries = {key: self.walk(item, f"{where}.{key}")}
+            for name, entry in entries.items():
+                if name in result:
+                    raise TemplateError(f"{where}.{key}: {name} is produced twice")
+                result[name] = entry
+        return result
+
+    def loop(self, key: str, spec: Any, where: str) -> dict[str, Any]:
+        self.loops += 1
+        here = f"{where}.{key}"
+        if not (isinstance(spec, list) and len(spec) == 3):
+            raise TemplateError(f"{here}: expected [Identifier, Collection, {{OutputKey: ...}}]")
+        identifier, collection, body = spec
+        if not isinstance(identifier, str) or not identifier:
+            raise TemplateError(f"{here}: the identifier must be a non-empty string")
+        if identifier in self.declared:
+            raise TemplateError(f"{here}: the identifier {identifier} is also a parameter name")
+        if not isinstance(body, Mapping) or not body:
+            raise TemplateError(f"{here}: the fragment must be a mapping of OutputKey: OutputValue")
+        values = self.collection(collection, here)
+        if values is None:
+            return {}
+        result: dict[str, Any] = {}
+        for value in values:
+            copy = _substitute(body, identifier, value)
+            for name, entry in self.walk(copy, here).items():
+                if name in result:
+                    raise TemplateError(
+                        f"{here}: {name} is produced twice (put ${{{identifier}}} or "
+                        f"&{{{identifier}}} in the key)"
+                    )
+                result[name] = entry
+        return result
+
+    def collection(self, value: Any, where: str) -> list[str] | None:
+        items: Any
+        if isinstance(value, list):
+            items = [resolve_intrinsics(item, self.template, self.parameters) for item in value]
+        elif not isinstance(value, Mapping):
+            raise TemplateError(f"{where}: the collection must be a list, got {value!r}")
+        else:
+            items = resolve_intrinsics(value, self.template, self.parameters)
+            if isinstance(items, str):  # a CommaDelimitedList parameter's default
+                items = [item.strip() for item in items.split(",")]
+        if not isinstance(items, list):
+            if _contains_unresolved(items):
+                self.problems.append(
+                    f"{where}: the collection {value!r} cannot be resolved locally "
+                    "(a parameter without a value, or a function that needs a deployed "
+                    "stack); the loop is left out"
+                )
+                return None
+            raise TemplateError(f"{where}: the collection must be a list, got {items!r}")
+        texts: list[str] = []
+        for item in items:
+            if isinstance(item, Unresolved):
+                self.problems.append(
+                    f"{where}: the collection item {item.expression!r} cannot be resolved "
+                    "locally; the loop is left out"
+                )
+                return None
+            if isinstance(item, bool):
+                texts.append("true" if item else "false")
+            elif isinstance(item, str | int | float):
+                texts.append(str(item))
+            else:
+                raise TemplateError(f"{where}: collection items must be strings, got {item!r}")
+        return texts
+
+
+def _substitute(value: Any, identifier: str, item: str) -> Any:
+    """``value`` with the loop's identifier replaced by ``item`` (see :func:`expand_for_each`)."""
+    if isinstance(value, str):
+        return value.replace(f"${{{identifier}}}", item).replace(
+            f"&{{{identifier}}}", _NON_ALPHANUMERIC.sub("", item)
+        )
+    if isinstance(value, list):
+        return [_substitute(element, identifier, item) for element in value]
+    if not isinstance(value, Mapping):
+        return value
+    if len(value) == 1 and value.get("Ref") == identifier:
+        return item
+    result = {
+        _substitute(key, identifier, item): _substitute(element, identifier, item)
+        for key, element in value.items()
+    }
+    if len(result) == 1 and "Ref" in result:
+        result["Ref"] = _literal_sub(result["Ref"])
+    elif len(result) == 1 and isinstance(result.get("Fn::GetAtt"), list):
+        result["Fn::GetAtt"] = [_literal_sub(element) for element in result["Fn::GetAtt"]]
+    return result
+
+
+def _literal_sub(value: Any) -> Any:
+    """``{"Fn::Sub": "Name"}`` (no variable left) is ``"Name"``; anything else is unchanged."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        text = value.get("Fn::Sub")
+        if isinstance(text, str) and "${" not in text:
+            return text
+    return value
 
 
 # --------------------------------------------------------------------------- tables

@@ -5,11 +5,16 @@ or mapping added to the template appears in the model without changing the runne
 
 Read from the template:
 
-- ``AWS::Serverless::Function`` (Python runtimes): ``CodeUri`` + ``Handler``, ``Timeout``,
-  ``MemorySize``, ``Environment`` (``Globals.Function`` merged in), ``EventInvokeConfig``;
-  its ``Events`` of type ``HttpApi``, ``EventBridgeRule``/``CloudWatchEvent``, ``Schedule``,
-  ``ScheduleV2``, ``SQS`` and ``DynamoDB``.
-- ``AWS::Serverless::HttpApi`` (``Auth``: JWT authorizers, ``DefaultAuthorizer``, IAM).
+- ``Fn::ForEach`` loops (``AWS::LanguageExtensions``), expanded first with the parameters'
+  values (:func:`samlite.cfn.expand_for_each`).
+- ``AWS::Serverless::Function`` (Python runtimes): ``CodeUri`` + ``Handler``, ``Runtime``,
+  ``Timeout``, ``MemorySize``, ``Environment``, ``EventInvokeConfig``, each from the function
+  or from ``Globals.Function`` (merged as SAM merges them: mappings key by key, lists
+  concatenated, any other value replaced by the function's own); its ``Events`` of type
+  ``HttpApi``, ``EventBridgeRule``/``CloudWatchEvent``, ``Schedule``, ``ScheduleV2``, ``SQS``
+  and ``DynamoDB``.
+- ``AWS::Serverless::HttpApi`` (``Auth``: JWT authorizers, ``DefaultAuthorizer``, IAM; with
+  ``Globals.HttpApi`` merged in).
 - ``AWS::Events::Rule`` (pattern or schedule; targets that are functions or queues),
   ``AWS::Scheduler::Schedule``, ``AWS::Lambda::EventSourceMapping``.
 - ``AWS::DynamoDB::Table``, ``AWS::SQS::Queue`` (``RedrivePolicy``), ``AWS::Events::EventBus``.
@@ -18,7 +23,8 @@ Intrinsic functions are resolved with :func:`.cfn.resolve_intrinsics`, with the
 parameters' defaults (or overrides), resources' ``Condition``, and every ``Ref``/``Fn::GetAtt``
 of a resource mapped to its local value (a table's name, a queue's local URL, ARNs in the
 local account ``000000000000``). What the local stack cannot serve is listed in
-:attr:`StackModel.warnings` instead of failing.
+:attr:`StackModel.warnings` instead of failing (a loop whose collection has no local value
+among them).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
-from .cfn import Unresolved, load_template, resolve_intrinsics
+from .cfn import Unresolved, expand_for_each, load_template, resolve_intrinsics
 
 __all__ = [
     "ACCOUNT",
@@ -48,6 +54,7 @@ __all__ = [
     "StackModel",
     "TableSpec",
     "Target",
+    "merge_globals",
     "read_stack",
 ]
 
@@ -381,6 +388,37 @@ def _input_text(value: Any) -> str | None:
     return json.dumps(value)
 
 
+_REPLACED_LISTS: Final = frozenset({"Architectures"})
+"""Lists a resource's own value replaces instead of adding to Globals' (SAM's rule)."""
+
+
+def _is_intrinsic(value: Any) -> bool:
+    if not (isinstance(value, Mapping) and len(value) == 1):
+        return False
+    key = str(next(iter(value)))
+    return key in ("Ref", "Condition") or key.startswith("Fn::")
+
+
+def merge_globals(global_value: Any, own: Any, path: str = "") -> Any:
+    """A resource's property merged with its ``Globals`` value, as SAM merges them.
+
+    Two mappings merge key by key (recursively); two lists are concatenated, Globals' items
+    first (except ``Architectures``, replaced); anything else, an intrinsic function included,
+    is the resource's own value.
+    """
+    if _is_intrinsic(global_value) or _is_intrinsic(own):
+        return own
+    if isinstance(global_value, Mapping) and isinstance(own, Mapping):
+        merged = dict(global_value)
+        for key, value in own.items():
+            child = f"{path}.{key}" if path else str(key)
+            merged[key] = merge_globals(merged[key], value, child) if key in merged else value
+        return merged
+    if isinstance(global_value, list) and isinstance(own, list) and path not in _REPLACED_LISTS:
+        return [*global_value, *own]
+    return own
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -398,15 +436,18 @@ class _Reader:
     ) -> None:
         self.template_path = template_path.resolve()
         self.root = self.template_path.parent
-        self.template = load_template(self.template_path)
+        written = load_template(self.template_path, expand=False)
         self.stack_name = stack_name
         self.region = region
         self.account = account
         self.services_url = services_url.rstrip("/")
         self.http_url = http_url.rstrip("/")
-        values, self.missing_parameters = _parameter_values(self.template, parameters)
+        values, self.missing_parameters = _parameter_values(written, parameters)
         values.update({"AWS::Region": region, "AWS::AccountId": account})
         values["AWS::StackName"] = stack_name
+        # Fn::ForEach first, with the parameters' local values (as AWS::LanguageExtensions does
+        # with the stack's); a loop that cannot be expanded is a warning.
+        self.template, loop_warnings = expand_for_each(written, values)
         self.resolve = _Resolver(self.template, values)
         resources = self.template.get("Resources") or {}
         self.resources: dict[str, Mapping[str, Any]] = {
@@ -420,6 +461,7 @@ class _Reader:
             region=region,
             account=account,
             parameters=values,
+            warnings=list(loop_warnings),
         )
         self.globals_function: Mapping[str, Any] = (self.template.get("Globals") or {}).get(
             "Function"
@@ -532,16 +574,7 @@ class _Reader:
     # -- pass 2: functions and their events ---------------------------------------------------
 
     def function_properties(self, lid: str) -> dict[str, Any]:
-        merged: dict[str, Any] = dict(self.globals_function)
-        own = self.props(lid)
-        for key, value in own.items():
-            if key == "Environment" and isinstance(value, Mapping):
-                variables = dict((merged.get("Environment") or {}).get("Variables") or {})
-                variables.update(value.get("Variables") or {})
-                merged["Environment"] = {"Variables": variables}
-            else:
-                merged[key] = value
-        return merged
+        return cast(dict[str, Any], merge_globals(self.globals_function, self.props(lid)))
 
     def read_functions(self) -> None:
         for lid, resource in self.resources.items():
@@ -766,8 +799,7 @@ class _Reader:
 
     def http_api_auth(self, api: str) -> Mapping[str, Any]:
         if api in self.resources and self.resources[api].get("Type") == "AWS::Serverless::HttpApi":
-            merged = dict(self.globals_http)
-            merged.update(self.props(api))
+            merged = merge_globals(self.globals_http, self.props(api))
             auth = self.resolve(merged.get("Auth") or {})
         else:
             auth = self.resolve(self.globals_http.get("Auth") or {})

@@ -113,6 +113,74 @@ def test_parameter_overrides_reach_conditions_and_lists() -> None:
     assert model.functions["RecorderFunction"].environment["STAGE"] == "dev"
 
 
+def test_loops_reach_the_local_stack(tmp_path: Path) -> None:
+    recorder = FIXTURES / "functions" / "fixture_recorder"
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        f"""
+Transform:
+  - AWS::LanguageExtensions
+  - AWS::Serverless-2016-10-31
+Parameters:
+  Feeds:
+    Type: CommaDelimitedList
+    Default: alpha,beta
+Globals:
+  Function:
+    Handler: app.lambda_handler
+    Runtime: python3.13
+    Timeout: 7
+Resources:
+  Fn::ForEach::FeedQueues:
+    - Feed
+    - !Ref Feeds
+    - ${{Feed}}Queue:
+        Type: AWS::SQS::Queue
+        Properties:
+          QueueName: !Sub loop-${{Feed}}
+  Fn::ForEach::FromStack:
+    - Name
+    - !GetAtt Elsewhere.Names
+    - ${{Name}}Queue:
+        Type: AWS::SQS::Queue
+  RecorderFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {recorder}
+      Events:
+        Fn::ForEach::FeedEvents:
+          - Feed
+          - !Ref Feeds
+          - ${{Feed}}Messages:
+              Type: SQS
+              Properties:
+                Queue: !GetAtt [!Sub "${{Feed}}Queue", Arn]
+                BatchSize: 3
+""",
+        encoding="utf-8",
+    )
+
+    model = read_stack(template)
+
+    assert set(model.queues) == {"alphaQueue", "betaQueue"}
+    assert model.queues["betaQueue"].name == "loop-beta"
+    function = model.functions["RecorderFunction"]
+    assert (function.handler, function.timeout) == ("app.lambda_handler", 7.0)
+    mappings = {mapping.source: mapping for mapping in model.mappings}
+    assert set(mappings) == {"RecorderFunction.alphaMessages", "RecorderFunction.betaMessages"}
+    assert (
+        mappings["RecorderFunction.betaMessages"].source_id,
+        mappings["RecorderFunction.betaMessages"].batch_size,
+    ) == ("betaQueue", 3)
+    assert len(model.warnings) == 1
+    assert "Resources.Fn::ForEach::FromStack" in model.warnings[0]
+    assert "left out" in model.warnings[0]
+
+    overridden = read_stack(template, parameters={"Feeds": "gamma"})
+    assert set(overridden.queues) == {"gammaQueue"}
+    assert [mapping.source for mapping in overridden.mappings] == ["RecorderFunction.gammaMessages"]
+
+
 # --------------------------------------------------------------------------- patterns
 
 EVENT: dict[str, Any] = {
