@@ -75,8 +75,8 @@ def _responses(ok: str, model: type[BaseModel], *errors: int) -> dict[int, OpenA
     return {200: success, **error_responses(errors, _ERROR_TEXTS)}
 
 
-def _answer(model: BaseModel) -> Response[str]:
-    return json_response(200, model.model_dump_json(by_alias=True, exclude_unset=True))
+def _answer(model: MemberRatings | RatingChange) -> Response[str]:
+    return json_response(200, model.answer_json())
 
 
 def _reason(body: AdminReason | None, query: str | None) -> str:
@@ -104,8 +104,8 @@ def get_member(
 ) -> Response[str]:
     scoped_subject(app, ADMIN_SCOPE)
     program = load_program(settings().program_id)
-    body = member_ratings(program, rating_repository(), member_id, limit, next_token)
-    return _answer(MemberRatings.model_validate(body))
+    page = member_ratings(program, rating_repository(), member_id, limit, next_token)
+    return _answer(MemberRatings.of(page, program))
 
 
 @app.post(
@@ -119,16 +119,14 @@ def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response[str]:
     admin = scoped_subject(app, ADMIN_SCOPE)
     why = _reason(body, None)
     program = load_program(settings().program_id)
-    changed, view = exclude_rating(
-        program, rating_repository(), rating_id, admin, why, request_time(app)
-    )
-    if changed:
+    edit = exclude_rating(program, rating_repository(), rating_id, admin, why, request_time(app))
+    if edit.changed:
         metrics.add_metric(name="RatingsExcludedByAdmin", unit=MetricUnit.Count, value=1)
     logger.info(
         "rating excluded by an administrator",
-        extra={"rating_id": rating_id, "changed": changed, "admin": admin},
+        extra={"rating_id": rating_id, "changed": edit.changed, "admin": admin},
     )
-    return _answer(RatingChange.model_validate({"rating": view, "changed": changed}))
+    return _answer(RatingChange.of(edit, program))
 
 
 @app.delete(
@@ -146,16 +144,14 @@ def restore(
     admin = scoped_subject(app, ADMIN_SCOPE)
     why = _reason(body, reason)
     program = load_program(settings().program_id)
-    changed, view = restore_rating(
-        program, rating_repository(), rating_id, admin, why, request_time(app)
-    )
-    if changed:
+    edit = restore_rating(program, rating_repository(), rating_id, admin, why, request_time(app))
+    if edit.changed:
         metrics.add_metric(name="RatingsRestoredByAdmin", unit=MetricUnit.Count, value=1)
     logger.info(
         "rating restored by an administrator",
-        extra={"rating_id": rating_id, "changed": changed, "admin": admin},
+        extra={"rating_id": rating_id, "changed": edit.changed, "admin": admin},
     )
-    return _answer(RatingChange.model_validate({"rating": view, "changed": changed}))
+    return _answer(RatingChange.of(edit, program))
 
 
 answer_errors(app)

@@ -170,3 +170,32 @@ def test_bad_input_is_a_4xx_naming_the_field(
     assert body["error"]["message"]
     _, view = call(admin, "GET", f"/v1/admin/members/{MEMBER}")
     assert [r["ratingId"] for r in view["counted"]] == ["r-1"]  # nothing changed
+
+
+def test_the_views_keep_each_detail_of_their_kind(admin: ModuleType) -> None:
+    world = World(load_program("cart-star"), rating_repository(), simple_ledger=True)
+    world.deliver(order_completed("o-2", MEMBER, "cust-8", NOW - timedelta(hours=2)))
+    world.deliver(
+        rating_submitted(
+            "r-2", "o-2", MEMBER, "cust-8", 2, NOW - timedelta(hours=1), ("store_closed",)
+        )
+    )
+    world.deliver(rating_submitted("r-3", "o-3", MEMBER, "cust-9", 4, NOW - timedelta(hours=1)))
+    assert world.rejected == []
+    status, view = call(admin, "GET", f"/v1/admin/members/{MEMBER}")
+    assert status == 200
+    (excluded,) = view["excluded"]
+    assert excluded["exclusions"] == [
+        {"reason": "outside_control", "ratingReasons": ["store_closed"]}
+    ]
+    assert excluded["audit"] == [] and excluded["stars"] == 2
+    (waiting,) = view["waiting"]
+    assert waiting == {
+        "ratingId": "r-3",
+        "orderId": "o-3",
+        "waitingSince": waiting["waitingSince"],
+        "expiresAt": waiting["expiresAt"],
+        "reason": "order_not_arrived",
+    }
+    assert view["rating"] == {"average": "5.000", "count": 1, "countedTotal": 1, "lastN": 100}
+    assert view["eligibilityChangedAt"] is None and view["eligibilityReason"] == "not_judged"

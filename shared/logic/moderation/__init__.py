@@ -20,7 +20,14 @@ order), ``tips`` (tip changes), ``reconcile`` (retroactive hard-to-please verdic
 
 from __future__ import annotations
 
-from .admin import exclude_rating, member_ratings, rating_view, restore_rating
+from .admin import (
+    AdminEdit,
+    ExpiredRating,
+    MemberPage,
+    exclude_rating,
+    member_ratings,
+    restore_rating,
+)
 from .core import METRIC_NAMES, ModerationResult, Outcome
 from .ports import (
     Commit,
@@ -39,8 +46,11 @@ from .table_changes import apply_table_change
 
 __all__ = [
     "METRIC_NAMES",
+    "AdminEdit",
     "Commit",
     "CommitResult",
+    "ExpiredRating",
+    "MemberPage",
     "MemberRating",
     "ModerationResult",
     "OrderChanged",
@@ -56,7 +66,6 @@ __all__ = [
     "exclude_rating",
     "member_ratings",
     "moderate",
-    "rating_view",
     "restore_rating",
     "submit_rating",
 ]
