@@ -122,7 +122,7 @@ class ModerationResult:
 # -- the member's window --------------------------------------------------------------------------
 
 
-def entry_of(slot: RatingSlot) -> int:
+def _entry(slot: RatingSlot) -> int:
     assert slot.rating is not None
     return make_entry(order_key(slot.completed, slot.order_id), slot.rating.stars)
 
@@ -134,7 +134,7 @@ def slot_write(slot: RatingSlot, read_version: int | None, program: Program) -> 
         read_version=read_version,
         exclusions=reasons,
         counted=slot.rating is not None and not reasons,
-        entry=entry_of(slot) if slot.rating is not None else None,
+        entry=_entry(slot) if slot.rating is not None else None,
     )
 
 
@@ -146,7 +146,7 @@ class MemberPlan:
     """The member item's rating attributes to write (None: unchanged)."""
 
 
-def older_counted(
+def _older_counted(
     program: Program,
     store: RatingStore,
     member_id: str,
@@ -190,17 +190,17 @@ def plan_member(
     moved = False
     for before, after in changes:
         was, counts = is_counted(before, program), is_counted(after, program)
-        entry = entry_of(after) if after.rating is not None else None
+        entry = _entry(after) if after.rating is not None else None
         in_commit[slot_key_of(after)] = (counts, entry)
         if was != counts:
             moved = True
-            entry = entry_of(after)
+            entry = _entry(after)
             updated = insert(updated, entry, last_n) if counts else remove(updated, entry)
     if updated.count > last_n:
         updated, moved = trim(updated, last_n), True
     wanted = missing(updated, last_n)
     if wanted:
-        found = older_counted(program, store, member_id, updated, wanted, in_commit)
+        found = _older_counted(program, store, member_id, updated, wanted, in_commit)
         updated, moved = refill(updated, found, wanted), True
     if not moved:
         return MemberPlan()

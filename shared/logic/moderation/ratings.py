@@ -33,7 +33,7 @@ from .reconcile import reconcile
 from .tips import apply_tips
 
 
-def verdict_of(
+def _verdict(
     program: Program, store: RatingStore, rater: RaterState, day: int, stars: int
 ) -> Verdict:
     if rater.last_day is None or day >= rater.last_day:
@@ -76,7 +76,7 @@ def apply_rating(
             base = with_tips(base, waiting.tips)
         rater = store.get_rater(program.id, facts.customer_id)
         day = rater_day(facts.submitted, program)
-        verdict = verdict_of(program, store, rater, day, facts.stars)
+        verdict = _verdict(program, store, rater, day, facts.stars)
         after = replace(
             base,
             rating=facts,
@@ -103,7 +103,7 @@ def apply_rating(
         )
         if written.applied:
             if slot is None:
-                after, window = recheck_status(
+                after, window = _recheck_status(
                     program, store, order, after, plan.window or window, now
                 )
             reconciled = reconcile(program, store, facts.customer_id, now) if state.reconcile else 0
@@ -119,7 +119,7 @@ def apply_rating(
     raise TransientConflict(f"rating {facts.rating_id} kept conflicting")
 
 
-def recheck_status(
+def _recheck_status(
     program: Program,
     store: RatingStore,
     order: OrderRecord,

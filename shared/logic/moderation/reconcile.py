@@ -17,7 +17,7 @@ from .core import MAX_ATTEMPTS, MAX_SLOTS_PER_COMMIT, plan_member, slot_write
 from .ports import Commit, RatingStore
 
 
-def apply_verdicts(
+def _apply_verdicts(
     program: Program,
     store: RatingStore,
     member_id: str,
@@ -83,7 +83,7 @@ def reconcile(program: Program, store: RatingStore, customer_id: str, now: datet
                     rating.slot_sk
                 ]
         for member_id, wanted in sorted(by_member.items()):
-            changed += apply_verdicts(program, store, member_id, wanted, rater.version, now)
+            changed += _apply_verdicts(program, store, member_id, wanted, rater.version, now)
         if store.clear_reconcile(program.id, customer_id, rater.version):
             return changed
     raise TransientConflict(f"rater {customer_id} kept changing while reconciled")

@@ -20,7 +20,7 @@ from .ratings import apply_rating, drain
 from .tips import apply_tips
 
 
-def check_customer(order: OrderRecord, facts: RatingFacts) -> None:
+def _check_customer(order: OrderRecord, facts: RatingFacts) -> None:
     if order.customer_id != facts.customer_id:
         raise InvalidInput(
             f"order {order.order_id} was delivered to another customer",
@@ -63,7 +63,7 @@ def submit_rating(
         if drained is not None and drained.rating_id == event.rating_id:
             return drained
     assert order is not None
-    check_customer(order, facts)
+    _check_customer(order, facts)
     return apply_rating(program, store, order, facts, now)
 
 
