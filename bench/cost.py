@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+from samlite.cfn import load_template
 
 from bench.common import update_readme
 
@@ -175,13 +175,6 @@ def load_results(directory: Path = RESULTS) -> dict[str, Any]:
     return results
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags read as nothing (only literals are needed)."""
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 @dataclass(frozen=True)
 class FunctionConfig:
     memory_mb: int
@@ -190,7 +183,7 @@ class FunctionConfig:
 
 def function_configs(template: Path = TEMPLATE) -> dict[str, FunctionConfig]:
     """Memory and timeout of each functions/<name>, from template.yaml (Globals as default)."""
-    data = yaml.load(template.read_text(), Loader=_Loader)
+    data = load_template(template)  # loops expanded, as CloudFormation expands them
     defaults = data.get("Globals", {}).get("Function", {})
     configs: dict[str, FunctionConfig] = {}
     for resource in data["Resources"].values():

@@ -1,5 +1,6 @@
-"""What the HTTP API's handlers share (member_api, perk_redemption): the member from the token,
-the request's instant, JSON answers, the error answers and their OpenAPI description.
+"""What the HTTP API's handlers share (member_api, perk_redemption, admin_api): the subject from
+the token (and its scope), the request's instant, JSON answers, the error answers and their
+OpenAPI description.
 
 Every error is ``{"error": {"code", "message", "field"?}}`` (``ErrorBody``): a domain error with
 its status, a validation error as 422 naming the field (400 for a body that is not JSON), and a
@@ -16,7 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from shared.domain.errors import DomainError, Unauthorized
+from shared.domain.errors import DomainError, Forbidden, MalformedRequest, Unauthorized
 from shared.logic.members import ErrorBody, invalid_input_from
 from shared.logic.ports import TransientConflict
 from shared.observability import logger
@@ -53,6 +54,28 @@ def token_subject(app: APIGatewayHttpResolver) -> str:
     if not subject:
         raise Unauthorized("the token carries no subject (sub)")
     return str(subject)
+
+
+def scoped_subject(app: APIGatewayHttpResolver, scope: str) -> str:
+    """The token's subject, which must hold ``scope`` (the JWT's ``scope`` claim or the scopes
+    API Gateway's authorizer lists): 401 without a subject, 403 without the scope."""
+    authorizer = app.current_event.request_context.authorizer
+    claims = authorizer.jwt_claim if authorizer else {}
+    subject = (claims or {}).get("sub")
+    if not subject:
+        raise Unauthorized("the token carries no subject (sub)")
+    scopes = set(authorizer.jwt_scopes or []) if authorizer else set()
+    scopes |= set(str((claims or {}).get("scope", "")).split())
+    if scope not in scopes:
+        raise Forbidden(f"this route needs the {scope} scope")
+    return str(subject)
+
+
+def require_object_body(app: APIGatewayHttpResolver) -> None:
+    """Refuse a body that is not a JSON object: Powertools' validation unwraps a one-element
+    array into its element."""
+    if not isinstance(app.current_event.json_body, dict):
+        raise MalformedRequest("the request body must be a JSON object")
 
 
 def request_time(app: APIGatewayHttpResolver) -> datetime:

@@ -1,12 +1,23 @@
-"""Reading the table's stream: records to (old image, new image, when), for stream handlers."""
+"""Reading the table's stream: records to changes (old image, new image, when), and one router by
+item kind for whichever function reads the stream.
+
+The kind of an item is recognised from its key (``sk``); a router maps the kinds it handles to
+handlers and ignores every other kind explicitly. A handler parses the images of its kind into
+the values its use case takes (``shared.rating_stream`` for rating moderation), so the use
+cases never see a raw item.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from shared.dal.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
 
 
 @dataclass(frozen=True)
@@ -34,3 +45,47 @@ def change_of(record: DynamoDBRecord) -> Change:
         new=stream.new_image or None,
         at=at,
     )
+
+
+class ItemKind(StrEnum):
+    """The kinds of items stream readers act upon (see docs/data-model.md)."""
+
+    MEMBER = "member"
+    ORDER = "order"
+    WAITING = "waiting"
+    """A rating or tip change waiting for its order."""
+
+
+def kind_of(sk: str) -> ItemKind | None:
+    """The kind of the item with this sort key; None: a kind no stream reader acts upon."""
+    if sk == MEMBER_SK:
+        return ItemKind.MEMBER
+    if sk.startswith(ORDER_SK_PREFIX):
+        return ItemKind.ORDER
+    if sk.startswith(WAITING_SK_PREFIX):
+        return ItemKind.WAITING
+    return None
+
+
+Handler = Callable[[Change], None]
+
+
+@dataclass(frozen=True)
+class StreamRouter:
+    """Hands each change to the handler of its item's kind; changes of other kinds are ignored
+    (a stream trigger's filter may pass them, and a record of no interest is not a failure)."""
+
+    handlers: Mapping[ItemKind, Handler]
+
+    def route(self, change: Change) -> bool:
+        """Handle one change; False: its kind is not one this router handles."""
+        kind = kind_of(change.sk)
+        handler = self.handlers.get(kind) if kind is not None else None
+        if handler is None:
+            return False
+        handler(change)
+        return True
+
+    def __call__(self, record: DynamoDBRecord) -> None:
+        """The record handler of a batch of stream records (``process_partial_response``)."""
+        self.route(change_of(record))

@@ -12,18 +12,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.dal.dynamodb import order_record
-from shared.dal.ratings import (
-    Commit,
-    CommitResult,
-    RatingRef,
-    Waiting,
-    slot_sk,
-)
 from shared.domain.orders import OrderRecord
 from shared.domain.raters import Given, RaterState
 from shared.domain.rating_window import RatingWindow, entry_time
 from shared.domain.ratings import RatingFacts, RatingSlot, TipChange
 from shared.domain.timeutil import to_utc_iso
+from shared.logic.moderation.ports import Commit, CommitResult, RatingRef, Waiting, slot_key_of
 
 
 @dataclass
@@ -186,7 +180,7 @@ class FakeRatingStore:
         member = commit.member_id
         failed: list[str] = []
         for write in commit.slots:
-            stored = self.slots.get((member, slot_sk(write.slot)))
+            stored = self.slots.get((member, slot_key_of(write.slot)))
             if (stored.slot.version if stored else None) != (write.read_version or None):
                 failed.append("slot")
         if commit.window is not None:
@@ -213,7 +207,7 @@ class FakeRatingStore:
             return CommitResult(applied=False, failed=tuple(failed))
         self.commits += 1
         for write in commit.slots:
-            self.slots[(member, slot_sk(write.slot))] = StoredSlot(
+            self.slots[(member, slot_key_of(write.slot))] = StoredSlot(
                 write.slot,
                 write.counted,
                 write.entry,

@@ -16,12 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 from shared.dal.perks import PerkRepository
-from shared.dal.ratings import Commit, MemberRating, RatingRepository
+from shared.dal.ratings import RatingRepository
 from shared.dal.tiers import TierRepository
 from shared.domain.perks import MemberGuard
 from shared.domain.program import Program
 from shared.domain.tiers import TierDecision, TierReason
 from shared.domain.timeutil import local_day, to_utc_iso
+from shared.logic.moderation import Commit, MemberRating
 
 LONGEST_MEMBER_ID = "3f2b8c1e-9d4a-4e7b-8c3e-5a1d2e3f4b6c"
 """Member ids are the producers' (a UUID here: 36 characters); they are in the key too."""

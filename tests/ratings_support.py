@@ -1,7 +1,8 @@
 """Test support for rating moderation: events in their wire shape, a small program with small
 thresholds, and a ``World`` that delivers events the way production does (order events to
-order_ingestion, then the order item's change to ``apply_table_change`` as the stream would;
-ratings and tip changes to rating moderation, tip changes to order_ingestion too)."""
+order_ingestion, then the order item's change, parsed as the stream's router does, to
+``apply_table_change``; ratings and tip changes to rating moderation, tip changes to
+order_ingestion too)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ from shared.domain.timeutil import to_utc_iso
 from shared.logic.ingestion import INGESTED_EVENTS, ingest
 from shared.logic.moderation import ModerationResult, apply_table_change, moderate
 from shared.programs import PROGRAMS_DIR, parse_program
+from shared.rating_stream import rating_change
+from shared.streams import Change
 from tests.fake_rating_store import FakeRatingStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -237,7 +240,10 @@ class World:
                 self._simple_ledger(event)
             new = self._order_item(member_id, order_id)
             if new != old:  # the stream carries the change to the consumer
-                self.results += apply_table_change(old, new, self.now, self.program, self.repo)
+                keys = {"sk": order_sk(order_id)}
+                change = rating_change(Change(keys, old, new, self.now))
+                if change is not None:
+                    self.results += apply_table_change(change, self.now, self.program, self.repo)
         if detail_type in RATING_EVENTS:
             try:
                 self.results.append(moderate(event, self.now, self.program, self.repo))

@@ -10,146 +10,151 @@ Routes:
   ``?reason=``): restore it, audited the same way.
 
 API Gateway enforces the scope (``AuthorizationScopes``); the handler checks it again.
+Requests and responses are pydantic models validated by Powertools (``enable_validation``),
+which also documents them in the OpenAPI document (``python -m infra.openapi``); errors are
+``shared.http_api``'s.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from shared.api_models.admin import MemberRatings, RatingChange
 from shared.composition import rating_repository
-from shared.domain.errors import (
-    DomainError,
-    Forbidden,
-    InvalidInput,
-    MalformedRequest,
-    Unauthorized,
-)
+from shared.domain.ids import Identifier
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
+from shared.http_api import (
+    answer_errors,
+    error_responses,
+    json_response,
+    request_time,
+    require_object_body,
+    scoped_subject,
+)
+from shared.logic.members import invalid_input_from
 from shared.logic.moderation import exclude_rating, member_ratings, restore_rating
-from shared.logic.ports import TransientConflict
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
 
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True)
 
-DEFAULT_PAGE = 50
+ADMIN: list[dict[str, list[str]]] = [{"adminJwt": []}]
 MAX_PAGE = 100
 
-
-def _admin() -> str:
-    """The administrator: the token's ``sub``, holding the admin scope."""
-    authorizer = app.current_event.request_context.authorizer
-    claims = authorizer.jwt_claim if authorizer else {}
-    subject = claims.get("sub")
-    if not subject:
-        raise Unauthorized("the token carries no subject (sub)")
-    scopes = set(authorizer.jwt_scopes or []) if authorizer else set()
-    scopes |= set(str(claims.get("scope", "")).split())
-    if ADMIN_SCOPE not in scopes:
-        raise Forbidden(f"this route needs the {ADMIN_SCOPE} scope")
-    return str(subject)
-
-
-def _now() -> datetime:
-    epoch = app.current_event.request_context.time_epoch
-    return datetime.fromtimestamp(epoch / 1000, tz=UTC) if epoch else datetime.now(UTC)
+MemberIdPath = Annotated[Identifier, Path(alias="memberId", description="The member's id.")]
+RatingIdPath = Annotated[Identifier, Path(alias="ratingId", description="The rating's id.")]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size (1-100).")]
+PageToken = Annotated[
+    str | None,
+    Query(alias="nextToken", max_length=2048, description="nextToken of the previous page."),
+]
+ReasonQuery = Annotated[
+    str | None,
+    Query(min_length=3, max_length=500, description="Why, when the request has no body."),
+]
+_ERROR_TEXTS = {
+    401: "No subject in the token",
+    403: f"The token lacks the {ADMIN_SCOPE} scope",
+    404: "No such rating (or member)",
+}
 
 
-def _json(status: int, body: Any) -> Response[str]:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
-    )
+def _responses(ok: str, model: type[BaseModel], *errors: int) -> dict[int, OpenAPIResponse]:
+    success: OpenAPIResponse = {
+        "description": ok,
+        "content": {"application/json": {"model": model}},
+    }
+    return {200: success, **error_responses(errors, _ERROR_TEXTS)}
 
 
-def _reason(required_body: bool) -> AdminReason:
-    raw = app.current_event.decoded_body
-    if raw:
-        try:
-            document = json.loads(raw)
-        except ValueError as exc:
-            raise MalformedRequest(f"request body is not JSON: {exc}") from exc
-    elif not required_body and app.current_event.get_query_string_value("reason"):
-        document = {"reason": app.current_event.get_query_string_value("reason")}
-    else:
-        document = {}
+def _answer(model: MemberRatings | RatingChange) -> Response[str]:
+    return json_response(200, model.answer_json())
+
+
+def _reason(body: AdminReason | None, query: str | None) -> str:
+    """Why: the body's ``reason``, or (without a body) the ``reason`` query parameter."""
+    if body is not None:
+        require_object_body(app)
+        return body.reason
     try:
-        return AdminReason.model_validate(document)
+        return AdminReason.model_validate({"reason": query} if query is not None else {}).reason
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
-        raise InvalidInput(
-            f"{field}: {first['msg']}" if field else first["msg"], field=field
-        ) from exc
+        raise invalid_input_from(list(exc.errors(include_url=False))) from exc
 
 
-@app.get("/v1/admin/members/<member_id>")
-def get_member(member_id: str) -> Response[str]:
-    _admin()
-    raw_limit = app.current_event.get_query_string_value("limit") or str(DEFAULT_PAGE)
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        raise InvalidInput(f"limit must be 1 to {MAX_PAGE}", field="limit")
-    cursor = app.current_event.get_query_string_value("nextToken")
+@app.get(
+    "/v1/admin/members/<memberId>",
+    summary="A member's rating standing and ratings, counted and excluded, with their reasons",
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses(
+        "The member's standing and a page of ratings", MemberRatings, 401, 403, 404, 422
+    ),
+)
+def get_member(
+    member_id: MemberIdPath, limit: PageSize = 50, next_token: PageToken = None
+) -> Response[str]:
+    scoped_subject(app, ADMIN_SCOPE)
     program = load_program(settings().program_id)
-    body = member_ratings(program, rating_repository(), member_id, int(raw_limit), cursor)
-    return _json(200, body)
+    page = member_ratings(program, rating_repository(), member_id, limit, next_token)
+    return _answer(MemberRatings.of(page, program))
 
 
-@app.post("/v1/admin/ratings/<rating_id>/exclusion")
-def exclude(rating_id: str) -> Response[str]:
-    admin = _admin()
-    reason = _reason(required_body=True)
+@app.post(
+    "/v1/admin/ratings/<ratingId>/exclusion",
+    summary="Exclude a rating (audited; idempotent)",
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("The rating as it stands", RatingChange, 400, 401, 403, 404, 422, 503),
+)
+def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response[str]:
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    why = _reason(body, None)
     program = load_program(settings().program_id)
-    changed, view = exclude_rating(
-        program, rating_repository(), rating_id, admin, reason.reason, _now()
-    )
-    if changed:
+    edit = exclude_rating(program, rating_repository(), rating_id, admin, why, request_time(app))
+    if edit.changed:
         metrics.add_metric(name="RatingsExcludedByAdmin", unit=MetricUnit.Count, value=1)
     logger.info(
         "rating excluded by an administrator",
-        extra={"rating_id": rating_id, "changed": changed, "admin": admin},
+        extra={"rating_id": rating_id, "changed": edit.changed, "admin": admin},
     )
-    return _json(200, {"rating": view, "changed": changed})
+    return _answer(RatingChange.of(edit, program))
 
 
-@app.delete("/v1/admin/ratings/<rating_id>/exclusion")
-def restore(rating_id: str) -> Response[str]:
-    admin = _admin()
-    reason = _reason(required_body=False)
+@app.delete(
+    "/v1/admin/ratings/<ratingId>/exclusion",
+    summary="Restore a rating an administrator excluded (audited; idempotent)",
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("The rating as it stands", RatingChange, 400, 401, 403, 404, 422, 503),
+)
+def restore(
+    rating_id: RatingIdPath,
+    body: Annotated[AdminReason | None, Body()] = None,
+    reason: ReasonQuery = None,
+) -> Response[str]:
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    why = _reason(body, reason)
     program = load_program(settings().program_id)
-    changed, view = restore_rating(
-        program, rating_repository(), rating_id, admin, reason.reason, _now()
-    )
-    if changed:
+    edit = restore_rating(program, rating_repository(), rating_id, admin, why, request_time(app))
+    if edit.changed:
         metrics.add_metric(name="RatingsRestoredByAdmin", unit=MetricUnit.Count, value=1)
     logger.info(
         "rating restored by an administrator",
-        extra={"rating_id": rating_id, "changed": changed, "admin": admin},
+        extra={"rating_id": rating_id, "changed": edit.changed, "admin": admin},
     )
-    return _json(200, {"rating": view, "changed": changed})
+    return _answer(RatingChange.of(edit, program))
 
 
-def _domain_error(error: DomainError) -> Response[str]:
-    logger.info("request refused", extra={"error_code": error.code, "field": error.field})
-    return _json(error.status, {"error": error.to_dict()})
-
-
-def _conflict(error: TransientConflict) -> Response[str]:
-    logger.warning("conflict persisted after retries", extra={"reason": str(error)})
-    response = _json(503, {"error": {"code": "busy", "message": str(error)}})
-    response.headers["Retry-After"] = "1"
-    return response
-
-
-app.exception_handler(DomainError)(_domain_error)
-app.exception_handler(TransientConflict)(_conflict)
+answer_errors(app)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

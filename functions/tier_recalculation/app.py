@@ -5,7 +5,8 @@ seconds, evaluated from the new image, no read); a daily EventBridge schedule (d
 risk notices, for the members due today in the sparse index).
 
 The same stream trigger also carries the order items and the removal of waiting ratings to
-rating moderation (``shared.logic.moderation.apply_table_change``): an order that arrives
+rating moderation (``shared.logic.moderation.apply_table_change``), routed by item kind
+(``shared.streams.StreamRouter``; other kinds are ignored): an order that arrives
 releases the ratings waiting for it, a cancellation or refund stops its rating counting, and a
 waiting rating removed by its TTL is recorded as expired. A DynamoDB stream serves two readers
 per shard without throttling, and this function and event_publisher are those two.
@@ -22,18 +23,17 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.composition import rating_repository, tier_repository
-from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
 from shared.domain.tiers import Trigger
 from shared.logic.moderation import METRIC_NAMES, apply_table_change
 from shared.logic.tiers import TierRun, daily_evaluation, evaluate_member
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
+from shared.rating_stream import rating_change
 from shared.settings import settings
-from shared.streams import change_of
+from shared.streams import Change, ItemKind, StreamRouter
 
 
 def _record(metrics_run: TierRun) -> None:
@@ -46,19 +46,27 @@ def _record(metrics_run: TierRun) -> None:
         )
 
 
-def _stream_record(record: DynamoDBRecord) -> None:
-    change = change_of(record)
+def _member(change: Change) -> None:
+    if change.new is None:
+        return
     program = load_program(settings().program_id)
-    if change.sk.startswith((ORDER_SK_PREFIX, WAITING_SK_PREFIX)):
-        for result in apply_table_change(
-            change.old, change.new, change.at, program, rating_repository()
-        ):
-            metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
-            logger.info("rating moderation applied", extra=result.as_dict())
-        return
-    if change.sk != MEMBER_SK or change.new is None:
-        return
     _record(evaluate_member(change.new, change.at, program, Trigger.STREAM, tier_repository()))
+
+
+def _rating(change: Change) -> None:
+    """Orders arriving, cancelled or refunded; waiting ratings removed: rating moderation."""
+    table_change = rating_change(change)
+    if table_change is None:
+        return
+    program = load_program(settings().program_id)
+    for result in apply_table_change(table_change, change.at, program, rating_repository()):
+        metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
+        logger.info("rating moderation applied", extra=result.as_dict())
+
+
+stream = StreamRouter(
+    {ItemKind.MEMBER: _member, ItemKind.ORDER: _rating, ItemKind.WAITING: _rating}
+)
 
 
 def _schedule(event: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +86,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:dynamodb":
         processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
         return process_partial_response(
-            event=event, record_handler=_stream_record, processor=processor, context=context
+            event=event, record_handler=stream, processor=processor, context=context
         )
     if event.get("detail-type") == "Scheduled Event":
         return _schedule(event)

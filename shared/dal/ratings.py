@@ -9,13 +9,9 @@ and the use case reads again.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -23,8 +19,16 @@ from botocore.exceptions import ClientError
 from shared.domain.orders import OrderRecord
 from shared.domain.raters import DayStats, Given, RaterState
 from shared.domain.rating_window import RatingWindow, decode, encode, entry_time
-from shared.domain.ratings import AdminAction, Exclusion, RatingFacts, RatingSlot, TipChange
+from shared.domain.ratings import AdminAction, RatingFacts, RatingSlot, TipChange
 from shared.domain.timeutil import parse_instant, to_compact_utc, to_utc_iso
+from shared.logic.moderation.ports import (
+    Commit,
+    CommitResult,
+    MemberRating,
+    RatingRef,
+    SlotWrite,
+    Waiting,
+)
 from shared.logic.ports import TransientConflict
 
 from .dynamodb import (
@@ -66,78 +70,6 @@ EXPIRED_KEPT_SECONDS = 365 * 86_400
 
 def slot_sk(slot: RatingSlot) -> str:
     return rating_sk(slot.completed_at, slot.order_id)
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """A rating and/or tip changes that arrived before their order."""
-
-    member_id: str
-    order_id: str
-    rating: RatingFacts | None
-    tips: tuple[TipChange, ...]
-    expires_at: int
-    """Epoch seconds (the table's TTL attribute)."""
-    since: str
-    version: int
-
-
-@dataclass(frozen=True)
-class RatingRef:
-    rating_id: str
-    member_id: str
-    order_id: str
-    slot_sk: str
-
-
-@dataclass(frozen=True)
-class SlotWrite:
-    """A slot to write, with what the moderation decided about it (stored for reading)."""
-
-    slot: RatingSlot
-    read_version: int | None
-    """The version read (None: the slot did not exist)."""
-    exclusions: tuple[Exclusion, ...]
-    counted: bool
-    entry: int | None
-
-
-@dataclass(frozen=True)
-class MemberRating:
-    """The member item's rating attributes (the rest of the member item is not ours)."""
-
-    average: Decimal | None
-    count: int
-    eligible: bool
-    reason: str
-    changed_at: str | None
-    flipped: bool = False
-    """Eligibility flips with this commit: the member item's flip count goes up by one, so that
-    two flips at the same instant publish two events with different ids."""
-
-
-@dataclass(frozen=True)
-class Commit:
-    program_id: str
-    member_id: str
-    slots: Sequence[SlotWrite] = ()
-    window: RatingWindow | None = None
-    """The window to write; its ``version`` is the one read (0: none yet)."""
-    member: MemberRating | None = None
-    rater: RaterState | None = None
-    """The rater's item to write; its ``version`` is the one read (0: none yet)."""
-    given: tuple[str, Given, str] | None = None
-    """A new entry of the rater's index: (customer id, entry, its day as an ISO date)."""
-    ref: RatingRef | None = None
-    delete_waiting: Waiting | None = None
-
-
-@dataclass(frozen=True)
-class CommitResult:
-    applied: bool
-    failed: tuple[str, ...] = ()
-    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``, ``ref``,
-    ``waiting``."""
 
 
 # -- item mapping --------------------------------------------------------------------------------
@@ -314,18 +246,6 @@ def waiting_of(item: Mapping[str, Any]) -> Waiting:
         since=str(item.get("since", "")),
         version=int(item.get("v", 0)),
     )
-
-
-def encode_cursor(sk: str) -> str:
-    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str | None:
-    try:
-        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return sk if sk.startswith(RATING_SK_PREFIX) else None
 
 
 # -- the repository ------------------------------------------------------------------------------

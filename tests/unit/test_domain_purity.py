@@ -20,9 +20,6 @@ CLOCK_OWNERS = {"datetime", "date", "time"}
 LOGIC = ROOT / "shared" / "logic"
 LOGIC_FILES = sorted(LOGIC.rglob("*.py"))
 LOGIC_FORBIDDEN = ("shared.dal", "shared.composition", "boto3", "botocore", "mypy_boto3")
-DAL_EXEMPT = {"moderation.py"}
-"""Logic modules (paths under shared/logic) that still import shared.dal, until they too talk to
-a store protocol. Remove an entry as soon as its module stops: the test below then insists."""
 
 
 @pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)
@@ -60,13 +57,12 @@ def imported_modules(path: Path, root: Path = ROOT) -> Iterator[str]:
             yield from (f"{module}.{alias.name}" for alias in node.names)
 
 
-def forbidden_imports(path: Path, exempt_dal: bool = False, root: Path = ROOT) -> list[str]:
+def forbidden_imports(path: Path, root: Path = ROOT) -> list[str]:
     return sorted(
         module
         for module in set(imported_modules(path, root))
         for forbidden in LOGIC_FORBIDDEN
-        if (module == forbidden or module.startswith(f"{forbidden}."))
-        and not (exempt_dal and forbidden == "shared.dal")
+        if module == forbidden or module.startswith(f"{forbidden}.")
     )
 
 
@@ -76,16 +72,8 @@ def _name(path: Path) -> str:
 
 @pytest.mark.parametrize("path", LOGIC_FILES, ids=_name)
 def test_use_cases_reach_storage_only_through_their_protocols(path: Path) -> None:
-    found = forbidden_imports(path, exempt_dal=_name(path) in DAL_EXEMPT)
+    found = forbidden_imports(path)
     assert not found, f"shared/logic/{_name(path)} imports {found}: take a store protocol instead"
-
-
-@pytest.mark.parametrize("name", sorted(DAL_EXEMPT))
-def test_each_exemption_is_still_needed(name: str) -> None:
-    path = LOGIC / name
-    assert path.exists(), f"shared/logic/{name} is gone: remove it from DAL_EXEMPT"
-    still = [module for module in imported_modules(path) if module.startswith("shared.dal")]
-    assert still, f"shared/logic/{name} no longer imports shared.dal: remove it from DAL_EXEMPT"
 
 
 def test_the_layer_check_finds_what_it_forbids(tmp_path: Path) -> None:
@@ -108,13 +96,12 @@ def test_the_layer_check_finds_what_it_forbids(tmp_path: Path) -> None:
         "shared.dal.perks",
         "shared.dal.perks.PerkRepository",
     ]
-    assert forbidden_imports(sample, exempt_dal=True, root=tmp_path) == [
-        "boto3",
-        "botocore.exceptions",
-        "botocore.exceptions.ClientError",
-        "shared.composition",
-    ]
 
 
 def test_the_scan_sees_the_use_cases() -> None:
-    assert {_name(p) for p in LOGIC_FILES} >= {"ingestion.py", "perks.py", "members.py"}
+    assert {_name(p) for p in LOGIC_FILES} >= {
+        "ingestion.py",
+        "perks.py",
+        "members.py",
+        "moderation/ratings.py",
+    }

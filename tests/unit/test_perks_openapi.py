@@ -13,7 +13,7 @@ def test_the_committed_openapi_document_matches_the_code() -> None:
     )
 
 
-def test_the_document_covers_every_member_and_service_route() -> None:
+def test_the_document_covers_every_member_service_and_admin_route() -> None:
     document = json.loads(DOCUMENT.read_text())
     routes = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert routes == {
@@ -25,10 +25,19 @@ def test_the_document_covers_every_member_and_service_route() -> None:
         ("DELETE", "/v1/me/redemptions/{redemptionId}"),
         ("GET", "/v1/members/{memberId}/entitlements"),
         ("GET", "/v1/members/{memberId}/badge"),
+        ("GET", "/v1/admin/members/{memberId}"),
+        ("POST", "/v1/admin/ratings/{ratingId}/exclusion"),
+        ("DELETE", "/v1/admin/ratings/{ratingId}/exclusion"),
     }
-    request = document["components"]["schemas"]["RedemptionRequest"]
-    assert request["additionalProperties"] is False
+    for model in ("RedemptionRequest", "AdminReason"):
+        assert document["components"]["schemas"][model]["additionalProperties"] is False
+    schemes = {"/v1/members/": "serviceIam", "/v1/admin/": "adminJwt", "/v1/me": "memberJwt"}
     for path, item in document["paths"].items():
         for operation in item.values():
             (scheme,) = operation["security"][0]
-            assert scheme == ("serviceIam" if path.startswith("/v1/members/") else "memberJwt")
+            assert scheme == next(
+                name for prefix, name in schemes.items() if path.startswith(prefix)
+            )
+            statuses = set(operation["responses"])
+            if path.startswith("/v1/admin/"):
+                assert {"200", "401", "403", "404", "422"} <= statuses

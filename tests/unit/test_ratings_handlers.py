@@ -1,5 +1,5 @@
-"""rating_moderation's handler on each channel (EventBridge, SQS, HTTP, the table's stream),
-on a moto table."""
+"""rating_moderation's handler on each channel (EventBridge, SQS, HTTP), and the table's stream
+through its router (tier_recalculation's stream trigger), on a moto table."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ MEMBER, CUSTOMER = "shopper-42", "cust-7"
 @pytest.fixture
 def app(moto_table: str) -> ModuleType:
     return load_function("rating_moderation")
+
+
+@pytest.fixture
+def consumer(moto_table: str) -> ModuleType:
+    """The stream's reader (tier_recalculation), whose router hands order and waiting items to
+    rating moderation."""
+    return load_function("tier_recalculation")
 
 
 def world() -> World:
@@ -81,27 +88,34 @@ def test_a_second_rating_for_the_order_is_a_conflict(app: ModuleType) -> None:
     assert count() == 1
 
 
-def test_the_stream_releases_a_waiting_rating(app: ModuleType) -> None:
+def test_the_stream_releases_a_waiting_rating(app: ModuleType, consumer: ModuleType) -> None:
     assert app.lambda_handler(rating(), FakeContext())["outcome"] == "waiting"
     w = world()
     w.deliver(order_completed("o-1", MEMBER, CUSTOMER, NOW - timedelta(hours=3)))
-    # World applied the change itself; the handler's stream path must find nothing left.
+    # World applied the change itself; the router's order handler must find nothing left.
     order = w._order_item(MEMBER, "o-1")
-    response = app.lambda_handler({"Records": [stream_record(None, order)]}, FakeContext())
+    response = consumer.lambda_handler({"Records": [stream_record(None, order)]}, FakeContext())
     assert response == {"batchItemFailures": []}
     assert count() == 1
 
 
-def test_the_stream_path_applies_order_arrivals(app: ModuleType) -> None:
+def test_the_stream_path_applies_order_arrivals(app: ModuleType, consumer: ModuleType) -> None:
     assert app.lambda_handler(rating(), FakeContext())["outcome"] == "waiting"
     w = world()
     w.simple_ledger = True
     # Write the order without the world's own stream delivery, then hand the record over.
     put_delivered_order(w)
     order = w._order_item(MEMBER, "o-1")
-    response = app.lambda_handler({"Records": [stream_record(None, order)]}, FakeContext())
+    response = consumer.lambda_handler({"Records": [stream_record(None, order)]}, FakeContext())
     assert response == {"batchItemFailures": []}
     assert count() == 1
+
+
+def test_rating_moderation_takes_no_stream_batch(app: ModuleType) -> None:
+    """Its stream branch is gone: the stream reaches rating moderation through the router."""
+    order = {"pk": "P#cart-star#M#" + MEMBER, "sk": "ORDER#o-1", "memberId": MEMBER}
+    with pytest.raises(RejectedEvent):
+        app.lambda_handler({"Records": [stream_record(None, order)]}, FakeContext())
 
 
 def test_sqs_fails_only_the_bad_messages(app: ModuleType) -> None:
@@ -142,10 +156,11 @@ def test_a_rating_naming_another_customer_is_refused(app: ModuleType) -> None:
     assert count() == 0
 
 
-def test_the_deployed_stream_consumer_releases_waiting_ratings(app: ModuleType) -> None:
+def test_the_deployed_stream_consumer_releases_waiting_ratings(
+    app: ModuleType, consumer: ModuleType
+) -> None:
     """template.yaml gives the stream to tier_recalculation, which hands order changes to rating
     moderation: an order arriving there releases the rating waiting for it, once."""
-    consumer = load_function("tier_recalculation")
     assert app.lambda_handler(rating(), FakeContext())["outcome"] == "waiting"
     w = world()
     put_delivered_order(w)
@@ -154,3 +169,31 @@ def test_the_deployed_stream_consumer_releases_waiting_ratings(app: ModuleType) 
         response = consumer.lambda_handler({"Records": [record]}, FakeContext())
         assert response == {"batchItemFailures": []}
         assert count() == 1
+
+
+def test_the_router_records_a_waiting_rating_removed_by_its_ttl(
+    app: ModuleType, consumer: ModuleType
+) -> None:
+    assert app.lambda_handler(rating(), FakeContext())["outcome"] == "waiting"
+    repo = rating_repository()
+    waiting = repo.list_prefixed("cart-star", MEMBER, "WAITING#")
+    assert len(waiting) == 1
+    # Removed before it expired (applied, say): nothing to record.
+    early = stream_record(waiting[0], None, at=NOW)
+    assert consumer.lambda_handler({"Records": [early]}, FakeContext()) == {"batchItemFailures": []}
+    assert repo.list_expired("cart-star", MEMBER) == []
+    # Removed by its TTL: recorded as expired, with the reason.
+    late = stream_record(waiting[0], None, at=NOW + timedelta(days=8))
+    assert consumer.lambda_handler({"Records": [late]}, FakeContext()) == {"batchItemFailures": []}
+    (expired,) = repo.list_expired("cart-star", MEMBER)
+    assert (expired["orderId"], expired["reason"]) == ("o-1", "order_not_delivered_in_time")
+
+
+def test_the_router_ignores_items_of_other_kinds(consumer: ModuleType) -> None:
+    slot = {"pk": f"P#cart-star#M#{MEMBER}", "sk": "RATING#2026-11-23T09:00:00Z#o-1", "v": 1}
+    customer = {"pk": "P#cart-star#C#cust-7", "sk": "CUSTOMER", "v": 1}
+    records = [stream_record(None, slot), stream_record(customer, None)]
+    assert consumer.lambda_handler({"Records": records}, FakeContext()) == {"batchItemFailures": []}
+    repo = rating_repository()
+    assert repo.list_prefixed("cart-star", MEMBER, "RATING") == []
+    assert repo.get_member("cart-star", MEMBER) is None

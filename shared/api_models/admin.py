@@ -1,0 +1,186 @@
+"""The admin API's responses (``functions/admin_api``), built from the use cases' values
+(``shared.logic.moderation.admin``); its request body is ``shared.domain.ratings.AdminReason``.
+
+Fields absent from an answer (an exclusion's details depend on its reason; ``waiting`` and
+``expired`` come with the first page only) stay absent: answers are written with
+``exclude_unset`` (``answer_json``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from shared.domain.program import Program
+from shared.domain.ratings import Exclusion, RatingSlot, average_of, exclusions, is_counted
+from shared.logic.moderation.admin import AdminEdit, MemberPage
+from shared.logic.moderation.ports import Waiting
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    def answer_json(self) -> str:
+        """The answer's JSON: camelCase, and only the fields given."""
+        return self.model_dump_json(by_alias=True, exclude_unset=True)
+
+
+class ExclusionView(_Out):
+    """One reason a rating does not count, with its details."""
+
+    reason: str = Field(
+        description="admin, tip_baited, outside_control, hard_to_please, order_not_delivered"
+    )
+    by: str | None = Field(default=None, description="admin: the administrator (token sub)")
+    at: str | None = Field(default=None, description="admin: when; tip_baited: the tip change")
+    why: str | None = Field(default=None, description="admin: the reason given")
+    tip_at_delivery: str | None = Field(default=None, description="tip_baited")
+    tip: str | None = Field(default=None, description="tip_baited: the tip after the change")
+    rating_reasons: list[str] | None = Field(default=None, description="outside_control")
+    order_status: str | None = Field(default=None, description="order_not_delivered")
+
+    @classmethod
+    def of(cls, reason: Exclusion, slot: RatingSlot) -> Self:
+        details: dict[str, Any] = {}
+        if reason is Exclusion.ADMIN and slot.admin is not None:
+            details.update(by=slot.admin.by, at=slot.admin.at, why=slot.admin.why)
+        elif reason is Exclusion.TIP_BAITED and slot.tips:
+            latest = max(slot.tips, key=lambda change: change.occurred_at)
+            delivered = slot.tip_at_delivery
+            details.update(
+                at=latest.occurred_at,
+                tip_at_delivery=str(delivered.amount) if delivered else None,
+                tip=str(latest.new_tip.amount),
+            )
+        elif reason is Exclusion.OUTSIDE_CONTROL and slot.rating is not None:
+            details["rating_reasons"] = list(slot.rating.reasons)
+        elif reason is Exclusion.ORDER_NOT_DELIVERED:
+            details["order_status"] = slot.order_status
+        return cls(reason=reason.value, **details)
+
+
+class AuditEntry(_Out):
+    action: str = Field(description="exclude or restore")
+    by: str
+    at: str
+    why: str
+
+
+class RatingView(_Out):
+    rating_id: str
+    order_id: str
+    customer_id: str
+    stars: int
+    reasons: list[str]
+    submitted_at: str
+    completed_at: str
+    counted: bool
+    exclusions: list[ExclusionView]
+    audit: list[AuditEntry]
+
+    @classmethod
+    def of(cls, slot: RatingSlot, program: Program) -> Self:
+        assert slot.rating is not None
+        return cls(
+            rating_id=slot.rating.rating_id,
+            order_id=slot.order_id,
+            customer_id=slot.customer_id,
+            stars=slot.rating.stars,
+            reasons=list(slot.rating.reasons),
+            submitted_at=slot.rating.submitted_at,
+            completed_at=slot.completed_at,
+            counted=is_counted(slot, program),
+            exclusions=[ExclusionView.of(reason, slot) for reason in exclusions(slot, program)],
+            audit=[AuditEntry(action=a.action, by=a.by, at=a.at, why=a.why) for a in slot.audit],
+        )
+
+
+class RatingChange(_Out):
+    """An administrator's exclusion or restore: the rating as it stands, and whether it
+    changed (false: it already stood so, nothing was audited)."""
+
+    rating: RatingView
+    changed: bool
+
+    @classmethod
+    def of(cls, edit: AdminEdit, program: Program) -> Self:
+        return cls(rating=RatingView.of(edit.slot, program), changed=edit.changed)
+
+
+class Standing(_Out):
+    average: str | None = Field(description="Over the last N counted ratings, rounded down")
+    count: int
+    counted_total: int
+    last_n: int
+
+
+class WaitingRating(_Out):
+    rating_id: str
+    order_id: str
+    waiting_since: str
+    expires_at: int = Field(description="Epoch seconds")
+    reason: str
+
+    @classmethod
+    def of(cls, waiting: Waiting) -> Self:
+        assert waiting.rating is not None
+        return cls(
+            rating_id=waiting.rating.rating_id,
+            order_id=waiting.order_id,
+            waiting_since=waiting.since,
+            expires_at=waiting.expires_at,
+            reason="order_not_arrived",
+        )
+
+
+class ExpiredRating(_Out):
+    rating_id: str | None
+    order_id: str | None
+    reason: str | None
+    at: str | None
+
+
+class MemberRatings(_Out):
+    """A member's standing and a page of their ratings, newest first."""
+
+    member_id: str
+    rating: Standing
+    eligible: bool
+    eligibility_reason: str
+    eligibility_changed_at: str | None
+    counted: list[RatingView]
+    excluded: list[RatingView]
+    next_token: str | None
+    waiting: list[WaitingRating] | None = Field(default=None, description="First page only")
+    expired: list[ExpiredRating] | None = Field(default=None, description="First page only")
+
+    @classmethod
+    def of(cls, page: MemberPage, program: Program) -> Self:
+        window = page.window
+        views = [RatingView.of(slot, program) for slot in page.slots]
+        fields: dict[str, Any] = {}
+        if page.waiting is not None:
+            fields["waiting"] = [WaitingRating.of(waiting) for waiting in page.waiting]
+        if page.expired is not None:
+            fields["expired"] = [
+                ExpiredRating(rating_id=e.rating_id, order_id=e.order_id, reason=e.reason, at=e.at)
+                for e in page.expired
+            ]
+        return cls(
+            member_id=page.member_id,
+            rating=Standing(
+                average=str(average_of(window.total, window.count)) if window.count else None,
+                count=window.count,
+                counted_total=window.counted_total,
+                last_n=program.rating.last_n,
+            ),
+            eligible=page.eligible,
+            eligibility_reason=page.eligibility_reason,
+            eligibility_changed_at=page.eligibility_changed_at,
+            counted=[view for view in views if view.counted],
+            excluded=[view for view in views if not view.counted],
+            next_token=page.next_token,
+            **fields,
+        )

@@ -1,0 +1,71 @@
+"""Use cases of rating moderation (SPEC: Rating floor, Rating moderation; docs/ratings.md).
+
+Each use case reads what its decision needs, lets the domain decide, and commits the result in
+one transaction guarded by versions; when another writer committed first, it reads again.
+Events never publish anything: ``MemberEligibilityChanged`` and
+``CustomerFlaggedForTipBaiting`` are derived from the committed member and customer items by
+``shared.domain.rating_events``.
+
+Entry points:
+- ``moderate``: one ``RatingSubmitted`` or ``TipAdjusted`` (``submission``).
+- ``apply_table_change``: one change of the table's stream, parsed by the stream's router
+  (``table_changes``).
+- ``exclude_rating``, ``restore_rating``, ``member_ratings``: the admin API (``admin``).
+
+Modules: ``ports`` (the store's protocol and the values it takes), ``core`` (results, the
+member's window and standing), ``ratings`` (a rating of a known order, and what waited for the
+order), ``tips`` (tip changes), ``reconcile`` (retroactive hard-to-please verdicts),
+``submission``, ``table_changes``, ``admin``. Nothing here imports ``shared.dal``.
+"""
+
+from __future__ import annotations
+
+from .admin import (
+    AdminEdit,
+    ExpiredRating,
+    MemberPage,
+    exclude_rating,
+    member_ratings,
+    restore_rating,
+)
+from .core import METRIC_NAMES, ModerationResult, Outcome
+from .ports import (
+    Commit,
+    CommitResult,
+    MemberRating,
+    OrderChanged,
+    RatingRef,
+    RatingStore,
+    SlotWrite,
+    TableChange,
+    Waiting,
+    WaitingRemoved,
+)
+from .submission import adjust_tip, moderate, submit_rating
+from .table_changes import apply_table_change
+
+__all__ = [
+    "METRIC_NAMES",
+    "AdminEdit",
+    "Commit",
+    "CommitResult",
+    "ExpiredRating",
+    "MemberPage",
+    "MemberRating",
+    "ModerationResult",
+    "OrderChanged",
+    "Outcome",
+    "RatingRef",
+    "RatingStore",
+    "SlotWrite",
+    "TableChange",
+    "Waiting",
+    "WaitingRemoved",
+    "adjust_tip",
+    "apply_table_change",
+    "exclude_rating",
+    "member_ratings",
+    "moderate",
+    "restore_rating",
+    "submit_rating",
+]

@@ -1,0 +1,89 @@
+"""Retroactive hard-to-please verdicts: when a rater crosses the line (or a late rating changes
+their verdict on days already rated), the low ratings of the days it covers are re-decided, and
+each member's slots, window and standing updated in one transaction per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from shared.domain.program import Program
+from shared.domain.raters import decide
+from shared.logic.ports import TransientConflict
+
+from .core import MAX_ATTEMPTS, MAX_SLOTS_PER_COMMIT, plan_member, slot_write
+from .ports import Commit, RatingStore
+
+
+def _apply_verdicts(
+    program: Program,
+    store: RatingStore,
+    member_id: str,
+    wanted: Mapping[str, bool],
+    version: int,
+    now: datetime,
+) -> int:
+    """Set the hard-to-please verdict of some of one member's ratings (one transaction per
+    up to 90 of them, with the window and the member item)."""
+    applied = 0
+    for _ in range(MAX_ATTEMPTS * 4):
+        slots = store.get_slots(program.id, member_id, list(wanted))
+        changes = [
+            (
+                slot,
+                replace(slot, hard_to_please=want, htp_version=version, version=slot.version + 1),
+            )
+            for sk, want in wanted.items()
+            if (slot := slots.get(sk)) is not None
+            and slot.rating is not None
+            and slot.htp_version <= version
+            and slot.hard_to_please != want
+        ]
+        if not changes:
+            return applied
+        chunk = changes[:MAX_SLOTS_PER_COMMIT]
+        window = store.get_window(program.id, member_id)
+        plan = plan_member(program, store, member_id, window, chunk, now)
+        written = store.commit(
+            Commit(
+                program_id=program.id,
+                member_id=member_id,
+                slots=[slot_write(after, before.version, program) for before, after in chunk],
+                window=plan.window,
+                member=plan.member,
+            )
+        )
+        if written.applied:
+            applied += len(chunk)
+            if len(changes) == len(chunk):
+                return applied
+    raise TransientConflict(f"hard-to-please verdicts of member {member_id} kept conflicting")
+
+
+def reconcile(program: Program, store: RatingStore, customer_id: str, now: datetime) -> int:
+    """Carry the rater's pending change of verdict to the low ratings of the days it covers.
+
+    Idempotent and resumable: the pending range stays on the rater's item until every rating
+    in it holds the verdict of the rater's current state (any later delivery resumes it)."""
+    span = program.moderation.hard_to_please.window_days
+    changed = 0
+    for _ in range(MAX_ATTEMPTS):
+        rater = store.get_rater(program.id, customer_id)
+        if rater.reconcile is None:
+            return changed
+        first, last = rater.reconcile
+        given = store.query_given(program.id, customer_id, first - span + 1, last + span - 1)
+        verdicts = decide(given, first, last, program)
+        by_member: dict[str, dict[str, bool]] = {}
+        for rating in given:
+            if rating.slot_sk in verdicts:
+                by_member.setdefault(rating.member_id, {})[rating.slot_sk] = verdicts[
+                    rating.slot_sk
+                ]
+        for member_id, wanted in sorted(by_member.items()):
+            changed += _apply_verdicts(program, store, member_id, wanted, rater.version, now)
+        if store.clear_reconcile(program.id, customer_id, rater.version):
+            return changed
+    raise TransientConflict(f"rater {customer_id} kept changing while reconciled")
