@@ -22,22 +22,21 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.domain.errors import DomainError, MalformedRequest
 from shared.domain.events import InboundEvent, parse_detail, parse_envelope
 from shared.logic.ports import TransientConflict
 from shared.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver, Response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+JSON = "application/json"
 
 Process = Callable[[InboundEvent, datetime, str], Mapping[str, object]]
 """The function's use case: (validated event, now, attempt id) -> a JSON-able result."""
@@ -48,12 +47,14 @@ class RejectedEvent(Exception):
     hands the event and this message to the on-failure destination."""
 
 
+def _json_response(status: int, body: Mapping[str, object]) -> Response[str]:
+    from aws_lambda_powertools.event_handler.api_gateway import Response  # noqa: PLC0415 (HTTP only)
+
+    return Response(status_code=status, content_type=JSON, body=json.dumps(body))
+
+
 def _error_response(status: int, body: dict[str, str]) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": body}),
-    )
+    return _json_response(status, {"error": body})
 
 
 def _is_sqs(event: Mapping[str, Any]) -> bool:
@@ -69,7 +70,11 @@ def _is_http(event: Mapping[str, Any]) -> bool:
 
 
 class EventIngress:
-    """Routes a Lambda invocation to ``process``, one event at a time, whatever its channel."""
+    """Routes a Lambda invocation to ``process``, one event at a time, whatever its channel.
+
+    What a channel needs is imported on its first event (Powertools' HTTP resolver, its batch
+    processor), so that a cold start pays only for the trigger that woke the function.
+    """
 
     def __init__(
         self,
@@ -79,15 +84,34 @@ class EventIngress:
     ) -> None:
         self.supported = supported
         self.process = process
-        self.http = APIGatewayHttpResolver()
-        self.http.post(http_path)(self._http_route)
-        self.http.exception_handler(DomainError)(self._http_domain_error)
-        self.http.exception_handler(TransientConflict)(self._http_conflict)
+        self.http_path = http_path
+        self._http: APIGatewayHttpResolver | None = None
+
+    @property
+    def http(self) -> APIGatewayHttpResolver:
+        """The HTTP route's resolver, built on the first HTTP event."""
+        if self._http is None:
+            from aws_lambda_powertools.event_handler.api_gateway import (  # noqa: PLC0415 (HTTP only)
+                APIGatewayHttpResolver,
+            )
+
+            http = APIGatewayHttpResolver()
+            http.post(self.http_path)(self._http_route)
+            http.exception_handler(DomainError)(self._http_domain_error)
+            http.exception_handler(TransientConflict)(self._http_conflict)
+            self._http = http
+        return self._http
 
     # -- entry point --------------------------------------------------------------------------
 
     def handle(self, event: Any, context: LambdaContext) -> Any:
         if isinstance(event, Mapping) and _is_sqs(event):
+            from aws_lambda_powertools.utilities.batch import (  # noqa: PLC0415 (SQS only)
+                BatchProcessor,
+                EventType,
+                process_partial_response,
+            )
+
             processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
             return process_partial_response(
                 event=dict(event),
@@ -162,11 +186,7 @@ class EventIngress:
         except ValueError as exc:
             raise MalformedRequest(f"request body is not JSON: {exc}") from exc
         result = self._apply(raw, delivered_at)
-        return Response(
-            status_code=200,
-            content_type=content_types.APPLICATION_JSON,
-            body=json.dumps({"result": result}),
-        )
+        return _json_response(200, {"result": result})
 
     def _http_domain_error(self, error: DomainError) -> Response[str]:
         self._reject(error, "http")
