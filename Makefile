@@ -62,6 +62,7 @@ bench: install ## measure units and speed on DynamoDB Local (about half an hour)
 	@$(UV) run python -m bench.tiers
 	@$(UV) run python -m bench.ratings
 	@$(UV) run python -m bench.perks
+	@$(UV) run python -m bench.coldstart --update-readme README.md
 
 clean: ## remove build outputs and caches (keeps .local data)
 	rm -rf .build .aws-sam .pytest_cache .mypy_cache .ruff_cache
