@@ -278,7 +278,7 @@ def readme_block(results: dict[str, Any]) -> str:
         f"{results['pairs']} alternating pairs, timed inside the process (interpreter start-up "
         "left out) in CPU time, which other work on the machine disturbs less than wall-clock "
         "time (both are in the results); the ratio of the fastest runs of each is the least "
-        "disturbed. `make bench`, {results['date']}, Python "
+        f"disturbed. `make bench`, {results['date']}, Python "
         f"{results['python']} on 2 shared cores: meaningful as ratios. The costliest imports "
         "per function: `bench/results/coldstart.json`."
     )
