@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+TABLE_NAME_LENGTH = (3, 255)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    table_name: str = Field(min_length=3, max_length=255)
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
     event_bus_name: str = "default"
     program_id: str = "cart-star"
 
@@ -23,13 +23,12 @@ class MissingConfiguration(RuntimeError):
 @cache
 def settings() -> Settings:
     """The function's settings from ``TABLE_NAME``, ``EVENT_BUS_NAME`` and ``PROGRAM_ID``."""
-    try:
-        return Settings(
-            table_name=os.environ.get("TABLE_NAME", ""),
-            event_bus_name=os.environ.get("EVENT_BUS_NAME", "default"),
-            program_id=os.environ.get("PROGRAM_ID", "cart-star"),
-        )
-    except ValidationError as exc:
-        raise MissingConfiguration(
-            "TABLE_NAME must name the DynamoDB table (see template.yaml)"
-        ) from exc
+    table_name = os.environ.get("TABLE_NAME", "")
+    shortest, longest = TABLE_NAME_LENGTH
+    if not shortest <= len(table_name) <= longest:
+        raise MissingConfiguration("TABLE_NAME must name the DynamoDB table (see template.yaml)")
+    return Settings(
+        table_name=table_name,
+        event_bus_name=os.environ.get("EVENT_BUS_NAME", "default"),
+        program_id=os.environ.get("PROGRAM_ID", "cart-star"),
+    )

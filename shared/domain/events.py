@@ -25,7 +25,11 @@ from .timeutil import Instant
 
 class InboundEvent(BaseModel):
     model_config = ConfigDict(
-        extra="allow", frozen=True, alias_generator=to_camel, populate_by_name=False
+        extra="allow",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=False,
+        defer_build=True,  # each function validates its own events: built on first use
     )
     detail_type: ClassVar[str]
 
@@ -73,7 +77,7 @@ class TipAdjusted(InboundEvent):
 class Envelope(BaseModel):
     """The EventBridge envelope around ``detail``: only ``detail-type`` and ``detail`` matter."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     detail_type: Annotated[str, Field(alias="detail-type", min_length=1, max_length=128)]
     detail: dict[str, Any]

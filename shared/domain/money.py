@@ -12,7 +12,7 @@ Amount = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_i
 
 
 class Money(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: Amount
     currency: Currency

@@ -225,6 +225,7 @@ class RedemptionRequest(BaseModel):
         alias_generator=to_camel,
         populate_by_name=False,
         title="RedemptionRequest",
+        defer_build=True,
     )
 
     perk_id: Slug = Field(description="A redeemable perk of the program (kind booking or code).")
@@ -372,7 +373,11 @@ class Redemption(BaseModel):
     """A redemption as stored and as the member sees it."""
 
     model_config = ConfigDict(
-        frozen=True, alias_generator=to_camel, populate_by_name=True, title="Redemption"
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        title="Redemption",
+        defer_build=True,
     )
 
     redemption_id: str
@@ -485,7 +490,11 @@ class Badge(BaseModel):
     points, rating, wallet or exact dates)."""
 
     model_config = ConfigDict(
-        frozen=True, alias_generator=to_camel, populate_by_name=True, title="Badge"
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        title="Badge",
+        defer_build=True,
     )
 
     tier: str

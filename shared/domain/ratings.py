@@ -306,6 +306,6 @@ ADMIN_SCOPE = "loyalty/admin"
 class AdminReason(BaseModel):
     """Body of an administrator's exclusion or restore: why (kept in the audit trail)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
