@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
 
-from shared.dal.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,12 @@ which also documents them in the OpenAPI document (``python -m infra.openapi``);
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from shared.api_models.admin import MemberRatings, RatingChange
@@ -43,6 +42,9 @@ from shared.logic.moderation import exclude_rating, member_ratings, restore_rati
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = APIGatewayHttpResolver(enable_validation=True)
 

@@ -12,22 +12,24 @@ record writes the same items again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
+
+from shared.composition import perk_repository, publisher
+from shared.domain.outbound import derive_all
+from shared.ingress import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from shared.composition import perk_repository, publisher
-from shared.domain.outbound import derive_all
 from shared.logic.outbox import DERIVERS, PROJECTORS
 from shared.observability import logger, metrics, tracer
 from shared.streams import change_of
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def _record(record: DynamoDBRecord) -> None:

@@ -17,13 +17,12 @@ which also generates the OpenAPI document (``python -m infra.openapi``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.composition import ledger_repository, perk_repository
 from shared.domain.errors import Forbidden, NotFound
@@ -48,6 +47,9 @@ from shared.logic.perks import PerksView, RedemptionsPage, perks_view, redemptio
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = APIGatewayHttpResolver(enable_validation=True)
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.composition import ledger_repository
 from shared.domain.events import InboundEvent
@@ -20,6 +19,9 @@ from shared.logic.ingestion import INGESTED_EVENTS, Outcome, ingest
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _METRICS = {
     Outcome.CREDITED: "OrdersCredited",

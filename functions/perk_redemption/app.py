@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.composition import perk_repository
 from shared.domain.errors import MalformedRequest
@@ -40,6 +39,9 @@ from shared.logic.perks import CashbackOutcome, cancel, credit_fuel_purchase, re
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 FUEL_ROUTE = "/v1/events/fuel-purchases"
 MEMBER: list[dict[str, list[str]]] = [{"memberJwt": []}]

@@ -10,23 +10,25 @@ docs/tiers-recalculation.md.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
+
+from shared.composition import recalculation_repository, sqs
+from shared.domain.recalculation import SegmentMessage
+from shared.ingress import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from shared.composition import recalculation_repository, sqs
-from shared.domain.recalculation import SegmentMessage
 from shared.logic.recalculation import run_segment
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 QUEUE_URL_VARIABLE = "RECALCULATION_QUEUE_URL"
 

@@ -15,18 +15,17 @@ per shard without throttling, and this function and event_publisher are those tw
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
+
+from shared.composition import rating_repository, tier_repository
+from shared.domain.tiers import Trigger
+from shared.ingress import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from shared.composition import rating_repository, tier_repository
-from shared.domain.tiers import Trigger
 from shared.logic.moderation import METRIC_NAMES, apply_table_change
 from shared.logic.tiers import TierRun, daily_evaluation, evaluate_member
 from shared.observability import logger, metrics, tracer
@@ -34,6 +33,9 @@ from shared.programs import load_program
 from shared.rating_stream import rating_change
 from shared.settings import settings
 from shared.streams import Change, ItemKind, StreamRouter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def _record(metrics_run: TierRun) -> None:
