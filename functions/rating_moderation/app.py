@@ -1,5 +1,5 @@
 """rating_moderation: ratings and tip changes become each member's counted average over their
-last N counted ratings, and their eligibility (SPEC: Rating floor, Rating moderation).
+last N counted ratings, and their eligibility (docs/ratings.md).
 
 Triggers (template.yaml): an EventBridge rule for RatingSubmitted and TipAdjusted; an SQS queue
 of the same events; the IAM-authorised route ``POST /v1/events/ratings``. The table's stream

@@ -1,4 +1,4 @@
-"""Inbound events (SPEC section 3): the fields of ``detail``, camelCase on the wire.
+"""Inbound events (the contract in README.md): the fields of ``detail``, camelCase on the wire.
 
 Events reach the functions three ways (EventBridge, SQS, the IAM HTTP route) and always in the
 EventBridge shape ``{"detail-type": ..., "detail": {...}}``. Parsing is strict about what the

@@ -97,7 +97,7 @@ def tip_drop_threshold(baseline: Money, program: Program) -> Decimal:
 
 
 def is_tip_baited(baseline: Money, adjustment: TipAdjusted, program: Program) -> bool:
-    """SPEC: the customer lowered the tip after delivery by at least $2 or 50% (whichever is
+    """Tip baiting: the customer lowered the tip after delivery by at least $2 or 50% (whichever is
     smaller) without giving a reason. ``baseline`` is the tip at delivery."""
     if adjustment.reason is not None and adjustment.reason.strip():
         return False

@@ -1,7 +1,8 @@
 """The program configuration: a validated document, never ``if`` statements in code.
 
 A program is loaded from a YAML or JSON file shipped in ``shared/programs/`` (later from AWS
-AppConfig). Every number in SPEC is a default of this model's data file, not a constant in code.
+AppConfig). Every number of the rules is a default of this model's data file, not a constant in
+code.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tier arithmetic and the tier evaluation rules (SPEC: Tiers).
+"""Tier arithmetic and the tier evaluation rules (docs/tiers.md).
 
 Pure functions of the member item's attributes, a date and the program:
 
@@ -70,7 +70,8 @@ def rank(tier_id: str | None, program: Program) -> int:
 
 
 def is_eligible(attributes: Mapping[str, Any]) -> bool:
-    """Absent means not judged yet, which is eligible (SPEC: fewer than 10 ratings)."""
+    """Absent means not judged yet, which is eligible (a member with fewer ratings than the
+    program's minimum is not judged)."""
     return bool(attributes.get("eligible", True))
 
 

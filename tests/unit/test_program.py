@@ -1,4 +1,4 @@
-"""The program configuration validates, and the default program holds SPEC's numbers."""
+"""The program configuration validates, and the default program holds the documented numbers."""
 
 from __future__ import annotations
 
