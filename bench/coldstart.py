@@ -41,17 +41,17 @@ PAIRS = 7
 TOP_IMPORTS = 12
 
 FIRST_CLIENT: dict[str, str] = {
-    "admin_api": "shared.dal.ratings:rating_repository",
-    "event_publisher": "shared.dal.perks:perk_repository",
-    "member_api": "shared.dal.factory:repository",
-    "order_ingestion": "shared.dal.factory:repository",
-    "perk_redemption": "shared.dal.perks:perk_repository",
-    "rating_moderation": "shared.dal.ratings:rating_repository",
-    "tier_full_recalculation": "app:recalculation_repository",
-    "tier_recalculation": "shared.dal.factory:tier_repository",
+    "admin_api": "shared.composition:rating_repository",
+    "event_publisher": "shared.composition:perk_repository",
+    "member_api": "shared.composition:ledger_repository",
+    "order_ingestion": "shared.composition:ledger_repository",
+    "perk_redemption": "shared.composition:perk_repository",
+    "rating_moderation": "shared.composition:rating_repository",
+    "tier_full_recalculation": "shared.composition:recalculation_repository",
+    "tier_recalculation": "shared.composition:tier_repository",
 }
 """The factory whose call creates the function's first boto3 client (its first request's)."""
-DEFAULT_CLIENT = "shared.dal.factory:repository"
+DEFAULT_CLIENT = "shared.composition:ledger_repository"
 
 _GUARD = """
 import sys
