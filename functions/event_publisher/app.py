@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.composition import perk_repository, publisher
-from shared.domain.outbound import derive_all
-from shared.ingress import (
+from shared.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
+from shared.composition import perk_repository, publisher
+from shared.domain.outbound import derive_all
 from shared.logic.outbox import DERIVERS, PROJECTORS
 from shared.observability import logger, metrics, tracer
 from shared.streams import change_of

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.composition import recalculation_repository, sqs
-from shared.domain.recalculation import SegmentMessage
-from shared.ingress import (
+from shared.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
+from shared.composition import recalculation_repository, sqs
+from shared.domain.recalculation import SegmentMessage
 from shared.logic.recalculation import run_segment
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program

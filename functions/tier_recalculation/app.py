@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.composition import rating_repository, tier_repository
-from shared.domain.tiers import Trigger
-from shared.ingress import (
+from shared.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
+from shared.composition import rating_repository, tier_repository
+from shared.domain.tiers import Trigger
 from shared.logic.moderation import METRIC_NAMES, apply_table_change
 from shared.logic.tiers import TierRun, daily_evaluation, evaluate_member
 from shared.observability import logger, metrics, tracer

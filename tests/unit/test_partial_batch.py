@@ -1,4 +1,4 @@
-"""shared.ingress's partial batches answer as Powertools' batch utility does (SQS, streams)."""
+"""shared.batch's partial batches answer as Powertools' batch utility does (SQS, streams)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities import batch as powertools
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared import ingress
+from shared import batch as shared_batch
 
 
 def sqs_record(message_id: str, body: str) -> dict[str, Any]:
@@ -54,11 +54,12 @@ def stream_handler(record: DynamoDBRecord) -> None:
 def both(
     event: dict[str, Any], kind: str, handler: Any, raise_on_entire_batch_failure: bool
 ) -> tuple[Any, Any]:
-    ours = ingress.process_partial_response(
+    ours = shared_batch.process_partial_response(
         event=event,
         record_handler=handler,
-        processor=ingress.BatchProcessor(
-            ingress.EventType(kind), raise_on_entire_batch_failure=raise_on_entire_batch_failure
+        processor=shared_batch.BatchProcessor(
+            shared_batch.EventType(kind),
+            raise_on_entire_batch_failure=raise_on_entire_batch_failure,
         ),
     )
     theirs = powertools.process_partial_response(
@@ -103,9 +104,9 @@ def test_a_batch_without_failures_reports_none() -> None:
 
 def test_an_entirely_failed_batch_fails_the_invocation_when_asked() -> None:
     event = {"Records": [sqs_record("m-1", "bad"), sqs_record("m-2", "bad")]}
-    with pytest.raises(ingress.BatchProcessingError) as raised:
-        ingress.process_partial_response(
-            event, sqs_handler, ingress.BatchProcessor(ingress.EventType.SQS)
+    with pytest.raises(shared_batch.BatchProcessingError) as raised:
+        shared_batch.process_partial_response(
+            event, sqs_handler, shared_batch.BatchProcessor(shared_batch.EventType.SQS)
         )
     assert [str(error) for error in raised.value.errors] == ["bad body", "bad body"]
     with pytest.raises(powertools.exceptions.BatchProcessingError):
@@ -122,9 +123,9 @@ def test_an_entirely_failed_batch_fails_the_invocation_when_asked() -> None:
 
 @pytest.mark.parametrize("event", [{"Records": []}, {}, {"Records": "m-1"}])
 def test_an_event_without_records_is_refused(event: dict[str, Any]) -> None:
-    with pytest.raises(ingress.BatchProcessingError, match="Unexpected batch event type"):
-        ingress.process_partial_response(
-            event, sqs_handler, ingress.BatchProcessor(ingress.EventType.SQS)
+    with pytest.raises(shared_batch.BatchProcessingError, match="Unexpected batch event type"):
+        shared_batch.process_partial_response(
+            event, sqs_handler, shared_batch.BatchProcessor(shared_batch.EventType.SQS)
         )
     with pytest.raises(powertools.exceptions.BatchProcessingError):
         powertools.process_partial_response(
