@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,7 +31,12 @@ from shared.domain.errors import (
     PerkClosed,
     QuotaExhausted,
 )
-from shared.domain.keys import MEMBER_SK, REDEMPTION_SK_PREFIX, quota_sk
+from shared.domain.keys import (
+    MEMBER_SK,
+    REDEMPTION_SK_PREFIX,
+    member_and_quotas_range,
+    quota_sk,
+)
 from shared.domain.money import Money
 from shared.domain.perks import (
     REDEEMABLE,
@@ -85,8 +90,8 @@ class PerkStore(Protocol):
 
     def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
 
-    def get_items(
-        self, program_id: str, member_id: str, sort_keys: Sequence[str]
+    def member_and_quotas(
+        self, program_id: str, member_id: str, first_sk: str, last_sk: str
     ) -> dict[str, dict[str, Any]]: ...
 
     def page(
@@ -366,14 +371,19 @@ def _money(amount: Decimal | None, program: Program) -> Money | None:
 
 
 def perks_view(member_id: str, now: datetime, program: Program, repo: PerkStore) -> PerksView:
-    """``GET /v1/me/perks``: one batch read of the member item and the current quota items."""
+    """``GET /v1/me/perks``: one strongly consistent Query of one key range, the member item
+    and the quota items of the periods not yet ended (1 read unit while they total 4 KB)."""
     today = local_day(now, program.zone)
     quota_keys = {
-        perk.id: quota_sk(perk.id, period_key(today, perk.quota.period))
+        perk.id: quota_sk(
+            perk.id,
+            period_key(today, perk.quota.period),
+            next_period_start(today, perk.quota.period),
+        )
         for perk in program.perks
         if perk.quota is not None
     }
-    items = repo.get_items(program.id, member_id, [MEMBER_SK, *quota_keys.values()])
+    items = repo.member_and_quotas(program.id, member_id, *member_and_quotas_range(today))
     member = items.get(MEMBER_SK, {})
     views: list[PerkView] = []
     for perk in program.perks:
