@@ -32,6 +32,7 @@ from shared.domain.errors import (
     QuotaExhausted,
 )
 from shared.domain.keys import (
+    LEGACY_QUOTA_SK_PREFIX,
     MEMBER_SK,
     REDEMPTION_SK_PREFIX,
     member_and_quotas_range,
@@ -58,6 +59,7 @@ from shared.domain.perks import (
     new_redemption_id,
     next_period_start,
     open_guard,
+    period_ends,
     period_key,
     perk_access,
     perks_of_kind,
@@ -289,9 +291,10 @@ def cancel(
     problem = cancellation_problem(redemption, now, program)
     if problem is not None:
         raise NotCancellable(problem, field="redemptionId")
-    raced = repo.cancel(
-        program.id, member_id, redemption, str(item["quotaSk"]), item.get("slot"), now
-    )
+    quota_key = str(item["quotaSk"])
+    if quota_key.startswith(LEGACY_QUOTA_SK_PREFIX):  # redeemed under the old keys (moved since)
+        quota_key = quota_sk(redemption.perk_id, redemption.period, period_ends(redemption.period))
+    raced = repo.cancel(program.id, member_id, redemption, quota_key, item.get("slot"), now)
     if raced is not None:
         return raced
     return redemption.model_copy(update={"status": RedemptionStatus.CANCELLED, "cancelled_at": now})

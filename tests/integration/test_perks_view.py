@@ -142,3 +142,73 @@ def test_the_perks_are_one_query_of_the_current_periods_across_quarter_month_and
     # Cancelling the date booked ahead gives the second quarter's day back.
     cancel("ann", ahead, FIRST_HOUR_OF_Q2, NEW_YORK, repo)
     assert quotas(perks_view("ann", FIRST_HOUR_OF_Q2, NEW_YORK, repo))["care_days"]["used"] == 0
+
+
+# -- quota items under the old keys ---------------------------------------------------------------
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+UTC_PROGRAM = load_program(PROGRAM)
+
+
+def as_written_before(client: Any, table: str, member_id: str, redemption_id: str) -> str:
+    """Put a redemption's quota item back under its old key, as the previous version wrote
+    it (``QUOTA#{perkId}#{period}``, the redemption's ``quotaSk`` pointing at it)."""
+    pk = {"S": member_pk(PROGRAM, member_id)}
+    redemption = client.get_item(
+        TableName=table, Key={"pk": pk, "sk": {"S": f"REDEMPTION#{redemption_id}"}}
+    )["Item"]
+    new_key = redemption["quotaSk"]["S"]
+    quota = client.get_item(TableName=table, Key={"pk": pk, "sk": {"S": new_key}})["Item"]
+    old_key = f"{LEGACY_QUOTA_SK_PREFIX}{quota['perkId']['S']}#{quota['period']['S']}"
+    client.put_item(TableName=table, Item={**quota, "sk": {"S": old_key}})
+    client.delete_item(TableName=table, Key={"pk": pk, "sk": {"S": new_key}})
+    client.update_item(
+        TableName=table,
+        Key={"pk": pk, "sk": {"S": f"REDEMPTION#{redemption_id}"}},
+        UpdateExpression="SET quotaSk = :old",
+        ExpressionAttributeValues={":old": {"S": old_key}},
+    )
+    return old_key
+
+
+def test_old_quota_items_are_moved_once_and_their_bookings_still_cancel(
+    table_name: str, ddb_client: Any
+) -> None:
+    repo = PerkRepository(table_name, ddb_client, meter=CapacityMeter())
+    seed_member(ddb_client, table_name, "ann", tier="diamond")
+    seed_member(ddb_client, table_name, "bob", tier="diamond")
+
+    def redeemed(member: str, key: str, **body: Any) -> str:
+        result = redeem(member, key, request(**body), NOW, UTC_PROGRAM, repo, entropy)
+        assert result.status == 201 and result.redemption is not None, result.body
+        return result.redemption.redemption_id
+
+    booking = redeemed("ann", "b", perkId="care_days", date="2026-12-13", unit="day")
+    code = redeemed("ann", "c", perkId="car_maintenance")
+    bobs = redeemed("bob", "b", perkId="care_days", date="2026-12-13", unit="day")
+    for member, redemption_id in (("ann", booking), ("ann", code), ("bob", bobs)):
+        as_written_before(ddb_client, table_name, member, redemption_id)
+    # Bob books the same date again under the new keys (between the deploy and the move).
+    redeemed("bob", "again", perkId="care_days", date="2026-12-13", unit="day")
+
+    # Until the move, the old items are not read.
+    assert quotas(perks_view("ann", NOW, UTC_PROGRAM, repo))["care_days"]["used"] == 0
+
+    outcome = repo.move_legacy_quotas()
+    ann_pk = member_pk(PROGRAM, "ann")
+    assert sorted(outcome.moved) == [
+        f"{ann_pk} {LEGACY_QUOTA_SK_PREFIX}car_maintenance#2026-11",
+        f"{ann_pk} {LEGACY_QUOTA_SK_PREFIX}care_days#2026-Q4",
+    ]
+    assert outcome.conflicts == [
+        f"{member_pk(PROGRAM, 'bob')} {LEGACY_QUOTA_SK_PREFIX}care_days#2026-Q4"
+    ], "a date booked again since is left in place, and reported"
+    ann = quotas(perks_view("ann", NOW, UTC_PROGRAM, repo))
+    assert (ann["care_days"]["used"], ann["car_maintenance"]["used"]) == (1, 1)
+    again = repo.move_legacy_quotas()
+    assert (again.moved, len(again.conflicts)) == ([], 1), "a second run moves nothing"
+
+    # The booking made under the old keys cancels against its period's new item.
+    cancelled = cancel("ann", booking, NOW, UTC_PROGRAM, repo)
+    assert cancelled.status.value == "cancelled"
+    assert quotas(perks_view("ann", NOW, UTC_PROGRAM, repo))["care_days"]["used"] == 0

@@ -42,6 +42,7 @@ from shared.domain.perks import (
     new_redemption,
     new_redemption_id,
     next_period_start,
+    period_ends,
     period_key,
     period_start,
     perk_access,
@@ -83,6 +84,17 @@ def test_a_day_lies_in_its_period_and_the_next_period_starts_a_new_key(
     )
     assert period_key(end, period) != period_key(day, period)
     assert next_period_start(end - timedelta(days=1), period) == end
+
+
+@given(days, periods)
+def test_a_period_key_names_when_the_period_ends(day: date, period: QuotaPeriod) -> None:
+    assert period_ends(period_key(day, period)) == next_period_start(day, period)
+
+
+@pytest.mark.parametrize("period", ["", "2026-Q5", "2026-13", "2026-1", "26-11", "2026-11-01"])
+def test_a_period_ends_refuses_what_is_not_a_period(period: str) -> None:
+    with pytest.raises(ValueError, match="not a quota period"):
+        period_ends(period)
 
 
 def test_period_keys() -> None:
