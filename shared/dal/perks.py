@@ -380,9 +380,11 @@ class PerkRepository(DynamoRepository):
             request["ExclusiveStartKey"] = last
 
     def _move_legacy_quota(self, old: dict[str, Any]) -> bool:
-        for _ in range(8):
+        """Move one old quota item; False when a date slot is taken in the new item (or the
+        old item kept changing)."""
+        for _attempt in range(8):
             key = {"pk": av(old["pk"]), "sk": av(old["sk"])}
-            perk_id, _, period = str(old["sk"]).removeprefix(LEGACY_QUOTA_SK_PREFIX).rpartition("#")
+            perk_id, period = str(old["sk"]).removeprefix(LEGACY_QUOTA_SK_PREFIX).rsplit("#", 1)
             new = Update()
             for name in ("memberId", "programId", "perkId", "period", "updatedAt"):
                 if name in old:
