@@ -9,12 +9,26 @@ requests only ever reach their own items, whatever ids they send.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared.domain.keys import MEMBER_SK, fuel_sk, idempotency_sk, quota_sk, redemption_sk
-from shared.domain.perks import MemberGuard, Redemption, RedemptionPlan, RedemptionStatus
+from shared.domain.keys import (
+    LEGACY_QUOTA_SK_PREFIX,
+    MEMBER_SK,
+    fuel_sk,
+    idempotency_sk,
+    quota_sk,
+    redemption_sk,
+)
+from shared.domain.perks import (
+    MemberGuard,
+    Redemption,
+    RedemptionPlan,
+    RedemptionStatus,
+    period_ends,
+)
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import CashbackWrite, Page, RedeemWrite, StoredResult, encode_token
 
@@ -22,6 +36,15 @@ from .dynamodb import DynamoRepository, Update, av, from_item
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 """How long the first result of an ``Idempotency-Key`` is kept (DynamoDB's TTL removes it)."""
+
+
+@dataclass(frozen=True)
+class LegacyQuotaMove:
+    """What ``PerkRepository.move_legacy_quotas`` did: the old items moved (``pk sk``), and
+    those left where they are (a date slot the new item already holds)."""
+
+    moved: list[str]
+    conflicts: list[str]
 
 
 def _result_of(item: Mapping[str, Any]) -> StoredResult:
@@ -118,20 +141,32 @@ class PerkRepository(DynamoRepository):
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def get_items(
-        self, program_id: str, member_id: str, sort_keys: Sequence[str]
+    def member_and_quotas(
+        self, program_id: str, member_id: str, first_sk: str, last_sk: str
     ) -> dict[str, dict[str, Any]]:
-        """Items of the member's partition by sort key, strongly consistent, in one call."""
-        keys = [self._key(program_id, member_id, sk) for sk in dict.fromkeys(sort_keys)]
+        """Items of the member's partition whose sort keys lie between ``first_sk`` and
+        ``last_sk`` (both included), by sort key: one strongly consistent Query, billed on the
+        items' total size (1 unit per 4 KB), not per item as a batch of gets is."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": self._key(program_id, member_id, first_sk)["pk"],
+                ":first": {"S": first_sk},
+                ":last": {"S": last_sk},
+            },
+            "ConsistentRead": True,
+        }
         found: dict[str, dict[str, Any]] = {}
-        pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-        while pending:
-            response = self._call("BatchGetItem", self.client.batch_get_item, RequestItems=pending)
-            for raw in response["Responses"].get(self.table_name, []):
+        while True:
+            response = self._call("Query", self.client.query, **request)
+            for raw in response.get("Items", []):
                 item = from_item(raw)
                 found[str(item["sk"])] = item
-            pending = response.get("UnprocessedKeys") or {}
-        return found
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return found
+            request["ExclusiveStartKey"] = last
 
     def page(
         self,
@@ -199,10 +234,9 @@ class PerkRepository(DynamoRepository):
         if plan.slot is not None:
             quota.set(plan.slot, redemption.redemption_id)
             condition += f" AND attribute_not_exists({quota.name(plan.slot)})"
+        quota_key = quota_sk(plan.perk.id, plan.period, plan.period_ends)
         quota_request = quota.request(
-            self.table_name,
-            self._key(program_id, member_id, quota_sk(plan.perk.id, plan.period)),
-            condition,
+            self.table_name, self._key(program_id, member_id, quota_key), condition
         )
         quota_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
@@ -210,7 +244,7 @@ class PerkRepository(DynamoRepository):
         stored.update(
             memberId=member_id,
             programId=program_id,
-            quotaSk=quota_sk(plan.perk.id, plan.period),
+            quotaSk=quota_key,
             slot=plan.slot,
             idempotencyKey=key_digest,
         )
@@ -317,6 +351,81 @@ class PerkRepository(DynamoRepository):
         )
         item = response.get("Item")
         return from_item(item) if item else None
+
+    # -- quota keys (one-off) -----------------------------------------------------------
+
+    def move_legacy_quotas(self) -> LegacyQuotaMove:
+        """Move every quota item written under the old keys (``QUOTA#{perkId}#{period}``) to
+        its period's key: one Scan of the table, then per item one transaction that adds its
+        ``used`` and date slots to the new item and deletes the old one, while the old one is
+        as read. Safe to run again (a second run finds nothing). A date slot that the new item
+        already holds (the date booked again since the deploy) is left in place, and reported."""
+        moved: list[str] = []
+        conflicts: list[str] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(sk, :legacy)",
+            "ExpressionAttributeValues": {":legacy": av(LEGACY_QUOTA_SK_PREFIX)},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._call("Scan", self.client.scan, **request)
+            for raw in response.get("Items", []):
+                old = from_item(raw)
+                where = f"{old['pk']} {old['sk']}"
+                (moved if self._move_legacy_quota(old) else conflicts).append(where)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return LegacyQuotaMove(moved, conflicts)
+            request["ExclusiveStartKey"] = last
+
+    def _move_legacy_quota(self, old: dict[str, Any]) -> bool:
+        """Move one old quota item; False when a date slot is taken in the new item (or the
+        old item kept changing)."""
+        for _attempt in range(8):
+            key = {"pk": av(old["pk"]), "sk": av(old["sk"])}
+            perk_id, period = str(old["sk"]).removeprefix(LEGACY_QUOTA_SK_PREFIX).rsplit("#", 1)
+            new = Update()
+            for name in ("memberId", "programId", "perkId", "period", "updatedAt"):
+                if name in old:
+                    new.set_if_absent(name, old[name])
+            new.add("used", int(old.get("used", 0)))
+            slots = [name for name in old if name.startswith("s:")]
+            for slot in slots:
+                new.set(slot, old[slot])
+            condition = " AND ".join(f"attribute_not_exists({new.name(s)})" for s in slots)
+            target = {"pk": key["pk"], "sk": av(quota_sk(perk_id, period, period_ends(period)))}
+            as_read = Update()
+            checks = [f"attribute_exists({as_read.name('pk')})"] + [
+                f"{as_read.name(name)} = {as_read.value(old[name])}"
+                for name in ("used", "updatedAt")
+                if name in old
+            ]
+            delete: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Key": key,
+                "ConditionExpression": " AND ".join(checks),
+                "ExpressionAttributeNames": as_read.names,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            if as_read.values:
+                delete["ExpressionAttributeValues"] = as_read.values
+            reasons = self._transact(
+                [
+                    {"Update": new.request(self.table_name, target, condition or None)},
+                    {"Delete": delete},
+                ]
+            )
+            if reasons is None:
+                return True
+            slot_taken, _ = _reason_item(reasons, 0)
+            changed, current = _reason_item(reasons, 1)
+            if slot_taken and not changed:
+                return False
+            if changed and not current:
+                return True  # moved meanwhile (another run)
+            old = current
+        return False
 
     # -- cashback ---------------------------------------------------------------------------
 

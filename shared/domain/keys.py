@@ -5,6 +5,8 @@ read them back from the images (which item a change is about)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 MEMBER_SK = "MEMBER"
 ORDER_SK_PREFIX = "ORDER#"
 
@@ -65,8 +67,12 @@ def rating_ref_pk(program_id: str, rating_id: str) -> str:
 
 # -- perks, redemptions, wallet and the ledger's read model (docs/perks.md) ------------------------
 
-QUOTA_SK_PREFIX = "QUOTA#"
-"""Under the member: one quota counter per perk and period (``used``, booked date slots)."""
+QUOTA_SK_PREFIX = f"{MEMBER_SK}#Q#"
+"""Under the member, right after the member item: one quota counter per perk and period
+(``used``, booked date slots), the latest-ending period first (see ``quota_sk``)."""
+LEGACY_QUOTA_SK_PREFIX = "QUOTA#"
+"""Quota counters as keyed before (``QUOTA#{perkId}#{period}``): no longer read or written
+(docs/perks.md, "Quota keys")."""
 REDEMPTION_SK_PREFIX = "REDEMPTION#"
 """Under the member: one redemption; its id is time-ordered, so the prefix sorts by time."""
 IDEMPOTENCY_SK_PREFIX = "IDEMPOTENCY#"
@@ -77,8 +83,25 @@ LEDGER_SK_PREFIX = "LEDGER#"
 """Under the member: one points entry (credit or reversal) of the ledger's read model."""
 
 
-def quota_sk(perk_id: str, period: str) -> str:
-    return f"{QUOTA_SK_PREFIX}{perk_id}#{period}"
+def _descending(day: date) -> str:
+    """``day`` as 8 digits that sort in reverse order of the days (each digit 9 minus the
+    digit of ``YYYYMMDD``): a later day sorts first."""
+    return f"{99_999_999 - (day.year * 10_000 + day.month * 100 + day.day):08d}"
+
+
+def quota_sk(perk_id: str, period: str, ends: date) -> str:
+    """``MEMBER#Q#{ends, descending}#{perkId}#{period}``; ``ends`` is the first day after the
+    period (when the quota resets). The periods that end latest sort first, right after
+    ``MEMBER``, so the member item and the quotas of the current (and later) periods are one
+    key range: ``member_and_quotas_range``."""
+    return f"{QUOTA_SK_PREFIX}{_descending(ends)}#{perk_id}#{period}"
+
+
+def member_and_quotas_range(today: date) -> tuple[str, str]:
+    """The sort-key range (both ends included) of the member item and of the quota items of
+    the periods that end after ``today``: current periods and later ones (dates booked ahead),
+    never a past one (a period that ends on ``today`` or before sorts after the range)."""
+    return MEMBER_SK, f"{QUOTA_SK_PREFIX}{_descending(today)}"
 
 
 def redemption_sk(redemption_id: str) -> str:

@@ -188,6 +188,22 @@ def next_period_start(day: date, period: QuotaPeriod) -> date:
     return date(month_index // 12, month_index % 12 + 1, 1)
 
 
+def period_ends(period: str) -> date:
+    """The first day after the period ``period_key`` named ``period`` (``2026-11``,
+    ``2026-Q4``, ``2026``): when its quota resets, and part of its quota item's key."""
+    year, _, rest = period.partition("-")
+    if not year.isdigit() or len(year) != 4:
+        raise ValueError(f"not a quota period: {period!r}")
+    if not rest:
+        return next_period_start(date(int(year), 1, 1), QuotaPeriod.YEAR)
+    if rest in {"Q1", "Q2", "Q3", "Q4"}:
+        first = date(int(year), 3 * int(rest[1]) - 2, 1)
+        return next_period_start(first, QuotaPeriod.QUARTER)
+    if rest.isdigit() and len(rest) == 2 and 1 <= int(rest) <= 12:
+        return next_period_start(date(int(year), int(rest), 1), QuotaPeriod.MONTH)
+    raise ValueError(f"not a quota period: {period!r}")
+
+
 def slot_name(day: date) -> str:
     """Attribute of the quota item that holds the booking of ``day`` (one per date)."""
     return f"s:{day.isoformat()}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,7 +31,13 @@ from shared.domain.errors import (
     PerkClosed,
     QuotaExhausted,
 )
-from shared.domain.keys import MEMBER_SK, REDEMPTION_SK_PREFIX, quota_sk
+from shared.domain.keys import (
+    LEGACY_QUOTA_SK_PREFIX,
+    MEMBER_SK,
+    REDEMPTION_SK_PREFIX,
+    member_and_quotas_range,
+    quota_sk,
+)
 from shared.domain.money import Money
 from shared.domain.perks import (
     REDEEMABLE,
@@ -53,6 +59,7 @@ from shared.domain.perks import (
     new_redemption_id,
     next_period_start,
     open_guard,
+    period_ends,
     period_key,
     perk_access,
     perks_of_kind,
@@ -85,8 +92,8 @@ class PerkStore(Protocol):
 
     def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
 
-    def get_items(
-        self, program_id: str, member_id: str, sort_keys: Sequence[str]
+    def member_and_quotas(
+        self, program_id: str, member_id: str, first_sk: str, last_sk: str
     ) -> dict[str, dict[str, Any]]: ...
 
     def page(
@@ -284,9 +291,10 @@ def cancel(
     problem = cancellation_problem(redemption, now, program)
     if problem is not None:
         raise NotCancellable(problem, field="redemptionId")
-    raced = repo.cancel(
-        program.id, member_id, redemption, str(item["quotaSk"]), item.get("slot"), now
-    )
+    quota_key = str(item["quotaSk"])
+    if quota_key.startswith(LEGACY_QUOTA_SK_PREFIX):  # redeemed under the old keys (moved since)
+        quota_key = quota_sk(redemption.perk_id, redemption.period, period_ends(redemption.period))
+    raced = repo.cancel(program.id, member_id, redemption, quota_key, item.get("slot"), now)
     if raced is not None:
         return raced
     return redemption.model_copy(update={"status": RedemptionStatus.CANCELLED, "cancelled_at": now})
@@ -366,14 +374,19 @@ def _money(amount: Decimal | None, program: Program) -> Money | None:
 
 
 def perks_view(member_id: str, now: datetime, program: Program, repo: PerkStore) -> PerksView:
-    """``GET /v1/me/perks``: one batch read of the member item and the current quota items."""
+    """``GET /v1/me/perks``: one strongly consistent Query of one key range, the member item
+    and the quota items of the periods not yet ended (1 read unit while they total 4 KB)."""
     today = local_day(now, program.zone)
     quota_keys = {
-        perk.id: quota_sk(perk.id, period_key(today, perk.quota.period))
+        perk.id: quota_sk(
+            perk.id,
+            period_key(today, perk.quota.period),
+            next_period_start(today, perk.quota.period),
+        )
         for perk in program.perks
         if perk.quota is not None
     }
-    items = repo.get_items(program.id, member_id, [MEMBER_SK, *quota_keys.values()])
+    items = repo.member_and_quotas(program.id, member_id, *member_and_quotas_range(today))
     member = items.get(MEMBER_SK, {})
     views: list[PerkView] = []
     for perk in program.perks:

@@ -128,7 +128,7 @@ def test_perks_say_open_or_not_and_why_with_the_quota_left(
     meter = composition.meter()
     meter.reset()
     ann = {p["perkId"]: p for p in me(apps, "ann", "/v1/me/perks")["perks"]}
-    assert meter.calls == 1 and meter.read_units <= 3
+    assert meter.calls == 1 and meter.read_units <= 1
     assert ann["care_days"]["open"] and ann["care_days"]["reason"] == "open"
     assert ann["care_days"]["quota"] == {
         "limit": 2,

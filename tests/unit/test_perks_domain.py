@@ -14,6 +14,20 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.domain.errors import InvalidInput
+from shared.domain.keys import (
+    LEGACY_QUOTA_SK_PREFIX,
+    MEMBER_SK,
+    expired_sk,
+    fuel_sk,
+    idempotency_sk,
+    ledger_sk,
+    member_and_quotas_range,
+    order_sk,
+    quota_sk,
+    rating_sk,
+    redemption_sk,
+    waiting_sk,
+)
 from shared.domain.perk_events import perk_events
 from shared.domain.perks import (
     AccessReason,
@@ -28,6 +42,7 @@ from shared.domain.perks import (
     new_redemption,
     new_redemption_id,
     next_period_start,
+    period_ends,
     period_key,
     period_start,
     perk_access,
@@ -71,11 +86,89 @@ def test_a_day_lies_in_its_period_and_the_next_period_starts_a_new_key(
     assert next_period_start(end - timedelta(days=1), period) == end
 
 
+@given(days, periods)
+def test_a_period_key_names_when_the_period_ends(day: date, period: QuotaPeriod) -> None:
+    assert period_ends(period_key(day, period)) == next_period_start(day, period)
+
+
+@pytest.mark.parametrize("period", ["", "2026-Q5", "2026-13", "2026-1", "26-11", "2026-11-01"])
+def test_a_period_ends_refuses_what_is_not_a_period(period: str) -> None:
+    with pytest.raises(ValueError, match="not a quota period"):
+        period_ends(period)
+
+
 def test_period_keys() -> None:
     assert period_key(date(2026, 12, 31), QuotaPeriod.QUARTER) == "2026-Q4"
     assert period_key(date(2027, 1, 1), QuotaPeriod.QUARTER) == "2027-Q1"
     assert period_key(date(2026, 11, 23), QuotaPeriod.MONTH) == "2026-11"
     assert next_period_start(date(2026, 12, 9), QuotaPeriod.MONTH) == date(2027, 1, 1)
+
+
+def quota_key(perk_id: str, day: date, period: QuotaPeriod) -> str:
+    """The key of the quota item of ``day``'s period, as a redemption writes it."""
+    return quota_sk(perk_id, period_key(day, period), next_period_start(day, period))
+
+
+def in_range(sk: str, today: date) -> bool:
+    first, last = member_and_quotas_range(today)
+    return first <= sk <= last
+
+
+@given(days, st.lists(st.tuples(periods, st.integers(min_value=-800, max_value=800)), max_size=12))
+def test_the_perks_range_holds_the_member_and_the_quotas_not_ended_never_a_past_one(
+    today: date, quotas: list[tuple[QuotaPeriod, int]]
+) -> None:
+    assert member_and_quotas_range(today)[0] == MEMBER_SK and in_range(MEMBER_SK, today)
+    for period, offset in quotas:
+        day = today + timedelta(days=offset)
+        for perk_id in ("care_days", "car_maintenance", "x"):
+            ends = next_period_start(day, period)
+            assert in_range(quota_key(perk_id, day, period), today) == (ends > today)
+
+
+@given(days, days, periods, periods)
+def test_quota_keys_sort_the_latest_ending_period_first(
+    one: date, other: date, period: QuotaPeriod, other_period: QuotaPeriod
+) -> None:
+    ends, other_ends = next_period_start(one, period), next_period_start(other, other_period)
+    if ends > other_ends:
+        assert quota_key("p", one, period) < quota_key("p", other, other_period)
+
+
+def test_the_perks_range_at_period_boundaries() -> None:
+    month, quarter, year = QuotaPeriod.MONTH, QuotaPeriod.QUARTER, QuotaPeriod.YEAR
+    november, december = date(2026, 11, 15), date(2026, 12, 15)
+    q4, q1 = date(2026, 11, 15), date(2027, 2, 1)
+    for today in (date(2026, 12, 1), date(2026, 12, 31)):
+        assert not in_range(quota_key("car_maintenance", november, month), today)
+        assert in_range(quota_key("car_maintenance", december, month), today)
+        assert in_range(quota_key("care_days", q4, quarter), today)
+        assert in_range(quota_key("care_days", q1, quarter), today), "booked ahead"
+        assert in_range(quota_key("y", december, year), today)
+    new_year = date(2027, 1, 1)
+    assert not in_range(quota_key("car_maintenance", december, month), new_year)
+    assert not in_range(quota_key("care_days", q4, quarter), new_year)
+    assert not in_range(quota_key("y", december, year), new_year)
+    assert in_range(quota_key("care_days", q1, quarter), new_year)
+    assert in_range(quota_key("y", new_year, year), new_year)
+    assert quota_key("care_days", q4, quarter) == "MEMBER#Q#79729898#care_days#2026-Q4"
+
+
+@given(days)
+def test_no_other_item_of_the_member_falls_in_the_perks_range(today: date) -> None:
+    others = [
+        order_sk("o-1"),
+        redemption_sk("01KB0000000000000000000000"),
+        idempotency_sk("0" * 40),
+        fuel_sk("p-1"),
+        ledger_sk("2026-11-23T12:00:00.000000+00:00", "o-1", "credit"),
+        rating_sk("2026-11-23T12:00:00.000000+00:00", "o-1"),
+        "RATINGS",
+        waiting_sk("o-1"),
+        expired_sk("o-1"),
+        f"{LEGACY_QUOTA_SK_PREFIX}care_days#{period_key(today, QuotaPeriod.QUARTER)}",
+    ]
+    assert not any(in_range(sk, today) for sk in others)
 
 
 # -- requests and prices --------------------------------------------------------------------------
@@ -296,7 +389,8 @@ def test_redemption_events_follow_committed_changes_only() -> None:
     (event,) = perk_events(confirmed, cancelled)
     assert event.detail_type == "RedemptionCancelled" and event.detail["quotaReturned"] is True
     assert perk_events(cancelled, cancelled) == [] and perk_events(confirmed, None) == []
-    assert perk_events(None, {**confirmed, "sk": "QUOTA#care_days#2026-Q4"}) == []
+    quota = quota_sk("care_days", "2026-Q4", date(2027, 1, 1))
+    assert perk_events(None, {**confirmed, "sk": quota}) == []
 
 
 def test_cashback_events_only_for_credited_purchases() -> None:
