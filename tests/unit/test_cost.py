@@ -192,7 +192,7 @@ def test_coldstart_results_are_optional(tmp_path: Path) -> None:
     assert "coldstart" not in without
     assert not [item for item in build(without, CONFIGS, WORKLOAD).lines if "cold" in item.what]
 
-    rows = [{"function": "order_ingestion", "seconds": 0.5}]
+    rows = [{"function": "order_ingestion", "wall": {"seconds": 0.5}, "cpu": {"seconds": 0.4}}]
     (tmp_path / "coldstart.json").write_text(json.dumps({"date": "2000-01-01", "rows": rows}))
     model = build(cost.load_results(tmp_path), CONFIGS, WORKLOAD)
     (cold,) = [item for item in model.lines if "cold" in item.what]
