@@ -9,15 +9,24 @@ transaction conflict that outlived its retries as 503 with ``Retry-After``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from shared.domain.errors import DomainError, Forbidden, MalformedRequest, Unauthorized
+from shared.domain.errors import (
+    DomainError,
+    Forbidden,
+    MalformedRequest,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from shared.logic.members import ErrorBody, invalid_input_from
 from shared.logic.ports import TransientConflict
 from shared.observability import logger
@@ -28,6 +37,7 @@ ERROR_TEXTS: Mapping[int, str] = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict (quota, state)",
+    415: "The body is not sent as application/json",
     422: "Invalid input (the field is named)",
     503: "Busy: retry",
 }
@@ -105,6 +115,48 @@ def _busy(exc: TransientConflict) -> Response[str]:
     logger.warning("conflict persisted after retries", extra={"reason": str(exc)})
     body = json.dumps({"error": {"code": "busy", "message": str(exc)}})
     return json_response(503, body, {"Retry-After": "1"})
+
+
+def _body_problem(event: Mapping[str, Any]) -> DomainError | None:
+    """What makes a request's body unreadable before any route sees it: not UTF-8 text, or
+    sent as another media type than JSON (Powertools' validation would fail on either with an
+    exception of its own, a 500)."""
+    body = event.get("body")
+    if not body:
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(str(body), validate=True)
+        except (binascii.Error, ValueError):
+            return MalformedRequest("the request body is not valid base64")
+    else:
+        raw = str(body).encode("utf-8", "surrogatepass")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return MalformedRequest("the request body is not UTF-8 text")
+    headers = event.get("headers") or {}
+    content_type = next(
+        (str(value) for name, value in headers.items() if str(name).lower() == "content-type"),
+        "",
+    )
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        return UnsupportedMediaType(f"the body is sent as {media}: send it as application/json")
+    return None
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``app.resolve``, after refusing a body no route can read (400 or 415, the error body)."""
+    problem = _body_problem(event)
+    if problem is not None:
+        return {
+            "statusCode": problem.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps({"error": problem.to_dict()}),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(event, context)
 
 
 def answer_errors(app: APIGatewayHttpResolver) -> None:

@@ -35,6 +35,7 @@ from shared.http_api import (
     json_response,
     request_time,
     require_object_body,
+    resolve,
     scoped_subject,
 )
 from shared.logic.members import invalid_input_from
@@ -67,6 +68,10 @@ _ERROR_TEXTS = {
     403: f"The token lacks the {ADMIN_SCOPE} scope",
     404: "No such rating (or member)",
 }
+
+
+EDIT_ERRORS = (400, 401, 403, 404, 415, 422, 503)
+"""What an exclusion or a restore may answer besides the rating."""
 
 
 def _responses(ok: str, model: type[BaseModel], *errors: int) -> dict[int, OpenAPIResponse]:
@@ -115,7 +120,9 @@ def get_member(
     summary="Exclude a rating (audited; idempotent)",
     security=ADMIN,
     tags=["admin"],
-    responses=_responses("The rating as it stands", RatingChange, 400, 401, 403, 404, 422, 503),
+    responses=_responses(
+        "The rating as it stands", RatingChange, 400, 401, 403, 404, 415, 422, 503
+    ),
 )
 def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response[str]:
     admin = scoped_subject(app, ADMIN_SCOPE)
@@ -136,7 +143,9 @@ def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response[str]:
     summary="Restore a rating an administrator excluded (audited; idempotent)",
     security=ADMIN,
     tags=["admin"],
-    responses=_responses("The rating as it stands", RatingChange, 400, 401, 403, 404, 422, 503),
+    responses=_responses(
+        "The rating as it stands", RatingChange, 400, 401, 403, 404, 415, 422, 503
+    ),
 )
 def restore(
     rating_id: RatingIdPath,
@@ -163,4 +172,4 @@ answer_errors(app)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -31,6 +31,7 @@ from shared.http_api import (
     answer_errors,
     error_responses,
     request_time,
+    resolve,
     token_subject,
 )
 from shared.logic.members import (
@@ -164,4 +165,4 @@ answer_errors(app)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

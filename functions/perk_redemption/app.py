@@ -32,6 +32,7 @@ from shared.http_api import (
     error_responses,
     json_response,
     request_time,
+    resolve,
     token_subject,
 )
 from shared.ingress import EventIngress
@@ -84,7 +85,7 @@ def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIRespo
     security=MEMBER,
     tags=["perks"],
     status_code=201,
-    responses=_documented(201, "The redemption, confirmed", 400, 401, 403, 409, 422, 503),
+    responses=_documented(201, "The redemption, confirmed", 400, 401, 403, 409, 415, 422, 503),
 )
 def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Response[str]:
     if not isinstance(app.current_event.json_body, dict):
@@ -164,5 +165,5 @@ def _is_member_route(event: Mapping[str, Any]) -> bool:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if _is_member_route(event):
-        return app.resolve(event, context)
+        return resolve(app, event, context)
     return ingress.handle(event, context)

@@ -44,6 +44,13 @@ class UnsupportedEvent(InvalidInput):
     code = "unsupported_event"
 
 
+class UnsupportedMediaType(DomainError):
+    """A request body sent as something other than JSON."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

@@ -199,3 +199,32 @@ def test_the_views_keep_each_detail_of_their_kind(admin: ModuleType) -> None:
     }
     assert view["rating"] == {"average": "5.000", "count": 1, "countedTotal": 1, "lastN": 100}
     assert view["eligibilityChangedAt"] is None and view["eligibilityReason"] == "not_judged"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "base64", "status", "code"),
+    [
+        ({"content-type": "multipart/form-data"}, '{"reason": "x y z"}', False, 415, None),
+        ({"Content-Type": "text/plain; charset=utf-8"}, "reason", False, 415, None),
+        ({"content-type": "application/json"}, "0A==", True, 400, "malformed_request"),
+        ({"content-type": "application/json"}, "not base64!", True, 400, "malformed_request"),
+    ],
+    ids=["multipart", "text", "not-utf-8", "bad-base64"],
+)
+def test_a_body_no_route_can_read_is_a_4xx_not_a_crash(
+    admin: ModuleType, headers: dict[str, str], body: str, base64: bool, status: int, code: str
+) -> None:
+    """Powertools' validation raises on these (a multipart type without a boundary, bytes that
+    are not UTF-8): the shared HTTP module answers them first."""
+    request = admin_request("POST", EXCLUSION)
+    request["headers"] = {"host": "api.example.com", **headers}
+    request["body"], request["isBase64Encoded"] = body, base64
+    response = admin.lambda_handler(request, FakeContext())
+    error = json.loads(response["body"])["error"]
+    assert response["statusCode"] == status
+    assert error["code"] == (code or "unsupported_media_type")
+
+
+def test_a_body_that_is_not_json_is_a_400(admin: ModuleType) -> None:
+    status, body = call(admin, "POST", EXCLUSION, body="reason")
+    assert status == 400 and body["error"]["code"] == "malformed_request"

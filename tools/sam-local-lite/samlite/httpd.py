@@ -86,7 +86,9 @@ class LoopbackServer:
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = (
+                _serve
+            )
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the stack prints its own lines
