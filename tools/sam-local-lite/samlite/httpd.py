@@ -86,9 +86,14 @@ class LoopbackServer:
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = (
-                _serve
-            )
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+            def __getattr__(self, name: str) -> Any:
+                """Any other method (TRACE, QUERY, ...) is routed too: the routes or the
+                gateway's 404 answer it, never the standard library's 501."""
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the stack prints its own lines

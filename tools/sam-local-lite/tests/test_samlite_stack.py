@@ -121,6 +121,9 @@ def test_scopes_route_precedence_and_payload_shapes(stack: RunningStack) -> None
 
     # A literal route beats {thingId}; a result without statusCode is a 200 JSON body.
     assert http("GET", f"{url}/things/plain")[::2] == (200, {"plain": True})
+    # Methods no route takes, the standard library's unknown ones included: the gateway's 404.
+    for method in ("TRACE", "QUERY", "PATCH"):
+        assert http(method, f"{url}/things/plain")[::2] == (404, {"message": "Not Found"}), method
     assert http("GET", f"{url}/things/other")[0] == 401
 
     status, _, body = http("POST", f"{url}/public/a/b?x=1&x=2&y=", body=b'{"hello": 1}')
