@@ -78,8 +78,30 @@ class FakeRatingStore:
     def get_waiting(self, program_id: str, member_id: str, order_id: str) -> Waiting | None:
         return self.waiting.get((member_id, order_id))
 
+    def read_for_rating(
+        self, program_id: str, member_id: str, order_id: str, customer_id: str
+    ) -> tuple[OrderRecord | None, RatingWindow, RaterState]:
+        return (
+            self.get_order(program_id, member_id, order_id),
+            self.get_window(program_id, member_id),
+            self.get_rater(program_id, customer_id),
+        )
+
     def get_ref(self, program_id: str, rating_id: str) -> RatingRef | None:
         return self.refs.get(rating_id)
+
+    def claim_ref(self, program_id: str, ref: RatingRef) -> RatingRef | None:
+        known = self.refs.get(ref.rating_id)
+        if known is None or (known.member_id, known.order_id) == (ref.member_id, ref.order_id):
+            self.refs[ref.rating_id] = ref
+        return known
+
+    def release_ref(self, program_id: str, ref: RatingRef) -> bool:
+        known = self.refs.get(ref.rating_id)
+        if known is None or (known.member_id, known.order_id) != (ref.member_id, ref.order_id):
+            return False
+        del self.refs[ref.rating_id]
+        return True
 
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
@@ -195,10 +217,6 @@ class FakeRatingStore:
             customer, given, day = commit.given
             if (customer, f"{day}#{given.order_id}") in self.given:
                 failed.append("given")
-        if commit.ref is not None:
-            known = self.refs.get(commit.ref.rating_id)
-            if known is not None and known.order_id != commit.ref.order_id:
-                failed.append("ref")
         if commit.delete_waiting is not None:
             waiting = self.waiting.get((member, commit.delete_waiting.order_id))
             if waiting is None or waiting.version != commit.delete_waiting.version:
@@ -236,8 +254,6 @@ class FakeRatingStore:
         if commit.given is not None:
             customer, given, day = commit.given
             self.given[(customer, f"{day}#{given.order_id}")] = (customer, given)
-        if commit.ref is not None:
-            self.refs[commit.ref.rating_id] = commit.ref
         if commit.delete_waiting is not None:
             del self.waiting[(member, commit.delete_waiting.order_id)]
         return CommitResult(applied=True)

@@ -39,6 +39,7 @@ from .dynamodb import (
     _money,
     _money_or_none,
     _Update,
+    order_record,
 )
 from .keys import (
     CUSTOMER_SK,
@@ -53,6 +54,7 @@ from .keys import (
     expired_sk,
     given_sk,
     member_pk,
+    order_sk,
     rating_ref_pk,
     rating_sk,
     waiting_sk,
@@ -235,6 +237,10 @@ def _rater_item(program_id: str, state: RaterState) -> dict[str, Any]:
     return item
 
 
+def _ref_of(rating_id: str, item: Mapping[str, Any]) -> RatingRef:
+    return RatingRef(rating_id, str(item["memberId"]), str(item["orderId"]), str(item["slotSk"]))
+
+
 def waiting_of(item: Mapping[str, Any]) -> Waiting:
     rating = item.get("rating")
     return Waiting(
@@ -315,26 +321,9 @@ class RatingRepository(DynamoRepository):
         self, program_id: str, member_id: str, sks: Sequence[str]
     ) -> dict[str, RatingSlot]:
         """Several slots of one member (BatchGetItem, strongly consistent)."""
-        found: dict[str, RatingSlot] = {}
         pk = member_pk(program_id, member_id)
-        unique = list(dict.fromkeys(sks))
-        for start in range(0, len(unique), BATCH_GET):
-            keys = [self._pk_key(pk, sk) for sk in unique[start : start + BATCH_GET]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(MAX_TRANSACTION_ATTEMPTS):
-                response = self._call(
-                    "BatchGetItem", self.client.batch_get_item, RequestItems=request
-                )
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    attributes = _from_item(item)
-                    found[str(attributes["sk"])] = slot_of(attributes)
-                request = dict(response.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
-            else:
-                raise TransientConflict("BatchGetItem kept returning unprocessed keys")
-        return found
+        keys = [self._pk_key(pk, sk) for sk in dict.fromkeys(sks)]
+        return {sk: slot_of(item) for (_pk, sk), item in self._batch_get(keys, True).items()}
 
     def get_window(self, program_id: str, member_id: str) -> RatingWindow:
         return window_of(self._get(member_pk(program_id, member_id), RATING_WINDOW_SK))
@@ -349,13 +338,104 @@ class RatingRepository(DynamoRepository):
         item = self._get(member_pk(program_id, member_id), waiting_sk(order_id))
         return waiting_of(item) if item else None
 
+    def read_for_rating(
+        self, program_id: str, member_id: str, order_id: str, customer_id: str
+    ) -> tuple[OrderRecord | None, RatingWindow, RaterState]:
+        """The order, the member's window and the rater: one eventually consistent
+        ``BatchGetItem`` (half a read unit each)."""
+        pk = member_pk(program_id, member_id)
+        rater_key = self._pk_key(customer_pk(program_id, customer_id), CUSTOMER_SK)
+        keys = [self._pk_key(pk, order_sk(order_id)), self._pk_key(pk, RATING_WINDOW_SK)]
+        found = self._batch_get([*keys, rater_key], consistent=False)
+        order = found.get((pk, order_sk(order_id)))
+        return (
+            order_record(order) if order else None,
+            window_of(found.get((pk, RATING_WINDOW_SK))),
+            rater_of(customer_id, found.get((customer_pk(program_id, customer_id), CUSTOMER_SK))),
+        )
+
+    def _batch_get(
+        self, keys: Sequence[dict[str, Any]], consistent: bool
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (pk, sk), up to 100 keys a request, unprocessed keys retried."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": list(keys[start : start + BATCH_GET]),
+                    "ConsistentRead": consistent,
+                }
+            }
+            for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+                response = self._call(
+                    "BatchGetItem", self.client.batch_get_item, RequestItems=request
+                )
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    attributes = _from_item(item)
+                    found[(str(attributes["pk"]), str(attributes["sk"]))] = attributes
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
+            else:
+                raise TransientConflict("BatchGetItem kept returning unprocessed keys")
+        return found
+
     def get_ref(self, program_id: str, rating_id: str) -> RatingRef | None:
         item = self._get(rating_ref_pk(program_id, rating_id), RATING_REF_SK)
-        if not item:
-            return None
-        return RatingRef(
-            rating_id, str(item["memberId"]), str(item["orderId"]), str(item["slotSk"])
+        return _ref_of(rating_id, item) if item else None
+
+    def claim_ref(self, program_id: str, ref: RatingRef) -> RatingRef | None:
+        """A plain conditional ``PutItem`` (1 write unit): the reference names this order
+        unless it named another one. Answers the reference as it stood before."""
+        put = self._put(
+            rating_ref_pk(program_id, ref.rating_id),
+            RATING_REF_SK,
+            {"memberId": ref.member_id, "orderId": ref.order_id, "slotSk": ref.slot_sk},
         )
+        try:
+            response = self._call(
+                "PutItem",
+                self.client.put_item,
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (orderId = :order AND memberId = :member)"
+                ),
+                ExpressionAttributeValues={
+                    ":order": _av(ref.order_id),
+                    ":member": _av(ref.member_id),
+                },
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **put,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Any = exc.response.get("Item")
+            if not old:  # removed meanwhile: claim again
+                return self.claim_ref(program_id, ref)
+            return _ref_of(ref.rating_id, _from_item(old))
+        before = response.get("Attributes")
+        return _ref_of(ref.rating_id, _from_item(before)) if before else None
+
+    def release_ref(self, program_id: str, ref: RatingRef) -> bool:
+        try:
+            self._call(
+                "DeleteItem",
+                self.client.delete_item,
+                TableName=self.table_name,
+                Key=self._pk_key(rating_ref_pk(program_id, ref.rating_id), RATING_REF_SK),
+                ConditionExpression="orderId = :order AND memberId = :member",
+                ExpressionAttributeValues={
+                    ":order": _av(ref.order_id),
+                    ":member": _av(ref.member_id),
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
@@ -618,17 +698,6 @@ class RatingRepository(DynamoRepository):
             put["ConditionExpression"] = "attribute_not_exists(pk)"
             items.append({"Put": put})
             kinds.append("given")
-        if commit.ref is not None:
-            ref = commit.ref
-            put = self._put(
-                rating_ref_pk(commit.program_id, ref.rating_id),
-                RATING_REF_SK,
-                {"memberId": ref.member_id, "orderId": ref.order_id, "slotSk": ref.slot_sk},
-            )
-            put["ConditionExpression"] = "attribute_not_exists(pk) OR orderId = :order"
-            put["ExpressionAttributeValues"] = {":order": _av(ref.order_id)}
-            items.append({"Put": put})
-            kinds.append("ref")
         if commit.delete_waiting is not None:
             waiting = commit.delete_waiting
             items.append(

@@ -288,13 +288,23 @@ def edit_slot(
     sk: str,
     edit: Callable[[RatingSlot], RatingSlot | None],
     now: datetime,
+    create: RatingSlot | None = None,
 ) -> tuple[RatingSlot, RatingSlot, RatingWindow | None] | None:
-    """Change one input of a stored slot and carry the verdict. None: no such slot; the same
-    slot twice: the edit changed nothing."""
+    """Change one input of a stored slot and carry the verdict. None: no such slot (then
+    ``create``, if given, is stored in its place); the same slot twice: the edit changed
+    nothing."""
     for _ in range(MAX_ATTEMPTS):
         slot = store.get_slot(program.id, member_id, sk)
         if slot is None:
-            return None
+            if create is None:
+                return None
+            created = replace(create, version=1)
+            written = store.commit(
+                Commit(program.id, member_id, slots=[slot_write(created, None, program)])
+            )
+            if written.applied:
+                return None
+            continue
         edited = edit(slot)
         if edited is None:
             return slot, slot, None

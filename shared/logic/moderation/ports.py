@@ -89,7 +89,6 @@ class Commit:
     """The rater's item to write; its ``version`` is the one read (0: none yet)."""
     given: tuple[str, Given, str] | None = None
     """A new entry of the rater's index: (customer id, entry, its day as an ISO date)."""
-    ref: RatingRef | None = None
     delete_waiting: Waiting | None = None
 
 
@@ -97,7 +96,7 @@ class Commit:
 class CommitResult:
     applied: bool
     failed: tuple[str, ...] = ()
-    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``, ``ref``,
+    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``,
     ``waiting``."""
 
 
@@ -122,6 +121,14 @@ TableChange = OrderChanged | WaitingRemoved
 
 class RatingStore(Protocol):
     def get_order(self, program_id: str, member_id: str, order_id: str) -> OrderRecord | None: ...
+    def read_for_rating(
+        self, program_id: str, member_id: str, order_id: str, customer_id: str
+    ) -> tuple[OrderRecord | None, RatingWindow, RaterState]:
+        """The order, the member's window and the rater, in one eventually consistent read:
+        a stale window or rater only fails a version condition (then read again); an order
+        not delivered must be read again, strongly, before the rating waits."""
+        ...
+
     def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
     def get_slot(self, program_id: str, member_id: str, sk: str) -> RatingSlot | None: ...
     def get_slots(
@@ -131,6 +138,15 @@ class RatingStore(Protocol):
     def get_rater(self, program_id: str, customer_id: str) -> RaterState: ...
     def get_waiting(self, program_id: str, member_id: str, order_id: str) -> Waiting | None: ...
     def get_ref(self, program_id: str, rating_id: str) -> RatingRef | None: ...
+    def claim_ref(self, program_id: str, ref: RatingRef) -> RatingRef | None:
+        """Make ``ref.rating_id`` name ``ref``'s order unless it names another one (then left
+        unchanged). Answers the reference as it stood before (None: there was none)."""
+        ...
+
+    def release_ref(self, program_id: str, ref: RatingRef) -> bool:
+        """Drop the reference if it still names ``ref``'s order."""
+        ...
+
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
     ) -> list[Given]: ...
