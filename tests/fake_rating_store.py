@@ -72,6 +72,11 @@ class FakeRatingStore:
     def get_window(self, program_id: str, member_id: str) -> RatingWindow:
         return self.windows.get(member_id, RatingWindow())
 
+    def read_slots_and_window(
+        self, program_id: str, member_id: str, sks: Sequence[str]
+    ) -> tuple[dict[str, RatingSlot], RatingWindow]:
+        return self.get_slots(program_id, member_id, sks), self.get_window(program_id, member_id)
+
     def get_rater(self, program_id: str, customer_id: str) -> RaterState:
         return self.raters.get(customer_id, RaterState(customer_id))
 

@@ -325,6 +325,16 @@ class RatingRepository(DynamoRepository):
         keys = [self._pk_key(pk, sk) for sk in dict.fromkeys(sks)]
         return {sk: slot_of(item) for (_pk, sk), item in self._batch_get(keys, True).items()}
 
+    def read_slots_and_window(
+        self, program_id: str, member_id: str, sks: Sequence[str]
+    ) -> tuple[dict[str, RatingSlot], RatingWindow]:
+        """Eventually consistent ``BatchGetItem`` (half a read unit per item)."""
+        pk = member_pk(program_id, member_id)
+        keys = [self._pk_key(pk, sk) for sk in dict.fromkeys([*sks, RATING_WINDOW_SK])]
+        found = {sk: item for (_pk, sk), item in self._batch_get(keys, False).items()}
+        window = window_of(found.pop(RATING_WINDOW_SK, None))
+        return {sk: slot_of(item) for sk, item in found.items()}, window
+
     def get_window(self, program_id: str, member_id: str) -> RatingWindow:
         return window_of(self._get(member_pk(program_id, member_id), RATING_WINDOW_SK))
 
