@@ -175,9 +175,14 @@ def window_of(item: Mapping[str, Any] | None) -> RatingWindow:
         return RatingWindow()
     blob = item.get("w")
     raw = bytes(blob.value) if blob is not None and hasattr(blob, "value") else bytes(blob or b"")
+    spare = item.get("s")
+    spare_raw = (
+        bytes(spare.value) if spare is not None and hasattr(spare, "value") else bytes(spare or b"")
+    )
     return RatingWindow(
         entries=decode(raw),
         older=int(item.get("older", 0)),
+        spare=decode(spare_raw),
         version=int(item.get("v", 0)),
         eligible=bool(item.get("eligible", True)),
         reason=str(item.get("reason", "not_judged")),
@@ -669,6 +674,7 @@ class RatingRepository(DynamoRepository):
                     "memberId": commit.member_id,
                     "w": encode(window.entries),
                     "older": window.older,
+                    **({"s": encode(window.spare)} if window.spare else {}),
                     "v": window.version + 1,
                     "eligible": window.eligible,
                     "reason": window.reason,

@@ -18,6 +18,7 @@ from shared.domain.program import Program
 from shared.domain.raters import RaterState, with_tip_bait
 from shared.domain.rating_window import (
     RatingWindow,
+    from_spare,
     insert,
     make_entry,
     missing,
@@ -198,6 +199,8 @@ def plan_member(
             updated = insert(updated, entry, last_n) if counts else remove(updated, entry)
     if updated.count > last_n:
         updated, moved = trim(updated, last_n), True
+    if missing(updated, last_n) and updated.spare:
+        updated, moved = from_spare(updated, last_n), True
     wanted = missing(updated, last_n)
     if wanted:
         found = _older_counted(program, store, member_id, updated, wanted, in_commit)
