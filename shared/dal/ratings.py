@@ -2,9 +2,11 @@
 
 Every change is one ``TransactWriteItems`` whose items are guarded by a version (optimistic
 concurrency): the slot(s) changed, the member's window, the member item's rating attributes,
-and for a new rating the rater's item, the rater's index entry and the rating id's reference.
-The use cases read, decide, and commit; a failed condition means someone else committed first,
-and the use case reads again.
+and for a new rating the rater's item and the rater's index entry (the rating id's reference is
+claimed before, by a plain conditional write). The use cases read, decide, and commit; a failed
+condition means someone else committed first, and the use case reads again. First reads may be
+eventually consistent (``read_for_rating``, ``read_slots_and_window``): a stale item only fails
+a condition.
 """
 
 from __future__ import annotations
