@@ -17,7 +17,14 @@ from shared.domain.raters import Given, RaterState
 from shared.domain.rating_window import RatingWindow, entry_time
 from shared.domain.ratings import RatingFacts, RatingSlot, TipChange
 from shared.domain.timeutil import to_utc_iso
-from shared.logic.moderation.ports import Commit, CommitResult, RatingRef, Waiting, slot_key_of
+from shared.logic.moderation.ports import (
+    Commit,
+    CommitResult,
+    MemberRating,
+    RatingRef,
+    Waiting,
+    slot_key_of,
+)
 
 
 @dataclass
@@ -238,20 +245,6 @@ class FakeRatingStore:
             )
         if commit.window is not None:
             self.windows[member] = replace(commit.window, version=commit.window.version + 1)
-        if commit.member is not None:
-            item = self.members.setdefault(member, {"memberId": member})
-            rating = commit.member
-            if rating.average is None:
-                item.pop("ratingAverage", None)
-            else:
-                item["ratingAverage"] = rating.average
-            item.update(
-                ratingCount=rating.count, eligible=rating.eligible, eligibilityReason=rating.reason
-            )
-            if rating.changed_at is not None:
-                item["eligibilityChangedAt"] = rating.changed_at
-            if rating.flipped:
-                item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
         if commit.rater is not None:
             self.raters[commit.rater.customer_id] = replace(
                 commit.rater, version=commit.rater.version + 1
@@ -261,7 +254,30 @@ class FakeRatingStore:
             self.given[(customer, f"{day}#{given.order_id}")] = (customer, given)
         if commit.delete_waiting is not None:
             del self.waiting[(member, commit.delete_waiting.order_id)]
+        if commit.member is not None:
+            assert commit.window is not None
+            self.sync_member(commit.program_id, member, commit.member, commit.window.version + 1)
         return CommitResult(applied=True)
+
+    def sync_member(
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
+    ) -> bool:
+        item = self.members.setdefault(member_id, {"memberId": member_id})
+        if item.get("rV", 0) >= version:
+            return False
+        item["rV"] = version
+        if rating.average is None:
+            item.pop("ratingAverage", None)
+        else:
+            item["ratingAverage"] = rating.average
+        item.update(
+            ratingCount=rating.count, eligible=rating.eligible, eligibilityReason=rating.reason
+        )
+        if rating.changed_at is not None:
+            item["eligibilityChangedAt"] = rating.changed_at
+        if rating.flipped:
+            item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
+        return True
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:
         current = self.raters.get(customer_id)

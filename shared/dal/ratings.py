@@ -685,11 +685,6 @@ class RatingRepository(DynamoRepository):
             )
             items.append({"Put": _versioned(put, window.version)})
             kinds.append("window")
-        if commit.member is not None:
-            items.append(
-                {"Update": self._member_rating(commit.program_id, commit.member_id, commit.member)}
-            )
-            kinds.append("member")
         if commit.rater is not None:
             rater = commit.rater
             put = self._put(
@@ -740,6 +735,11 @@ class RatingRepository(DynamoRepository):
                 operation["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         reasons = self._transact(items)
         if reasons is None:
+            if commit.member is not None:
+                assert commit.window is not None
+                self.sync_member(
+                    commit.program_id, commit.member_id, commit.member, commit.window.version + 1
+                )
             return CommitResult(applied=True)
         failed = tuple(
             kinds[index]
@@ -748,10 +748,20 @@ class RatingRepository(DynamoRepository):
         )
         return CommitResult(applied=False, failed=failed)
 
+    def sync_member(
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
+    ) -> bool:
+        """Write the member item's rating attributes (a plain ``UpdateItem``, after the
+        window's transaction) unless a newer standing is there: ``rV`` is the version of
+        the window they come from, so a late or repeated write never undoes a newer one."""
+        request = self._member_rating(program_id, member_id, rating, version)
+        return self._update_if(request)
+
     def _member_rating(
-        self, program_id: str, member_id: str, rating: MemberRating
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
     ) -> dict[str, Any]:
         update = _Update()
+        update.set("rV", version)
         update.set_if_absent("memberId", member_id)
         update.set_if_absent("programId", program_id)
         if rating.average is None:
@@ -766,8 +776,10 @@ class RatingRepository(DynamoRepository):
             update.set("eligibilityChangedAt", to_compact_utc(parse_instant(rating.changed_at)))
         if rating.flipped:
             update.add("eligibilityFlips", 1)
+        name, value = update.name("rV"), update.value(version)
+        stale = f"attribute_not_exists({name}) OR {name} < {value}"
         return update.request(
-            self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK)
+            self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK), stale
         )
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:

@@ -230,6 +230,26 @@ def plan_member(
     )
 
 
+def resync_member(program: Program, store: RatingStore, member_id: str) -> None:
+    """Write the member's rating attributes from the window once more: a delivery that changes
+    nothing (a redelivery, most likely) finishes a commit whose member write was lost."""
+    window = store.get_window(program.id, member_id)
+    if not window.version:
+        return
+    store.sync_member(
+        program.id,
+        member_id,
+        MemberRating(
+            average=average_of(window.total, window.count),
+            count=window.count,
+            eligible=window.eligible,
+            reason=window.reason,
+            changed_at=window.changed_at,
+        ),
+        window.version,
+    )
+
+
 def new_slot(order: OrderRecord) -> RatingSlot:
     assert order.completed_at is not None and order.customer_id is not None
     return RatingSlot(
@@ -310,6 +330,8 @@ def edit_slot(
             continue
         edited = edit(slot)
         if edited is None:
+            if slot.rating is not None:
+                resync_member(program, store, member_id)
             return slot, slot, None
         after = replace(edited, version=slot.version + 1)
         window = None

@@ -85,6 +85,8 @@ class Commit:
     window: RatingWindow | None = None
     """The window to write; its ``version`` is the one read (0: none yet)."""
     member: MemberRating | None = None
+    """Written after the transaction, outside it (1 write unit instead of 2), guarded by the
+    window's version; a lost write is made again by the next delivery that changes nothing."""
     rater: RaterState | None = None
     """The rater's item to write; its ``version`` is the one read (0: none yet)."""
     given: tuple[str, Given, str] | None = None
@@ -180,5 +182,16 @@ class RatingStore(Protocol):
     def record_expired(
         self, program_id: str, waiting: Waiting, reason: str, at: str, now_epoch: int
     ) -> None: ...
-    def commit(self, commit: Commit) -> CommitResult: ...
+    def commit(self, commit: Commit) -> CommitResult:
+        """The transaction; then, if it applied, the member's rating attributes (``sync_member``
+        with the window's new version)."""
+        ...
+
+    def sync_member(
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
+    ) -> bool:
+        """Write the member item's rating attributes from the window of ``version``, unless
+        they come from a newer one already. Whether it wrote."""
+        ...
+
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool: ...

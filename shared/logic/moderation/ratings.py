@@ -24,6 +24,7 @@ from .core import (
     new_slot,
     plan_member,
     rating_result,
+    resync_member,
     slot_write,
     with_bait_of,
 )
@@ -96,6 +97,7 @@ def apply_rating(
                     field="detail.orderId",
                 )
             # A redelivery; finish what an interrupted delivery may have left undone.
+            resync_member(program, store, order.member_id)
             reconciled = reconcile(program, store, facts.customer_id, now)
             result = rating_result(program, slot, None, Outcome.DUPLICATE)
             return replace(result, reconciled=reconciled)

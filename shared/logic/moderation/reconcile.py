@@ -14,7 +14,7 @@ from shared.domain.raters import decide
 from shared.domain.ratings import RatingSlot
 from shared.logic.ports import TransientConflict
 
-from .core import MAX_ATTEMPTS, MAX_SLOTS_PER_COMMIT, plan_member, slot_write
+from .core import MAX_ATTEMPTS, MAX_SLOTS_PER_COMMIT, plan_member, resync_member, slot_write
 from .ports import Commit, RatingStore
 
 
@@ -62,6 +62,8 @@ def _apply_verdicts(
             if (slot := slots.get(sk)) is not None and _changes(slot, want, version)
         ]
         if not changes:
+            if not applied:  # resumed, most likely: the member write may have been lost
+                resync_member(program, store, member_id)
             return applied
         chunk = changes[:MAX_SLOTS_PER_COMMIT]
         plan = plan_member(program, store, member_id, window, chunk, now)
