@@ -246,6 +246,7 @@ def run() -> dict[str, Any]:
             "eligible",
             "eligibilityReason",
             "eligibilityChangedAt",
+            "rV",
         }
     return {
         "date": datetime.now(UTC).date().isoformat(),  # the day of the run

@@ -17,7 +17,14 @@ from shared.domain.raters import Given, RaterState
 from shared.domain.rating_window import RatingWindow, entry_time
 from shared.domain.ratings import RatingFacts, RatingSlot, TipChange
 from shared.domain.timeutil import to_utc_iso
-from shared.logic.moderation.ports import Commit, CommitResult, RatingRef, Waiting, slot_key_of
+from shared.logic.moderation.ports import (
+    Commit,
+    CommitResult,
+    MemberRating,
+    RatingRef,
+    Waiting,
+    slot_key_of,
+)
 
 
 @dataclass
@@ -72,14 +79,41 @@ class FakeRatingStore:
     def get_window(self, program_id: str, member_id: str) -> RatingWindow:
         return self.windows.get(member_id, RatingWindow())
 
+    def read_slots_and_window(
+        self, program_id: str, member_id: str, sks: Sequence[str]
+    ) -> tuple[dict[str, RatingSlot], RatingWindow]:
+        return self.get_slots(program_id, member_id, sks), self.get_window(program_id, member_id)
+
     def get_rater(self, program_id: str, customer_id: str) -> RaterState:
         return self.raters.get(customer_id, RaterState(customer_id))
 
     def get_waiting(self, program_id: str, member_id: str, order_id: str) -> Waiting | None:
         return self.waiting.get((member_id, order_id))
 
+    def read_for_rating(
+        self, program_id: str, member_id: str, order_id: str, customer_id: str
+    ) -> tuple[OrderRecord | None, RatingWindow, RaterState]:
+        return (
+            self.get_order(program_id, member_id, order_id),
+            self.get_window(program_id, member_id),
+            self.get_rater(program_id, customer_id),
+        )
+
     def get_ref(self, program_id: str, rating_id: str) -> RatingRef | None:
         return self.refs.get(rating_id)
+
+    def claim_ref(self, program_id: str, ref: RatingRef) -> RatingRef | None:
+        known = self.refs.get(ref.rating_id)
+        if known is None or (known.member_id, known.order_id) == (ref.member_id, ref.order_id):
+            self.refs[ref.rating_id] = ref
+        return known
+
+    def release_ref(self, program_id: str, ref: RatingRef) -> bool:
+        known = self.refs.get(ref.rating_id)
+        if known is None or (known.member_id, known.order_id) != (ref.member_id, ref.order_id):
+            return False
+        del self.refs[ref.rating_id]
+        return True
 
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
@@ -195,10 +229,6 @@ class FakeRatingStore:
             customer, given, day = commit.given
             if (customer, f"{day}#{given.order_id}") in self.given:
                 failed.append("given")
-        if commit.ref is not None:
-            known = self.refs.get(commit.ref.rating_id)
-            if known is not None and known.order_id != commit.ref.order_id:
-                failed.append("ref")
         if commit.delete_waiting is not None:
             waiting = self.waiting.get((member, commit.delete_waiting.order_id))
             if waiting is None or waiting.version != commit.delete_waiting.version:
@@ -215,20 +245,6 @@ class FakeRatingStore:
             )
         if commit.window is not None:
             self.windows[member] = replace(commit.window, version=commit.window.version + 1)
-        if commit.member is not None:
-            item = self.members.setdefault(member, {"memberId": member})
-            rating = commit.member
-            if rating.average is None:
-                item.pop("ratingAverage", None)
-            else:
-                item["ratingAverage"] = rating.average
-            item.update(
-                ratingCount=rating.count, eligible=rating.eligible, eligibilityReason=rating.reason
-            )
-            if rating.changed_at is not None:
-                item["eligibilityChangedAt"] = rating.changed_at
-            if rating.flipped:
-                item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
         if commit.rater is not None:
             self.raters[commit.rater.customer_id] = replace(
                 commit.rater, version=commit.rater.version + 1
@@ -236,11 +252,32 @@ class FakeRatingStore:
         if commit.given is not None:
             customer, given, day = commit.given
             self.given[(customer, f"{day}#{given.order_id}")] = (customer, given)
-        if commit.ref is not None:
-            self.refs[commit.ref.rating_id] = commit.ref
         if commit.delete_waiting is not None:
             del self.waiting[(member, commit.delete_waiting.order_id)]
+        if commit.member is not None:
+            assert commit.window is not None
+            self.sync_member(commit.program_id, member, commit.member, commit.window.version + 1)
         return CommitResult(applied=True)
+
+    def sync_member(
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
+    ) -> bool:
+        item = self.members.setdefault(member_id, {"memberId": member_id})
+        if item.get("rV", 0) >= version:
+            return False
+        item["rV"] = version
+        if rating.average is None:
+            item.pop("ratingAverage", None)
+        else:
+            item["ratingAverage"] = rating.average
+        item.update(
+            ratingCount=rating.count, eligible=rating.eligible, eligibilityReason=rating.reason
+        )
+        if rating.changed_at is not None:
+            item["eligibilityChangedAt"] = rating.changed_at
+        if rating.flipped:
+            item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
+        return True
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:
         current = self.raters.get(customer_id)

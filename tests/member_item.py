@@ -22,7 +22,7 @@ from shared.domain.perks import MemberGuard
 from shared.domain.program import Program
 from shared.domain.tiers import TierDecision, TierReason
 from shared.domain.timeutil import local_day, to_utc_iso
-from shared.logic.moderation import Commit, MemberRating
+from shared.logic.moderation import MemberRating
 
 LONGEST_MEMBER_ID = "3f2b8c1e-9d4a-4e7b-8c3e-5a1d2e3f4b6c"
 """Member ids are the producers' (a UUID here: 36 characters); they are in the key too."""
@@ -64,7 +64,8 @@ def give_every_attribute(
         flipped=True,
     )
     ratings = RatingRepository(table, client, sleep=lambda _: None)
-    if not ratings.commit(Commit(program.id, member_id, member=standing)).applied:
+    # The window's version that wrote it (``rV``): a million rating changes, the longest.
+    if not ratings.sync_member(program.id, member_id, standing, 999_999):
         raise RuntimeError("the rating write was refused")
     # Years of fuel cashback in the wallet.
     perks = PerkRepository(table, client, sleep=lambda _: None)

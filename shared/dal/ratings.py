@@ -2,9 +2,11 @@
 
 Every change is one ``TransactWriteItems`` whose items are guarded by a version (optimistic
 concurrency): the slot(s) changed, the member's window, the member item's rating attributes,
-and for a new rating the rater's item, the rater's index entry and the rating id's reference.
-The use cases read, decide, and commit; a failed condition means someone else committed first,
-and the use case reads again.
+and for a new rating the rater's item and the rater's index entry (the rating id's reference is
+claimed before, by a plain conditional write). The use cases read, decide, and commit; a failed
+condition means someone else committed first, and the use case reads again. First reads may be
+eventually consistent (``read_for_rating``, ``read_slots_and_window``): a stale item only fails
+a condition.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .dynamodb import (
     _money,
     _money_or_none,
     _Update,
+    order_record,
 )
 from .keys import (
     CUSTOMER_SK,
@@ -53,6 +56,7 @@ from .keys import (
     expired_sk,
     given_sk,
     member_pk,
+    order_sk,
     rating_ref_pk,
     rating_sk,
     waiting_sk,
@@ -173,9 +177,14 @@ def window_of(item: Mapping[str, Any] | None) -> RatingWindow:
         return RatingWindow()
     blob = item.get("w")
     raw = bytes(blob.value) if blob is not None and hasattr(blob, "value") else bytes(blob or b"")
+    spare = item.get("s")
+    spare_raw = (
+        bytes(spare.value) if spare is not None and hasattr(spare, "value") else bytes(spare or b"")
+    )
     return RatingWindow(
         entries=decode(raw),
         older=int(item.get("older", 0)),
+        spare=decode(spare_raw),
         version=int(item.get("v", 0)),
         eligible=bool(item.get("eligible", True)),
         reason=str(item.get("reason", "not_judged")),
@@ -233,6 +242,10 @@ def _rater_item(program_id: str, state: RaterState) -> dict[str, Any]:
         if state.flag_window_days is not None:
             item["tipBaitWindowDays"] = state.flag_window_days
     return item
+
+
+def _ref_of(rating_id: str, item: Mapping[str, Any]) -> RatingRef:
+    return RatingRef(rating_id, str(item["memberId"]), str(item["orderId"]), str(item["slotSk"]))
 
 
 def waiting_of(item: Mapping[str, Any]) -> Waiting:
@@ -315,26 +328,19 @@ class RatingRepository(DynamoRepository):
         self, program_id: str, member_id: str, sks: Sequence[str]
     ) -> dict[str, RatingSlot]:
         """Several slots of one member (BatchGetItem, strongly consistent)."""
-        found: dict[str, RatingSlot] = {}
         pk = member_pk(program_id, member_id)
-        unique = list(dict.fromkeys(sks))
-        for start in range(0, len(unique), BATCH_GET):
-            keys = [self._pk_key(pk, sk) for sk in unique[start : start + BATCH_GET]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(MAX_TRANSACTION_ATTEMPTS):
-                response = self._call(
-                    "BatchGetItem", self.client.batch_get_item, RequestItems=request
-                )
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    attributes = _from_item(item)
-                    found[str(attributes["sk"])] = slot_of(attributes)
-                request = dict(response.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
-            else:
-                raise TransientConflict("BatchGetItem kept returning unprocessed keys")
-        return found
+        keys = [self._pk_key(pk, sk) for sk in dict.fromkeys(sks)]
+        return {sk: slot_of(item) for (_pk, sk), item in self._batch_get(keys, True).items()}
+
+    def read_slots_and_window(
+        self, program_id: str, member_id: str, sks: Sequence[str]
+    ) -> tuple[dict[str, RatingSlot], RatingWindow]:
+        """Eventually consistent ``BatchGetItem`` (half a read unit per item)."""
+        pk = member_pk(program_id, member_id)
+        keys = [self._pk_key(pk, sk) for sk in dict.fromkeys([*sks, RATING_WINDOW_SK])]
+        found = {sk: item for (_pk, sk), item in self._batch_get(keys, False).items()}
+        window = window_of(found.pop(RATING_WINDOW_SK, None))
+        return {sk: slot_of(item) for sk, item in found.items()}, window
 
     def get_window(self, program_id: str, member_id: str) -> RatingWindow:
         return window_of(self._get(member_pk(program_id, member_id), RATING_WINDOW_SK))
@@ -349,13 +355,104 @@ class RatingRepository(DynamoRepository):
         item = self._get(member_pk(program_id, member_id), waiting_sk(order_id))
         return waiting_of(item) if item else None
 
+    def read_for_rating(
+        self, program_id: str, member_id: str, order_id: str, customer_id: str
+    ) -> tuple[OrderRecord | None, RatingWindow, RaterState]:
+        """The order, the member's window and the rater: one eventually consistent
+        ``BatchGetItem`` (half a read unit each)."""
+        pk = member_pk(program_id, member_id)
+        rater_key = self._pk_key(customer_pk(program_id, customer_id), CUSTOMER_SK)
+        keys = [self._pk_key(pk, order_sk(order_id)), self._pk_key(pk, RATING_WINDOW_SK)]
+        found = self._batch_get([*keys, rater_key], consistent=False)
+        order = found.get((pk, order_sk(order_id)))
+        return (
+            order_record(order) if order else None,
+            window_of(found.get((pk, RATING_WINDOW_SK))),
+            rater_of(customer_id, found.get((customer_pk(program_id, customer_id), CUSTOMER_SK))),
+        )
+
+    def _batch_get(
+        self, keys: Sequence[dict[str, Any]], consistent: bool
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by (pk, sk), up to 100 keys a request, unprocessed keys retried."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": list(keys[start : start + BATCH_GET]),
+                    "ConsistentRead": consistent,
+                }
+            }
+            for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+                response = self._call(
+                    "BatchGetItem", self.client.batch_get_item, RequestItems=request
+                )
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    attributes = _from_item(item)
+                    found[(str(attributes["pk"]), str(attributes["sk"]))] = attributes
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
+            else:
+                raise TransientConflict("BatchGetItem kept returning unprocessed keys")
+        return found
+
     def get_ref(self, program_id: str, rating_id: str) -> RatingRef | None:
         item = self._get(rating_ref_pk(program_id, rating_id), RATING_REF_SK)
-        if not item:
-            return None
-        return RatingRef(
-            rating_id, str(item["memberId"]), str(item["orderId"]), str(item["slotSk"])
+        return _ref_of(rating_id, item) if item else None
+
+    def claim_ref(self, program_id: str, ref: RatingRef) -> RatingRef | None:
+        """A plain conditional ``PutItem`` (1 write unit): the reference names this order
+        unless it named another one. Answers the reference as it stood before."""
+        put = self._put(
+            rating_ref_pk(program_id, ref.rating_id),
+            RATING_REF_SK,
+            {"memberId": ref.member_id, "orderId": ref.order_id, "slotSk": ref.slot_sk},
         )
+        try:
+            response = self._call(
+                "PutItem",
+                self.client.put_item,
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (orderId = :order AND memberId = :member)"
+                ),
+                ExpressionAttributeValues={
+                    ":order": _av(ref.order_id),
+                    ":member": _av(ref.member_id),
+                },
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **put,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Any = exc.response.get("Item")
+            if not old:  # removed meanwhile: claim again
+                return self.claim_ref(program_id, ref)
+            return _ref_of(ref.rating_id, _from_item(old))
+        before = response.get("Attributes")
+        return _ref_of(ref.rating_id, _from_item(before)) if before else None
+
+    def release_ref(self, program_id: str, ref: RatingRef) -> bool:
+        try:
+            self._call(
+                "DeleteItem",
+                self.client.delete_item,
+                TableName=self.table_name,
+                Key=self._pk_key(rating_ref_pk(program_id, ref.rating_id), RATING_REF_SK),
+                ConditionExpression="orderId = :order AND memberId = :member",
+                ExpressionAttributeValues={
+                    ":order": _av(ref.order_id),
+                    ":member": _av(ref.member_id),
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
@@ -579,6 +676,7 @@ class RatingRepository(DynamoRepository):
                     "memberId": commit.member_id,
                     "w": encode(window.entries),
                     "older": window.older,
+                    **({"s": encode(window.spare)} if window.spare else {}),
                     "v": window.version + 1,
                     "eligible": window.eligible,
                     "reason": window.reason,
@@ -587,11 +685,6 @@ class RatingRepository(DynamoRepository):
             )
             items.append({"Put": _versioned(put, window.version)})
             kinds.append("window")
-        if commit.member is not None:
-            items.append(
-                {"Update": self._member_rating(commit.program_id, commit.member_id, commit.member)}
-            )
-            kinds.append("member")
         if commit.rater is not None:
             rater = commit.rater
             put = self._put(
@@ -618,17 +711,6 @@ class RatingRepository(DynamoRepository):
             put["ConditionExpression"] = "attribute_not_exists(pk)"
             items.append({"Put": put})
             kinds.append("given")
-        if commit.ref is not None:
-            ref = commit.ref
-            put = self._put(
-                rating_ref_pk(commit.program_id, ref.rating_id),
-                RATING_REF_SK,
-                {"memberId": ref.member_id, "orderId": ref.order_id, "slotSk": ref.slot_sk},
-            )
-            put["ConditionExpression"] = "attribute_not_exists(pk) OR orderId = :order"
-            put["ExpressionAttributeValues"] = {":order": _av(ref.order_id)}
-            items.append({"Put": put})
-            kinds.append("ref")
         if commit.delete_waiting is not None:
             waiting = commit.delete_waiting
             items.append(
@@ -653,6 +735,11 @@ class RatingRepository(DynamoRepository):
                 operation["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         reasons = self._transact(items)
         if reasons is None:
+            if commit.member is not None:
+                assert commit.window is not None
+                self.sync_member(
+                    commit.program_id, commit.member_id, commit.member, commit.window.version + 1
+                )
             return CommitResult(applied=True)
         failed = tuple(
             kinds[index]
@@ -661,10 +748,20 @@ class RatingRepository(DynamoRepository):
         )
         return CommitResult(applied=False, failed=failed)
 
+    def sync_member(
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
+    ) -> bool:
+        """Write the member item's rating attributes (a plain ``UpdateItem``, after the
+        window's transaction) unless a newer standing is there: ``rV`` is the version of
+        the window they come from, so a late or repeated write never undoes a newer one."""
+        request = self._member_rating(program_id, member_id, rating, version)
+        return self._update_if(request)
+
     def _member_rating(
-        self, program_id: str, member_id: str, rating: MemberRating
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
     ) -> dict[str, Any]:
         update = _Update()
+        update.set("rV", version)
         update.set_if_absent("memberId", member_id)
         update.set_if_absent("programId", program_id)
         if rating.average is None:
@@ -679,8 +776,10 @@ class RatingRepository(DynamoRepository):
             update.set("eligibilityChangedAt", to_compact_utc(parse_instant(rating.changed_at)))
         if rating.flipped:
             update.add("eligibilityFlips", 1)
+        name, value = update.name("rV"), update.value(version)
+        stale = f"attribute_not_exists({name}) OR {name} < {value}"
         return update.request(
-            self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK)
+            self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK), stale
         )
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:

@@ -22,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 from .ratings import EligibilityReason
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SPARE_ENTRIES = 4
+"""Older counted ratings kept as entries too (``spare``): a rating leaving a full window is
+replaced from them, without a query (4 entries: 33 bytes, the window item stays under 1 KB)."""
 TIME_BITS = 52
 """Microseconds since 1970 fit in 52 bits until 2112."""
 HASH_BITS = 9
@@ -77,7 +80,10 @@ class RatingWindow:
     entries: tuple[int, ...] = ()
     """Ascending (oldest first)."""
     older: int = 0
-    """Counted ratings older than every entry (not held)."""
+    """Counted ratings older than every entry (not held, or held in ``spare``)."""
+    spare: tuple[int, ...] = ()
+    """The newest of the ``older`` ratings (at most ``SPARE_ENTRIES``, ascending): every other
+    older rating is older than these."""
     version: int = 0
     eligible: bool = True
     """The standing last written to the member item (the next judgement starts from it)."""
@@ -103,33 +109,62 @@ class RatingWindow:
         return self.entries[0] if self.entries else None
 
 
+def _with_spare(window: RatingWindow, more: Sequence[int]) -> RatingWindow:
+    """``more`` (older counted ratings, each newer than every older one not held) join the
+    spare entries, of which the newest ``SPARE_ENTRIES`` are kept."""
+    spare = sorted({*window.spare, *more})[-SPARE_ENTRIES:]
+    return replace(window, spare=tuple(spare))
+
+
 def insert(window: RatingWindow, entry: int, last_n: int) -> RatingWindow:
     """A rating starts counting. It joins the entries if it is newer than the oldest entry, or
     if the window has room and no older counted rating is waiting to fill it; else it is one
-    more older rating (a refill may still bring it in, see ``missing``)."""
+    more older rating (a refill may still bring it in, see ``missing``), and a spare entry if
+    it is newer than one of them (or they hold every older rating)."""
     entries = list(window.entries)
     if (entries and entry > entries[0]) or (not window.older and len(entries) < last_n):
         bisect.insort(entries, entry)
         return trim(replace(window, entries=tuple(entries)), last_n)
-    return replace(window, older=window.older + 1)
+    older = replace(window, older=window.older + 1)
+    if (window.spare and entry > window.spare[0]) or len(window.spare) == window.older:
+        return _with_spare(older, [entry])
+    return older
 
 
 def remove(window: RatingWindow, entry: int) -> RatingWindow:
-    """A rating stops counting: out of the entries if it is one, else one older rating less."""
+    """A rating stops counting: out of the entries (or the spare ones) if it is one, else one
+    older rating less."""
     entries = list(window.entries)
     at = bisect.bisect_left(entries, entry)
     if at < len(entries) and entries[at] == entry:
         del entries[at]
         return replace(window, entries=tuple(entries))
-    return replace(window, older=max(0, window.older - 1))
+    spare = tuple(kept for kept in window.spare if kept != entry)
+    return replace(window, older=max(0, window.older - 1), spare=spare)
 
 
 def trim(window: RatingWindow, last_n: int) -> RatingWindow:
-    """At most ``last_n`` entries: the oldest beyond that become older ratings."""
+    """At most ``last_n`` entries: the oldest beyond that become older (and spare) ratings."""
     extra = len(window.entries) - last_n
     if extra <= 0:
         return window
-    return replace(window, entries=window.entries[extra:], older=window.older + extra)
+    moved = window.entries[:extra]
+    trimmed = replace(window, entries=window.entries[extra:], older=window.older + extra)
+    return _with_spare(trimmed, moved)
+
+
+def from_spare(window: RatingWindow, last_n: int) -> RatingWindow:
+    """Fill the entries up to ``last_n`` from the spare ones (the newest older ratings)."""
+    wanted = min(last_n - len(window.entries), len(window.spare))
+    if wanted <= 0:
+        return window
+    moved = window.spare[-wanted:]
+    return replace(
+        window,
+        entries=tuple(sorted([*moved, *window.entries])),
+        spare=window.spare[:-wanted],
+        older=window.older - wanted,
+    )
 
 
 def missing(window: RatingWindow, last_n: int) -> int:
@@ -141,5 +176,7 @@ def refill(window: RatingWindow, found: Sequence[int], wanted: int) -> RatingWin
     """Move ``found`` (the newest older counted ratings, at most ``wanted``) into the entries.
     Finding fewer than wanted means there are no more: ``older`` is then corrected to 0."""
     entries = sorted([*window.entries, *found])
-    older = window.older - len(found) if len(found) == wanted else 0
-    return replace(window, entries=tuple(entries), older=max(0, older))
+    complete = len(found) == wanted
+    older = window.older - len(found) if complete else 0
+    spare = tuple(entry for entry in window.spare if entry not in found) if complete else ()
+    return replace(window, entries=tuple(entries), older=max(0, older), spare=spare)

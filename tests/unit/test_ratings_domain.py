@@ -26,11 +26,13 @@ from shared.domain.raters import (
 )
 from shared.domain.rating_events import rating_events
 from shared.domain.rating_window import (
+    SPARE_ENTRIES,
     RatingWindow,
     decode,
     encode,
     entry_stars,
     entry_time,
+    from_spare,
     insert,
     make_entry,
     missing,
@@ -253,6 +255,51 @@ def test_the_window_holds_the_last_n_counted_whatever_the_changes(
         newest = sorted(counted)[-last_n:]
         assert list(window.entries) == newest
         assert window.older == len(counted) - len(newest)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=80),
+    st.integers(min_value=1, max_value=6),
+)
+def test_spare_entries_refill_the_window_without_a_query(
+    operations: list[tuple[bool, int]], last_n: int
+) -> None:
+    """The spare entries are always the newest of the older counted ratings, so a rating
+    leaving the window is replaced from them; the query is needed only once they run out."""
+    counted: set[int] = set()
+    window = RatingWindow()
+    for add, position in operations:
+        entry = make_entry(
+            order_key(T0 + timedelta(minutes=position), f"o{position}"), 1 + position % 5
+        )
+        if add == (entry in counted):
+            continue
+        if add:
+            counted.add(entry)
+            window = insert(window, entry, last_n)
+        else:
+            counted.discard(entry)
+            window = remove(window, entry)
+        window = from_spare(window, last_n)
+        wanted = missing(window, last_n)
+        if wanted:
+            assert not window.spare
+            older = sorted(
+                (
+                    e
+                    for e in counted
+                    if e not in window.entries and (not window.entries or e < window.entries[0])
+                ),
+                reverse=True,
+            )[:wanted]
+            window = refill(window, older, wanted)
+        newest = sorted(counted)[-last_n:]
+        assert list(window.entries) == newest
+        assert window.older == len(counted) - len(newest)
+        beyond = sorted(counted)[: -last_n or None] if len(counted) > last_n else []
+        assert len(window.spare) <= min(SPARE_ENTRIES, len(beyond))
+        assert list(window.spare) == beyond[len(beyond) - len(window.spare) :]
 
 
 # -- raters -------------------------------------------------------------------------------------

@@ -79,8 +79,16 @@ def _admin_edit(
     ref = store.get_ref(program.id, rating_id)
     if ref is None:
         raise NotFound(f"no rating {rating_id}", field="ratingId")
-    edited = edit_slot(program, store, ref.member_id, ref.slot_sk, edit, now)
-    if edited is None or edited[1].rating is None:
+
+    def edit_this(slot: RatingSlot) -> RatingSlot | None:
+        # A reference left by a rating refused for its order names a slot rated by another.
+        if slot.rating is None or slot.rating.rating_id != rating_id:
+            return None
+        return edit(slot)
+
+    edited = edit_slot(program, store, ref.member_id, ref.slot_sk, edit_this, now)
+    rating = edited[1].rating if edited is not None else None
+    if edited is None or rating is None or rating.rating_id != rating_id:
         raise NotFound(f"no rating {rating_id}", field="ratingId")
     before, after, _window = edited
     return AdminEdit(slot=after, changed=before is not after)

@@ -18,6 +18,7 @@ from shared.domain.program import Program
 from shared.domain.raters import RaterState, with_tip_bait
 from shared.domain.rating_window import (
     RatingWindow,
+    from_spare,
     insert,
     make_entry,
     missing,
@@ -198,6 +199,8 @@ def plan_member(
             updated = insert(updated, entry, last_n) if counts else remove(updated, entry)
     if updated.count > last_n:
         updated, moved = trim(updated, last_n), True
+    if missing(updated, last_n) and updated.spare:
+        updated, moved = from_spare(updated, last_n), True
     wanted = missing(updated, last_n)
     if wanted:
         found = _older_counted(program, store, member_id, updated, wanted, in_commit)
@@ -224,6 +227,26 @@ def plan_member(
             changed_at=changed_at,
             flipped=standing.eligible != window.eligible,
         ),
+    )
+
+
+def resync_member(program: Program, store: RatingStore, member_id: str) -> None:
+    """Write the member's rating attributes from the window once more: a delivery that changes
+    nothing (a redelivery, most likely) finishes a commit whose member write was lost."""
+    window = store.get_window(program.id, member_id)
+    if not window.version:
+        return
+    store.sync_member(
+        program.id,
+        member_id,
+        MemberRating(
+            average=average_of(window.total, window.count),
+            count=window.count,
+            eligible=window.eligible,
+            reason=window.reason,
+            changed_at=window.changed_at,
+        ),
+        window.version,
     )
 
 
@@ -288,15 +311,27 @@ def edit_slot(
     sk: str,
     edit: Callable[[RatingSlot], RatingSlot | None],
     now: datetime,
+    create: RatingSlot | None = None,
 ) -> tuple[RatingSlot, RatingSlot, RatingWindow | None] | None:
-    """Change one input of a stored slot and carry the verdict. None: no such slot; the same
-    slot twice: the edit changed nothing."""
+    """Change one input of a stored slot and carry the verdict. None: no such slot (then
+    ``create``, if given, is stored in its place); the same slot twice: the edit changed
+    nothing."""
     for _ in range(MAX_ATTEMPTS):
         slot = store.get_slot(program.id, member_id, sk)
         if slot is None:
-            return None
+            if create is None:
+                return None
+            created = replace(create, version=1)
+            written = store.commit(
+                Commit(program.id, member_id, slots=[slot_write(created, None, program)])
+            )
+            if written.applied:
+                return None
+            continue
         edited = edit(slot)
         if edited is None:
+            if slot.rating is not None:
+                resync_member(program, store, member_id)
             return slot, slot, None
         after = replace(edited, version=slot.version + 1)
         window = None

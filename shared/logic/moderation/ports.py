@@ -85,11 +85,12 @@ class Commit:
     window: RatingWindow | None = None
     """The window to write; its ``version`` is the one read (0: none yet)."""
     member: MemberRating | None = None
+    """Written after the transaction, outside it (1 write unit instead of 2), guarded by the
+    window's version; a lost write is made again by the next delivery that changes nothing."""
     rater: RaterState | None = None
     """The rater's item to write; its ``version`` is the one read (0: none yet)."""
     given: tuple[str, Given, str] | None = None
     """A new entry of the rater's index: (customer id, entry, its day as an ISO date)."""
-    ref: RatingRef | None = None
     delete_waiting: Waiting | None = None
 
 
@@ -97,7 +98,7 @@ class Commit:
 class CommitResult:
     applied: bool
     failed: tuple[str, ...] = ()
-    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``, ``ref``,
+    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``,
     ``waiting``."""
 
 
@@ -122,15 +123,39 @@ TableChange = OrderChanged | WaitingRemoved
 
 class RatingStore(Protocol):
     def get_order(self, program_id: str, member_id: str, order_id: str) -> OrderRecord | None: ...
+    def read_for_rating(
+        self, program_id: str, member_id: str, order_id: str, customer_id: str
+    ) -> tuple[OrderRecord | None, RatingWindow, RaterState]:
+        """The order, the member's window and the rater, in one eventually consistent read:
+        a stale window or rater only fails a version condition (then read again); an order
+        not delivered must be read again, strongly, before the rating waits."""
+        ...
+
     def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
     def get_slot(self, program_id: str, member_id: str, sk: str) -> RatingSlot | None: ...
     def get_slots(
         self, program_id: str, member_id: str, sks: Sequence[str]
     ) -> dict[str, RatingSlot]: ...
     def get_window(self, program_id: str, member_id: str) -> RatingWindow: ...
+    def read_slots_and_window(
+        self, program_id: str, member_id: str, sks: Sequence[str]
+    ) -> tuple[dict[str, RatingSlot], RatingWindow]:
+        """Some of a member's slots and their window, in one eventually consistent read (a
+        stale one fails the commit's version conditions)."""
+        ...
+
     def get_rater(self, program_id: str, customer_id: str) -> RaterState: ...
     def get_waiting(self, program_id: str, member_id: str, order_id: str) -> Waiting | None: ...
     def get_ref(self, program_id: str, rating_id: str) -> RatingRef | None: ...
+    def claim_ref(self, program_id: str, ref: RatingRef) -> RatingRef | None:
+        """Make ``ref.rating_id`` name ``ref``'s order unless it names another one (then left
+        unchanged). Answers the reference as it stood before (None: there was none)."""
+        ...
+
+    def release_ref(self, program_id: str, ref: RatingRef) -> bool:
+        """Drop the reference if it still names ``ref``'s order."""
+        ...
+
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
     ) -> list[Given]: ...
@@ -157,5 +182,16 @@ class RatingStore(Protocol):
     def record_expired(
         self, program_id: str, waiting: Waiting, reason: str, at: str, now_epoch: int
     ) -> None: ...
-    def commit(self, commit: Commit) -> CommitResult: ...
+    def commit(self, commit: Commit) -> CommitResult:
+        """The transaction; then, if it applied, the member's rating attributes (``sync_member``
+        with the window's new version)."""
+        ...
+
+    def sync_member(
+        self, program_id: str, member_id: str, rating: MemberRating, version: int
+    ) -> bool:
+        """Write the member item's rating attributes from the window of ``version``, unless
+        they come from a newer one already. Whether it wrote."""
+        ...
+
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool: ...

@@ -13,7 +13,7 @@ from shared.domain.orders import OrderRecord
 from shared.domain.program import Program
 from shared.domain.raters import Given, RaterState, Verdict, add_in_order, add_late, rater_day
 from shared.domain.rating_window import RatingWindow
-from shared.domain.ratings import RatingFacts, RatingSlot, RatingSubmitted, with_tips
+from shared.domain.ratings import RatingFacts, RatingSubmitted, with_tips
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import TransientConflict
 
@@ -21,14 +21,14 @@ from .core import (
     MAX_ATTEMPTS,
     ModerationResult,
     Outcome,
-    edit_slot,
     new_slot,
     plan_member,
     rating_result,
+    resync_member,
     slot_write,
     with_bait_of,
 )
-from .ports import Commit, RatingRef, RatingStore, Waiting, slot_key, slot_key_of
+from .ports import Commit, RatingRef, RatingStore, Waiting, slot_key
 from .reconcile import reconcile
 from .tips import apply_tips
 
@@ -45,6 +45,26 @@ def _verdict(
     return add_late(rater, given, day, stars, program)
 
 
+def _claim(program: Program, store: RatingStore, ref: RatingRef) -> bool:
+    """Make the rating id name this rating's order before the rating is committed (a plain
+    conditional write, outside the transaction). A reference naming another order is a
+    conflict, unless that order's slot holds another rating: then it was left by a rating
+    refused for that order (its release interrupted), and is taken over. True: the reference
+    was there already (a redelivery, most likely)."""
+    for _ in range(MAX_ATTEMPTS):
+        held = store.claim_ref(program.id, ref)
+        if held is None or (held.member_id, held.order_id) == (ref.member_id, ref.order_id):
+            return held is not None
+        slot = store.get_slot(program.id, held.member_id, held.slot_sk)
+        if slot is None or slot.rating is None or slot.rating.rating_id == ref.rating_id:
+            raise Conflict(
+                f"rating id {ref.rating_id} already names a rating of another order",
+                field="detail.ratingId",
+            )
+        store.release_ref(program.id, held)
+    raise TransientConflict(f"rating id {ref.rating_id} kept changing")
+
+
 def apply_rating(
     program: Program,
     store: RatingStore,
@@ -52,29 +72,46 @@ def apply_rating(
     facts: RatingFacts,
     now: datetime,
     waiting: Waiting | None = None,
+    read: tuple[RatingWindow, RaterState] | None = None,
 ) -> ModerationResult:
-    """Store a rating of a known order and carry its verdict to the window and the member."""
+    """Store a rating of a known order and carry its verdict to the window and the member.
+
+    ``read``: the window and the rater as already read (eventually consistent); the slot is
+    then taken not to exist (a new rating's usual case): the first commit creates it or fails
+    its condition, and the next attempt reads everything again, strongly."""
     assert order.completed_at is not None
     sk = slot_key(order.completed_at, order.order_id)
+    ref = RatingRef(facts.rating_id, order.member_id, order.order_id, sk)
+    if _claim(program, store, ref):
+        read = None  # seen before: read the slot
     for _ in range(MAX_ATTEMPTS):
-        slot = store.get_slot(program.id, order.member_id, sk)
+        slot = None if read is not None else store.get_slot(program.id, order.member_id, sk)
         if slot is not None and slot.rating is not None:
             if waiting is not None:
                 # What waited with it (tip changes) still applies; the rating is settled.
                 apply_tips(program, store, order, waiting.tips, now, waiting)
             if slot.rating.rating_id != facts.rating_id:
+                store.release_ref(program.id, ref)
                 raise Conflict(
                     f"order {order.order_id} is already rated (rating {slot.rating.rating_id})",
                     field="detail.orderId",
                 )
             # A redelivery; finish what an interrupted delivery may have left undone.
+            resync_member(program, store, order.member_id)
             reconciled = reconcile(program, store, facts.customer_id, now)
             result = rating_result(program, slot, None, Outcome.DUPLICATE)
             return replace(result, reconciled=reconciled)
-        base = replace(slot or new_slot(order), order_status=order.status.value)
+        # A slot that exists (tip changes, or a status change after delivery) keeps the order's
+        # status as the table's stream maintains it; a new one takes the order's.
+        base = slot or new_slot(order)
         if waiting is not None:
             base = with_tips(base, waiting.tips)
-        rater = store.get_rater(program.id, facts.customer_id)
+        if read is not None:
+            window, rater = read
+            read = None
+        else:
+            rater = store.get_rater(program.id, facts.customer_id)
+            window = store.get_window(program.id, order.member_id)
         day = rater_day(facts.submitted, program)
         verdict = _verdict(program, store, rater, day, facts.stars)
         after = replace(
@@ -85,7 +122,6 @@ def apply_rating(
             version=(slot.version if slot else 0) + 1,
         )
         state = with_bait_of(verdict.state, slot, after, program, now)
-        window = store.get_window(program.id, order.member_id)
         plan = plan_member(program, store, order.member_id, window, [(slot, after)], now)
         given = Given(day, facts.stars, order.member_id, order.order_id, sk, facts.rating_id)
         written = store.commit(
@@ -97,56 +133,16 @@ def apply_rating(
                 member=plan.member,
                 rater=state,
                 given=(facts.customer_id, given, date.fromordinal(day).isoformat()),
-                ref=RatingRef(facts.rating_id, order.member_id, order.order_id, sk),
                 delete_waiting=waiting,
             )
         )
         if written.applied:
-            if slot is None:
-                after, window = _recheck_status(
-                    program, store, order, after, plan.window or window, now
-                )
             reconciled = reconcile(program, store, facts.customer_id, now) if state.reconcile else 0
             result = rating_result(program, after, plan.window or window, None)
             return replace(result, reconciled=reconciled)
-        if "ref" in written.failed:
-            raise Conflict(
-                f"rating id {facts.rating_id} already names a rating of another order",
-                field="detail.ratingId",
-            )
         if "waiting" in written.failed:
             waiting = store.get_waiting(program.id, order.member_id, order.order_id)
     raise TransientConflict(f"rating {facts.rating_id} kept conflicting")
-
-
-def _recheck_status(
-    program: Program,
-    store: RatingStore,
-    order: OrderRecord,
-    slot: RatingSlot,
-    window: RatingWindow,
-    now: datetime,
-) -> tuple[RatingSlot, RatingWindow]:
-    """After creating a slot: a cancellation or refund committed between our read of the
-    order and our commit found no slot to update (its stream record came too early), so look
-    at the order once more."""
-    fresh = store.get_order(program.id, order.member_id, order.order_id)
-    if fresh is None or fresh.status.value == slot.order_status:
-        return slot, window
-    status = fresh.status.value
-    edited = edit_slot(
-        program,
-        store,
-        slot.member_id,
-        slot_key_of(slot),
-        lambda current: (
-            replace(current, order_status=status) if current.order_status != status else None
-        ),
-        now,
-    )
-    if edited is None:
-        return slot, window
-    return edited[1], edited[2] or window
 
 
 # -- waiting for the order ------------------------------------------------------------------------

@@ -11,10 +11,21 @@ from datetime import datetime
 
 from shared.domain.program import Program
 from shared.domain.raters import decide
+from shared.domain.ratings import RatingSlot
 from shared.logic.ports import TransientConflict
 
-from .core import MAX_ATTEMPTS, MAX_SLOTS_PER_COMMIT, plan_member, slot_write
+from .core import MAX_ATTEMPTS, MAX_SLOTS_PER_COMMIT, plan_member, resync_member, slot_write
 from .ports import Commit, RatingStore
+
+
+def _changes(slot: RatingSlot | None, want: bool, version: int) -> bool:
+    """The verdict (of the rater's state ``version``) changes this rating."""
+    return (
+        slot is not None
+        and slot.rating is not None
+        and slot.htp_version <= version
+        and slot.hard_to_please != want
+    )
 
 
 def _apply_verdicts(
@@ -28,23 +39,33 @@ def _apply_verdicts(
     """Set the hard-to-please verdict of some of one member's ratings (one transaction per
     up to 90 of them, with the window and the member item)."""
     applied = 0
+    strong = False
     for _ in range(MAX_ATTEMPTS * 4):
-        slots = store.get_slots(program.id, member_id, list(wanted))
+        if strong:
+            slots = store.get_slots(program.id, member_id, list(wanted))
+            window = store.get_window(program.id, member_id)
+        else:
+            # First read eventually consistent: a stale slot or window to change fails the
+            # commit's conditions; a slot read as needing no change is read again, strongly.
+            slots, window = store.read_slots_and_window(program.id, member_id, list(wanted))
+            settled = [
+                sk for sk, want in wanted.items() if not _changes(slots.get(sk), want, version)
+            ]
+            if settled:
+                slots.update(store.get_slots(program.id, member_id, settled))
         changes = [
             (
                 slot,
                 replace(slot, hard_to_please=want, htp_version=version, version=slot.version + 1),
             )
             for sk, want in wanted.items()
-            if (slot := slots.get(sk)) is not None
-            and slot.rating is not None
-            and slot.htp_version <= version
-            and slot.hard_to_please != want
+            if (slot := slots.get(sk)) is not None and _changes(slot, want, version)
         ]
         if not changes:
+            if not applied:  # resumed, most likely: the member write may have been lost
+                resync_member(program, store, member_id)
             return applied
         chunk = changes[:MAX_SLOTS_PER_COMMIT]
-        window = store.get_window(program.id, member_id)
         plan = plan_member(program, store, member_id, window, chunk, now)
         written = store.commit(
             Commit(
@@ -59,6 +80,7 @@ def _apply_verdicts(
             applied += len(chunk)
             if len(changes) == len(chunk):
                 return applied
+        strong = True
     raise TransientConflict(f"hard-to-please verdicts of member {member_id} kept conflicting")
 
 

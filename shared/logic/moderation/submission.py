@@ -11,6 +11,8 @@ from shared.domain.errors import Conflict, InvalidInput
 from shared.domain.events import InboundEvent, TipAdjusted
 from shared.domain.orders import OrderRecord
 from shared.domain.program import Program
+from shared.domain.raters import RaterState
+from shared.domain.rating_window import RatingWindow
 from shared.domain.ratings import RatingFacts, RatingSubmitted, TipChange
 from shared.domain.timeutil import to_utc_iso
 
@@ -32,7 +34,13 @@ def submit_rating(
     event: RatingSubmitted, now: datetime, program: Program, store: RatingStore
 ) -> ModerationResult:
     facts = RatingFacts.of(event)
-    order = store.get_order(program.id, event.member_id, event.order_id)
+    order, window, rater = store.read_for_rating(
+        program.id, event.member_id, event.order_id, facts.customer_id
+    )
+    read: tuple[RatingWindow, RaterState] | None = (window, rater)
+    if not delivered(order):
+        # Read eventually consistent: make sure before the rating waits.
+        order, read = store.get_order(program.id, event.member_id, event.order_id), None
     if not delivered(order):
         applied, existing = store.put_waiting(
             program.id,
@@ -64,7 +72,7 @@ def submit_rating(
             return drained
     assert order is not None
     _check_customer(order, facts)
-    return apply_rating(program, store, order, facts, now)
+    return apply_rating(program, store, order, facts, now, read=read)
 
 
 def adjust_tip(

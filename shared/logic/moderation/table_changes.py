@@ -11,7 +11,7 @@ from datetime import datetime
 
 from shared.domain.program import Program
 
-from .core import ModerationResult, Outcome, edit_slot, rating_result
+from .core import ModerationResult, Outcome, edit_slot, new_slot, rating_result
 from .ports import OrderChanged, RatingStore, TableChange, WaitingRemoved, slot_key
 from .ratings import drain, not_applied
 
@@ -28,6 +28,9 @@ def _order_changed(
     if before.status == order.status:
         return []
     status = order.status.value
+    # Without a slot, one is created holding the status: a rating committed after our read
+    # of the order but before this change would otherwise keep the status it read (the
+    # rating's commit requires the slot not to exist, so it then reads this one).
     edited = edit_slot(
         program,
         store,
@@ -35,6 +38,7 @@ def _order_changed(
         slot_key(order.completed_at, order.order_id),
         lambda slot: replace(slot, order_status=status) if slot.order_status != status else None,
         now,
+        create=new_slot(order) if order.customer_id is not None else None,
     )
     if edited is None or edited[0] is edited[1] or not edited[1].rating:
         return []

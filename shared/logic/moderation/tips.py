@@ -28,6 +28,7 @@ from .core import (
     Outcome,
     new_slot,
     plan_member,
+    resync_member,
     slot_write,
     with_bait_of,
 )
@@ -59,6 +60,8 @@ def apply_tips(
         if slot is not None and after == slot:
             if waiting is not None:
                 store.delete_waiting(program.id, waiting)
+            if slot.rating is not None:
+                resync_member(program, store, order.member_id)
             return result
         after = replace(after, version=base.version + 1)
         rater: RaterState | None = None
