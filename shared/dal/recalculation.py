@@ -9,34 +9,46 @@ Both carry ``expiresAt`` (TTL, 30 days after the last write), so finished jobs c
 themselves. A checkpoint moves forward only from the page it names (``page = :expected``), in
 one UpdateItem that also adds the page's counters: a page's counters are counted once, and a
 redelivered message can neither process a page twice nor move a checkpoint backwards.
+
+Tier writes of a page go out in PartiQL batches (``write_tiers``): up to 25 ``UPDATE``
+statements per BatchExecuteStatement, each with its own condition, the same as
+``TierRepository.apply_tier``'s (the member's version, and no later decision written since).
+A batch is not a transaction: each statement applies or fails alone, and a failed condition
+answers the member item as it stood (``ReturnValuesOnConditionCheckFailure=ALL_OLD``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.domain.keys import MEMBER_SK
+from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.recalculation import (
+    STATEMENTS_PER_BATCH,
     JobState,
     PageCounts,
     RecalculationJob,
     ScanPage,
     SegmentState,
+    TierWrite,
+    TierWriteResult,
     decode_key,
     encode_key,
 )
+from shared.domain.timeutil import parse_instant, to_compact_utc
+from shared.logic.ports import TransientConflict
 
 from .capacity import CapacityMeter
 from .decode import decode_item
-from .dynamodb import Update, av, from_item
-from .tiers import TierRepository
+from .dynamodb import MAX_TRANSACTION_ATTEMPTS, Update, av, from_item
+from .item_size import KB, number_size
+from .tiers import TierRepository, check_shard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -80,6 +92,146 @@ def _int(item: Mapping[str, Any], name: str, default: int = 0) -> int:
     return int(value) if value is not None else default
 
 
+# -- tier writes as PartiQL statements ---------------------------------------------------------
+
+_RETRIED = frozenset(
+    {
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "TransactionConflict",
+    }
+)
+"""Statement errors that a later try may not meet (the rest of the batch has applied)."""
+_INDEX_KEYS = ("checkShard", "checkOn")
+"""The ``ByCheckDate`` index's keys (it projects keys only)."""
+
+_Changes = tuple[list[tuple[str, Any]], list[str]]
+
+
+class StatementError(RuntimeError):
+    """A statement of a batch failed for a reason other than its condition (a bug, a
+    permission): the message is retried from the segment's checkpoint."""
+
+
+def tier_changes(program_id: str, write: TierWrite) -> _Changes:
+    """The attributes a write sets and removes: for a decision, exactly what
+    ``TierRepository.apply_tier`` writes; then the buckets left behind."""
+    sets: list[tuple[str, Any]] = []
+    removes: list[str] = []
+    decision = write.decision
+    if decision is not None:
+        stamp = to_compact_utc(parse_instant(write.at))
+        if decision.tier is None:
+            removes.append("tier")
+        else:
+            sets.append(("tier", decision.tier))
+        if decision.changed:
+            sets.append(("tierReason", decision.reason.value if decision.reason else None))
+            sets.append(("tierChangedAt", stamp))
+        sets.append(("tierAt", stamp))
+        if decision.check_on is None:
+            removes += ["checkShard", "checkOn"]
+        else:
+            sets.append(("checkShard", check_shard(program_id, write.member_id)))
+            sets.append(("checkOn", decision.check_on.isoformat()))
+        if decision.at_risk_on is not None:
+            sets.append(("atRiskFor", decision.at_risk_on.isoformat()))
+            sets.append(("atRiskDropsTo", decision.drops_to))
+            sets.append(("atRiskTier", decision.tier))
+        for name, day in (
+            ("belowSince", decision.below_since),
+            ("tierHeldUntil", decision.held_until),
+        ):
+            if day is None:
+                removes.append(name)
+            else:
+                sets.append((name, day.isoformat()))
+    removes += write.remove
+    return sets, removes
+
+
+def _parameter(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"S": value}
+    return av(value)
+
+
+def _quoted(name: str) -> str:
+    if '"' in name:
+        raise ValueError(f"attribute name {name!r} cannot be quoted in PartiQL")
+    return f'"{name}"'
+
+
+def tier_statement(table_name: str, program_id: str, write: TierWrite) -> dict[str, Any]:
+    """One PartiQL ``UPDATE`` of a member item, with its condition: the item exists (an
+    ``UPDATE`` of a missing item fails its condition), and, for a decision, the member is
+    still at the version the decision was made from and no later decision was written since
+    (``apply_tier``'s condition)."""
+    sets, removes = tier_changes(program_id, write)
+    clauses = [f"SET {_quoted(name)} = ?" for name, _ in sets]
+    clauses += [f"REMOVE {_quoted(name)}" for name in removes]
+    parameters = [_parameter(value) for _, value in sets]
+    where = '"pk" = ? AND "sk" = ?'
+    parameters += [{"S": member_pk(program_id, write.member_id)}, {"S": MEMBER_SK}]
+    if write.decision is not None:
+        version = write.version
+        if version is None:
+            where += ' AND "v" IS MISSING'
+        else:
+            where += ' AND "v" = ?'
+            parameters.append({"N": str(version)})
+        where += ' AND ("tierAt" IS MISSING OR "tierAt" <= ?)'
+        parameters.append({"S": to_compact_utc(parse_instant(write.at))})
+    return {
+        "Statement": f"UPDATE {_quoted(table_name)} {' '.join(clauses)} WHERE {where}",
+        "Parameters": parameters,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def _value_size(value: Any) -> int:  # noqa: PLR0911 (one return per type reads best)
+    """Bytes DynamoDB counts for a decoded value (``item_size``'s rules, on Python values)."""
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | Decimal):
+        return number_size(value)
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, Mapping):
+        return 3 + sum(1 + len(str(k).encode()) + _value_size(v) for k, v in value.items())
+    if isinstance(value, list):
+        return 3 + sum(1 + _value_size(element) for element in value)
+    if isinstance(value, set | frozenset):
+        return sum(_value_size(element) for element in value)
+    raise ValueError(f"cannot size a {type(value).__name__}")
+
+
+def _size(item: Mapping[str, Any]) -> int:
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def computed_write_units(item: Mapping[str, Any], changes: _Changes) -> int:
+    """Write units of an applied statement, by DynamoDB's rules: the larger of the item before
+    and after, per started KB; and the ``ByCheckDate`` index (keys only): a put for an entry
+    that appears, a delete for one that goes, both when its keys change."""
+    sets, removes = changes
+    after = dict(item)
+    for name in removes:
+        after.pop(name, None)
+    after.update(sets)
+    units = max(1, -(-max(_size(item), _size(after)) // KB))
+    before_keys = tuple(item.get(name) for name in _INDEX_KEYS)
+    after_keys = tuple(after.get(name) for name in _INDEX_KEYS)
+    indexed_before, indexed_after = None not in before_keys, None not in after_keys
+    if before_keys != after_keys or indexed_before != indexed_after:
+        units += int(indexed_before) + int(indexed_after)
+    return units
+
+
 class RecalculationRepository(TierRepository):
     """Tier writes (inherited) plus the job's items and the segment Scan. Safe to share between
     the threads of one worker (boto3 clients are; the capacity meter is kept under a lock)."""
@@ -94,6 +246,11 @@ class RecalculationRepository(TierRepository):
         super().__init__(table_name, client, meter, sleep)
         self._meter_lock = threading.Lock()
         self._scan_read_units = 0.0
+        self.computed_write_units = 0.0
+        """Units of batches whose answer reported none (DynamoDB Local reports no
+        ``ConsumedCapacity`` for BatchExecuteStatement; AWS does), computed from item sizes."""
+        self.statements = 0
+        """Statements sent in batches (tries included)."""
 
     def _call(self, operation: str, function: Callable[..., Any], **request: Any) -> Any:
         started = time.perf_counter()
@@ -114,7 +271,65 @@ class RecalculationRepository(TierRepository):
         """Read and write units this repository's calls consumed so far, Scans excepted (each
         ``ScanPage`` carries its own: a worker reads the next page while it writes this one)."""
         with self._meter_lock:
-            return self.meter.read_units - self._scan_read_units, self.meter.write_units
+            writes = self.meter.write_units + self.computed_write_units
+            return self.meter.read_units - self._scan_read_units, writes
+
+    # -- tier writes ------------------------------------------------------------------------
+
+    def write_tiers(self, program_id: str, writes: Sequence[TierWrite]) -> list[TierWriteResult]:
+        """Carry out up to 25 writes in one BatchExecuteStatement (one request), each with its
+        own condition (``tier_statement``). The results are in the order of ``writes``: applied,
+        or not, with the member item as it stood when the condition failed. Statements that
+        were throttled or met a transaction are sent again with backoff; any other statement
+        error raises ``StatementError``."""
+        if len(writes) > STATEMENTS_PER_BATCH:
+            raise ValueError(f"at most {STATEMENTS_PER_BATCH} writes per batch")
+        statements = [tier_statement(self.table_name, program_id, write) for write in writes]
+        results: list[TierWriteResult | None] = [None] * len(writes)
+        pending = list(range(len(writes)))
+        attempt = 0
+        while pending:
+            response = self._call(
+                "BatchExecuteStatement",
+                self.client.batch_execute_statement,
+                Statements=[statements[index] for index in pending],
+            )
+            retry: list[int] = []
+            applied: list[int] = []
+            for index, answer in zip(pending, response.get("Responses", []), strict=True):
+                error = answer.get("Error")
+                if not error:
+                    results[index] = TierWriteResult(True)
+                    applied.append(index)
+                    continue
+                code = error.get("Code")
+                if code == "ConditionalCheckFailed":
+                    item = error.get("Item")
+                    results[index] = TierWriteResult(False, decode_item(item) if item else None)
+                elif code in _RETRIED:
+                    retry.append(index)
+                else:
+                    raise StatementError(
+                        f"{code} writing member {writes[index].member_id}: {error.get('Message')}"
+                    )
+            with self._meter_lock:
+                self.statements += len(pending)
+                if not response.get("ConsumedCapacity"):
+                    self.computed_write_units += sum(
+                        computed_write_units(
+                            writes[index].item, tier_changes(program_id, writes[index])
+                        )
+                        for index in applied
+                    )
+            pending = retry
+            if pending:
+                attempt += 1
+                if attempt >= MAX_TRANSACTION_ATTEMPTS:
+                    raise TransientConflict(
+                        f"{len(pending)} tier writes kept failing after {attempt} tries"
+                    )
+                self._backoff(attempt)
+        return [result if result is not None else TierWriteResult(False) for result in results]
 
     # -- jobs -------------------------------------------------------------------------------
 
