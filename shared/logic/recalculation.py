@@ -51,12 +51,14 @@ waits on DynamoDB (on AWS, latency, not CPU), so a few in flight overlap those w
 a few thousand members after a threshold change makes about a dozen batches."""
 
 
-class RecalculationStore(Protocol):
+class TierWriter(Protocol):
     def write_tiers(self, program_id: str, writes: Sequence[TierWrite]) -> list[TierWriteResult]:
         """Up to ``STATEMENTS_PER_BATCH`` conditional writes in one request, each applied or
         failed alone; the results in the order of ``writes``."""
         ...
 
+
+class RecalculationStore(TierWriter, Protocol):
     def consumed(self) -> tuple[float, float]:
         """Read and write units consumed so far, Scans excepted (a page counts its own Scan's
         units, ``ScanPage.read_units``, since the next page's Scan may run meanwhile)."""
@@ -226,7 +228,7 @@ def _applied(evaluation: Evaluation) -> TierRun:
 def _write_all(
     writes: Sequence[TierWrite],
     program: Program,
-    store: RecalculationStore,
+    store: TierWriter,
     pool: Executor | None,
 ) -> list[TierWriteResult]:
     """The writes in batches of ``STATEMENTS_PER_BATCH``, on ``pool``'s threads (each batch
@@ -265,7 +267,7 @@ def evaluate_page(
     items: Iterable[dict[str, Any]],
     now: datetime,
     program: Program,
-    store: RecalculationStore,
+    store: TierWriter,
     allow_downgrades: bool,
     pool: Executor | None = None,
 ) -> tuple[TierRun, list[str]]:

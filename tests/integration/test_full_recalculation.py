@@ -416,15 +416,15 @@ def test_a_batch_writes_what_apply_tier_writes_and_counts_its_units(
     results = store.write_tiers("cart-star", writes)
     assert all(result.applied for result in results)
     for name in decisions:
-        by_update, by_batch = _get(store, f"a-{name}"), _get(store, f"b-{name}")
-        assert by_update is not None and by_batch is not None
-        for copy, prefix in ((by_update, "a"), (by_batch, "b")):
+        updated, batched = _get(store, f"a-{name}"), _get(store, f"b-{name}")
+        assert updated is not None and batched is not None
+        for copy, prefix in ((updated, "a"), (batched, "b")):
             assert copy.pop("pk") == f"P#cart-star#M#{prefix}-{name}"
             assert copy.pop("memberId") == f"{prefix}-{name}"
             shard = copy.pop("checkShard", None)
             assert shard in {None, check_shard("cart-star", f"{prefix}-{name}")}
-        assert by_batch == by_update, name
-        assert "d0" not in by_batch
+        assert batched == updated, name
+        assert "d0" not in batched
     # DynamoDB Local reports no ConsumedCapacity for a batch: the units are computed.
     assert store.computed_write_units == measured > len(decisions)
 

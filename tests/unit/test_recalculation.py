@@ -500,7 +500,7 @@ def test_a_batch_whose_statements_fail_their_condition_reevaluates_or_counts_the
         NOW,
         NEW,
         store,
-        allow_downgrades=False,  # type: ignore[arg-type]
+        allow_downgrades=False,
     )
     assert failed == []
     assert [len(batch) for batch in store.batches] == [25, 25, 10, 2]
@@ -533,7 +533,7 @@ def test_a_member_that_needs_no_write_once_read_again_is_only_evaluated() -> Non
         NOW,
         NEW,
         store,
-        allow_downgrades=False,  # type: ignore[arg-type]
+        allow_downgrades=False,
     )
     assert (run.evaluated, run.written, run.stale, failed) == (1, 0, 0, [])
     assert len(store.batches) == 1
