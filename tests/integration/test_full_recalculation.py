@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
 
 from infra import recalc
+from shared.dal.dynamodb import from_item
 from shared.dal.recalculation import RecalculationRepository
 from shared.dal.tiers import check_shard
 from shared.domain.program import Program
@@ -482,3 +484,26 @@ def test_a_member_changed_between_the_scan_and_its_batch_is_evaluated_again(
     )
     assert worker.meter.by_operation["BatchExecuteStatement"] == -(-writes // 25) + 1
     assert worker.statements == writes + len(movers)
+
+
+def test_the_scan_decodes_its_items_from_the_answers_json_as_boto3_would(
+    store: RecalculationRepository, members: dict[str, dict[str, Any]]
+) -> None:
+    """The worker's Scan takes its items from the answer's JSON, not from botocore's parse:
+    the same items as a plain Scan decoded by boto3 (numbers, maps, lists); a page holding a
+    binary value is left to botocore; other Scans on the same client are untouched."""
+    _put(store, _member("nested", prefs={"lang": "pt", "n": 3}, tags=["a", Decimal("1.5")]))
+    page = store.scan_members("cart-star", 0, 1, None)
+    plain = store.client.scan(
+        TableName=store.table_name,
+        FilterExpression="sk = :member AND programId = :program",
+        ExpressionAttributeValues={":member": {"S": "MEMBER"}, ":program": {"S": "cart-star"}},
+    )
+    assert "Items" in plain and len(plain["Items"]) == MEMBERS + 1
+    assert page.items == [from_item(item) for item in plain["Items"]]
+    assert page.last_key is None and page.scanned == MEMBERS + 3
+
+    _put(store, _member("binary", avatar=b"\x00\x01"))
+    page = store.scan_members("cart-star", 0, 1, None)
+    found = {str(item["memberId"]): item for item in page.items}
+    assert found["binary"]["avatar"] == b"\x00\x01" and len(found) == MEMBERS + 2
