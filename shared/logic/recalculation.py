@@ -195,10 +195,18 @@ def _member_id(item: Mapping[str, Any]) -> str:
 def _evaluate(
     item: Mapping[str, Any], today: date, program: Program, allow_downgrades: bool
 ) -> Evaluation | None:
+    """The member's evaluation; None when the item cannot be evaluated, or cannot be written
+    (no member id, a version that is not a number)."""
     try:
-        return evaluate_item(item, today, program, Trigger.RECALCULATION, allow_downgrades)
+        evaluation = evaluate_item(item, today, program, Trigger.RECALCULATION, allow_downgrades)
+        if evaluation.needs_store:
+            str(item["memberId"])
+            version = item.get("v")
+            if version is not None:
+                int(version)
     except (ValueError, TypeError, KeyError, ArithmeticError):
         return None
+    return evaluation
 
 
 def _write_of(evaluation: Evaluation, at: str) -> TierWrite:

@@ -513,6 +513,21 @@ def test_a_batch_whose_statements_fail_their_condition_reevaluates_or_counts_the
     assert run.changes == {"gold->platinum": 58}
 
 
+def test_a_member_that_cannot_be_written_is_counted_failed_and_the_batch_goes_on() -> None:
+    """No member id, or a version that is not a number: named in ``failed``, left out of the
+    batch; the other members are written."""
+    items = {f"m{index:03d}": _gold_member(f"m{index:03d}", 620) for index in range(3)}
+    del items["m000"]["memberId"]
+    items["m001"]["v"] = "five"
+    store = Batches(dict(items), lose={}, gone=set())
+    run, failed = recalculation.evaluate_page(
+        list(items.values()), NOW, NEW, store, allow_downgrades=False
+    )
+    assert failed == ["P#cart-star#M#m000", "m001"]
+    assert [[write.member_id for write in batch] for batch in store.batches] == [["m002"]]
+    assert (run.evaluated, run.written) == (1, 1)
+
+
 def test_a_member_that_needs_no_write_once_read_again_is_only_evaluated() -> None:
     """The concurrent change already did it (the order's own stream evaluation wrote
     platinum): the second evaluation finds nothing to write."""
