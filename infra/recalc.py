@@ -34,6 +34,7 @@ from shared.dal.recalculation import RecalculationRepository
 from shared.domain.program import Program
 from shared.domain.recalculation import JobState, SegmentMessage
 from shared.logic.recalculation import (
+    WRITERS,
     JobProgress,
     job_progress,
     resume_messages,
@@ -51,11 +52,13 @@ BAR_WIDTH = 30
 POLL_SECONDS = 1.0
 
 
-def dynamodb_client(threads: int = 10) -> DynamoDBClient:
-    """A client with a connection per segment thread."""
+def dynamodb_client(segments: int = 8) -> DynamoDBClient:
+    """A client with a connection for each thread of ``segments`` workers: the segment's own,
+    its next page's Scan, and its ``WRITERS`` batch writers."""
+    connections = max(10, segments * (WRITERS + 2) + 2)
     return boto3.client(
         "dynamodb",
-        config=Config(max_pool_connections=max(10, threads + 2), retries={"mode": "standard"}),
+        config=Config(max_pool_connections=connections, retries={"mode": "standard"}),
     )
 
 

@@ -9,34 +9,48 @@ Both carry ``expiresAt`` (TTL, 30 days after the last write), so finished jobs c
 themselves. A checkpoint moves forward only from the page it names (``page = :expected``), in
 one UpdateItem that also adds the page's counters: a page's counters are counted once, and a
 redelivered message can neither process a page twice nor move a checkpoint backwards.
+
+Tier writes of a page go out in PartiQL batches (``write_tiers``): up to 25 ``UPDATE``
+statements per BatchExecuteStatement, each with its own condition, the same as
+``TierRepository.apply_tier``'s (the member's version, and no later decision written since).
+A batch is not a transaction: each statement applies or fails alone, and a failed condition
+answers the member item as it stood (``ReturnValuesOnConditionCheckFailure=ALL_OLD``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.domain.keys import MEMBER_SK
+from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.recalculation import (
+    STATEMENTS_PER_BATCH,
     JobState,
     PageCounts,
     RecalculationJob,
     ScanPage,
     SegmentState,
+    TierWrite,
+    TierWriteResult,
     decode_key,
     encode_key,
 )
+from shared.domain.timeutil import parse_instant, to_compact_utc
+from shared.logic.ports import TransientConflict
 
 from .capacity import CapacityMeter
 from .decode import decode_item
-from .dynamodb import Update, av, from_item
-from .tiers import TierRepository
+from .dynamodb import MAX_TRANSACTION_ATTEMPTS, Update, av, from_item
+from .item_size import KB, number_size
+from .tiers import TierRepository, check_shard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -80,6 +94,176 @@ def _int(item: Mapping[str, Any], name: str, default: int = 0) -> int:
     return int(value) if value is not None else default
 
 
+# -- tier writes as PartiQL statements ---------------------------------------------------------
+
+_RETRIED = frozenset(
+    {
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "TransactionConflict",
+    }
+)
+"""Statement errors that a later try may not meet (the rest of the batch has applied)."""
+_INDEX_KEYS = ("checkShard", "checkOn")
+"""The ``ByCheckDate`` index's keys (it projects keys only)."""
+
+_Changes = tuple[list[tuple[str, Any]], list[str]]
+
+
+# -- the Scan's items, unparsed by botocore ------------------------------------------------------
+
+_RAW_ITEMS = "RecalculationRawItems"
+_BINARY = re.compile(rb'"BS?"\s*:')
+_raw_scan = threading.local()
+"""Set by ``scan_members`` around its own Scan call, in the thread that parses the answer."""
+
+
+def _keep_items_raw(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """botocore ``before-parse`` handler for the recalculation's own Scans: take the page's
+    ``Items`` out of the answer as plain JSON, before botocore's parser walks every attribute
+    value of them through the service model (on a 1 MB page of member items, most of the
+    Scan's CPU in the worker). The JSON form of an attribute value is what botocore would
+    return, but for binary values (base64 text, not bytes): a page holding any is left to
+    botocore. The rest of the answer (counts, LastEvaluatedKey, capacity) is parsed as usual."""
+    if not getattr(_raw_scan, "on", False) or response_dict.get("status_code", 500) >= 300:
+        return
+    body = response_dict.get("body")
+    if not isinstance(body, bytes) or _BINARY.search(body):
+        return
+    answer = json.loads(body)
+    items = answer.pop("Items", None)
+    if not isinstance(items, list):
+        return
+    customized_response_dict[_RAW_ITEMS] = items
+    response_dict["body"] = json.dumps(answer).encode()
+
+
+class StatementError(RuntimeError):
+    """A statement of a batch failed for a reason other than its condition (a bug, a
+    permission): the message is retried from the segment's checkpoint."""
+
+
+def tier_changes(program_id: str, write: TierWrite) -> _Changes:
+    """The attributes a write sets and removes: for a decision, exactly what
+    ``TierRepository.apply_tier`` writes; then the buckets left behind."""
+    sets: list[tuple[str, Any]] = []
+    removes: list[str] = []
+    decision = write.decision
+    if decision is not None:
+        stamp = to_compact_utc(parse_instant(write.at))
+        if decision.tier is None:
+            removes.append("tier")
+        else:
+            sets.append(("tier", decision.tier))
+        if decision.changed:
+            sets.append(("tierReason", decision.reason.value if decision.reason else None))
+            sets.append(("tierChangedAt", stamp))
+        sets.append(("tierAt", stamp))
+        if decision.check_on is None:
+            removes += ["checkShard", "checkOn"]
+        else:
+            sets.append(("checkShard", check_shard(program_id, write.member_id)))
+            sets.append(("checkOn", decision.check_on.isoformat()))
+        if decision.at_risk_on is not None:
+            sets.append(("atRiskFor", decision.at_risk_on.isoformat()))
+            sets.append(("atRiskDropsTo", decision.drops_to))
+            sets.append(("atRiskTier", decision.tier))
+        for name, day in (
+            ("belowSince", decision.below_since),
+            ("tierHeldUntil", decision.held_until),
+        ):
+            if day is None:
+                removes.append(name)
+            else:
+                sets.append((name, day.isoformat()))
+    removes += write.remove
+    return sets, removes
+
+
+def _parameter(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"S": value}
+    return av(value)
+
+
+def _quoted(name: str) -> str:
+    if '"' in name:
+        raise ValueError(f"attribute name {name!r} cannot be quoted in PartiQL")
+    return f'"{name}"'
+
+
+def tier_statement(table_name: str, program_id: str, write: TierWrite) -> dict[str, Any]:
+    """One PartiQL ``UPDATE`` of a member item, with its condition: the item exists (an
+    ``UPDATE`` of a missing item fails its condition), and, for a decision, the member is
+    still at the version the decision was made from and no later decision was written since
+    (``apply_tier``'s condition)."""
+    sets, removes = tier_changes(program_id, write)
+    clauses = [f"SET {_quoted(name)} = ?" for name, _ in sets]
+    clauses += [f"REMOVE {_quoted(name)}" for name in removes]
+    parameters = [_parameter(value) for _, value in sets]
+    where = '"pk" = ? AND "sk" = ?'
+    parameters += [{"S": member_pk(program_id, write.member_id)}, {"S": MEMBER_SK}]
+    if write.decision is not None:
+        version = write.version
+        if version is None:
+            where += ' AND "v" IS MISSING'
+        else:
+            where += ' AND "v" = ?'
+            parameters.append({"N": str(version)})
+        where += ' AND ("tierAt" IS MISSING OR "tierAt" <= ?)'
+        parameters.append({"S": to_compact_utc(parse_instant(write.at))})
+    return {
+        "Statement": f"UPDATE {_quoted(table_name)} {' '.join(clauses)} WHERE {where}",
+        "Parameters": parameters,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def _value_size(value: Any) -> int:  # noqa: PLR0911 (one return per type reads best)
+    """Bytes DynamoDB counts for a decoded value (``item_size``'s rules, on Python values)."""
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | Decimal):
+        return number_size(value)
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, Mapping):
+        return 3 + sum(1 + len(str(k).encode()) + _value_size(v) for k, v in value.items())
+    if isinstance(value, list):
+        return 3 + sum(1 + _value_size(element) for element in value)
+    if isinstance(value, set | frozenset):
+        return sum(_value_size(element) for element in value)
+    raise ValueError(f"cannot size a {type(value).__name__}")
+
+
+def _size(item: Mapping[str, Any]) -> int:
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def computed_write_units(item: Mapping[str, Any], changes: _Changes) -> int:
+    """Write units of an applied statement, by DynamoDB's rules: the larger of the item before
+    and after, per started KB; and the ``ByCheckDate`` index (keys only): a put for an entry
+    that appears, a delete for one that goes, both when its keys change."""
+    sets, removes = changes
+    after = dict(item)
+    for name in removes:
+        after.pop(name, None)
+    after.update(sets)
+    units = max(1, -(-max(_size(item), _size(after)) // KB))
+    before_keys = tuple(item.get(name) for name in _INDEX_KEYS)
+    after_keys = tuple(after.get(name) for name in _INDEX_KEYS)
+    indexed_before, indexed_after = None not in before_keys, None not in after_keys
+    if before_keys != after_keys or indexed_before != indexed_after:
+        units += int(indexed_before) + int(indexed_after)
+    return units
+
+
 class RecalculationRepository(TierRepository):
     """Tier writes (inherited) plus the job's items and the segment Scan. Safe to share between
     the threads of one worker (boto3 clients are; the capacity meter is kept under a lock)."""
@@ -94,6 +278,14 @@ class RecalculationRepository(TierRepository):
         super().__init__(table_name, client, meter, sleep)
         self._meter_lock = threading.Lock()
         self._scan_read_units = 0.0
+        self.computed_write_units = 0.0
+        """Units of batches whose answer reported none (DynamoDB Local reports no
+        ``ConsumedCapacity`` for BatchExecuteStatement; AWS does), computed from item sizes."""
+        self.statements = 0
+        """Statements sent in batches (tries included)."""
+        client.meta.events.register(
+            "before-parse.dynamodb.Scan", _keep_items_raw, unique_id=_RAW_ITEMS
+        )
 
     def _call(self, operation: str, function: Callable[..., Any], **request: Any) -> Any:
         started = time.perf_counter()
@@ -114,7 +306,65 @@ class RecalculationRepository(TierRepository):
         """Read and write units this repository's calls consumed so far, Scans excepted (each
         ``ScanPage`` carries its own: a worker reads the next page while it writes this one)."""
         with self._meter_lock:
-            return self.meter.read_units - self._scan_read_units, self.meter.write_units
+            writes = self.meter.write_units + self.computed_write_units
+            return self.meter.read_units - self._scan_read_units, writes
+
+    # -- tier writes ------------------------------------------------------------------------
+
+    def write_tiers(self, program_id: str, writes: Sequence[TierWrite]) -> list[TierWriteResult]:
+        """Carry out up to 25 writes in one BatchExecuteStatement (one request), each with its
+        own condition (``tier_statement``). The results are in the order of ``writes``: applied,
+        or not, with the member item as it stood when the condition failed. Statements that
+        were throttled or met a transaction are sent again with backoff; any other statement
+        error raises ``StatementError``."""
+        if len(writes) > STATEMENTS_PER_BATCH:
+            raise ValueError(f"at most {STATEMENTS_PER_BATCH} writes per batch")
+        statements = [tier_statement(self.table_name, program_id, write) for write in writes]
+        results: list[TierWriteResult | None] = [None] * len(writes)
+        pending = list(range(len(writes)))
+        attempt = 0
+        while pending:
+            response = self._call(
+                "BatchExecuteStatement",
+                self.client.batch_execute_statement,
+                Statements=[statements[index] for index in pending],
+            )
+            retry: list[int] = []
+            applied: list[int] = []
+            for index, answer in zip(pending, response.get("Responses", []), strict=True):
+                error = answer.get("Error")
+                if not error:
+                    results[index] = TierWriteResult(True)
+                    applied.append(index)
+                    continue
+                code = error.get("Code")
+                if code == "ConditionalCheckFailed":
+                    item = error.get("Item")
+                    results[index] = TierWriteResult(False, decode_item(item) if item else None)
+                elif code in _RETRIED:
+                    retry.append(index)
+                else:
+                    raise StatementError(
+                        f"{code} writing member {writes[index].member_id}: {error.get('Message')}"
+                    )
+            with self._meter_lock:
+                self.statements += len(pending)
+                if not response.get("ConsumedCapacity"):
+                    self.computed_write_units += sum(
+                        computed_write_units(
+                            writes[index].item, tier_changes(program_id, writes[index])
+                        )
+                        for index in applied
+                    )
+            pending = retry
+            if pending:
+                attempt += 1
+                if attempt >= MAX_TRANSACTION_ATTEMPTS:
+                    raise TransientConflict(
+                        f"{len(pending)} tier writes kept failing after {attempt} tries"
+                    )
+                self._backoff(attempt)
+        return [result if result is not None else TierWriteResult(False) for result in results]
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -307,8 +557,9 @@ class RecalculationRepository(TierRepository):
 
         The filter is applied after the read: every item the page reads (order items, job
         items) is billed, whether or not it is returned (0.5 read unit per 4 KB, eventually
-        consistent). A stale read is harmless: tier writes are conditioned on the member's
-        version, and the caller re-reads the member when one fails.
+        consistent). The items are decoded from the answer's JSON (``_keep_items_raw``), not
+        from botocore's parse of it. A stale read is harmless: tier writes are conditioned on
+        the member's version, and a write that fails answers the member as it stood.
         """
         request: dict[str, Any] = {
             "TableName": self.table_name,
@@ -322,10 +573,16 @@ class RecalculationRepository(TierRepository):
             request["ExclusiveStartKey"] = start_key
         if limit is not None:
             request["Limit"] = limit
-        response = self._call("Scan", self.client.scan, **request)
+        _raw_scan.on = True
+        try:
+            response = self._call("Scan", self.client.scan, **request)
+        finally:
+            _raw_scan.on = False
+        raw = response.get(_RAW_ITEMS)
+        items = raw if raw is not None else response.get("Items", [])
         consumed = response.get("ConsumedCapacity") or {}
         return ScanPage(
-            items=[decode_item(item) for item in response.get("Items", [])],
+            items=[decode_item(item) for item in items],
             last_key=encode_key(response.get("LastEvaluatedKey")),
             scanned=int(response.get("ScannedCount", 0)),
             read_units=float(consumed.get("CapacityUnits", 0.0)),

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from shared.domain.tiers import TierDecision
+
 MAX_SEGMENTS = 1000
 """DynamoDB allows up to 1,000,000 Scan segments; each running segment holds one Lambda, and
 the event source mapping's MaximumConcurrency caps them anyway."""
@@ -152,6 +154,43 @@ class ScanPage:
     scanned: int
     """Items the page read, before the filter."""
     read_units: float
+
+
+@dataclass(frozen=True)
+class TierWrite:
+    """One member's write after a page's evaluation: the decision, conditioned on the version
+    of the item it was made from, and the window buckets no order reaches any more. A page's
+    writes go to DynamoDB in batches (``STATEMENTS_PER_BATCH``), each write keeping its own
+    condition."""
+
+    member_id: str
+    item: Mapping[str, Any]
+    """The member item the decision was made from."""
+    decision: TierDecision | None
+    """None: only buckets to remove (no condition on the version: removing a bucket that no
+    order reaches changes no points)."""
+    at: str
+    """The instant of the decision (ISO 8601); a decision made later is never overwritten."""
+    remove: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> int | None:
+        value = self.item.get("v")
+        return int(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class TierWriteResult:
+    """What became of one ``TierWrite``."""
+
+    applied: bool
+    current: dict[str, Any] | None = None
+    """When not applied: the member item as it stood when its condition failed (None: there
+    is no such member any more)."""
+
+
+STATEMENTS_PER_BATCH = 25
+"""DynamoDB's limit on the statements of one BatchExecuteStatement."""
 
 
 class Step(StrEnum):

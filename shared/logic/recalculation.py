@@ -5,8 +5,9 @@ A job splits the program's members into parallel Scan segments. A worker (one SQ
 job, segment, page) processes pages while its Lambda has time left, checkpoints after every
 page, then sends the continuation message, or marks the segment done. Each member is evaluated
 with ``Trigger.RECALCULATION`` and written only if something changed, conditioned on the
-member's version (``TierRepository.apply_tier``). By default nobody is downgraded before the end
-of the current period (``allow_downgrades=False``).
+member's version (the condition of ``TierRepository.apply_tier``); a page's writes go out in
+batches of up to 25 (``RecalculationStore.write_tiers``). By default nobody is downgraded before
+the end of the current period (``allow_downgrades=False``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from shared.domain.program import Program
 from shared.domain.recalculation import (
+    STATEMENTS_PER_BATCH,
     JobState,
     PageCounts,
     RecalculationJob,
@@ -29,28 +31,34 @@ from shared.domain.recalculation import (
     SegmentMessage,
     SegmentState,
     Step,
+    TierWrite,
+    TierWriteResult,
     plan,
 )
 from shared.domain.tiers import Trigger
 from shared.domain.timeutil import local_day, to_utc_iso
 
-from .tiers import Evaluation, TierRun, TierStore, evaluate_item, evaluate_member, store_evaluation
+from .tiers import Evaluation, TierRun, evaluate_item
 
 MARGIN_MS = 60_000
 """Time a worker keeps in hand when it starts a page: the longest page (1 MB of member items,
 all of them written) takes a few seconds; the rest covers a slow DynamoDB or SQS call."""
 MAX_FAILED_IDS = 20
-WRITERS = 8
-"""Threads per worker that write a page's changed members. Evaluating is CPU-bound and stays
-in the worker's thread (threads would only take turns on the GIL); each conditional write is
-a round trip that waits a few milliseconds on DynamoDB (on AWS, latency, not CPU), so up to 8
-of them in flight overlap those waits. More threads would mostly add GIL hand-offs: the
-writes' own CPU (botocore builds, signs and parses each request) is the limit beyond that."""
+WRITERS = 4
+"""Threads per worker that send a page's write batches. Evaluating is CPU-bound and stays in
+the worker's thread (threads would only take turns on the GIL); a batch is a round trip that
+waits on DynamoDB (on AWS, latency, not CPU), so a few in flight overlap those waits. A page of
+a few thousand members after a threshold change makes about a dozen batches."""
 
 
-class RecalculationStore(TierStore, Protocol):
-    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
+class TierWriter(Protocol):
+    def write_tiers(self, program_id: str, writes: Sequence[TierWrite]) -> list[TierWriteResult]:
+        """Up to ``STATEMENTS_PER_BATCH`` conditional writes in one request, each applied or
+        failed alone; the results in the order of ``writes``."""
+        ...
 
+
+class RecalculationStore(TierWriter, Protocol):
     def consumed(self) -> tuple[float, float]:
         """Read and write units consumed so far, Scans excepted (a page counts its own Scan's
         units, ``ScanPage.read_units``, since the next page's Scan may run meanwhile)."""
@@ -184,58 +192,129 @@ def _member_id(item: Mapping[str, Any]) -> str:
     return str(member) if member is not None else str(item.get("pk", "?"))
 
 
+def _evaluate(
+    item: Mapping[str, Any], today: date, program: Program, allow_downgrades: bool
+) -> Evaluation | None:
+    """The member's evaluation; None when the item cannot be evaluated, or cannot be written
+    (no member id, a version that is not a number)."""
+    try:
+        evaluation = evaluate_item(item, today, program, Trigger.RECALCULATION, allow_downgrades)
+        if evaluation.needs_store:
+            str(item["memberId"])
+            version = item.get("v")
+            if version is not None:
+                int(version)
+    except (ValueError, TypeError, KeyError, ArithmeticError):
+        return None
+    return evaluation
+
+
+def _write_of(evaluation: Evaluation, at: str) -> TierWrite:
+    item = evaluation.item
+    return TierWrite(
+        member_id=str(item["memberId"]),
+        item=item,
+        decision=evaluation.decision if evaluation.write else None,
+        at=at,
+        remove=evaluation.left_behind,
+    )
+
+
+def _applied(evaluation: Evaluation) -> TierRun:
+    """The counts of a member whose write applied (as ``store_evaluation`` counts them)."""
+    run = TierRun(evaluated=1)
+    if evaluation.write:
+        decision = evaluation.decision
+        run.written += 1
+        if decision.changed:
+            run.changes[f"{decision.current}->{decision.tier}"] += 1
+        if decision.at_risk_on is not None:
+            run.at_risk += 1
+    return run
+
+
+def _write_all(
+    writes: Sequence[TierWrite],
+    program: Program,
+    store: TierWriter,
+    pool: Executor | None,
+) -> list[TierWriteResult]:
+    """The writes in batches of ``STATEMENTS_PER_BATCH``, on ``pool``'s threads (each batch
+    one request; each write keeps its own condition), the results in order."""
+    batches = [
+        writes[begin : begin + STATEMENTS_PER_BATCH]
+        for begin in range(0, len(writes), STATEMENTS_PER_BATCH)
+    ]
+
+    def send(batch: Sequence[TierWrite]) -> list[TierWriteResult]:
+        return store.write_tiers(program.id, batch)
+
+    answers = (
+        pool.map(send, batches) if pool is not None and len(batches) > 1 else map(send, batches)
+    )
+    return [result for answer in answers for result in answer]
+
+
+def _count(
+    evaluations: Sequence[Evaluation], results: Sequence[TierWriteResult], run: TierRun
+) -> list[Mapping[str, Any]]:
+    """Add the results of the writes to ``run``; the member items of those whose condition
+    failed, as they stood (a member no longer there counts as ``stale`` at once)."""
+    lost: list[Mapping[str, Any]] = []
+    for evaluation, result in zip(evaluations, results, strict=True):
+        if result.applied:
+            run.add(_applied(evaluation))
+        elif result.current is not None and evaluation.write:
+            lost.append(result.current)
+        else:
+            run.add(TierRun(evaluated=1, stale=int(evaluation.write)))
+    return lost
+
+
 def evaluate_page(
     items: Iterable[dict[str, Any]],
     now: datetime,
     program: Program,
-    store: RecalculationStore,
+    store: TierWriter,
     allow_downgrades: bool,
     pool: Executor | None = None,
 ) -> tuple[TierRun, list[str]]:
     """Evaluate and write the members of one page. Evaluating is pure CPU and runs in this
-    thread, member after member; only the members that need a write (a few percent after a
-    threshold change) go to ``pool``'s threads, so that their conditional writes' round trips
-    overlap (each keeps its own condition on the member's version). A member whose write lost
-    to a concurrent change is read again (strongly consistent) and evaluated once more. A
-    member item that cannot be evaluated (malformed data) is counted and named, and does not
-    stop the job."""
+    thread, member after member; the members that need a write (a few percent after a
+    threshold change) are written in batches of up to 25 statements, one request each, on
+    ``pool``'s threads. Each statement keeps its own condition on the member's version: a
+    member whose write lost to a concurrent change comes back with its item as it stood, is
+    evaluated once more from it and written in a second round; losing again, it is counted
+    ``stale`` (its stream evaluation covers it). A member item that cannot be evaluated
+    (malformed data) is counted and named, and does not stop the job."""
     today = local_day(now, program.zone)
+    at = to_utc_iso(now)
     run = TierRun()
     failed: list[str] = []
     pending: list[Evaluation] = []
     for item in items:
-        try:
-            evaluation = evaluate_item(
-                item, today, program, Trigger.RECALCULATION, allow_downgrades
-            )
-        except (ValueError, TypeError, KeyError, ArithmeticError):
+        evaluation = _evaluate(item, today, program, allow_downgrades)
+        if evaluation is None:
             failed.append(_member_id(item))
-            continue
-        if evaluation.needs_store:
+        elif evaluation.needs_store:
             pending.append(evaluation)
         else:
             run.evaluated += 1
 
-    def store_one(evaluation: Evaluation) -> TierRun | str:
-        item = evaluation.item
-        try:
-            result = store_evaluation(evaluation, now, program, store)
-            if result.stale:
-                fresh = store.get_member(program.id, str(item["memberId"]))
-                if fresh is not None:
-                    result = evaluate_member(
-                        fresh, now, program, Trigger.RECALCULATION, store, allow_downgrades
-                    )
-        except (ValueError, TypeError, KeyError, ArithmeticError):
-            return _member_id(item)
-        return result
-
-    outcomes = pool.map(store_one, pending) if pool is not None else map(store_one, pending)
-    for outcome in outcomes:
-        if isinstance(outcome, str):
-            failed.append(outcome)
+    writes = [_write_of(evaluation, at) for evaluation in pending]
+    again = _count(pending, _write_all(writes, program, store, pool), run)
+    retried: list[Evaluation] = []
+    for current in again:
+        fresh = _evaluate(current, today, program, allow_downgrades)
+        if fresh is None:
+            failed.append(_member_id(current))
+        elif fresh.needs_store:
+            retried.append(fresh)
         else:
-            run.add(outcome)
+            run.evaluated += 1
+    writes = [_write_of(evaluation, at) for evaluation in retried]
+    for _lost_twice in _count(retried, _write_all(writes, program, store, pool), run):
+        run.add(TierRun(evaluated=1, stale=1))
     return run, failed
 
 
@@ -309,7 +388,7 @@ def run_segment(
     Redelivered and duplicate messages are recognised from the checkpoint (``plan``). Raises
     ``ProgramMismatch`` when this worker's configuration is older than the job's (the message
     is retried), and lets DynamoDB and SQS errors through (the message is retried from the
-    last checkpoint). ``writers`` threads write a page's changed members (default ``WRITERS``;
+    last checkpoint). ``writers`` threads send a page's write batches (default ``WRITERS``;
     1: in this thread); the next page's Scan runs in one more thread while they do.
     """
     started = time.perf_counter()

@@ -1,4 +1,12 @@
-"""Full recalculation on a moto table: checkpoints, resuming, redelivery, the downgrade policy."""
+"""Full recalculation on a moto table: checkpoints, resuming, redelivery, the downgrade policy,
+and the batched writes' outcomes (applied, lost to a concurrent change once or twice, member
+gone).
+
+moto runs no PartiQL ``UPDATE`` with a condition, so the repository here carries out each write
+of a batch with ``apply_tier`` (the same condition, one UpdateItem each): the use case's
+handling of the results is what these tests cover. The batch itself, and that DynamoDB Local
+evaluates each statement's condition, are tested in
+tests/integration/test_full_recalculation.py."""
 
 from __future__ import annotations
 
@@ -13,15 +21,18 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from infra import recalc
-from shared.dal.recalculation import RecalculationRepository
+from shared.dal.recalculation import RecalculationRepository, tier_changes
 from shared.domain.program import Program
 from shared.domain.recalculation import (
+    STATEMENTS_PER_BATCH,
     JobState,
     PageCounts,
     ScanPage,
     SegmentMessage,
     SegmentState,
     Step,
+    TierWrite,
+    TierWriteResult,
     plan,
 )
 from shared.domain.tiers import Trigger, evaluate
@@ -74,9 +85,31 @@ def one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(recalculation, "WRITERS", 1)
 
 
+class OneByOne(RecalculationRepository):
+    """Each write of a batch as ``apply_tier`` with the same condition (moto has no PartiQL
+    ``UPDATE``); a failed condition answers the member as it stood, as the batch does."""
+
+    batches: list[int]
+
+    def write_tiers(self, program_id: str, writes: Any) -> list[TierWriteResult]:
+        assert len(writes) <= STATEMENTS_PER_BATCH
+        self.batches = [*getattr(self, "batches", []), len(writes)]
+        results = []
+        for write in writes:
+            applied = write.decision is None or self.apply_tier(
+                program_id, write.member_id, write.decision, write.version, write.at
+            )
+            if applied:
+                self.remove_buckets(program_id, write.member_id, write.remove)
+                results.append(TierWriteResult(True))
+            else:
+                results.append(TierWriteResult(False, self.get_member(program_id, write.member_id)))
+        return results
+
+
 @pytest.fixture
 def store(moto_table: str) -> RecalculationRepository:
-    return RecalculationRepository(moto_table, boto3.client("dynamodb"), sleep=lambda _: None)
+    return OneByOne(moto_table, boto3.client("dynamodb"), sleep=lambda _: None)
 
 
 def seed_member(
@@ -334,7 +367,7 @@ def test_a_duplicate_delivery_stops_at_the_first_page_it_loses(
     def get_segment_then_lose_the_race(job_id: str, segment: int) -> SegmentState:
         state = real_get_segment(job_id, segment)
         # The twin delivery checkpoints the same page meanwhile.
-        twin = RecalculationRepository(store.table_name, store.client)
+        twin = OneByOne(store.table_name, store.client)
         run_segment(messages[0], NEW, twin, sent.append, budget(1), clock)
         return state
 
@@ -413,6 +446,112 @@ def test_stale_members_are_read_again(
     total = job_progress(store, job.job_id).total
     assert total.stale == 0 and total.changes["gold->platinum"] > 0
     assert tiers(store, ["m008"]) == {"m008": "platinum"}  # 620 points
+
+
+class Batches:
+    """A store of canned batch answers: ``lose[member]`` is how many of its writes fail their
+    condition (the member then stands at a newer version, one more order); ``gone`` members
+    no longer exist."""
+
+    def __init__(self, items: dict[str, dict[str, Any]], lose: dict[str, int], gone: set[str]):
+        self.items, self.lose, self.gone = items, dict(lose), gone
+        self.batches: list[list[TierWrite]] = []
+
+    def write_tiers(self, program_id: str, writes: Any) -> list[TierWriteResult]:
+        assert len(writes) <= STATEMENTS_PER_BATCH and program_id == "cart-star"
+        self.batches.append(list(writes))
+        results = []
+        for write in writes:
+            if write.member_id in self.gone:
+                results.append(TierWriteResult(False))
+            elif self.lose.get(write.member_id, 0) > 0:
+                self.lose[write.member_id] -= 1
+                current = self.items[write.member_id]
+                current = self.items[write.member_id] = {**current, "v": current["v"] + 1}
+                results.append(TierWriteResult(False, current))
+            else:
+                results.append(TierWriteResult(True))
+        return results
+
+
+def _gold_member(member_id: str, points: int) -> dict[str, Any]:
+    """A Gold member under the old program, with ``points`` this month."""
+    item: dict[str, Any] = {
+        "pk": f"P#cart-star#M#{member_id}",
+        "sk": "MEMBER",
+        "memberId": member_id,
+        "programId": "cart-star",
+        "v": 5,
+        "tier": "gold",
+        "tierAt": "20261122T120000Z",
+        **pack_days({TODAY - timedelta(days=2): points}),
+    }
+    return item
+
+
+def test_a_batch_whose_statements_fail_their_condition_reevaluates_or_counts_them_stale() -> None:
+    """60 members move gold -> platinum (620 points): three batches (25 + 25 + 10). One lost
+    once to an order is evaluated again from the item the batch answered and written in a
+    second round, at its new version; one lost twice is stale; one no longer exists."""
+    items = {f"m{index:03d}": _gold_member(f"m{index:03d}", 620) for index in range(60)}
+    store = Batches(dict(items), lose={"m007": 1, "m030": 2}, gone={"m059"})
+    run, failed = recalculation.evaluate_page(
+        list(items.values()),
+        NOW,
+        NEW,
+        store,
+        allow_downgrades=False,
+    )
+    assert failed == []
+    assert [len(batch) for batch in store.batches] == [25, 25, 10, 2]
+    second = {write.member_id: write for write in store.batches[3]}
+    assert set(second) == {"m007", "m030"}
+    assert second["m007"].version == 6 and second["m030"].version == 6  # re-read, not reused
+    assert all(write.decision is not None for write in second.values())
+    # 58 written (m007 in the second round); m030 (lost twice) and m059 (gone) are stale.
+    assert run.evaluated == 60 and run.written == 58 and run.stale == 2
+    assert run.changes == {"gold->platinum": 58}
+
+
+def test_a_member_that_cannot_be_written_is_counted_failed_and_the_batch_goes_on() -> None:
+    """No member id, or a version that is not a number: named in ``failed``, left out of the
+    batch; the other members are written."""
+    items = {f"m{index:03d}": _gold_member(f"m{index:03d}", 620) for index in range(3)}
+    del items["m000"]["memberId"]
+    items["m001"]["v"] = "five"
+    store = Batches(dict(items), lose={}, gone=set())
+    run, failed = recalculation.evaluate_page(
+        list(items.values()), NOW, NEW, store, allow_downgrades=False
+    )
+    assert failed == ["P#cart-star#M#m000", "m001"]
+    assert [[write.member_id for write in batch] for batch in store.batches] == [["m002"]]
+    assert (run.evaluated, run.written) == (1, 1)
+
+
+def test_a_member_that_needs_no_write_once_read_again_is_only_evaluated() -> None:
+    """The concurrent change already did it (the order's own stream evaluation wrote
+    platinum): the second evaluation finds nothing to write."""
+    items = {"m001": _gold_member("m001", 620)}
+    store = Batches(dict(items), lose={"m001": 1}, gone=set())
+
+    def already_platinum(program_id: str, writes: Any) -> list[TierWriteResult]:
+        """The order's stream evaluation wrote this very decision first, at version 6."""
+        store.batches.append(list(writes))
+        sets, removes = tier_changes(program_id, writes[0])
+        current = {k: v for k, v in items["m001"].items() if k not in removes}
+        current.update(sets, v=6)
+        return [TierWriteResult(False, current)]
+
+    store.write_tiers = already_platinum  # type: ignore[method-assign]
+    run, failed = recalculation.evaluate_page(
+        list(items.values()),
+        NOW,
+        NEW,
+        store,
+        allow_downgrades=False,
+    )
+    assert (run.evaluated, run.written, run.stale, failed) == (1, 0, 0, [])
+    assert len(store.batches) == 1
 
 
 def test_the_new_tier_is_what_evaluate_says(
