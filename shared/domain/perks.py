@@ -1,4 +1,4 @@
-"""Perks: who may use what, at what price, against which quota (SPEC: Perks).
+"""Perks: who may use what, at what price, against which quota (docs/perks.md).
 
 Pure functions of the member item's attributes, the program and an instant passed in. The
 repository carries out what is decided here; the transaction re-checks the facts a decision was
@@ -483,7 +483,7 @@ def new_code(entropy: bytes) -> str:
 
 
 class FuelPurchaseReported(InboundEvent):
-    """A partner reports a fuel purchase (SPEC: inbound events)."""
+    """A partner reports a fuel purchase (an inbound event of the contract)."""
 
     detail_type: ClassVar[str] = "FuelPurchaseReported"
 

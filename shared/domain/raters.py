@@ -1,6 +1,6 @@
 """Raters (customers): the hard-to-please verdict and the tip-baiting flag.
 
-**Hard to please** (SPEC: at least 10 ratings given in the last 180 days with a mean of at most
+**Hard to please** (default: at least 10 ratings given in the last 180 days with a mean of at most
 3.5). Days are calendar days of ``submittedAt`` in the program's time zone, as ordinals. The
 rater is hard to please *on* day D (a day they rated) when the ratings they gave on days
 D-179 .. D are at least ``minRatings`` with a mean at most ``maxMean``. A low rating (below the
@@ -17,7 +17,7 @@ is judged from the rater's index of ratings (a query over the days it can affect
 verdict changes for ratings already stored, the item records the range of days to
 *reconcile*; the use case re-decides the low ratings of those days and clears the range.
 
-**Tip baiting** (SPEC: three tip-baited orders in 90 days flag the customer). An order counts
+**Tip baiting** (by default: three tip-baited orders in 90 days flag the customer). An order counts
 from its first baited tip change; the customer is flagged once, when three orders' first baits
 fall within 90 days of each other.
 """

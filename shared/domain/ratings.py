@@ -1,5 +1,5 @@
 """Ratings: the ``RatingSubmitted`` event, the moderation record of a rated order, its
-exclusions, and the member's eligibility (SPEC: Rating floor, Rating moderation).
+exclusions, and the member's eligibility (docs/ratings.md).
 
 A rating is kept on a *slot*: one record per order of the member that was rated or whose tip
 changed. The slot holds every input of the moderation decision (the rating, the order's state,
@@ -169,7 +169,7 @@ class RatingSlot:
 
 
 def adjustment_baited(slot: RatingSlot, change: TipChange, program: Program) -> bool:
-    """SPEC's rule (``orders.is_tip_baited``) against the tip at delivery."""
+    """The tip-baiting rule (``orders.is_tip_baited``) against the tip at delivery."""
     baseline = slot.tip_at_delivery or change.previous_tip
     adjustment = TipAdjusted.model_construct(
         order_id=OrderId(slot.order_id),

@@ -1,5 +1,5 @@
 """Use cases of perks: redeem, cancel and list redemptions, the member's perks, and cashback on
-reported fuel purchases (SPEC: Perks; design in docs/perks.md).
+reported fuel purchases (rules and design in docs/perks.md).
 
 A redemption is decided on the member item as read (eligibility, tier) and carried out by one
 transaction that also re-checks those facts, debits the quota under its condition, and keeps the

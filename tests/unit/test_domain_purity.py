@@ -1,5 +1,5 @@
-"""The layers hold: the domain stays plain (no boto3, no environment, no clock: STYLE practice
-2), and the use cases in shared/logic reach storage only through the store protocols they are
+"""The layers hold: the domain stays plain (no boto3, no environment, no clock), and the use
+cases in shared/logic reach storage only through the store protocols they are
 given, never through shared.dal, the composition module or boto3."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ tip-baiting flags equal a plain recomputation from the set of events.
 
 The system (the use cases, the stream hook, and the order item's states as order_ingestion
 leaves them, on an in-memory store with the repository's semantics) sees the events one by
-one; the reference sees them all at once and applies SPEC's definitions directly: no window,
+one; the reference sees them all at once and applies the rules' definitions directly: no window,
 no buckets, no incremental state. tests/integration/test_rating_moderation.py runs the same
 property through the real handlers, order_ingestion and the table's stream on DynamoDB Local.
 """

@@ -1,4 +1,4 @@
-"""Use cases of rating moderation (SPEC: Rating floor, Rating moderation; docs/ratings.md).
+"""Use cases of rating moderation: the rating floor and the exclusions (docs/ratings.md).
 
 Each use case reads what its decision needs, lets the domain decide, and commits the result in
 one transaction guarded by versions; when another writer committed first, it reads again.
