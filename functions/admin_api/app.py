@@ -120,9 +120,7 @@ def get_member(
     summary="Exclude a rating (audited; idempotent)",
     security=ADMIN,
     tags=["admin"],
-    responses=_responses(
-        "The rating as it stands", RatingChange, 400, 401, 403, 404, 415, 422, 503
-    ),
+    responses=_responses("The rating as it stands", RatingChange, *EDIT_ERRORS),
 )
 def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response[str]:
     admin = scoped_subject(app, ADMIN_SCOPE)
@@ -143,9 +141,7 @@ def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response[str]:
     summary="Restore a rating an administrator excluded (audited; idempotent)",
     security=ADMIN,
     tags=["admin"],
-    responses=_responses(
-        "The rating as it stands", RatingChange, 400, 401, 403, 404, 415, 422, 503
-    ),
+    responses=_responses("The rating as it stands", RatingChange, *EDIT_ERRORS),
 )
 def restore(
     rating_id: RatingIdPath,
