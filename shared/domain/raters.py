@@ -17,9 +17,12 @@ is judged from the rater's index of ratings (a query over the days it can affect
 verdict changes for ratings already stored, the item records the range of days to
 *reconcile*; the use case re-decides the low ratings of those days and clears the range.
 
-**Tip baiting** (by default: three tip-baited orders in 90 days flag the customer). An order counts
-from its first baited tip change; the customer is flagged once, when three orders' first baits
-fall within 90 days of each other.
+**Tip baiting** (by default: three tip-baited orders in 90 days flag the customer). An order is
+tip-baited from its first baited tip change on, and counts at its delivery time; the customer
+is flagged once, when three baited orders were delivered within 90 days of each other. Both
+facts are fixed once known (a later raise does not un-bait an order, a delivery time never
+moves), so the flag, which is never withdrawn, depends only on the set of events, not on the
+order in which the tip changes arrive.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ class RaterState:
     reconcile: tuple[int, int] | None = None
     """Days whose low ratings must be re-decided (a change not yet carried to the ratings)."""
     tip_baits: Mapping[str, str] = field(default_factory=dict)
-    """Order id -> first baited tip change (ISO UTC); no longer kept once flagged."""
+    """Baited order id -> its delivery time (ISO UTC); no longer kept once flagged."""
     flagged_at: str | None = None
     flagged_orders: tuple[str, ...] = ()
     flag_window_days: int | None = None
@@ -213,8 +216,9 @@ def decide(given: Sequence[Given], first: int, last: int, program: Program) -> d
 def with_tip_bait(
     state: RaterState, order_id: str, baited_at: str, program: Program, now: datetime
 ) -> RaterState:
-    """Count an order's first baited tip change; flag the customer on the third within the
-    window. Nothing changes once the customer is flagged (the flag is published once)."""
+    """Count a baited order at ``baited_at`` (its delivery time); flag the customer on the third
+    within the window. Nothing changes once the customer is flagged (the flag is published
+    once)."""
     if state.flagged_at is not None:
         return state
     known = state.tip_baits.get(order_id)

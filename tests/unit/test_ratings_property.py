@@ -128,9 +128,8 @@ def reference(program: Program, scenario: Scenario) -> Expected:
             key=lambda t: t.occurred_at,
         )
         final_bait[order.order_id] = bool(changes) and _baited(order, changes[-1], program)
-        baits = [t.occurred_at for t in changes if _baited(order, t, program)]
-        if baits:
-            first_bait[order.order_id] = min(baits)
+        if any(_baited(order, t, program) for t in changes):
+            first_bait[order.order_id] = order.completed_at  # a baited order counts at delivery
 
     excluded: dict[str, set[str]] = {}
     for rating in scenario.ratings:

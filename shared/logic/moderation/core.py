@@ -269,11 +269,13 @@ def with_bait_of(
     program: Program,
     now: datetime,
 ) -> RaterState:
-    """The customer's tip-baiting record after the slot's tip changes."""
-    baited_at = first_baited_at(after, program)
-    if baited_at is None or (before is not None and first_baited_at(before, program) == baited_at):
+    """The customer's tip-baiting record after the slot's tip changes: a baited order counts at
+    its delivery time (fixed when the order arrives), from the first change that baited it."""
+    if first_baited_at(after, program) is None:
         return state
-    return with_tip_bait(state, after.order_id, baited_at, program, now)
+    if before is not None and first_baited_at(before, program) is not None:
+        return state  # counted already
+    return with_tip_bait(state, after.order_id, after.completed_at, program, now)
 
 
 def waiting_expiry(now: datetime, program: Program) -> int:
