@@ -37,7 +37,7 @@ from typing import Any
 
 from bench import common
 from bench.common import MeasuringClient, dynamodb_local, measured_handlers
-from shared.dal.dynamodb import _av
+from shared.dal.dynamodb import av
 from shared.dal.item_size import item_size
 from shared.domain.keys import MEMBER_SK, member_pk, order_sk
 from shared.domain.timeutil import to_utc_iso
@@ -99,7 +99,7 @@ class Bench:
             "checkOn": "2026-12-01",
             **pack_days({NOW.date() - timedelta(days=day): 20 for day in range(90)}),
         }
-        self.bare.put_item(TableName=TABLE, Item={k: _av(v) for k, v in item.items()})
+        self.bare.put_item(TableName=TABLE, Item={k: av(v) for k, v in item.items()})
 
     def order(self, member_id: str, order_id: str, customer_id: str, at: datetime) -> None:
         """The order item as order_ingestion leaves it (completed, credited)."""
@@ -120,7 +120,7 @@ class Bench:
             "status": "credited",
             "creditedBy": "bench",
         }
-        self.bare.put_item(TableName=TABLE, Item={k: _av(v) for k, v in item.items()})
+        self.bare.put_item(TableName=TABLE, Item={k: av(v) for k, v in item.items()})
 
     def rate(self, event: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.app.ingress.handle(event, FakeContext())

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from boto3.dynamodb.types import TypeSerializer
 
-from shared.dal.dynamodb import _av
+from shared.dal.dynamodb import av
 from shared.dal.ledger import LedgerRepository
 from shared.dal.ratings import RatingRepository
 from shared.domain.errors import DomainError
@@ -181,7 +181,7 @@ class World:
             Item={
                 "pk": {"S": pk},
                 "sk": {"S": sk},
-                **{name: _av(value) for name, value in item.items()},
+                **{name: av(value) for name, value in item.items()},
             },
         )
 

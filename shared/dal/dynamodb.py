@@ -155,13 +155,6 @@ class Update:
         return request
 
 
-# The names the rating repository still imports (until it moves to the public names above).
-_av = av
-_from_item = from_item
-_money = money
-_money_or_none = money_or_none
-_Update = Update
-
 _WRITES = {"UpdateItem": "update", "PutItem": "put"}
 
 

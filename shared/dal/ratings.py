@@ -18,6 +18,24 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from shared.domain.keys import (
+    CUSTOMER_SK,
+    EXPIRED_SK_PREFIX,
+    GIVEN_SK_PREFIX,
+    MEMBER_SK,
+    RATING_REF_SK,
+    RATING_SK_PREFIX,
+    RATING_WINDOW_SK,
+    WAITING_SK_PREFIX,
+    customer_pk,
+    expired_sk,
+    given_sk,
+    member_pk,
+    order_sk,
+    rating_ref_pk,
+    rating_sk,
+    waiting_sk,
+)
 from shared.domain.orders import OrderRecord
 from shared.domain.raters import DayStats, Given, RaterState
 from shared.domain.rating_window import RatingWindow, decode, encode, entry_time
@@ -36,30 +54,12 @@ from shared.logic.ports import TransientConflict
 from .dynamodb import (
     MAX_TRANSACTION_ATTEMPTS,
     DynamoRepository,
-    _av,
-    _from_item,
-    _money,
-    _money_or_none,
-    _Update,
+    Update,
+    av,
+    from_item,
+    money,
+    money_or_none,
     order_record,
-)
-from .keys import (
-    CUSTOMER_SK,
-    EXPIRED_SK_PREFIX,
-    GIVEN_SK_PREFIX,
-    MEMBER_SK,
-    RATING_REF_SK,
-    RATING_SK_PREFIX,
-    RATING_WINDOW_SK,
-    WAITING_SK_PREFIX,
-    customer_pk,
-    expired_sk,
-    given_sk,
-    member_pk,
-    order_sk,
-    rating_ref_pk,
-    rating_sk,
-    waiting_sk,
 )
 from .ledger import LedgerRepository
 
@@ -102,15 +102,15 @@ def _facts(item: Mapping[str, Any]) -> RatingFacts:
 def _tip_item(change: TipChange) -> dict[str, Any]:
     return {
         "at": change.occurred_at,
-        "previous": _money(change.previous_tip),
-        "new": _money(change.new_tip),
+        "previous": money(change.previous_tip),
+        "new": money(change.new_tip),
         "reasonGiven": change.reason_given,
     }
 
 
 def _tip(item: Mapping[str, Any]) -> TipChange:
-    previous = _money_or_none(item["previous"])
-    new = _money_or_none(item["new"])
+    previous = money_or_none(item["previous"])
+    new = money_or_none(item["new"])
     assert previous is not None and new is not None
     return TipChange(str(item["at"]), previous, new, bool(item.get("reasonGiven", False)))
 
@@ -138,7 +138,7 @@ def slot_item(write: SlotWrite) -> dict[str, Any]:
         "exclusions": [reason.value for reason in write.exclusions],
     }
     if slot.tip_at_delivery is not None:
-        item["tipAtDelivery"] = _money(slot.tip_at_delivery)
+        item["tipAtDelivery"] = money(slot.tip_at_delivery)
     if slot.rating is not None:
         item["rating"] = _facts_item(slot.rating)
     if slot.tips:
@@ -161,7 +161,7 @@ def slot_of(item: Mapping[str, Any]) -> RatingSlot:
         customer_id=str(item["customerId"]),
         completed_at=str(item["completedAt"]),
         order_status=str(item["orderStatus"]),
-        tip_at_delivery=_money_or_none(item.get("tipAtDelivery")),
+        tip_at_delivery=money_or_none(item.get("tipAtDelivery")),
         rating=_facts(rating) if isinstance(rating, Mapping) else None,
         tips=tuple(_tip(change) for change in item.get("tips", [])),
         hard_to_please=bool(item.get("htp", False)),
@@ -271,7 +271,7 @@ def _versioned(put: dict[str, Any], version: int | None, name: str = "v") -> dic
     else:
         put["ConditionExpression"] = "#version = :version"
         put["ExpressionAttributeNames"] = {"#version": name}
-        put["ExpressionAttributeValues"] = {":version": _av(version)}
+        put["ExpressionAttributeValues"] = {":version": av(version)}
     return put
 
 
@@ -290,7 +290,7 @@ class RatingRepository(DynamoRepository):
     # -- plumbing ---------------------------------------------------------------------------
 
     def _pk_key(self, pk: str, sk: str) -> dict[str, Any]:
-        return {"pk": _av(pk), "sk": _av(sk)}
+        return {"pk": av(pk), "sk": av(sk)}
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         response = self._call(
@@ -301,18 +301,18 @@ class RatingRepository(DynamoRepository):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _from_item(item) if item else None
+        return from_item(item) if item else None
 
     def _put(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        item = {"pk": _av(pk), "sk": _av(sk)}
-        item.update({name: _av(value) for name, value in attributes.items()})
+        item = {"pk": av(pk), "sk": av(sk)}
+        item.update({name: av(value) for name, value in attributes.items()})
         return {"TableName": self.table_name, "Item": item}
 
     def _query(self, **request: Any) -> Iterator[dict[str, Any]]:
         while True:
             response = self._call("Query", self.client.query, TableName=self.table_name, **request)
             for item in response.get("Items", []):
-                yield _from_item(item)
+                yield from_item(item)
             last = response.get("LastEvaluatedKey")
             if not last:
                 return
@@ -388,7 +388,7 @@ class RatingRepository(DynamoRepository):
                     "BatchGetItem", self.client.batch_get_item, RequestItems=request
                 )
                 for item in response.get("Responses", {}).get(self.table_name, []):
-                    attributes = _from_item(item)
+                    attributes = from_item(item)
                     found[(str(attributes["pk"]), str(attributes["sk"]))] = attributes
                 request = dict(response.get("UnprocessedKeys") or {})
                 if not request:
@@ -418,8 +418,8 @@ class RatingRepository(DynamoRepository):
                     "attribute_not_exists(pk) OR (orderId = :order AND memberId = :member)"
                 ),
                 ExpressionAttributeValues={
-                    ":order": _av(ref.order_id),
-                    ":member": _av(ref.member_id),
+                    ":order": av(ref.order_id),
+                    ":member": av(ref.member_id),
                 },
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -431,9 +431,9 @@ class RatingRepository(DynamoRepository):
             old: Any = exc.response.get("Item")
             if not old:  # removed meanwhile: claim again
                 return self.claim_ref(program_id, ref)
-            return _ref_of(ref.rating_id, _from_item(old))
+            return _ref_of(ref.rating_id, from_item(old))
         before = response.get("Attributes")
-        return _ref_of(ref.rating_id, _from_item(before)) if before else None
+        return _ref_of(ref.rating_id, from_item(before)) if before else None
 
     def release_ref(self, program_id: str, ref: RatingRef) -> bool:
         try:
@@ -444,8 +444,8 @@ class RatingRepository(DynamoRepository):
                 Key=self._pk_key(rating_ref_pk(program_id, ref.rating_id), RATING_REF_SK),
                 ConditionExpression="orderId = :order AND memberId = :member",
                 ExpressionAttributeValues={
-                    ":order": _av(ref.order_id),
-                    ":member": _av(ref.member_id),
+                    ":order": av(ref.order_id),
+                    ":member": av(ref.member_id),
                 },
             )
         except ClientError as exc:
@@ -472,9 +472,9 @@ class RatingRepository(DynamoRepository):
             for item in self._query(
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
                 ExpressionAttributeValues={
-                    ":pk": _av(customer_pk(program_id, customer_id)),
-                    ":first": _av(f"{GIVEN_SK_PREFIX}{first}#"),
-                    ":last": _av(f"{GIVEN_SK_PREFIX}{last}#~"),
+                    ":pk": av(customer_pk(program_id, customer_id)),
+                    ":first": av(f"{GIVEN_SK_PREFIX}{first}#"),
+                    ":last": av(f"{GIVEN_SK_PREFIX}{last}#~"),
                 },
                 ConsistentRead=True,
             )
@@ -496,10 +496,10 @@ class RatingRepository(DynamoRepository):
             ProjectionExpression="sk, #entry",
             ExpressionAttributeNames={"#counted": "counted", "#entry": "entry"},
             ExpressionAttributeValues={
-                ":pk": _av(member_pk(program_id, member_id)),
-                ":first": _av(RATING_SK_PREFIX),
-                ":last": _av(upper),
-                ":yes": _av(True),
+                ":pk": av(member_pk(program_id, member_id)),
+                ":first": av(RATING_SK_PREFIX),
+                ":last": av(upper),
+                ":yes": av(True),
             },
             ScanIndexForward=False,
             ConsistentRead=True,
@@ -516,8 +516,8 @@ class RatingRepository(DynamoRepository):
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {
-                ":pk": _av(member_pk(program_id, member_id)),
-                ":prefix": _av(RATING_SK_PREFIX),
+                ":pk": av(member_pk(program_id, member_id)),
+                ":prefix": av(RATING_SK_PREFIX),
             },
             "ScanIndexForward": False,
             "Limit": limit,
@@ -527,18 +527,18 @@ class RatingRepository(DynamoRepository):
         response = self._call("Query", self.client.query, **request)
         rows = []
         for raw in response.get("Items", []):
-            item = _from_item(raw)
+            item = from_item(raw)
             rows.append((str(item["sk"]), slot_of(item), item))
         last = response.get("LastEvaluatedKey")
-        return rows, (str(_from_item(last)["sk"]) if last else None)
+        return rows, (str(from_item(last)["sk"]) if last else None)
 
     def list_prefixed(self, program_id: str, member_id: str, prefix: str) -> list[dict[str, Any]]:
         return list(
             self._query(
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
                 ExpressionAttributeValues={
-                    ":pk": _av(member_pk(program_id, member_id)),
-                    ":prefix": _av(prefix),
+                    ":pk": av(member_pk(program_id, member_id)),
+                    ":prefix": av(prefix),
                 },
             )
         )
@@ -567,7 +567,7 @@ class RatingRepository(DynamoRepository):
     ) -> tuple[bool, Waiting | None]:
         """Keep a rating (unless another rating waits for the order) or a tip change until
         the order arrives. On a failed condition, the waiting item as it stood."""
-        update = _Update()
+        update = Update()
         update.set("memberId", member_id)
         update.set("orderId", order_id)
         update.set_if_absent("since", since)
@@ -606,7 +606,7 @@ class RatingRepository(DynamoRepository):
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             old: Any = exc.response.get("Item")
-            return False, waiting_of(_from_item(old)) if old else None
+            return False, waiting_of(from_item(old)) if old else None
         return True, None
 
     def delete_waiting(self, program_id: str, waiting: Waiting) -> bool:
@@ -620,7 +620,7 @@ class RatingRepository(DynamoRepository):
                 ),
                 ConditionExpression="#v = :v",
                 ExpressionAttributeNames={"#v": "v"},
-                ExpressionAttributeValues={":v": _av(waiting.version)},
+                ExpressionAttributeValues={":v": av(waiting.version)},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -720,7 +720,7 @@ class RatingRepository(DynamoRepository):
                         "Key": self._pk_key(pk, waiting_sk(waiting.order_id)),
                         "ConditionExpression": "#v = :v",
                         "ExpressionAttributeNames": {"#v": "v"},
-                        "ExpressionAttributeValues": {":v": _av(waiting.version)},
+                        "ExpressionAttributeValues": {":v": av(waiting.version)},
                     }
                 }
             )
@@ -760,7 +760,7 @@ class RatingRepository(DynamoRepository):
     def _member_rating(
         self, program_id: str, member_id: str, rating: MemberRating, version: int
     ) -> dict[str, Any]:
-        update = _Update()
+        update = Update()
         update.set("rV", version)
         update.set_if_absent("memberId", member_id)
         update.set_if_absent("programId", program_id)
@@ -793,7 +793,7 @@ class RatingRepository(DynamoRepository):
                 UpdateExpression="REMOVE rc SET #v = :next",
                 ConditionExpression="#v = :v",
                 ExpressionAttributeNames={"#v": "v"},
-                ExpressionAttributeValues={":v": _av(version), ":next": _av(version + 1)},
+                ExpressionAttributeValues={":v": av(version), ":next": av(version + 1)},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

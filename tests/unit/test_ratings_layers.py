@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from shared.dal.keys import RATING_SK_PREFIX, rating_sk
+from shared.domain.keys import RATING_SK_PREFIX, rating_sk
 from shared.logic.moderation.ports import SLOT_KEY_PREFIX, slot_key
 from tests.helpers import ROOT
 
