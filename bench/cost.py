@@ -456,7 +456,7 @@ def build(
             count,
             "ratings.json",
         )
-    for label, prefix, count in (
+    member_reads = [
         ("GET /v1/me", "GET /v1/me: a member with 5,000", members * w.me_reads_per_member),
         ("GET /v1/me/perks", "GET /v1/me/perks", members * w.perks_reads_per_member),
         ("GET /v1/me/ledger (a page)", "GET /v1/me/ledger", members * w.ledger_reads_per_member),
@@ -465,18 +465,8 @@ def build(
             "GET /v1/me/redemptions",
             members * w.redemption_lists_per_member,
         ),
-    ):
-        row = _row(perks, prefix)
-        _ddb(
-            model,
-            label,
-            row["read_units"]["max"],
-            row["write_units"]["max"],
-            count,
-            "perks.json",
-            order_driven=False,
-        )
-    for label, prefix, count in (
+    ]
+    service_reads = [
         (
             "GET /v1/members/{id}/entitlements",
             "GET /v1/members/{id}/entitlements",
@@ -487,9 +477,7 @@ def build(
             "GET /v1/members/{id}/badge",
             orders * w.badge_reads_per_order,
         ),
-    ):
-        row = _row(perks, prefix)
-        _ddb(model, label, row["read_units"]["max"], row["write_units"]["max"], count, "perks.json")
+    ]
     perk_rows = [
         (
             "redemption confirmed: a care day",
@@ -501,17 +489,11 @@ def build(
         ("redemption cancelled", "DELETE /v1/me/redemptions", cancelled),
         ("FuelPurchaseReported, credited", "FuelPurchaseReported: cashback credited", fuel),
     ]
-    for label, prefix, count in perk_rows:
-        row = _row(perks, prefix)
-        _ddb(
-            model,
-            label,
-            row["read_units"]["max"],
-            row["write_units"]["max"],
-            count,
-            "perks.json",
-            order_driven=False,
-        )
+    for table, order_driven in ((member_reads, False), (service_reads, True), (perk_rows, False)):
+        for label, prefix, count in table:
+            measured = _row(perks, prefix)
+            reads, writes = measured["read_units"]["max"], measured["write_units"]["max"]
+            _ddb(model, label, reads, writes, count, "perks.json", order_driven=order_driven)
     sweep_rru = sweep["sweep_read_units"] / sweep["due_today"]
     sweep_wru = sweep["sweep_write_units"] / sweep["due_today"]
     _ddb(
@@ -571,16 +553,8 @@ def build(
         configs,
         "ratings.json (handler medians, weighted; tips assumed alike)",
     )
-    api_rows = [
-        ("GET /v1/me: a member with 5,000", members * w.me_reads_per_member),
-        ("GET /v1/me/perks", members * w.perks_reads_per_member),
-        ("GET /v1/me/ledger", members * w.ledger_reads_per_member),
-        ("GET /v1/me/redemptions", members * w.redemption_lists_per_member),
-    ]
-    service_rows = [
-        ("GET /v1/members/{id}/entitlements", orders * w.entitlement_checks_per_order),
-        ("GET /v1/members/{id}/badge", orders * w.badge_reads_per_order),
-    ]
+    api_rows = [(prefix, count) for _, prefix, count in member_reads]
+    service_rows = [(prefix, count) for _, prefix, count in service_reads]
     for rows, order_driven, what in (
         (api_rows, False, "member reads"),
         (service_rows, True, "services' entitlement and badge checks"),
