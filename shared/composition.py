@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
+    from shared.dal.customers import CustomerRepository
     from shared.dal.ledger import LedgerRepository
     from shared.dal.perks import PerkRepository
     from shared.dal.publisher import EventBridgePublisher
@@ -95,6 +96,13 @@ def publisher() -> EventBridgePublisher:
     return EventBridgePublisher(settings().event_bus_name, boto3.client("events"))
 
 
+@cache
+def customer_repository() -> CustomerRepository:
+    from shared.dal.customers import CustomerRepository  # noqa: PLC0415 (on first use)
+
+    return CustomerRepository(settings().table_name, dynamodb(), meter=meter())
+
+
 _CACHED = (
     dynamodb,
     sqs,
@@ -103,6 +111,7 @@ _CACHED = (
     perk_repository,
     tier_repository,
     rating_repository,
+    customer_repository,
     recalculation_repository,
     publisher,
     settings,

@@ -61,6 +61,22 @@ class Conflict(DomainError):
     status = 409
 
 
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+
+class HoldMismatch(Conflict):
+    """An order already holds another amount of points."""
+
+    code = "hold_mismatch"
+
+
+class HoldClosed(Conflict):
+    """The order is completed or cancelled, or its hold was captured: no (other) hold."""
+
+    code = "hold_closed"
+
+
 class ProgramConfigError(DomainError):
     """A program configuration file does not validate."""
 

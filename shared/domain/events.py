@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import InvalidInput, MalformedRequest, UnsupportedEvent
@@ -56,10 +56,33 @@ class OrderCancelled(InboundEvent):
     order_id: OrderIdField
     member_id: MemberIdField
     occurred_at: Instant
+    customer_id: CustomerIdField | None = None
+    """Optional: the order's customer (customer programs find it from the shopper's order
+    otherwise)."""
 
 
 class OrderRefunded(OrderCancelled):
     detail_type: ClassVar[str] = "OrderRefunded"
+
+    amount: Money | None = None
+    """A partial refund: the amount refunded (none: the whole order)."""
+
+
+class MembershipChanged(InboundEvent):
+    """From billing: a customer's paid membership started, renewed, or ended (``plan`` null)."""
+
+    detail_type: ClassVar[str] = "MembershipChanged"
+
+    customer_id: CustomerIdField
+    plan: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")] | None
+    valid_until: Instant | None = None
+    occurred_at: Instant
+
+    @model_validator(mode="after")
+    def _a_plan_has_an_end(self) -> MembershipChanged:
+        if self.plan is not None and self.valid_until is None:
+            raise ValueError("validUntil is required with a plan")
+        return self
 
 
 class TipAdjusted(InboundEvent):
@@ -129,5 +152,5 @@ def event_time(event: InboundEvent) -> datetime:
     """When the event happened upstream (completion or occurrence time)."""
     if isinstance(event, OrderCompleted):
         return event.completed_at
-    assert isinstance(event, OrderCancelled | TipAdjusted)
+    assert isinstance(event, OrderCancelled | TipAdjusted | MembershipChanged)
     return event.occurred_at

@@ -76,6 +76,9 @@ class EarningRules(_Config):
     points_per_order: PositiveInt = 10
     max_batch_size: Annotated[int, Field(ge=1, le=10)] = 3
     bonuses: tuple[PeakMultiplier, ...] = ()
+    points_per_dollar: PositiveInt | None = None
+    """Customer programs: points per whole unit of the order's ``total`` (the tip is not
+    counted); ``pointsPerOrder`` and the bonuses then do not apply."""
 
     @property
     def max_points_per_order(self) -> int:
@@ -88,6 +91,8 @@ class EarningRules(_Config):
 
     @model_validator(mode="after")
     def _a_day_fits_its_bucket(self) -> EarningRules:
+        if self.points_per_dollar is not None:
+            return self  # per-dollar programs keep no packed day buckets
         if self.max_points_per_order * ORDERS_PER_DAY_BOUND > MAX_DAY_POINTS:
             raise ValueError(
                 f"an order can earn up to {self.max_points_per_order} points, so "
@@ -106,14 +111,17 @@ class WindowRules(_Config):
     mode: WindowMode = WindowMode.ROLLING
     days: Annotated[int, Field(ge=1, le=366)] = 90
     """Rolling mode: the window is the last ``days`` calendar days, today included."""
-    period: Literal["quarter"] = "quarter"
-    """Fixed mode: one period's points set the next period's tier."""
+    period: Literal["quarter", "year"] = "quarter"
+    """Fixed mode: one period's points set the next period's tier (customer programs: the
+    calendar year's, and a status reached holds through the next year)."""
 
 
 class Tier(_Config):
     id: Slug
     name: str
     min_points: PositiveInt
+    multiplier: Annotated[Decimal, Field(ge=1, le=10)] = Decimal(1)
+    """Customer programs: the earning multiplier of the status."""
 
 
 class DowngradeRules(_Config):
@@ -205,12 +213,55 @@ class Perk(_Config):
         return self
 
 
+class MemberRole(StrEnum):
+    SHOPPER = "shopper"
+    """The member is the order's ``memberId``: the shopper who delivered it."""
+    CUSTOMER = "customer"
+    """The member is the order's ``customerId``: the customer who bought it."""
+
+
+class MembershipPlan(_Config):
+    """A paid membership (``MembershipChanged.plan``): while valid, a multiplier and
+    entitlements."""
+
+    id: Slug
+    name: str | None = None
+    multiplier: Annotated[Decimal, Field(ge=1, le=10)] = Decimal(1)
+    entitlements: tuple[Slug, ...] = ()
+
+
+class HoldRules(_Config):
+    """Points held at checkout, like a card authorisation."""
+
+    min_points: PositiveInt = 500
+    multiple_of: PositiveInt = 100
+    minutes: Annotated[int, Field(ge=1, le=1440)] = 30
+    """A hold not captured within this many minutes is released."""
+
+
+class PointsRules(_Config):
+    """Customer programs: points that are money."""
+
+    value: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.01")
+    """What one point is worth at checkout, in the program's currency."""
+    pending_days: Annotated[int, Field(ge=0, le=365)] = 14
+    """Points stay pending this many whole days after the order's day (the refund window)."""
+    expiry_months: Annotated[int, Field(ge=1, le=120)] = 12
+    expiring_notice_days: Annotated[int, Field(ge=0, le=365)] = 30
+    holds: HoldRules = HoldRules()
+
+
 class Program(_Config):
     id: Slug
     version: PositiveInt
     name: str
     time_zone: str = "UTC"
     currency: Currency = "USD"
+    members: MemberRole = MemberRole.SHOPPER
+    """Who of an order earns in this program."""
+    audience: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """The JWT audience (app client id) of the program's app: a member's token for it gets this
+    program's answers. None: the program's id."""
     earning: EarningRules = EarningRules()
     window: WindowRules = WindowRules()
     tiers: tuple[Tier, ...]
@@ -218,6 +269,9 @@ class Program(_Config):
     rating: RatingFloor = RatingFloor()
     moderation: Moderation = Moderation()
     perks: tuple[Perk, ...] = ()
+    points: PointsRules | None = None
+    """Customer programs: pending, available, spent and expiring points."""
+    memberships: tuple[MembershipPlan, ...] = ()
 
     @field_validator("time_zone")
     @classmethod
@@ -248,6 +302,27 @@ class Program(_Config):
             if unknown:
                 raise ValueError(f"perk {perk.id!r} names unknown tiers {unknown}")
         return self
+
+    @model_validator(mode="after")
+    def _customer_programs_hold_money(self) -> Program:
+        customer = self.members is MemberRole.CUSTOMER
+        if customer and (self.points is None or self.earning.points_per_dollar is None):
+            raise ValueError("a customer program needs points and earning.pointsPerDollar")
+        if not customer and (self.points is not None or self.earning.points_per_dollar):
+            raise ValueError("points and earning.pointsPerDollar are for customer programs")
+        if customer and (self.window.mode is not WindowMode.FIXED or self.window.period != "year"):
+            raise ValueError(
+                "a customer program's status is by calendar year: window "
+                "{mode: fixed, period: year}"
+            )
+        return self
+
+    @property
+    def app_audience(self) -> str:
+        return self.audience or self.id
+
+    def membership(self, plan_id: str | None) -> MembershipPlan | None:
+        return next((plan for plan in self.memberships if plan.id == plan_id), None)
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -39,3 +39,24 @@ def load_program(program_id: str) -> Program:
                 raise ProgramConfigError(f"{path.name} declares id {program.id!r}")
             return program
     raise ProgramConfigError(f"no program configuration named {program_id!r} in {PROGRAMS_DIR}")
+
+
+@cache
+def program_ids() -> tuple[str, ...]:
+    """Every program shipped in ``shared/programs/`` (a file each), sorted."""
+    names = {
+        path.stem
+        for path in PROGRAMS_DIR.iterdir()
+        if path.suffix in {".yaml", ".yml", ".json"} and not path.stem.startswith(".")
+    }
+    return tuple(sorted(names))
+
+
+def all_programs() -> tuple[Program, ...]:
+    """Every shipped program, validated (adding a program is adding a file)."""
+    return tuple(load_program(program_id) for program_id in program_ids())
+
+
+def program_for_audience(audience: str | None) -> Program | None:
+    """The program whose app a token was issued to (its ``aud``), if any."""
+    return next((p for p in all_programs() if audience and p.app_audience == audience), None)

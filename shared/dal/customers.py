@@ -1,0 +1,538 @@
+"""The customer program's points on DynamoDB (docs/customer-program.md).
+
+Every item lives in the customer's partition ``P#{programId}#M#{customerId}``: the member item
+(balances and lots, see ``shared.domain.customer``) and one ``ORDER#{orderId}`` item per order,
+which carries the order's credit, its checkout hold and its refunds. Each decision is one
+transaction of those two items, guarded by conditions: an order's credit, capture, release and
+clawback happen once because the order item says which have happened; a hold never takes more
+than ``bal`` because the member item's condition says ``bal >= points``.
+
+Mechanical, like the other repositories: it carries out what the use cases in
+``shared.logic.customers`` decided and reports what it found when a condition fails.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from shared.domain.customer import CustomerCredit, DuePlan, Refund, year_attr
+from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, order_sk
+from shared.domain.timeutil import to_utc_iso
+
+from .dynamodb import DynamoRepository, Update, from_item
+
+CHECK_INDEX = "ByCheckDate"
+SHARDS = 16
+
+
+def due_shard(program_id: str, member_id: str) -> str:
+    """Members with something due (pending points, expiry, a notice) on ``checkOn``."""
+    return f"{program_id}#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
+
+
+def hold_shard(program_id: str, member_id: str) -> str:
+    """Holds to release at ``checkOn`` (an instant) unless captured first."""
+    return f"{program_id}#H#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a refused transaction found: the order item and the member item as they stood
+    (None: the condition on that item held; {}: the item does not exist)."""
+
+    applied: bool
+    order: dict[str, Any] | None = None
+    member: dict[str, Any] | None = None
+
+
+class CustomerRepository(DynamoRepository):
+    """Satisfies ``shared.logic.customers.CustomerStore``."""
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get_customer_order(
+        self, program_id: str, member_id: str, order_id: str
+    ) -> dict[str, Any] | None:
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._key(program_id, member_id, order_sk(order_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def _found(self, reasons: list[dict[str, Any]]) -> Found:
+        def image(index: int) -> dict[str, Any] | None:
+            if index >= len(reasons) or reasons[index].get("Code") != "ConditionalCheckFailed":
+                return None
+            item = reasons[index].get("Item")
+            return from_item(item) if item else {}
+
+        return Found(False, image(0), image(1))
+
+    # -- the member item's part of an order's credit -----------------------------------------
+
+    @staticmethod
+    def _standing_condition(update: Update, credit: CustomerCredit, at: str) -> str:
+        """The member item as the credit assumed it: its status bands and its plan."""
+        parts = []
+        for attribute, low, high in credit.bounds:
+            name = update.name(attribute)
+            if low is None:
+                upper = f" OR {name} < {update.value(high)}" if high is not None else " OR true"
+                parts.append(f"attribute_not_exists({name}){upper}")
+            else:
+                clause = f"{name} >= {update.value(low)}"
+                if high is not None:
+                    clause += f" AND {name} < {update.value(high)}"
+                parts.append(clause)
+        until = update.name("planUntil")
+        if credit.standing.plan is None:
+            parts.append(f"attribute_not_exists({until}) OR {until} <= {update.value(at)}")
+        else:
+            parts.append(
+                f"{update.name('plan')} = {update.value(credit.standing.plan)} "
+                f"AND {until} > {update.value(at)}"
+            )
+        return " AND ".join(f"({part})" for part in parts)
+
+    def credit(
+        self,
+        program_id: str,
+        member_id: str,
+        order: Mapping[str, Any],
+        credit: CustomerCredit,
+        hold: Mapping[str, Any] | None,
+        lower_check: bool,
+        attempt_id: str,
+    ) -> Found:
+        """Record the order's completion and credit its points; capture its hold (``hold``: the
+        hold as the order item holds it, None: the order has none)."""
+        completed_at = str(order["completedAt"])
+        item = Update()
+        for attribute, value in order.items():
+            item.set(attribute, value)
+        item.set("points", credit.points)
+        item.set("basePoints", credit.base)
+        item.set("availableOn", credit.available_on.isoformat())
+        item.set("lot", credit.lot)
+        item.set("ruleVersion", credit.rule_version)
+        item.set("status", "credited")
+        item.set("creditedBy", attempt_id)
+        standing = credit.standing
+        item.set("statusBand", standing.status_band)
+        if standing.plan:
+            item.set("plan", standing.plan)
+        hold_name = item.name("hold")
+        if hold is None:
+            order_condition = f"attribute_not_exists({hold_name})"
+        else:
+            item.set("hold", {**hold, "state": "captured", "capturedAt": completed_at})
+            state, amount = item.name("state"), item.name("points")
+            order_condition = (
+                f"{hold_name}.{state} = {item.value('held')} "
+                f"AND {hold_name}.{amount} = {item.value(int(hold['points']))}"
+            )
+            item.remove("checkShard")
+            item.remove("checkOn")
+        order_request = item.request(
+            self.table_name,
+            self._key(program_id, member_id, order_sk(str(order["orderId"]))),
+            f"attribute_not_exists({item.name('completedAt')}) "
+            f"AND attribute_not_exists({item.name('cancelledAt')}) AND {order_condition}",
+        )
+        order_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+
+        member_request = self._credit_member(
+            program_id, member_id, credit, hold, lower_check, completed_at
+        )
+        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        return Found(True) if reasons is None else self._found(reasons)
+
+    def _credit_member(
+        self,
+        program_id: str,
+        member_id: str,
+        credit: CustomerCredit,
+        hold: Mapping[str, Any] | None,
+        lower_check: bool,
+        completed_at: str,
+    ) -> dict[str, Any]:
+        """The member item's part of a credit: guarded by the standing the points assumed."""
+        standing = credit.standing
+        member = Update()
+        member.set_if_absent("memberId", member_id)
+        member.set_if_absent("programId", program_id)
+        member.set_if_absent("memberSince", completed_at)
+        member.add("lifetimePoints", credit.points)
+        member.add("ordersCompleted", 1)
+        member.add(year_attr(standing.year), credit.points)
+        member.add("v", 1)
+        condition = self._standing_condition(member, credit, completed_at)
+        if credit.pending:
+            member.add(credit.lot, credit.points)
+            member.add("pend", credit.points)
+            day = credit.available_on.isoformat()
+            check = member.name("checkOn")
+            member.set_if_absent("checkShard", due_shard(program_id, member_id))
+            if lower_check:
+                member.set("checkOn", day)
+                condition += f" AND {check} > {member.value(day)}"
+            else:
+                member.set_if_absent("checkOn", day)
+                condition += (
+                    f" AND (attribute_not_exists({check}) OR {check} <= {member.value(day)})"
+                )
+        else:
+            member.add(credit.lot, credit.points)
+            member.add("bal", credit.points)
+        if hold is not None:
+            points = int(hold["points"])
+            member.add("held", -points)
+            member.add("used", points)
+        member_request = member.request(
+            self.table_name, self._key(program_id, member_id, MEMBER_SK), condition
+        )
+        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return member_request
+
+    def record_void(
+        self, program_id: str, member_id: str, order: Mapping[str, Any], status: str
+    ) -> bool:
+        """Record a completion that earns nothing (its cancellation came first)."""
+        item = Update()
+        for attribute, value in order.items():
+            item.set(attribute, value)
+        item.set("status", status)
+        item.set("points", 0)
+        return self._update_if(
+            item.request(
+                self.table_name,
+                self._key(program_id, member_id, order_sk(str(order["orderId"]))),
+                "attribute_not_exists(completedAt)",
+            )
+        )
+
+    # -- membership ---------------------------------------------------------------------------
+
+    def change_membership(
+        self,
+        program_id: str,
+        member_id: str,
+        plan: str | None,
+        valid_until: datetime | None,
+        occurred_at: datetime,
+    ) -> bool:
+        """Keep the latest membership change (an older or repeated one changes nothing)."""
+        update = Update()
+        update.set_if_absent("memberId", member_id)
+        update.set_if_absent("programId", program_id)
+        at = to_utc_iso(occurred_at)
+        update.set("planAt", at)
+        if plan is None:
+            update.remove("plan")
+            update.remove("planUntil")
+        else:
+            update.set("plan", plan)
+            update.set("planUntil", to_utc_iso(valid_until) if valid_until else at)
+        name = update.name("planAt")
+        return self._update_if(
+            update.request(
+                self.table_name,
+                self._key(program_id, member_id, MEMBER_SK),
+                f"attribute_not_exists({name}) OR {name} < {update.value(at)}",
+            )
+        )
+
+    # -- checkout holds -----------------------------------------------------------------------
+
+    def place_hold(
+        self,
+        program_id: str,
+        member_id: str,
+        order_id: str,
+        points: int,
+        held_at: datetime,
+        expires_at: datetime,
+        attempt_id: str,
+    ) -> Found:
+        """Hold ``points`` for the order: only if the order has no hold, is not completed or
+        cancelled, and the member's ``bal`` covers them."""
+        item = Update()
+        item.set("memberId", member_id)
+        item.set("orderId", order_id)
+        item.set(
+            "hold",
+            {
+                "points": points,
+                "state": "held",
+                "heldAt": to_utc_iso(held_at),
+                "expiresAt": to_utc_iso(expires_at),
+                "by": attempt_id,
+            },
+        )
+        item.set("checkShard", hold_shard(program_id, member_id))
+        item.set("checkOn", to_utc_iso(expires_at))
+        order_request = item.request(
+            self.table_name,
+            self._key(program_id, member_id, order_sk(order_id)),
+            f"attribute_not_exists({item.name('hold')}) "
+            f"AND attribute_not_exists({item.name('completedAt')}) "
+            f"AND attribute_not_exists({item.name('cancelledAt')})",
+        )
+        order_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        member = Update()
+        member.add("bal", -points)
+        member.add("held", points)
+        member.add("v", 1)
+        balance = member.name("bal")
+        member_request = member.request(
+            self.table_name,
+            self._key(program_id, member_id, MEMBER_SK),
+            f"attribute_exists({balance}) AND {balance} >= {member.value(points)}",
+        )
+        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        return Found(True) if reasons is None else self._found(reasons)
+
+    def release_hold(
+        self,
+        program_id: str,
+        member_id: str,
+        order_id: str,
+        points: int,
+        released_at: datetime,
+        reason: str,
+    ) -> Found:
+        """Give the hold's points back, once: only while the hold is ``held``."""
+        order_request = {
+            "TableName": self.table_name,
+            "Key": self._key(program_id, member_id, order_sk(order_id)),
+            "UpdateExpression": (
+                "SET #hold.#state = :released, #hold.#at = :at, #hold.#why = :why "
+                "REMOVE #shard, #on"
+            ),
+            "ExpressionAttributeNames": {
+                "#hold": "hold",
+                "#state": "state",
+                "#at": "releasedAt",
+                "#why": "releaseReason",
+                "#shard": "checkShard",
+                "#on": "checkOn",
+            },
+            "ExpressionAttributeValues": {
+                ":released": {"S": "released"},
+                ":at": {"S": to_utc_iso(released_at)},
+                ":why": {"S": reason},
+                ":held": {"S": "held"},
+            },
+            "ConditionExpression": "#hold.#state = :held",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        member = Update()
+        member.add("held", -points)
+        member.add("bal", points)
+        member.add("v", 1)
+        member_request = member.request(
+            self.table_name, self._key(program_id, member_id, MEMBER_SK)
+        )
+        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        return Found(True) if reasons is None else self._found(reasons)
+
+    def expired_holds(self, program_id: str, before: datetime) -> Iterator[tuple[str, str]]:
+        """(member id, order id) of the holds due for release at ``before``, every shard."""
+        for shard in range(SHARDS):
+            for key in self._query_due(f"{program_id}#H#{shard:02d}", to_utc_iso(before)):
+                pk, sk = key["pk"], key["sk"]
+                yield pk.rsplit("#M#", 1)[1], sk[len(ORDER_SK_PREFIX) :]
+
+    def due_members(self, program_id: str, today: date) -> Iterator[str]:
+        """Member ids with something due by ``today``, every shard."""
+        for shard in range(SHARDS):
+            for key in self._query_due(f"{program_id}#{shard:02d}", today.isoformat()):
+                yield key["pk"].rsplit("#M#", 1)[1]
+
+    def _query_due(self, shard: str, until: str) -> Iterator[dict[str, str]]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": CHECK_INDEX,
+            "KeyConditionExpression": "checkShard = :shard AND checkOn <= :until",
+            "ExpressionAttributeValues": {":shard": {"S": shard}, ":until": {"S": until}},
+        }
+        while True:
+            response = self._call("Query", self.client.query, **request)
+            for item in response.get("Items", []):
+                yield {"pk": item["pk"]["S"], "sk": item["sk"]["S"]}
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    # -- cancellations and refunds --------------------------------------------------------------
+
+    def record_cancellation(
+        self, program_id: str, member_id: str, order_id: str, occurred_at: datetime, kind: str
+    ) -> bool:
+        """A cancellation before the completion: the completion will then earn nothing."""
+        update = Update()
+        update.set("memberId", member_id)
+        update.set("orderId", order_id)
+        update.set("cancelledAt", to_utc_iso(occurred_at))
+        update.set("cancelKind", kind)
+        update.set("status", "cancelled")
+        return self._update_if(
+            update.request(
+                self.table_name,
+                self._key(program_id, member_id, order_sk(order_id)),
+                "attribute_not_exists(completedAt) AND attribute_not_exists(cancelledAt)",
+            )
+        )
+
+    def refund(
+        self,
+        program_id: str,
+        member_id: str,
+        order: Mapping[str, Any],
+        refund: Refund,
+        member_version: int,
+    ) -> Found:
+        """Apply one refund (or cancellation) of a credited order: the order item's totals move
+        from what was read (``refundKeys`` guards against a second application) and the member
+        item from its version."""
+        item = Update()
+        item.set("refunded", refund.refunded)
+        item.set("clawed", refund.clawed_total)
+        item.set("returned", refund.returned_total)
+        item.set("refundKeys", [*order.get("refundKeys", []), refund.key])
+        item.set(
+            "refunds",
+            [
+                *order.get("refunds", []),
+                {
+                    "kind": refund.kind,
+                    "occurredAt": refund.occurred_at,
+                    "amount": refund.amount,
+                    "clawed": refund.clawed,
+                    "fromPending": refund.from_pending,
+                    "returned": refund.returned,
+                    "ruleVersion": refund.rule_version,
+                },
+            ],
+        )
+        if refund.whole:
+            item.set("status", "reversed")
+        clawed = item.name("clawed")
+        previous = int(order.get("clawed") or 0)
+        order_condition = (
+            f"attribute_not_exists({clawed})"
+            if "clawed" not in order
+            else f"{clawed} = {item.value(previous)}"
+        )
+        order_request = item.request(
+            self.table_name,
+            self._key(program_id, member_id, order_sk(str(order["orderId"]))),
+            f"{item.name('status')} = {item.value('credited')} AND {order_condition}",
+        )
+        order_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        member = Update()
+        if refund.from_pending:
+            member.add(refund.from_pending_lot, -refund.from_pending)
+            member.add("pend", -refund.from_pending)
+        from_available = refund.clawed - refund.from_pending
+        if from_available:
+            member.add("bal", -from_available)
+            member.add("used", from_available)
+        if refund.returned:
+            member.add("bal", refund.returned)
+            member.add(refund.returned_lot, refund.returned)
+        member.add(year_attr(refund.year), -refund.clawed)
+        member.add("lifetimePoints", -refund.clawed)
+        member.add("v", 1)
+        version = member.name("v")
+        member_request = member.request(
+            self.table_name,
+            self._key(program_id, member_id, MEMBER_SK),
+            f"{version} = {member.value(member_version)}",
+        )
+        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        return Found(True) if reasons is None else self._found(reasons)
+
+    # -- what falls due -------------------------------------------------------------------------
+
+    def apply_due(
+        self, program_id: str, member_id: str, plan: DuePlan, at: datetime, version: int
+    ) -> bool:
+        """Mature, expire and announce what ``plan`` says, from the member item's ``version``."""
+        update = Update()
+        matured = 0
+        for pending, _, points in plan.matured:
+            update.remove(pending)
+            matured += points
+        lots: dict[str, int] = {}
+        for _, available, points in plan.matured:
+            lots[available] = lots.get(available, 0) + points
+        expired_names = {name for name, _ in plan.expired}
+        for name in expired_names:
+            update.remove(name)
+        for name, points in lots.items():
+            if name not in expired_names:
+                update.add(name, points)
+        if matured:
+            update.add("pend", -matured)
+        if matured - plan.expired_points:
+            update.add("bal", matured - plan.expired_points)
+        update.set("used", plan.used_after)
+        if plan.noticed is not None:
+            update.set("noticed", plan.noticed)
+        happened: dict[str, Any] = {"at": to_utc_iso(at), "matured": matured}
+        if plan.expired_points:
+            happened["expired"] = plan.expired_points
+        if plan.notice is not None:
+            happened["expiring"] = plan.notice[0]
+            happened["expiresOn"] = plan.notice[1].isoformat()
+        update.set("lastDue", happened)
+        if plan.next_due is None:
+            update.remove("checkShard")
+            update.remove("checkOn")
+        else:
+            update.set("checkShard", due_shard(program_id, member_id))
+            update.set("checkOn", plan.next_due.isoformat())
+        update.add("v", 1)
+        name = update.name("v")
+        return self._update_if(
+            update.request(
+                self.table_name,
+                self._key(program_id, member_id, MEMBER_SK),
+                f"{name} = {update.value(version)}",
+            )
+        )
+
+    # -- the ledger -----------------------------------------------------------------------------
+
+    def orders_page(
+        self, program_id: str, member_id: str, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The member's order items, newest order id first (ids sort by time upstream)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": self._key(program_id, member_id, MEMBER_SK)["pk"],
+                ":prefix": {"S": ORDER_SK_PREFIX},
+            },
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after:
+            request["ExclusiveStartKey"] = {**self._key(program_id, member_id, after)}
+        response = self._call("Query", self.client.query, **request)
+        items = [from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, (last["sk"]["S"] if last else None)

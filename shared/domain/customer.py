@@ -1,0 +1,438 @@
+"""The customer program's rules (docs/customer-program.md): points that are money.
+
+Pure functions of the program, the member item's attributes and ``now``; no I/O. The member item
+of a customer keeps its points as *lots*:
+
+- ``pd{YYYYMMDD}``: points pending until that local day (the day they become available);
+- ``av{YYYYMM}``: points that became available in that month (they expire together);
+- ``used``: how much of the ``av`` lots, oldest first, has been spent or clawed back;
+- ``bal`` (spendable now), ``held`` (on checkout holds), ``pend`` (the sum of the ``pd`` lots);
+- ``yp{YYYY}``: points earned in that calendar year (the status);
+- ``plan``, ``planUntil``: the paid membership.
+
+So spending never rewrites lots (``ADD used``), and what expires is a function of the lots and
+``used``: the oldest lot's points beyond what was used from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from .errors import InvalidInput
+from .money import Money
+from .program import MembershipPlan, PointsRules, Program, Tier
+from .timeutil import local_day, to_utc_iso
+
+PENDING_PREFIX = "pd"
+AVAILABLE_PREFIX = "av"
+YEAR_PREFIX = "yp"
+
+
+def rules(program: Program) -> PointsRules:
+    if program.points is None:
+        raise ValueError(f"program {program.id} has no points rules (not a customer program)")
+    return program.points
+
+
+# -- attribute names ------------------------------------------------------------------------------
+
+
+def pending_attr(day: date) -> str:
+    return f"{PENDING_PREFIX}{day:%Y%m%d}"
+
+
+def available_attr(day: date) -> str:
+    return f"{AVAILABLE_PREFIX}{day:%Y%m}"
+
+
+def year_attr(year: int) -> str:
+    return f"{YEAR_PREFIX}{year}"
+
+
+def _pending_day(name: str) -> date | None:
+    digits = name[len(PENDING_PREFIX) :]
+    if not name.startswith(PENDING_PREFIX) or len(digits) != 8 or not digits.isdigit():
+        return None
+    return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+
+
+def _available_month(name: str) -> date | None:
+    digits = name[len(AVAILABLE_PREFIX) :]
+    if not name.startswith(AVAILABLE_PREFIX) or len(digits) != 6 or not digits.isdigit():
+        return None
+    return date(int(digits[:4]), int(digits[4:]), 1)
+
+
+def pending_lots(attributes: Mapping[str, Any]) -> list[tuple[date, int]]:
+    """The pending lots, by the day they become available, oldest first."""
+    lots = []
+    for name, value in attributes.items():
+        day = _pending_day(name)
+        if day is not None and int(value):
+            lots.append((day, int(value)))
+    return sorted(lots)
+
+
+def available_lots(attributes: Mapping[str, Any]) -> list[tuple[date, int]]:
+    """The available lots, by their month (first day), oldest first."""
+    lots = []
+    for name, value in attributes.items():
+        month = _available_month(name)
+        if month is not None and int(value):
+            lots.append((month, int(value)))
+    return sorted(lots)
+
+
+def _int(attributes: Mapping[str, Any], name: str) -> int:
+    return int(attributes.get(name) or 0)
+
+
+# -- time -----------------------------------------------------------------------------------------
+
+
+def available_on(program: Program, completed_at: datetime) -> date:
+    """The local day an order's points become available: the start of the day after the pending
+    period ends (never less than ``pendingDays`` after the completion), or the order's day when
+    nothing is pending."""
+    days = rules(program).pending_days
+    if days == 0:
+        return local_day(completed_at, program.zone)
+    return local_day(completed_at + timedelta(days=days), program.zone) + timedelta(days=1)
+
+
+def _add_months(month: date, months: int) -> date:
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def expires_on(program: Program, month: date) -> date:
+    """Points that became available in ``month`` expire at the start of the month after their
+    ``expiryMonths``-th month (never less than ``expiryMonths`` after they became available)."""
+    return _add_months(month, rules(program).expiry_months + 1)
+
+
+def notice_on(program: Program, month: date) -> date:
+    return expires_on(program, month) - timedelta(days=rules(program).expiring_notice_days)
+
+
+# -- earning --------------------------------------------------------------------------------------
+
+
+def status_index(program: Program, year_points: int) -> int:
+    """0 below the first status, else 1 + the index of the highest status reached."""
+    index = 0
+    for position, tier in enumerate(program.tiers, start=1):
+        if year_points >= tier.min_points:
+            index = position
+    return index
+
+
+def status_tier(program: Program, index: int) -> Tier | None:
+    return program.tiers[index - 1] if index else None
+
+
+def band(program: Program, index: int) -> tuple[int | None, int | None]:
+    """The year points ``[low, high)`` of status index ``index`` (None: unbounded)."""
+    low = program.tiers[index - 1].min_points if index else None
+    high = program.tiers[index].min_points if index < len(program.tiers) else None
+    return low, high
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What an order's points depend on, as the member item stood before it: the status bands of
+    the previous and the current calendar year, and the membership plan valid at completion."""
+
+    year: int
+    previous_band: int = 0
+    current_band: int = 0
+    plan: str | None = None
+
+    @property
+    def status_band(self) -> int:
+        return max(self.previous_band, self.current_band)
+
+
+def standing_of(
+    program: Program, attributes: Mapping[str, Any] | None, completed_at: datetime
+) -> Standing:
+    """The standing an order completed at ``completed_at`` earns under (attributes of the member
+    item before the order; None: no member yet)."""
+    year = local_day(completed_at, program.zone).year
+    attributes = attributes or {}
+    plan = attributes.get("plan")
+    until = attributes.get("planUntil")
+    active = isinstance(plan, str) and isinstance(until, str) and until > to_utc_iso(completed_at)
+    return Standing(
+        year=year,
+        previous_band=status_index(program, _int(attributes, year_attr(year - 1))),
+        current_band=status_index(program, _int(attributes, year_attr(year))),
+        plan=plan if active else None,
+    )
+
+
+def base_points(program: Program, total: Money) -> int:
+    """``pointsPerDollar`` per whole unit of the order's total; 0 in another currency."""
+    per_dollar = program.earning.points_per_dollar or 0
+    if total.currency != program.currency:
+        return 0
+    return int(total.amount.to_integral_value(rounding=ROUND_FLOOR)) * per_dollar
+
+
+def multiplier(program: Program, standing: Standing) -> Decimal:
+    factor = Decimal(1)
+    tier = status_tier(program, standing.status_band)
+    if tier is not None:
+        factor *= tier.multiplier
+    plan: MembershipPlan | None = program.membership(standing.plan)
+    if plan is not None:
+        factor *= plan.multiplier
+    return factor
+
+
+def order_points(program: Program, total: Money, standing: Standing) -> int:
+    """Multipliers multiply; the order's points are rounded down once."""
+    points = Decimal(base_points(program, total)) * multiplier(program, standing)
+    return int(points.to_integral_value(rounding=ROUND_FLOOR))
+
+
+@dataclass(frozen=True)
+class CustomerCredit:
+    """What crediting one completed order to its customer does."""
+
+    points: int
+    base: int
+    standing: Standing
+    available_on: date
+    pending: bool
+    """False: the order arrived after its pending period, its points are available at once."""
+    rule_version: str
+    bounds: tuple[tuple[str, int | None, int | None], ...] = ()
+    """The member item's year points as the standing assumes them: (attribute, low, high)."""
+
+    @property
+    def lot(self) -> str:
+        on = self.available_on
+        return pending_attr(on) if self.pending else available_attr(on)
+
+
+def plan_customer_credit(
+    program: Program, total: Money, completed_at: datetime, standing: Standing, now: datetime
+) -> CustomerCredit:
+    on = available_on(program, completed_at)
+    return CustomerCredit(
+        points=order_points(program, total, standing),
+        base=base_points(program, total),
+        standing=standing,
+        available_on=on,
+        pending=local_day(now, program.zone) < on,
+        rule_version=program.rule_version,
+        bounds=(
+            (year_attr(standing.year - 1), *band(program, standing.previous_band)),
+            (year_attr(standing.year), *band(program, standing.current_band)),
+        ),
+    )
+
+
+# -- refunds --------------------------------------------------------------------------------------
+
+
+def refunded_share(total: Money, refunded: Decimal) -> Decimal:
+    """The refunded share of the order, 0 to 1 (a whole refund of a free order is 1)."""
+    if total.amount <= 0:
+        return Decimal(1)
+    return min(Decimal(1), max(Decimal(0), refunded / total.amount))
+
+
+def share_of(points: int, share: Decimal) -> int:
+    """``points`` times ``share``, rounded down (what a refund takes back, cumulatively)."""
+    return int((Decimal(points) * share).to_integral_value(rounding=ROUND_FLOOR))
+
+
+@dataclass(frozen=True)
+class Refund:
+    """One refund's effect on the order and member items (decided by
+    ``shared.logic.customers``)."""
+
+    key: str
+    kind: str
+    occurred_at: str
+    amount: dict[str, Any] | None
+    refunded: str
+    whole: bool
+    clawed: int
+    clawed_total: int
+    from_pending: int
+    from_pending_lot: str
+    returned: int
+    returned_total: int
+    returned_lot: str
+    year: int
+    rule_version: str
+
+
+# -- checkout holds -------------------------------------------------------------------------------
+
+
+def check_hold(program: Program, points: int) -> None:
+    """Refuse a hold the program does not allow (400 with the field)."""
+    holds = rules(program).holds
+    if points < holds.min_points:
+        raise InvalidInput(f"points: at least {holds.min_points} points", field="points")
+    if points % holds.multiple_of:
+        raise InvalidInput(f"points: a multiple of {holds.multiple_of} points", field="points")
+
+
+def points_value(program: Program, points: int) -> Money:
+    amount = (Decimal(points) * rules(program).value).quantize(Decimal("0.01"))
+    return Money(amount=amount, currency=program.currency)
+
+
+def hold_expires_at(program: Program, now: datetime) -> datetime:
+    return now + timedelta(minutes=rules(program).holds.minutes)
+
+
+# -- what falls due: maturation, expiry, notices --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuePlan:
+    """What the member item needs on ``today``: lots to make available, lots to expire, and the
+    next day anything falls due."""
+
+    matured: tuple[tuple[str, str, int], ...]
+    """(pending attribute, available attribute, points), oldest first."""
+    expired: tuple[tuple[str, int], ...]
+    """(available attribute, points that expire from it), oldest first."""
+    expired_points: int
+    used_after: int
+    notice: tuple[int, date] | None
+    """Points of the oldest lot that expire on the given day, to announce today (once per lot:
+    the member item's ``noticed`` names the lot announced)."""
+    noticed: str | None
+    """The lot announced (``YYYYMM``), to keep on the member item as ``noticed``."""
+    next_due: date | None
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.matured or self.expired or self.notice)
+
+
+def plan_due(program: Program, attributes: Mapping[str, Any], today: date) -> DuePlan:
+    """Mature every pending lot due by ``today``, expire every lot past its expiry (oldest first:
+    a lot's points beyond what was ``used`` of it; points on holds are spared), and announce the
+    points of the next lot to expire when its notice day has come and no notice went out today."""
+    matured = tuple(
+        (pending_attr(day), available_attr(day), points)
+        for day, points in pending_lots(attributes)
+        if day <= today
+    )
+    lots: dict[date, int] = dict(available_lots(attributes))
+    for _, available, points in matured:
+        month = _available_month(available)
+        assert month is not None
+        lots[month] = lots.get(month, 0) + points
+    used = _int(attributes, "used")
+    spendable = _int(attributes, "bal") + sum(points for _, _, points in matured)
+    expired: list[tuple[str, int]] = []
+    expired_points = 0
+    for month in sorted(lots):
+        if expires_on(program, month) > today:
+            break
+        lot = lots.pop(month)
+        left = max(0, lot - used)
+        gone = min(left, max(0, spendable - expired_points))
+        used = max(0, used - lot)
+        expired.append((available_attr(month), gone))
+        expired_points += gone
+    notice: tuple[int, date] | None = None
+    noticed: str | None = None
+    dues = [day for day, _ in pending_lots(attributes) if day > today]
+    upcoming = sorted(lots)
+    if upcoming:
+        # Only the oldest lot matters: the next ones fall due after it.
+        first = upcoming[0]
+        dues.append(expires_on(program, first))
+        left = max(0, lots[first] - used)
+        announced = attributes.get("noticed") == f"{first:%Y%m}"
+        if left and not announced:
+            if notice_on(program, first) <= today:
+                notice = (left, expires_on(program, first))
+                noticed = f"{first:%Y%m}"
+            else:
+                dues.append(notice_on(program, first))
+    return DuePlan(
+        matured=matured,
+        expired=tuple(expired),
+        expired_points=expired_points,
+        used_after=used,
+        notice=notice,
+        noticed=noticed,
+        next_due=min(dues) if dues else None,
+    )
+
+
+# -- the member's points as they stand ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PointsStanding:
+    available: int
+    pending: int
+    held: int
+    expiring: tuple[int, date] | None
+    year_points: int
+    status: Tier | None
+    status_until: date | None
+    plan: MembershipPlan | None
+    plan_until: str | None
+
+
+def points_standing(
+    program: Program, attributes: Mapping[str, Any] | None, now: datetime
+) -> PointsStanding:
+    """The member's points at ``now``, as if everything due had been applied (a sweep that has
+    not run yet changes nothing a member sees)."""
+    attributes = attributes or {}
+    today = local_day(now, program.zone)
+    due = plan_due(program, attributes, today)
+    matured = sum(points for _, _, points in due.matured)
+    available = _int(attributes, "bal") + matured - due.expired_points
+    pending = sum(points for day, points in pending_lots(attributes) if day > today)
+    lots = available_lots(attributes)
+    expired = {name for name, _ in due.expired}
+    used = due.used_after
+    expiring = None
+    for month, points in lots:
+        if available_attr(month) in expired:
+            continue
+        left = max(0, points - used)
+        if left:
+            expiring = (left, expires_on(program, month))
+        break
+    year = today.year
+    band_now = max(
+        status_index(program, _int(attributes, year_attr(year - 1))),
+        status_index(program, _int(attributes, year_attr(year))),
+    )
+    this_year = status_index(program, _int(attributes, year_attr(year)))
+    status = status_tier(program, band_now)
+    until = date(year + 1, 12, 31) if this_year and this_year == band_now else None
+    if status is not None and until is None:
+        until = date(year, 12, 31)
+    standing = standing_of(program, attributes, now)
+    return PointsStanding(
+        available=available,
+        pending=pending,
+        held=_int(attributes, "held"),
+        expiring=expiring,
+        year_points=_int(attributes, year_attr(year)),
+        status=status,
+        status_until=until,
+        plan=program.membership(standing.plan),
+        plan_until=attributes.get("planUntil") if standing.plan else None,
+    )

@@ -1,0 +1,464 @@
+"""Use cases of the customer program (docs/customer-program.md): earn, hold, capture, release,
+refund, mature and expire points, each exactly once.
+
+The store's transactions carry conditions; these functions decide what a refused condition
+means. An order's credit reads nothing: it assumes the member item's standing (no status, no
+plan, nothing due sooner) and, when the assumption was wrong, the refused transaction returns the
+member item as it stood, and the credit is made again with the standing it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from shared.domain.customer import (
+    CustomerCredit,
+    DuePlan,
+    Refund,
+    available_attr,
+    check_hold,
+    hold_expires_at,
+    plan_customer_credit,
+    plan_due,
+    points_value,
+    refunded_share,
+    share_of,
+    standing_of,
+)
+from shared.domain.errors import (
+    HoldClosed,
+    HoldMismatch,
+    InsufficientPoints,
+    InvalidInput,
+    NotFound,
+)
+from shared.domain.events import MembershipChanged, OrderCancelled, OrderCompleted, OrderRefunded
+from shared.domain.money import Money
+from shared.domain.program import Program
+from shared.domain.timeutil import local_day, parse_instant, to_utc_iso
+from shared.logic.ports import TransientConflict
+
+MAX_TRIES = 6
+
+
+class Found(Protocol):
+    applied: bool
+    order: dict[str, Any] | None
+    member: dict[str, Any] | None
+
+
+class CustomerStore(Protocol):
+    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
+
+    def get_customer_order(
+        self, program_id: str, member_id: str, order_id: str
+    ) -> dict[str, Any] | None: ...
+
+    def credit(
+        self,
+        program_id: str,
+        member_id: str,
+        order: Mapping[str, Any],
+        credit: CustomerCredit,
+        hold: Mapping[str, Any] | None,
+        lower_check: bool,
+        attempt_id: str,
+    ) -> Found: ...
+
+    def record_void(
+        self, program_id: str, member_id: str, order: Mapping[str, Any], status: str
+    ) -> bool: ...
+
+    def change_membership(
+        self,
+        program_id: str,
+        member_id: str,
+        plan: str | None,
+        valid_until: datetime | None,
+        occurred_at: datetime,
+    ) -> bool: ...
+
+    def place_hold(
+        self,
+        program_id: str,
+        member_id: str,
+        order_id: str,
+        points: int,
+        held_at: datetime,
+        expires_at: datetime,
+        attempt_id: str,
+    ) -> Found: ...
+
+    def release_hold(
+        self,
+        program_id: str,
+        member_id: str,
+        order_id: str,
+        points: int,
+        released_at: datetime,
+        reason: str,
+    ) -> Found: ...
+
+    def record_cancellation(
+        self, program_id: str, member_id: str, order_id: str, occurred_at: datetime, kind: str
+    ) -> bool: ...
+
+    def refund(
+        self,
+        program_id: str,
+        member_id: str,
+        order: Mapping[str, Any],
+        refund: Refund,
+        member_version: int,
+    ) -> Found: ...
+
+    def apply_due(
+        self, program_id: str, member_id: str, plan: DuePlan, at: datetime, version: int
+    ) -> bool: ...
+
+
+class CustomerOutcome(StrEnum):
+    CREDITED = "credited"
+    DUPLICATE = "duplicate"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+    CANCELLED_BEFORE_COMPLETION = "cancelled_before_completion"
+    NOTHING_TO_REFUND = "nothing_to_refund"
+    MEMBERSHIP_CHANGED = "membership_changed"
+    MEMBERSHIP_STALE = "membership_stale"
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    program_id: str
+    member_id: str
+    outcome: CustomerOutcome
+    points: int = 0
+    """The change to the member's points (earned, or clawed back: negative)."""
+    spent: int = 0
+    """Points captured from the order's hold (a credit) or given back (a refund)."""
+
+    def as_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "programId": self.program_id,
+            "memberId": self.member_id,
+            "outcome": self.outcome.value,
+            "points": self.points,
+        }
+        if self.spent:
+            body["spent"] = self.spent
+        return body
+
+
+def _hold(order: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    hold = (order or {}).get("hold")
+    return dict(hold) if isinstance(hold, Mapping) else None
+
+
+def _money_attr(value: Money) -> dict[str, str]:
+    return {"amount": str(value.amount), "currency": value.currency}
+
+
+# -- earning --------------------------------------------------------------------------------------
+
+
+def credit_customer(
+    event: OrderCompleted,
+    now: datetime,
+    program: Program,
+    store: CustomerStore,
+    attempt_id: str,
+    void: bool = False,
+) -> CustomerResult:
+    """Credit the order's customer, capturing the order's checkout hold if it has one. ``void``:
+    the order was cancelled before it completed (the shopper's side says so): recorded, never
+    credited."""
+    member_id = event.customer_id
+    order = {
+        "memberId": member_id,
+        "orderId": event.order_id,
+        "shopperId": event.member_id,
+        "completedAt": to_utc_iso(event.completed_at),
+        "total": _money_attr(event.total),
+    }
+
+    def result(outcome: CustomerOutcome, points: int = 0, spent: int = 0) -> CustomerResult:
+        return CustomerResult(program.id, member_id, outcome, points, spent)
+
+    if void:
+        if store.record_void(program.id, member_id, order, "void"):
+            return result(CustomerOutcome.VOIDED)
+        return result(CustomerOutcome.DUPLICATE)
+    member: dict[str, Any] | None = None
+    hold: dict[str, Any] | None = None
+    lower_check = False
+    for _ in range(MAX_TRIES):
+        credit = plan_customer_credit(
+            program,
+            event.total,
+            event.completed_at,
+            standing_of(program, member, event.completed_at),
+            now,
+        )
+        written = store.credit(program.id, member_id, order, credit, hold, lower_check, attempt_id)
+        captured = int(hold["points"]) if hold and hold.get("state") == "held" else 0
+        if written.applied:
+            return result(CustomerOutcome.CREDITED, credit.points, captured)
+        if written.order is not None:
+            found = written.order
+            if found.get("creditedBy") == attempt_id:
+                return result(CustomerOutcome.CREDITED, credit.points, captured)
+            if found.get("completedAt"):
+                return result(CustomerOutcome.DUPLICATE)
+            if found.get("cancelledAt"):
+                voided = store.record_void(program.id, member_id, order, "void")
+                return result(CustomerOutcome.VOIDED if voided else CustomerOutcome.DUPLICATE)
+            hold = _hold(found)
+        if written.member is not None:
+            member = written.member
+            check = member.get("checkOn")
+            lower_check = (
+                credit.pending
+                and isinstance(check, str)
+                and check > credit.available_on.isoformat()
+            )
+    raise TransientConflict(f"order {event.order_id} kept changing while being credited")
+
+
+# -- membership -----------------------------------------------------------------------------------
+
+
+def change_membership(
+    event: MembershipChanged, program: Program, store: CustomerStore
+) -> CustomerResult:
+    if event.plan is not None and program.membership(event.plan) is None:
+        known = ", ".join(plan.id for plan in program.memberships) or "none"
+        raise InvalidInput(
+            f"detail.plan: {event.plan!r} is not a plan of {program.id} (known: {known})",
+            field="detail.plan",
+        )
+    changed = store.change_membership(
+        program.id, event.customer_id, event.plan, event.valid_until, event.occurred_at
+    )
+    outcome = CustomerOutcome.MEMBERSHIP_CHANGED if changed else CustomerOutcome.MEMBERSHIP_STALE
+    return CustomerResult(program.id, event.customer_id, outcome)
+
+
+# -- what falls due -------------------------------------------------------------------------------
+
+
+def settle(
+    member_id: str, now: datetime, program: Program, store: CustomerStore
+) -> dict[str, Any] | None:
+    """Apply what has fallen due on the member item by ``now`` (pending points that became
+    available, expired lots, an expiry notice, the next due day); the member item after it."""
+    today = local_day(now, program.zone)
+    for _ in range(MAX_TRIES):
+        member = store.get_member(program.id, member_id)
+        if member is None:
+            return None
+        plan = plan_due(program, member, today)
+        next_due = plan.next_due.isoformat() if plan.next_due else None
+        if not plan.changes and member.get("checkOn") == next_due:
+            return member
+        if store.apply_due(program.id, member_id, plan, now, int(member.get("v") or 0)):
+            return store.get_member(program.id, member_id)
+    raise TransientConflict(f"member {member_id} kept changing while settling")
+
+
+# -- checkout holds -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoldView:
+    hold_id: str
+    order_id: str
+    points: int
+    value: Money
+    state: str
+    expires_at: str
+    created: bool
+    """False: the same hold was asked for before (an idempotent replay)."""
+
+
+def _view(program: Program, order_id: str, hold: Mapping[str, Any], created: bool) -> HoldView:
+    points = int(hold["points"])
+    return HoldView(
+        hold_id=order_id,
+        order_id=order_id,
+        points=points,
+        value=points_value(program, points),
+        state=str(hold.get("state", "held")),
+        expires_at=str(hold.get("expiresAt", "")),
+        created=created,
+    )
+
+
+def place_hold(
+    member_id: str,
+    order_id: str,
+    points: int,
+    now: datetime,
+    program: Program,
+    store: CustomerStore,
+    attempt_id: str,
+) -> HoldView:
+    """Hold ``points`` of the member's available points for the order (idempotent by order id:
+    the same amount again answers the same hold; another amount is a conflict)."""
+    check_hold(program, points)
+    member = settle(member_id, now, program, store)
+    if member is None:
+        raise NotFound(f"member {member_id} has no points in {program.id}", field="memberId")
+    expires_at = hold_expires_at(program, now)
+    for _ in range(MAX_TRIES):
+        written = store.place_hold(
+            program.id, member_id, order_id, points, now, expires_at, attempt_id
+        )
+        if written.applied:
+            placed = {"points": points, "state": "held", "expiresAt": to_utc_iso(expires_at)}
+            return _view(program, order_id, placed, created=True)
+        if written.order is not None:
+            existing = _hold(written.order)
+            if existing is not None:
+                if int(existing["points"]) != points:
+                    raise HoldMismatch(
+                        f"order {order_id} already holds {existing['points']} points",
+                        field="points",
+                    )
+                return _view(program, order_id, existing, created=False)
+            raise HoldClosed(f"order {order_id} is already completed or cancelled", field="orderId")
+        if written.member is not None:
+            if not written.member:
+                raise NotFound(
+                    f"member {member_id} has no points in {program.id}", field="memberId"
+                )
+            available = int(written.member.get("bal") or 0)
+            raise InsufficientPoints(
+                f"{points} points asked, {max(available, 0)} available", field="points"
+            )
+    raise TransientConflict(f"order {order_id} kept changing while being held")
+
+
+def release_hold(
+    member_id: str,
+    order_id: str,
+    now: datetime,
+    program: Program,
+    store: CustomerStore,
+    reason: str,
+) -> HoldView:
+    """Give a hold's points back (its order was not placed, was cancelled, or its time ran
+    out). Releasing a released hold changes nothing; a captured hold cannot be released."""
+    for _ in range(MAX_TRIES):
+        order = store.get_customer_order(program.id, member_id, order_id)
+        hold = _hold(order)
+        if hold is None:
+            raise NotFound(f"order {order_id} holds no points", field="orderId")
+        state = hold.get("state")
+        if state == "released":
+            return _view(program, order_id, hold, created=False)
+        if state == "captured":
+            raise HoldClosed(
+                f"the hold of order {order_id} was captured by its completion", field="orderId"
+            )
+        written = store.release_hold(
+            program.id, member_id, order_id, int(hold["points"]), now, reason
+        )
+        if written.applied:
+            return _view(program, order_id, {**hold, "state": "released"}, created=False)
+    raise TransientConflict(f"the hold of order {order_id} kept changing while released")
+
+
+# -- cancellations and refunds --------------------------------------------------------------------
+
+
+def _plan_refund(
+    event: OrderCancelled,
+    order: Mapping[str, Any],
+    member: Mapping[str, Any],
+    now: datetime,
+    program: Program,
+) -> Refund | None:
+    total_attr = order.get("total") or {}
+    total = Money(
+        amount=Decimal(str(total_attr.get("amount", "0"))),
+        currency=str(total_attr.get("currency", program.currency)),
+    )
+    before = Decimal(str(order.get("refunded") or "0"))
+    amount = event.amount if isinstance(event, OrderRefunded) else None
+    after = total.amount if amount is None else min(total.amount, before + amount.amount)
+    share = refunded_share(total, after)
+    points = int(order.get("points") or 0)
+    clawed_total = share_of(points, share)
+    clawed = clawed_total - int(order.get("clawed") or 0)
+    hold = _hold(order)
+    spent = int(hold["points"]) if hold and hold.get("state") == "captured" else 0
+    returned_total = share_of(spent, share)
+    returned = returned_total - int(order.get("returned") or 0)
+    if clawed <= 0 and returned <= 0 and after == before:
+        return None
+    lot = str(order.get("lot") or "")
+    from_pending = min(clawed, int(member.get(lot) or 0)) if lot.startswith("pd") else 0
+    completed = parse_instant(str(order["completedAt"]))
+    return Refund(
+        key=f"{event.detail_type}@{to_utc_iso(event.occurred_at)}",
+        kind=event.detail_type,
+        occurred_at=to_utc_iso(event.occurred_at),
+        amount=_money_attr(amount) if amount is not None else None,
+        refunded=str(after),
+        whole=share >= 1,
+        clawed=clawed,
+        clawed_total=clawed_total,
+        from_pending=max(0, from_pending),
+        from_pending_lot=lot,
+        returned=max(0, returned),
+        returned_total=returned_total,
+        returned_lot=available_attr(local_day(now, program.zone)),
+        year=local_day(completed, program.zone).year,
+        rule_version=program.rule_version,
+    )
+
+
+def refund_customer(
+    event: OrderCancelled,
+    customer_id: str,
+    now: datetime,
+    program: Program,
+    store: CustomerStore,
+) -> CustomerResult:
+    """A cancellation or (partial) refund of the customer's order: earned points come back out
+    in proportion (from the pending lot while it is pending), spent points come back, a hold not
+    yet captured is released. The balance may go negative."""
+
+    def result(outcome: CustomerOutcome, points: int = 0, spent: int = 0) -> CustomerResult:
+        return CustomerResult(program.id, customer_id, outcome, points, spent)
+
+    for _ in range(MAX_TRIES):
+        order = store.get_customer_order(program.id, customer_id, event.order_id)
+        if order is None or not (order.get("completedAt") or order.get("cancelledAt")):
+            hold = _hold(order)
+            if hold is not None and hold.get("state") == "held":
+                release_hold(customer_id, event.order_id, now, program, store, event.detail_type)
+            if store.record_cancellation(
+                program.id, customer_id, event.order_id, event.occurred_at, event.detail_type
+            ):
+                return result(CustomerOutcome.CANCELLED_BEFORE_COMPLETION)
+            continue
+        if order.get("status") != "credited":
+            return result(CustomerOutcome.DUPLICATE)
+        key = f"{event.detail_type}@{to_utc_iso(event.occurred_at)}"
+        if key in (order.get("refundKeys") or []):
+            return result(CustomerOutcome.DUPLICATE)
+        member = store.get_member(program.id, customer_id) or {}
+        refund = _plan_refund(event, order, member, now, program)
+        if refund is None:
+            return result(CustomerOutcome.NOTHING_TO_REFUND)
+        written = store.refund(program.id, customer_id, order, refund, int(member.get("v") or 0))
+        if written.applied:
+            return result(CustomerOutcome.REFUNDED, -refund.clawed, refund.returned)
+    raise TransientConflict(f"order {event.order_id} kept changing while being refunded")
