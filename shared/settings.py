@@ -14,6 +14,9 @@ class Settings:
     table_name: str
     event_bus_name: str = "default"
     program_id: str = "cart-star"
+    program_ids: tuple[str, ...] | None = None
+    """``PROGRAM_IDS`` (comma-separated): the programs the functions serve; None: every program
+    shipped in shared/programs/."""
 
 
 class MissingConfiguration(RuntimeError):
@@ -31,4 +34,8 @@ def settings() -> Settings:
         table_name=table_name,
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "default"),
         program_id=os.environ.get("PROGRAM_ID", "cart-star"),
+        program_ids=tuple(
+            name.strip() for name in os.environ.get("PROGRAM_IDS", "").split(",") if name.strip()
+        )
+        or None,
     )

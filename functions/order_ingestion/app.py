@@ -1,7 +1,9 @@
 """order_ingestion: orders become points in members' ledgers, exactly once.
 
-Triggers (template.yaml): an EventBridge rule for OrderCompleted, OrderCancelled, OrderRefunded
-and TipAdjusted; an SQS queue of the same events; the IAM-authorised route ``POST /v1/events``.
+Triggers (template.yaml): an EventBridge rule for OrderCompleted, OrderCancelled, OrderRefunded,
+TipAdjusted and MembershipChanged; an SQS queue of the same events; the IAM-authorised route
+``POST /v1/events``. Each event is applied to every program it concerns: the shopper program
+(the order's ``memberId``) and the customer programs (its ``customerId``).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.composition import ledger_repository
+from shared.composition import customer_repository, ledger_repository
 from shared.domain.events import InboundEvent
 from shared.ingress import EventIngress
-from shared.logic.ingestion import INGESTED_EVENTS, Outcome, ingest
+from shared.logic.customers import CustomerOutcome
+from shared.logic.ingestion import Outcome
+from shared.logic.order_events import ORDER_EVENTS, apply_order_event
 from shared.observability import logger, metrics, tracer
-from shared.programs import load_program
+from shared.programs import customer_programs, load_program
 from shared.settings import settings
 
 if TYPE_CHECKING:
@@ -32,23 +36,48 @@ _METRICS = {
     Outcome.ALREADY_REVERSED: "DuplicateDeliveries",
     Outcome.TIP_RECORDED: "TipAdjustments",
     Outcome.TIP_STALE: "DuplicateDeliveries",
+    Outcome.PARTIAL_REFUND: "PartialRefundsKept",
+}
+_CUSTOMER_METRICS = {
+    CustomerOutcome.CREDITED: "CustomerOrdersCredited",
+    CustomerOutcome.DUPLICATE: "DuplicateDeliveries",
+    CustomerOutcome.VOIDED: "OrdersVoided",
+    CustomerOutcome.REFUNDED: "CustomerRefunds",
+    CustomerOutcome.CANCELLED_BEFORE_COMPLETION: "CancellationsBeforeCompletion",
+    CustomerOutcome.NOTHING_TO_REFUND: "DuplicateDeliveries",
+    CustomerOutcome.MEMBERSHIP_CHANGED: "MembershipChanges",
+    CustomerOutcome.MEMBERSHIP_STALE: "DuplicateDeliveries",
 }
 
 
 def _process(event: InboundEvent, now: datetime, attempt_id: str) -> Mapping[str, object]:
-    result = ingest(
-        event, now, load_program(settings().program_id), ledger_repository(), attempt_id
+    config = settings()
+    result = apply_order_event(
+        event,
+        now,
+        load_program(config.program_id),
+        customer_programs(config.program_ids),
+        ledger_repository(),
+        customer_repository(),
+        attempt_id,
     )
-    metrics.add_metric(name=_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
-    if result.points:
-        metrics.add_metric(name="PointsChanged", unit=MetricUnit.Count, value=abs(result.points))
-    if result.tip_baited:
-        metrics.add_metric(name="TipBaitedOrders", unit=MetricUnit.Count, value=1)
-    logger.info("event applied", extra=result.as_dict())
-    return result.as_dict()
+    shopper = result.shopper
+    if shopper is not None:
+        metrics.add_metric(name=_METRICS[shopper.outcome], unit=MetricUnit.Count, value=1)
+        if shopper.points:
+            metrics.add_metric(
+                name="PointsChanged", unit=MetricUnit.Count, value=abs(shopper.points)
+            )
+        if shopper.tip_baited:
+            metrics.add_metric(name="TipBaitedOrders", unit=MetricUnit.Count, value=1)
+    for customer in result.customers:
+        metrics.add_metric(name=_CUSTOMER_METRICS[customer.outcome], unit=MetricUnit.Count, value=1)
+    body = result.as_dict()
+    logger.info("event applied", extra=body)
+    return body
 
 
-ingress = EventIngress(INGESTED_EVENTS, _process)
+ingress = EventIngress(ORDER_EVENTS, _process)
 
 
 @logger.inject_lambda_context(correlation_id_path="id")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from shared.domain.customer import CustomerCredit, DuePlan, Refund, year_attr
 from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, order_sk
 from shared.domain.timeutil import to_utc_iso
+from shared.logic.ports import Found
 
 from .dynamodb import DynamoRepository, Update, from_item
 
@@ -37,16 +37,6 @@ def due_shard(program_id: str, member_id: str) -> str:
 def hold_shard(program_id: str, member_id: str) -> str:
     """Holds to release at ``checkOn`` (an instant) unless captured first."""
     return f"{program_id}#H#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
-
-
-@dataclass(frozen=True)
-class Found:
-    """What a refused transaction found: the order item and the member item as they stood
-    (None: the condition on that item held; {}: the item does not exist)."""
-
-    applied: bool
-    order: dict[str, Any] | None = None
-    member: dict[str, Any] | None = None
 
 
 class CustomerRepository(DynamoRepository):

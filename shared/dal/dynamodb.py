@@ -79,6 +79,7 @@ def order_record(item: Mapping[str, Any]) -> OrderRecord:
         rule_version=item.get("ruleVersion"),
         credited_by=item.get("creditedBy"),
         cancelled_by=item.get("cancelledBy"),
+        total=money_or_none(item.get("total")),
         tip_at_delivery=money_or_none(item.get("tipAtDelivery")),
         tip=money_or_none(item.get("tip")),
         tip_baseline=money_or_none(item.get("tipBaseline")),

@@ -132,6 +132,7 @@ class OrderRecord:
     rule_version: str | None = None
     credited_by: str | None = None
     cancelled_by: str | None = None
+    total: Money | None = None
     tip_at_delivery: Money | None = None
     tip: Money | None = None
     tip_baseline: Money | None = None

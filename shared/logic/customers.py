@@ -41,15 +41,9 @@ from shared.domain.events import MembershipChanged, OrderCancelled, OrderComplet
 from shared.domain.money import Money
 from shared.domain.program import Program
 from shared.domain.timeutil import local_day, parse_instant, to_utc_iso
-from shared.logic.ports import TransientConflict
+from shared.logic.ports import Found, TransientConflict
 
 MAX_TRIES = 6
-
-
-class Found(Protocol):
-    applied: bool
-    order: dict[str, Any] | None
-    member: dict[str, Any] | None
 
 
 class CustomerStore(Protocol):

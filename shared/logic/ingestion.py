@@ -52,6 +52,9 @@ class Outcome(StrEnum):
     TIP_RECORDED = "tip_recorded"
     TIP_STALE = "tip_stale"
     """The adjustment was seen before, or a later one is already recorded."""
+    PARTIAL_REFUND = "partial_refund"
+    """A refund of part of a delivered order: the shopper keeps the order's points (customer
+    programs take back their share)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,15 @@ def complete_order(
     return result(Outcome.DUPLICATE)
 
 
+def is_partial_refund(event: OrderCancelled, order: OrderRecord) -> bool:
+    """A refund of less than the order's total (a missing item, say) is the customer's matter:
+    the shopper delivered the order. A whole refund (no amount, or the total) reverses it."""
+    if not isinstance(event, OrderRefunded) or event.amount is None or order.total is None:
+        return False
+    same_currency = event.amount.currency == order.total.currency
+    return same_currency and event.amount.amount < order.total.amount
+
+
 def reverse_order(
     event: OrderCancelled, now: datetime, program: Program, store: LedgerStore, attempt_id: str
 ) -> IngestResult:
@@ -144,6 +156,8 @@ def reverse_order(
             if store.record_early_cancellation(program.id, event, attempt_id).applied:
                 return result(Outcome.CANCELLED_BEFORE_COMPLETION)
             continue  # the completion (or another cancellation) won the race: look again
+        if order.status is OrderStatus.CREDITED and is_partial_refund(event, order):
+            return result(Outcome.PARTIAL_REFUND)
         if order.status is OrderStatus.CREDITED:
             plan = plan_reversal(program, order.points, order.bucket, now)
             if store.reverse_order(program.id, order, event, plan, attempt_id).applied:

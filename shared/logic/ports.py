@@ -28,6 +28,16 @@ class WriteResult:
     existing: OrderRecord | None = None
 
 
+@dataclass(frozen=True)
+class Found:
+    """What a refused two-item transaction found: the order item and the member item as they
+    stood (None: the condition on that item held; {}: the item does not exist)."""
+
+    applied: bool
+    order: dict[str, Any] | None = None
+    member: dict[str, Any] | None = None
+
+
 # -- lists ----------------------------------------------------------------------------------------
 
 

@@ -57,6 +57,20 @@ def all_programs() -> tuple[Program, ...]:
     return tuple(load_program(program_id) for program_id in program_ids())
 
 
+def served_programs(program_ids: tuple[str, ...] | None) -> tuple[Program, ...]:
+    """The programs a deployment serves (``PROGRAM_IDS``; None: every shipped program)."""
+    if program_ids is None:
+        return all_programs()
+    return tuple(load_program(program_id) for program_id in program_ids)
+
+
+def customer_programs(program_ids: tuple[str, ...] | None) -> tuple[Program, ...]:
+    """The served programs whose members are an order's customers."""
+    from shared.domain.program import MemberRole  # noqa: PLC0415
+
+    return tuple(p for p in served_programs(program_ids) if p.members is MemberRole.CUSTOMER)
+
+
 def program_for_audience(audience: str | None) -> Program | None:
     """The program whose app a token was issued to (its ``aud``), if any."""
     return next((p for p in all_programs() if audience and p.app_audience == audience), None)
