@@ -46,6 +46,7 @@ FIRST_CLIENT: dict[str, str] = {
     "member_api": "shared.composition:ledger_repository",
     "order_ingestion": "shared.composition:ledger_repository",
     "perk_redemption": "shared.composition:perk_repository",
+    "points_settlement": "shared.composition:customer_repository",
     "rating_moderation": "shared.composition:rating_repository",
     "tier_full_recalculation": "shared.composition:recalculation_repository",
     "tier_recalculation": "shared.composition:tier_repository",

@@ -9,7 +9,7 @@ cases never see a raw item.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,6 +32,13 @@ class Change:
     @property
     def sk(self) -> str:
         return str(self.keys.get("sk", ""))
+
+    @property
+    def program_id(self) -> str | None:
+        """The program of the item (its partition key is ``P#{programId}#...``)."""
+        pk = str(self.keys.get("pk", ""))
+        parts = pk.split("#", 2)
+        return parts[1] if len(parts) > 2 and parts[0] == "P" else None
 
 
 def change_of(record: DynamoDBRecord) -> Change:
@@ -77,9 +84,14 @@ class StreamRouter:
     (a stream trigger's filter may pass them, and a record of no interest is not a failure)."""
 
     handlers: Mapping[ItemKind, Handler]
+    programs: Callable[[], Collection[str]] | None = None
+    """The programs whose items this router handles (None: every program's): the shopper
+    program's tier and rating rules never see a customer program's items."""
 
     def route(self, change: Change) -> bool:
-        """Handle one change; False: its kind is not one this router handles."""
+        """Handle one change; False: its kind (or program) is not one this router handles."""
+        if self.programs is not None and change.program_id not in self.programs():
+            return False
         kind = kind_of(change.sk)
         handler = self.handlers.get(kind) if kind is not None else None
         if handler is None:

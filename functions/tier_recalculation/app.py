@@ -67,8 +67,11 @@ def _rating(change: Change) -> None:
 
 
 stream = StreamRouter(
-    {ItemKind.MEMBER: _member, ItemKind.ORDER: _rating, ItemKind.WAITING: _rating}
+    {ItemKind.MEMBER: _member, ItemKind.ORDER: _rating, ItemKind.WAITING: _rating},
+    programs=lambda: (settings().program_id,),
 )
+"""The shopper program's items only: a customer program's members and orders share the table
+and the stream, and are none of the tier or rating rules' business."""
 
 
 def _schedule(event: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,9 @@ member item as it stood, and the credit is made again with the standing it shows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -114,6 +114,10 @@ class CustomerStore(Protocol):
     def apply_due(
         self, program_id: str, member_id: str, plan: DuePlan, at: datetime, version: int
     ) -> bool: ...
+
+    def expired_holds(self, program_id: str, before: datetime) -> Iterator[tuple[str, str]]: ...
+
+    def due_members(self, program_id: str, today: date) -> Iterator[str]: ...
 
 
 class CustomerOutcome(StrEnum):
@@ -456,3 +460,51 @@ def refund_customer(
         if written.applied:
             return result(CustomerOutcome.REFUNDED, -refund.clawed, refund.returned)
     raise TransientConflict(f"order {event.order_id} kept changing while being refunded")
+
+
+# -- the scheduled settlement ---------------------------------------------------------------------
+
+
+@dataclass
+class SettlementRun:
+    program_id: str
+    holds_released: int = 0
+    members_settled: int = 0
+    matured: int = 0
+    expired: int = 0
+    notices: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "programId": self.program_id,
+            "holdsReleased": self.holds_released,
+            "membersSettled": self.members_settled,
+            "pointsMatured": self.matured,
+            "pointsExpired": self.expired,
+            "expiryNotices": self.notices,
+        }
+
+
+def settle_due(now: datetime, program: Program, store: CustomerStore) -> SettlementRun:
+    """The schedule's pass (every few minutes): release the holds whose time ran out, then
+    settle the members with something due today, found in the sparse index (no Scan). Each
+    step is idempotent, so an overlapping or repeated run changes nothing twice."""
+    run = SettlementRun(program.id)
+    for member_id, order_id in list(store.expired_holds(program.id, now)):
+        try:
+            release_hold(member_id, order_id, now, program, store, "expired")
+        except (HoldClosed, NotFound):
+            continue  # captured or released meanwhile: nothing to release
+        run.holds_released += 1
+    today = local_day(now, program.zone)
+    for member_id in list(store.due_members(program.id, today)):
+        before = store.get_member(program.id, member_id) or {}
+        after = settle(member_id, now, program, store) or {}
+        if after.get("v") == before.get("v"):
+            continue
+        run.members_settled += 1
+        due = after.get("lastDue") or {}
+        run.matured += int(due.get("matured") or 0)
+        run.expired += int(due.get("expired") or 0)
+        run.notices += 1 if due.get("expiring") else 0
+    return run

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.domain.customer_events import customer_events
 from shared.domain.outbound import Deriver, Image
 from shared.domain.perk_events import perk_events
 from shared.domain.rating_events import rating_events
@@ -21,5 +22,5 @@ ReadModelStore = LedgerEntryWriter
 
 Projector = Callable[[Image | None, Image | None, ReadModelStore], int]
 
-DERIVERS: list[Deriver] = [tier_events, rating_events, perk_events]
+DERIVERS: list[Deriver] = [tier_events, rating_events, perk_events, customer_events]
 PROJECTORS: list[Projector] = [project_ledger]

@@ -238,7 +238,7 @@ def test_hold_for_an_unknown_member_is_not_found(store: CustomerRepository) -> N
 
 def test_concurrent_holds_never_hold_more_than_available(store: CustomerRepository) -> None:
     """16 holds at once against one balance, many trials: never over-held."""
-    rng = random.Random(7)  # noqa: S311
+    rng = random.Random(7)
     trials = 25
     for trial in range(trials):
         customer = f"race-{trial}"
@@ -247,7 +247,12 @@ def test_concurrent_holds_never_hold_more_than_available(store: CustomerReposito
         asks = [rng.choice([500, 600, 800, 1000]) for _ in range(16)]
         barrier = threading.Barrier(16)
 
-        def hold(index: int, customer: str = customer, asks: list[int] = asks) -> int:
+        def hold(
+            index: int,
+            customer: str = customer,
+            asks: list[int] = asks,
+            barrier: threading.Barrier = barrier,
+        ) -> int:
             barrier.wait()
             try:
                 place_hold(customer, f"o{index}", asks[index], NOW, PROGRAM, store, f"t{index}")
@@ -282,9 +287,7 @@ def test_partial_refund_claws_back_in_proportion_and_gives_spent_points_back(
     view = standing(store, "r1", later)
     assert (view.pending, view.available) == (126, 750)
     # The rest of the order, refunded a day later: the rest of the points.
-    rest = refund_customer(
-        refunded(order, later + timedelta(days=1)), "r1", later, PROGRAM, store
-    )
+    rest = refund_customer(refunded(order, later + timedelta(days=1)), "r1", later, PROGRAM, store)
     assert (rest.points, rest.spent) == (-126, 250)
     view = standing(store, "r1", later)
     assert (view.pending, view.available) == (0, 1000)
@@ -349,3 +352,31 @@ def test_spent_points_leave_the_oldest_lot_first(store: CustomerRepository) -> N
     assert member is not None
     assert member["lastDue"]["expired"] == 100  # 600 - 500 spent
     assert member["bal"] == 500 and Decimal(member["used"]) == 0
+
+
+def test_the_schedule_releases_expired_holds_and_settles_due_members(
+    store: CustomerRepository,
+) -> None:
+    from tests.helpers import FakeContext, load_function  # noqa: PLC0415
+
+    app = load_function("points_settlement")
+    _available(store, "s1", "500.00")  # 1,000 available
+    place_hold("s1", "abandoned", 500, NOW, PROGRAM, store, "t")
+    credit(store, completed("s2", "20.00"))  # 40 pending until 2026-12-08
+    schedule = {"detail-type": "Scheduled Event", "time": "2026-11-23T12:20:00Z"}
+    first = app.lambda_handler(schedule, FakeContext())
+    assert first["programs"][0]["holdsReleased"] == 0  # 20 minutes: still held
+    schedule["time"] = "2026-11-23T12:31:00Z"
+    second = app.lambda_handler(schedule, FakeContext())
+    assert second["programs"][0]["holdsReleased"] == 1
+    assert standing(store, "s1", NOW).available == 1000
+    order = store.get_customer_order(PROGRAM.id, "s1", "abandoned")
+    assert order is not None and order["hold"]["releaseReason"] == "expired"
+    assert "checkOn" not in order  # out of the index
+    schedule["time"] = "2026-12-08T00:05:00Z"
+    third = app.lambda_handler(schedule, FakeContext())
+    assert third["programs"][0]["pointsMatured"] == 40
+    member = store.get_member(PROGRAM.id, "s2")
+    assert member is not None and member["bal"] == 40 and "checkOn" in member
+    again = app.lambda_handler(schedule, FakeContext())
+    assert again["programs"][0]["membersSettled"] == 0  # nothing twice

@@ -1,0 +1,61 @@
+"""points_settlement: what falls due in the customer programs, on a schedule.
+
+Trigger (template.yaml): an EventBridge schedule every 5 minutes. For each customer program:
+checkout holds not captured within their time are released, pending points whose day came
+become available, lots past their expiry expire, and expiry notices fall due. Members and holds
+are found in the table's sparse index (``ByCheckDate``), never by a Scan; every step is
+idempotent (``shared.logic.customers.settle_due``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from shared.composition import customer_repository
+from shared.logic.customers import settle_due
+from shared.observability import logger, metrics, tracer
+from shared.programs import customer_programs
+from shared.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+_METRICS = {
+    "holdsReleased": "HoldsExpired",
+    "membersSettled": "MembersSettled",
+    "pointsMatured": "PointsMatured",
+    "pointsExpired": "PointsExpired",
+    "expiryNotices": "ExpiryNotices",
+}
+
+
+def _now(event: Any) -> datetime:
+    raw = event.get("time") if isinstance(event, dict) else None
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment
+    return datetime.now(UTC)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    now = _now(event)
+    runs = []
+    for program in customer_programs(settings().program_ids):
+        run = settle_due(now, program, customer_repository()).as_dict()
+        for key, name in _METRICS.items():
+            value = run[key]
+            if isinstance(value, int) and value:
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        logger.info("settlement done", extra=run)
+        runs.append(run)
+    return {"at": now.isoformat(), "programs": runs}

@@ -1,0 +1,86 @@
+"""The customer program's outbound events, derived from item changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared.domain.customer_events import customer_events
+from shared.streams import Change, ItemKind, StreamRouter
+
+PK = "P#customer-rewards#M#c1"
+
+
+def order(**attributes: object) -> dict[str, object]:
+    return {
+        "pk": PK,
+        "sk": "ORDER#o1",
+        "memberId": "c1",
+        "orderId": "o1",
+        "shopperId": "s1",
+        **attributes,
+    }
+
+
+def test_a_credit_publishes_points_earned_once() -> None:
+    new = order(
+        status="credited",
+        points=80,
+        lot="pd20261208",
+        availableOn="2026-12-08",
+        ruleVersion="customer-rewards@1",
+        completedAt="2026-11-23T10:00:00.000000Z",
+    )
+    events = customer_events(None, new)
+    assert [e.detail_type for e in events] == ["PointsEarned"]
+    detail = events[0].detail
+    assert detail["programId"] == "customer-rewards" and detail["memberId"] == "c1"
+    assert detail["points"] == 80 and detail["status"] == "pending"
+    assert customer_events(new, {**new, "refunded": "1.00"}) == []
+    assert customer_events(None, new)[0].detail["eventId"] == detail["eventId"]
+
+
+def test_a_late_credit_is_available_at_once_and_a_capture_is_spent() -> None:
+    held = order(hold={"points": 500, "state": "held"})
+    new = order(
+        status="credited",
+        points=40,
+        lot="av202611",
+        completedAt="t",
+        hold={"points": 500, "state": "captured", "capturedAt": "t"},
+    )
+    kinds = [e.detail_type for e in customer_events(held, new)]
+    assert kinds == ["PointsEarned", "PointsAvailable", "PointsSpent"]
+
+
+def test_settlement_publishes_available_expired_and_expiring() -> None:
+    member = {"pk": PK, "sk": "MEMBER", "memberId": "c1"}
+    due = {
+        "at": "2026-12-01T00:05:00Z",
+        "matured": 40,
+        "expired": 100,
+        "expiring": 60,
+        "expiresOn": "2027-01-01",
+    }
+    events = customer_events(member, {**member, "lastDue": due})
+    assert [e.detail_type for e in events] == ["PointsAvailable", "PointsExpired", "PointsExpiring"]
+    assert events[2].detail["expiresOn"] == "2027-01-01"
+    # The same settlement seen again (another attribute changed) publishes nothing.
+    assert customer_events({**member, "lastDue": due}, {**member, "lastDue": due, "bal": 1}) == []
+
+
+def test_shopper_items_publish_no_customer_events() -> None:
+    shopper_order = {"pk": "P#cart-star#M#s1", "sk": "ORDER#o1", "status": "credited"}
+    assert customer_events(None, shopper_order) == []
+
+
+def test_the_shopper_router_ignores_customer_program_items() -> None:
+    seen: list[str] = []
+    router = StreamRouter(
+        {ItemKind.MEMBER: lambda change: seen.append(change.sk)}, programs=lambda: ("cart-star",)
+    )
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    customer = Change({"pk": PK, "sk": "MEMBER"}, None, {"bal": 1}, at)
+    shopper = Change({"pk": "P#cart-star#M#s1", "sk": "MEMBER"}, None, {"v": 1}, at)
+    assert router.route(customer) is False
+    assert router.route(shopper) is True
+    assert seen == ["MEMBER"]
