@@ -26,7 +26,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from shared.composition import perk_repository
 from shared.domain.errors import MalformedRequest
 from shared.domain.events import InboundEvent
-from shared.domain.perks import FuelPurchaseReported, IdempotencyKey, Redemption, RedemptionRequest
+from shared.domain.perks import (
+    FuelPurchaseRefunded,
+    FuelPurchaseReported,
+    IdempotencyKey,
+    Redemption,
+    RedemptionRequest,
+)
 from shared.http_api import (
     answer_errors,
     error_responses,
@@ -36,7 +42,13 @@ from shared.http_api import (
     token_subject,
 )
 from shared.ingress import EventIngress
-from shared.logic.perks import CashbackOutcome, cancel, credit_fuel_purchase, redeem
+from shared.logic.perks import (
+    CashbackOutcome,
+    cancel,
+    credit_fuel_purchase,
+    redeem,
+    refund_fuel_purchase,
+)
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
@@ -134,20 +146,27 @@ _CASHBACK_METRICS = {
     CashbackOutcome.CREDITED: "CashbackCredited",
     CashbackOutcome.DECLINED: "CashbackDeclined",
     CashbackOutcome.DUPLICATE: "DuplicateDeliveries",
+    CashbackOutcome.REFUNDED: "CashbackRefunded",
+    CashbackOutcome.REFUNDED_BEFORE_REPORT: "CashbackRefundedBeforeReport",
 }
 
 
 def _fuel_purchase(event: InboundEvent, now: datetime, attempt_id: str) -> Mapping[str, object]:
-    assert isinstance(event, FuelPurchaseReported)
     program = load_program(settings().program_id)
-    result = credit_fuel_purchase(event, now, program, perk_repository())
+    if isinstance(event, FuelPurchaseRefunded):
+        result = refund_fuel_purchase(event, now, program, perk_repository())
+    else:
+        assert isinstance(event, FuelPurchaseReported)
+        result = credit_fuel_purchase(event, now, program, perk_repository())
     metrics.add_metric(name=_CASHBACK_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
     logger.info("event applied", extra=result.as_dict())
     return result.as_dict()
 
 
 ingress = EventIngress(
-    {FuelPurchaseReported.detail_type: FuelPurchaseReported}, _fuel_purchase, FUEL_ROUTE
+    {model.detail_type: model for model in (FuelPurchaseReported, FuelPurchaseRefunded)},
+    _fuel_purchase,
+    FUEL_ROUTE,
 )
 
 

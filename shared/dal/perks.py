@@ -469,6 +469,51 @@ class PerkRepository(DynamoRepository):
             self._put(program_id, member_id, fuel_sk(str(purchase["purchaseId"])), purchase)
         )
 
+    def refund_cashback(
+        self,
+        program_id: str,
+        member_id: str,
+        purchase_id: str,
+        cashback: Decimal,
+        refunded_at: str,
+        occurred_at: str,
+    ) -> CashbackWrite:
+        """Take a credited purchase's cashback back out of the wallet, once (the purchase item
+        goes from ``credited`` to ``refunded`` in the same transaction). The wallet may go
+        below zero: the refund is never refused."""
+        item = Update()
+        item.set("status", "refunded")
+        item.set("refundedAt", refunded_at)
+        item.set("refundOccurredAt", occurred_at)
+        status = item.name("status")
+        purchase_request = item.request(
+            self.table_name,
+            self._key(program_id, member_id, fuel_sk(purchase_id)),
+            f"{status} = {item.value('credited')}",
+        )
+        purchase_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        member = Update()
+        member.adds.append(f"{member.name('walletBalance')} {member.value(-cashback)}")
+        member_request = member.request(self.table_name, self._member_key(program_id, member_id))
+        reasons = self._transact([{"Update": purchase_request}, {"Update": member_request}])
+        if reasons is None:
+            return CashbackWrite(applied=True)
+        _, existing = _reason_item(reasons, 0)
+        return CashbackWrite(applied=False, existing=existing)
+
+    def get_purchase(
+        self, program_id: str, member_id: str, purchase_id: str
+    ) -> dict[str, Any] | None:
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._key(program_id, member_id, fuel_sk(purchase_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
     # -- ledger read model ------------------------------------------------------------------
 
     def put_ledger_entry(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None:

@@ -493,6 +493,16 @@ class FuelPurchaseReported(InboundEvent):
     occurred_at: Instant
 
 
+class FuelPurchaseRefunded(InboundEvent):
+    """A partner refunded a fuel purchase: its cashback comes back out of the wallet."""
+
+    detail_type: ClassVar[str] = "FuelPurchaseRefunded"
+
+    purchase_id: Identifier
+    member_id: MemberIdField
+    occurred_at: Instant
+
+
 def cashback_amount(amount: Decimal, rate: Decimal) -> Decimal:
     """Cashback on ``amount`` at ``rate``, to the cent (half up)."""
     return _cents(amount * rate)

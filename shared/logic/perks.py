@@ -42,6 +42,7 @@ from shared.domain.money import Money
 from shared.domain.perks import (
     REDEEMABLE,
     AccessReason,
+    FuelPurchaseRefunded,
     FuelPurchaseReported,
     MemberGuard,
     Redemption,
@@ -149,6 +150,20 @@ class PerkStore(Protocol):
         cashback: Decimal,
         guard: MemberGuard,
     ) -> CashbackWrite: ...
+
+    def refund_cashback(
+        self,
+        program_id: str,
+        member_id: str,
+        purchase_id: str,
+        cashback: Decimal,
+        refunded_at: str,
+        occurred_at: str,
+    ) -> CashbackWrite: ...
+
+    def get_purchase(
+        self, program_id: str, member_id: str, purchase_id: str
+    ) -> dict[str, Any] | None: ...
 
     def record_purchase(
         self, program_id: str, member_id: str, purchase: Mapping[str, Any]
@@ -437,6 +452,10 @@ class CashbackOutcome(StrEnum):
     DECLINED = "declined"
     """Recorded without cashback: the perk is closed to the member (below the rating floor)."""
     DUPLICATE = "duplicate"
+    REFUNDED = "refunded"
+    """A refund took the purchase's cashback back (at the purchase's rate)."""
+    REFUNDED_BEFORE_REPORT = "refunded_before_report"
+    """The refund came before the purchase: the purchase will be recorded without cashback."""
 
 
 @dataclass(frozen=True)
@@ -448,10 +467,11 @@ class CashbackResult:
     rate: Decimal | None = None
     tier: str | None = None
     reason: str | None = None
+    event_type: str = FuelPurchaseReported.detail_type
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = {
-            "eventType": FuelPurchaseReported.detail_type,
+            "eventType": self.event_type,
             "memberId": self.member_id,
             "purchaseId": self.purchase_id,
             "outcome": self.outcome.value,
@@ -533,3 +553,46 @@ def credit_fuel_purchase(
         if write.existing is not None:
             return _as_before(event, write.existing)
     raise TransientConflict("the member item kept changing while the cashback was decided")
+
+
+def refund_fuel_purchase(
+    event: FuelPurchaseRefunded, now: datetime, program: Program, repo: PerkStore
+) -> CashbackResult:
+    """``FuelPurchaseRefunded``: the purchase's cashback comes back out of the wallet, at the
+    rate it was credited at (whatever the member's tier is now), once. A refund that arrives
+    before its purchase is recorded, so that the purchase then earns nothing."""
+
+    def result(outcome: CashbackOutcome, cashback: Decimal = Decimal("0.00")) -> CashbackResult:
+        return CashbackResult(
+            event.member_id, event.purchase_id, outcome, cashback, event_type=event.detail_type
+        )
+
+    for _ in range(MAX_DECISIONS):
+        purchase = repo.get_purchase(program.id, event.member_id, event.purchase_id)
+        if purchase is None:
+            early = {
+                "memberId": event.member_id,
+                "programId": program.id,
+                "purchaseId": event.purchase_id,
+                "status": "refunded",
+                "reason": "refunded_before_report",
+                "refundOccurredAt": to_utc_iso(event.occurred_at),
+                "recordedAt": to_utc_iso(now),
+            }
+            if repo.record_purchase(program.id, event.member_id, early) is None:
+                return result(CashbackOutcome.REFUNDED_BEFORE_REPORT)
+            continue  # the purchase arrived meanwhile: look again
+        if purchase.get("status") != "credited":
+            return result(CashbackOutcome.DUPLICATE)
+        cashback = Decimal(str((purchase.get("cashback") or {}).get("amount", "0")))
+        write = repo.refund_cashback(
+            program.id,
+            event.member_id,
+            event.purchase_id,
+            cashback,
+            to_utc_iso(now),
+            to_utc_iso(event.occurred_at),
+        )
+        if write.applied:
+            return result(CashbackOutcome.REFUNDED, -cashback)
+    raise TransientConflict("the purchase kept changing while its refund was applied")

@@ -421,6 +421,59 @@ def test_fuel_purchases_credit_the_wallet_at_the_tier_rate_once(
     assert wallet(apps, "ivy") == "0.00"
 
 
+def fuel_refund(purchase_id: str, member_id: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"evt-refund-{purchase_id}",
+        "detail-type": "FuelPurchaseRefunded",
+        "source": "fuel.partner",
+        "time": NOW.isoformat(),
+        "detail": {
+            "purchaseId": purchase_id,
+            "memberId": member_id,
+            "occurredAt": (NOW - timedelta(hours=1)).isoformat(),
+        },
+    }
+
+
+def test_a_fuel_refund_takes_the_cashback_back_at_the_purchase_rate_once(
+    apps: dict[str, ModuleType], table_name: str, ddb_client: Any
+) -> None:
+    seed_member(ddb_client, table_name, "ann", tier="diamond")
+    app = apps["perk_redemption"]
+    app.lambda_handler(fuel("p-1", "ann", "45.50"), FakeContext())  # 2.28 at 5%
+    app.lambda_handler(fuel("p-2", "ann", "10.00"), FakeContext())  # 0.50
+    # The member falls to gold (3%): the refund still takes back what the purchase earned.
+    ddb_client.update_item(
+        TableName=table_name,
+        Key={"pk": {"S": member_pk(PROGRAM, "ann")}, "sk": {"S": "MEMBER"}},
+        UpdateExpression="SET tier = :gold",
+        ExpressionAttributeValues={":gold": {"S": "gold"}},
+    )
+    refund = app.lambda_handler(fuel_refund("p-1", "ann"), FakeContext())
+    assert refund["outcome"] == "refunded" and refund["cashback"] == "-2.28"
+    assert refund["eventType"] == "FuelPurchaseRefunded"
+    for _ in range(2):  # redelivered: nothing more
+        assert app.lambda_handler(fuel_refund("p-1", "ann"), FakeContext())["outcome"] == (
+            "duplicate"
+        )
+    assert wallet(apps, "ann") == "0.50"
+    # A refund before its purchase: the purchase then earns nothing.
+    early = app.lambda_handler(fuel_refund("p-9", "ann"), FakeContext())
+    assert early["outcome"] == "refunded_before_report"
+    late = app.lambda_handler(fuel("p-9", "ann", "100.00"), FakeContext())
+    assert late["outcome"] == "duplicate"
+    assert wallet(apps, "ann") == "0.50"
+
+
+def test_a_fuel_refund_without_its_purchase_id_is_refused(apps: dict[str, ModuleType]) -> None:
+    bad = fuel_refund("p-1", "ann")
+    del bad["detail"]["purchaseId"]
+    route = http("POST", "/v1/events/fuel-purchases", iam=True, body=bad)
+    status, error, _ = call(apps["perk_redemption"], route)
+    assert status == 422 and error["error"]["field"] == "detail.purchaseId"
+
+
 def test_a_fuel_purchase_in_another_currency_is_rejected(apps: dict[str, ModuleType]) -> None:
     route = http(
         "POST", "/v1/events/fuel-purchases", iam=True, body=fuel("p-1", "ann", "10", "EUR")
