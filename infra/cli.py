@@ -2,7 +2,7 @@
 
 ::
 
-    loyalty token --sub MEMBER_ID [--scope loyalty/admin] [--ttl 3600]
+    loyalty token --sub MEMBER_ID [--program ID] [--scope loyalty/admin] [--ttl 3600]
     loyalty local serve [--fresh] [--http-port 3000] [--events-port 3001] [--dynamodb-port 8000]
     loyalty local fire FUNCTION [--time ISO] [--schedule NAME]
     loyalty local demo [--members 200] [--seed 7]
@@ -29,9 +29,40 @@ from infra.local.demo import run_demo
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _audiences() -> str:
+    """Locally, the JWT authorizer accepts each shipped program's app audience: a token minted
+    for a program's app (``--program``) gets that program's answers."""
+    from shared.programs import all_programs  # noqa: PLC0415
+
+    return ",".join(program.app_audience for program in all_programs())
+
+
 DEFAULTS = samlite.Defaults(
-    template=REPO_ROOT / "template.yaml", state_dir=REPO_ROOT / ".local", stack_name="loyalty-local"
+    template=REPO_ROOT / "template.yaml",
+    state_dir=REPO_ROOT / ".local",
+    stack_name="loyalty-local",
+    parameters=(("JwtAudience", _audiences()),),
 )
+
+
+def _token_arguments(arguments: list[str]) -> list[str]:
+    """``--program ID`` becomes ``--audience`` (the program's app audience)."""
+    if "--program" not in arguments:
+        return arguments
+    index = arguments.index("--program")
+    if index + 1 >= len(arguments):
+        raise SystemExit("error: --program takes a program id")
+    from shared.domain.errors import ProgramConfigError  # noqa: PLC0415
+    from shared.programs import load_program, program_ids  # noqa: PLC0415
+
+    try:
+        program = load_program(arguments[index + 1])
+    except ProgramConfigError:
+        known = ", ".join(program_ids())
+        raise SystemExit(f"error: no program {arguments[index + 1]!r} (shipped: {known})") from None
+    return [*arguments[:index], "--audience", program.app_audience, *arguments[index + 2 :]]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
         "recalc",
         help="full tier recalculation: start | status | resume (see docs/tiers-recalculation.md)",
     )
-    commands.add_parser("token", help="print a JWT the local HTTP API accepts (--sub MEMBER_ID)")
+    commands.add_parser(
+        "token",
+        help="print a JWT the local HTTP API accepts (--sub MEMBER_ID [--program ID])",
+    )
     commands.add_parser("local", help="the local stack: serve | fire | status | demo")
     return parser
 
@@ -66,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return recalc.main(arguments[1:])
     if arguments[:1] == ["token"]:
         token_parser, _ = samlite.parser("loyalty", DEFAULTS)
-        return samlite.run(token_parser.parse_args(arguments))
+        return samlite.run(token_parser.parse_args(_token_arguments(arguments)))
     if arguments[:1] == ["local"]:
         args = _local_parser().parse_args(arguments[1:])
         if args.command == "demo":

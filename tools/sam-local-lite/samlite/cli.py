@@ -46,6 +46,8 @@ class Defaults:
     template: Path = Path("template.yaml")
     state_dir: Path = Path(".samlite")
     stack_name: str = "local"
+    parameters: tuple[tuple[str, str], ...] = ()
+    """Template parameters a project sets locally (``--parameter`` overrides each)."""
 
 
 def _parameters(values: Sequence[str]) -> dict[str, str]:
@@ -58,7 +60,14 @@ def _parameters(values: Sequence[str]) -> dict[str, str]:
     return parameters
 
 
+def _stack_parameters(args: argparse.Namespace) -> dict[str, str]:
+    """The project's local parameters, then the command line's ``--parameter`` overrides."""
+    defaults = dict(getattr(args, "default_parameters", ()))
+    return {**defaults, **_parameters(args.parameter)}
+
+
 def _common(parser: argparse.ArgumentParser, defaults: Defaults) -> None:
+    parser.set_defaults(default_parameters=defaults.parameters)
     parser.add_argument("--template", type=Path, default=defaults.template, help="SAM template")
     parser.add_argument(
         "--state-dir",
@@ -119,6 +128,9 @@ def parser(
     token.add_argument("--scope", action="append", default=[], help="a scope (repeatable)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     token.add_argument("--authorizer", default=None, help="JWT authorizer name, if several")
+    token.add_argument(
+        "--audience", default=None, help="the token's aud (default: the authorizer's first)"
+    )
     _common(token, defaults)
 
     fire = commands.add_parser("fire", help="fire a function's schedule now, at an event time")
@@ -155,7 +167,7 @@ def request(endpoint: str, path: str, body: Any = None) -> Any:
 
 
 def _token(args: argparse.Namespace) -> int:
-    model = read_stack(args.template, parameters=_parameters(args.parameter))
+    model = read_stack(args.template, parameters=_stack_parameters(args))
     authorizers = {r.authorizer.name: r.authorizer for r in model.routes if r.authorizer}
     if args.authorizer is not None:
         if args.authorizer not in authorizers:
@@ -167,13 +179,19 @@ def _token(args: argparse.Namespace) -> int:
         authorizer = next(iter(authorizers.values()))
     else:
         raise SystemExit("error: no route of the template uses a JWT authorizer")
+    audience = args.audience or authorizer.audience[0]
+    if audience not in authorizer.audience:
+        accepted = ", ".join(authorizer.audience)
+        raise SystemExit(
+            f"error: the authorizer accepts the audiences {accepted}, not {audience!r}"
+        )
     keys = load_key_pair(args.state_dir)
     print(
         mint_token(
             keys,
             subject=args.sub,
             issuer=authorizer.issuer,
-            audience=authorizer.audience[0],
+            audience=audience,
             scopes=args.scope,
             ttl_seconds=args.ttl,
         )
@@ -193,7 +211,7 @@ def _serve(args: argparse.Namespace, dynamodb_starter: DynamoDBStarter | None) -
         in_memory=args.in_memory,
         fresh=args.fresh,
         stack_name=args.stack_name,
-        parameters=_parameters(args.parameter),
+        parameters=_stack_parameters(args),
         concurrency=args.concurrency,
         verbose=args.verbose,
         async_retry_delay=args.async_retry_delay,
