@@ -9,6 +9,7 @@ member item as it stood, and the credit is made again with the standing it shows
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,6 +30,7 @@ from shared.domain.customer import (
     refunded_share,
     share_of,
     standing_of,
+    year_attr,
 )
 from shared.domain.errors import (
     HoldClosed,
@@ -44,6 +46,40 @@ from shared.domain.timeutil import local_day, parse_instant, to_utc_iso
 from shared.logic.ports import Found, TransientConflict
 
 MAX_TRIES = 6
+GUESSES = 4096
+"""How many members' standings an execution environment remembers (see ``StandingGuesses``)."""
+
+
+class StandingGuesses:
+    """The member items this execution environment last saw, as its next credits' guesses.
+
+    A credit reads nothing: it assumes a standing, and a refused assumption costs a transaction.
+    A new customer is assumed to have none (right), a customer with a status or a plan is
+    assumed to have what this environment saw last (right, unless it changed meanwhile); only
+    a customer it has not seen pays a refused transaction first. Bounded, oldest forgotten first.
+    """
+
+    def __init__(self, size: int = GUESSES) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def get(self, program_id: str, member_id: str) -> dict[str, Any] | None:
+        found = self._items.get((program_id, member_id))
+        if found is not None:
+            self._items.move_to_end((program_id, member_id))
+        return found
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def put(self, program_id: str, member_id: str, item: Mapping[str, Any]) -> None:
+        self._items[(program_id, member_id)] = dict(item)
+        self._items.move_to_end((program_id, member_id))
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+guesses = StandingGuesses()
 
 
 class CustomerStore(Protocol):
@@ -192,9 +228,8 @@ def credit_customer(
         if store.record_void(program.id, member_id, order, "void"):
             return result(CustomerOutcome.VOIDED)
         return result(CustomerOutcome.DUPLICATE)
-    member: dict[str, Any] | None = None
+    member = guesses.get(program.id, member_id)
     hold: dict[str, Any] | None = None
-    lower_check = False
     for _ in range(MAX_TRIES):
         credit = plan_customer_credit(
             program,
@@ -203,9 +238,23 @@ def credit_customer(
             standing_of(program, member, event.completed_at),
             now,
         )
+        # Keep the member's next due day the earliest: lower it when it is later than this
+        # order's (the condition says which it is, so a wrong guess is refused, never applied).
+        check = (member or {}).get("checkOn")
+        lower_check = (
+            credit.pending and isinstance(check, str) and check > credit.available_on.isoformat()
+        )
         written = store.credit(program.id, member_id, order, credit, hold, lower_check, attempt_id)
         captured = int(hold["points"]) if hold and hold.get("state") == "held" else 0
         if written.applied:
+            seen = dict(member or {})
+            year = year_attr(credit.standing.year)
+            seen[year] = int(seen.get(year) or 0) + credit.points
+            if credit.pending:
+                seen["checkOn"] = min(
+                    str(seen.get("checkOn") or "9999"), credit.available_on.isoformat()
+                )
+            guesses.put(program.id, member_id, seen)
             return result(CustomerOutcome.CREDITED, credit.points, captured)
         if written.order is not None:
             found = written.order
@@ -219,12 +268,7 @@ def credit_customer(
             hold = _hold(found)
         if written.member is not None:
             member = written.member
-            check = member.get("checkOn")
-            lower_check = (
-                credit.pending
-                and isinstance(check, str)
-                and check > credit.available_on.isoformat()
-            )
+            guesses.put(program.id, member_id, member)
     raise TransientConflict(f"order {event.order_id} kept changing while being credited")
 
 

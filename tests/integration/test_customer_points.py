@@ -33,6 +33,7 @@ from shared.domain.events import (
 from shared.logic.customers import (
     CustomerOutcome,
     change_membership,
+    guesses,
     credit_customer,
     place_hold,
     refund_customer,
@@ -49,6 +50,7 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 def store(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CustomerRepository]:
     monkeypatch.setenv("TABLE_NAME", table_name)
     composition.reset()
+    guesses.clear()
     yield composition.customer_repository()
     composition.reset()
 
@@ -138,8 +140,15 @@ def test_status_applies_from_the_order_after_the_one_that_reached_it(
     assert first.points == 998
     reaching = credit(store, completed("c4", "10.00", at=NOW + timedelta(minutes=1)))
     assert reaching.points == 20  # Silver is reached by this order: it earns x1
+    guesses.clear()  # an execution environment that has not seen this customer
+    store.meter.reset()
     after = credit(store, completed("c4", "100.00", at=NOW + timedelta(minutes=2)))
     assert after.points == 250  # Silver: x1.25
+    # It assumed no status: refused, then made again with the standing the refusal showed.
+    assert store.meter.by_operation == {"TransactWriteItems": 2}
+    store.meter.reset()
+    credit(store, completed("c4", "10.00", at=NOW + timedelta(minutes=2, seconds=30)))
+    assert store.meter.by_operation == {"TransactWriteItems": 1}  # now it knows
     view = standing(store, "c4", NOW + timedelta(minutes=3))
     assert view.status is not None and view.status.id == "silver"
     assert view.status_until is not None and view.status_until.year == 2027
