@@ -116,7 +116,12 @@ class MeasuringClient:
                 item = operation.get("Item")
                 self.copy_to_shadow(operation.get("Key") or {"pk": item["pk"], "sk": item["sk"]})
             self.overhead += time.perf_counter() - started
-        response = self._client.transact_write_items(**request)
+        try:
+            response = self._client.transact_write_items(**request)
+        except self._client.exceptions.TransactionCanceledException:
+            # Refused by a condition: counted apart (AWS bills the items it had to check).
+            self.calls["RefusedTransactions"] = self.calls.get("RefusedTransactions", 0) + 1
+            raise
         self.calls["TransactWriteItems"] = self.calls.get("TransactWriteItems", 0) + 1
         if self.immediate:
             started = time.perf_counter()
@@ -174,15 +179,18 @@ class MeasuringClient:
                 self.writes += units
 
     def _replay(self, request: dict[str, Any]) -> float:
-        """Units AWS bills for one transaction: twice the sum of its items written plain."""
+        """Units AWS bills for one transaction: twice the sum of its items written plain, plus
+        their index writes (global secondary indexes are updated as plain writes)."""
         billed = 0.0
         for entry in request["TransactItems"]:
             ((kind, operation),) = entry.items()
-            billed += 2 * self._replay_item(kind, copy.deepcopy(operation))
+            table, indexes = self._replay_item(kind, copy.deepcopy(operation))
+            billed += 2 * table + indexes
         return billed
 
-    def _replay_item(self, kind: str, operation: dict[str, Any]) -> float:
-        """Units of one transaction item written plain (1 per KB of the larger image)."""
+    def _replay_item(self, kind: str, operation: dict[str, Any]) -> tuple[float, float]:
+        """Units of one transaction item written plain (1 per KB of the larger image), and of
+        its index writes."""
         for field in _NOT_REPLAYED:
             operation.pop(field, None)
         operation["TableName"] = self.shadow_table
@@ -194,11 +202,12 @@ class MeasuringClient:
             answer = self._bare.put_item(
                 TableName=self.scratch_table, Item=item, ReturnConsumedCapacity="TOTAL"
             )
+            return float(answer["ConsumedCapacity"]["CapacityUnits"]), 0.0
         elif kind in {"Put", "Delete"}:
             operation.pop("ExpressionAttributeNames", None)
             operation.pop("ExpressionAttributeValues", None)
             write = self._bare.put_item if kind == "Put" else self._bare.delete_item
-            answer = write(**operation, ReturnConsumedCapacity="TOTAL")
+            answer = write(**operation, ReturnConsumedCapacity="INDEXES")
         elif kind == "Update":
             expression = operation["UpdateExpression"]
             for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
@@ -208,10 +217,16 @@ class MeasuringClient:
                     operation[field] = used
                 else:
                     operation.pop(field, None)
-            answer = self._bare.update_item(**operation, ReturnConsumedCapacity="TOTAL")
+            answer = self._bare.update_item(**operation, ReturnConsumedCapacity="INDEXES")
         else:
             raise AssertionError(f"unexpected transaction item {kind}")
-        return float(answer["ConsumedCapacity"]["CapacityUnits"])
+        consumed = answer["ConsumedCapacity"]
+        total = float(consumed["CapacityUnits"])
+        indexes = sum(
+            float(index.get("CapacityUnits", 0.0))
+            for index in (consumed.get("GlobalSecondaryIndexes") or {}).values()
+        )
+        return total - indexes, indexes
 
 
 def _uses(expression: str, placeholder: str) -> bool:
@@ -262,6 +277,7 @@ def measured_handlers(
         composition.perk_repository(),
         composition.tier_repository(),
         composition.rating_repository(),
+        composition.customer_repository(),
     ):
         cached.client = measuring  # type: ignore[assignment]
     return apps, repo, measuring

@@ -165,10 +165,14 @@ class CustomerRepository(DynamoRepository):
         member.add(year_attr(standing.year), credit.points)
         member.add("v", 1)
         condition = self._standing_condition(member, credit, completed_at)
-        if credit.pending:
+        if credit.pending and credit.points:
             member.add(credit.lot, credit.points)
             member.add("pend", credit.points)
-            day = credit.available_on.isoformat()
+        elif credit.points:
+            member.add(credit.lot, credit.points)
+            member.add("bal", credit.points)
+        if credit.due_on is not None:
+            day = credit.due_on.isoformat()
             check = member.name("checkOn")
             member.set_if_absent("checkShard", due_shard(program_id, member_id))
             if lower_check:
@@ -179,9 +183,6 @@ class CustomerRepository(DynamoRepository):
                 condition += (
                     f" AND (attribute_not_exists({check}) OR {check} <= {member.value(day)})"
                 )
-        else:
-            member.add(credit.lot, credit.points)
-            member.add("bal", credit.points)
         if hold is not None:
             points = int(hold["points"])
             member.add("held", -points)

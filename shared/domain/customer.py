@@ -213,6 +213,9 @@ class CustomerCredit:
     rule_version: str
     bounds: tuple[tuple[str, int | None, int | None], ...] = ()
     """The member item's year points as the standing assumes them: (attribute, low, high)."""
+    due_on: date | None = None
+    """The first day the lot needs the settlement (its availability day, or, for points
+    available at once, its expiry notice day); None: no points, no lot."""
 
     @property
     def lot(self) -> str:
@@ -224,12 +227,17 @@ def plan_customer_credit(
     program: Program, total: Money, completed_at: datetime, standing: Standing, now: datetime
 ) -> CustomerCredit:
     on = available_on(program, completed_at)
+    today = local_day(now, program.zone)
+    pending = today < on
+    points = order_points(program, total, standing)
+    due = on if pending else max(notice_on(program, on.replace(day=1)), today)
     return CustomerCredit(
-        points=order_points(program, total, standing),
+        points=points,
         base=base_points(program, total),
         standing=standing,
         available_on=on,
-        pending=local_day(now, program.zone) < on,
+        pending=pending,
+        due_on=due if points else None,
         rule_version=program.rule_version,
         bounds=(
             (year_attr(standing.year - 1), *band(program, standing.previous_band)),

@@ -241,19 +241,16 @@ def credit_customer(
         # Keep the member's next due day the earliest: lower it when it is later than this
         # order's (the condition says which it is, so a wrong guess is refused, never applied).
         check = (member or {}).get("checkOn")
-        lower_check = (
-            credit.pending and isinstance(check, str) and check > credit.available_on.isoformat()
-        )
+        due = credit.due_on.isoformat() if credit.due_on else None
+        lower_check = due is not None and isinstance(check, str) and check > due
         written = store.credit(program.id, member_id, order, credit, hold, lower_check, attempt_id)
         captured = int(hold["points"]) if hold and hold.get("state") == "held" else 0
         if written.applied:
             seen = dict(member or {})
             year = year_attr(credit.standing.year)
             seen[year] = int(seen.get(year) or 0) + credit.points
-            if credit.pending:
-                seen["checkOn"] = min(
-                    str(seen.get("checkOn") or "9999"), credit.available_on.isoformat()
-                )
+            if credit.due_on is not None:
+                seen["checkOn"] = min(str(seen.get("checkOn") or "9999"), credit.due_on.isoformat())
             guesses.put(program.id, member_id, seen)
             return result(CustomerOutcome.CREDITED, credit.points, captured)
         if written.order is not None:

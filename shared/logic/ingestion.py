@@ -66,6 +66,9 @@ class IngestResult:
     points: int = 0
     """Change to the member's points made by this delivery (0 for duplicates)."""
     tip_baited: bool | None = None
+    void: bool = False
+    """The order is void (its cancellation came before its completion), whether this delivery
+    recorded it or an earlier one did: the other programs must not credit it either."""
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -119,8 +122,10 @@ def complete_order(
 ) -> IngestResult:
     plan = plan_credit(program, event, now)
 
-    def result(outcome: Outcome, points: int = 0) -> IngestResult:
-        return IngestResult(event.detail_type, event.member_id, event.order_id, outcome, points)
+    def result(outcome: Outcome, points: int = 0, void: bool = False) -> IngestResult:
+        return IngestResult(
+            event.detail_type, event.member_id, event.order_id, outcome, points, void=void
+        )
 
     written = store.credit_order(program.id, event, plan, attempt_id)
     if written.applied:
@@ -131,8 +136,11 @@ def complete_order(
         return result(Outcome.CREDITED, plan.points)
     if existing is not None and existing.completed_at is None and existing.cancelled_at:
         voided = store.record_void_completion(program.id, event, plan, attempt_id)
-        return result(Outcome.VOIDED if voided.applied else Outcome.DUPLICATE)
-    return result(Outcome.DUPLICATE)
+        if voided.applied:
+            return result(Outcome.VOIDED, void=True)
+        existing = voided.existing or store.get_order(program.id, event.member_id, event.order_id)
+    void = existing is not None and existing.status is OrderStatus.VOID
+    return result(Outcome.DUPLICATE, void=void)
 
 
 def is_partial_refund(event: OrderCancelled, order: OrderRecord) -> bool:

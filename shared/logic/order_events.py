@@ -28,7 +28,7 @@ from shared.logic.customers import (
     credit_customer,
     refund_customer,
 )
-from shared.logic.ingestion import IngestResult, LedgerStore, Outcome, ingest
+from shared.logic.ingestion import IngestResult, LedgerStore, ingest
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
     model.detail_type: model
@@ -71,7 +71,7 @@ def apply_order_event(
     result = ingest(event, now, shopper, ledger, attempt_id)
     done: list[CustomerResult] = []
     if isinstance(event, OrderCompleted):
-        void = result.outcome is Outcome.VOIDED
+        void = result.void
         for program in customer_programs:
             done.append(credit_customer(event, now, program, customers, attempt_id, void=void))
     elif isinstance(event, OrderCancelled):
