@@ -279,6 +279,13 @@ class FakeRatingStore:
             item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
         return True
 
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        current = self.raters.get(state.customer_id)
+        if (current.version if current else 0) != state.version:
+            return False
+        self.raters[state.customer_id] = replace(state, version=state.version + 1)
+        return True
+
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:
         current = self.raters.get(customer_id)
         if current is None or current.version != version:

@@ -1,12 +1,13 @@
 """The rating moderation repository: slots, the window, raters, waiting ratings (docs/ratings.md).
 
 Every change is one ``TransactWriteItems`` whose items are guarded by a version (optimistic
-concurrency): the slot(s) changed, the member's window, the member item's rating attributes,
-and for a new rating the rater's item and the rater's index entry (the rating id's reference is
-claimed before, by a plain conditional write). The use cases read, decide, and commit; a failed
-condition means someone else committed first, and the use case reads again. First reads may be
-eventually consistent (``read_for_rating``, ``read_slots_and_window``): a stale item only fails
-a condition.
+concurrency): the slot(s) changed, the member's window, and for a new low rating the rater's
+item and the rater's index entry. The rating id's reference is claimed before, by a plain
+conditional write; the member item's rating attributes, and the rater's item for a rating at or
+above the floor, are written after, by plain conditional writes. The use cases read, decide,
+and commit; a failed condition means someone else committed first, and the use case reads
+again. First reads may be eventually consistent (``read_for_rating``,
+``read_slots_and_window``): a stale item only fails a condition.
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ def slot_item(write: SlotWrite) -> dict[str, Any]:
         item["admin"] = _action_item(slot.admin)
     if slot.audit:
         item["audit"] = [_action_item(action) for action in slot.audit]
+    if slot.rater_after:
+        item["rA"] = True
     if write.entry is not None:
         item["entry"] = write.entry
     return item
@@ -166,6 +169,7 @@ def slot_of(item: Mapping[str, Any]) -> RatingSlot:
         tips=tuple(_tip(change) for change in item.get("tips", [])),
         hard_to_please=bool(item.get("htp", False)),
         htp_version=int(item.get("htpV", 0)),
+        rater_after=bool(item.get("rA", False)),
         admin=_action(admin) if isinstance(admin, Mapping) else None,
         audit=tuple(_action(action) for action in item.get("audit", [])),
         version=int(item.get("v", 0)),
@@ -196,7 +200,9 @@ def rater_of(customer_id: str, item: Mapping[str, Any] | None) -> RaterState:
     if not item:
         return RaterState(customer_id)
     days = {
-        int(day): DayStats(int(stats[0]), int(stats[1]), int(stats[2]))
+        int(day): DayStats(
+            int(stats[0]), int(stats[1]), int(stats[2]), tuple(int(mark) for mark in stats[3:])
+        )
         for day, stats in item.get("days", {}).items()
     }
     reconcile = item.get("rc")
@@ -225,7 +231,8 @@ def _rater_item(program_id: str, state: RaterState) -> dict[str, Any]:
     # stream deserializers reject.
     if state.days:
         item["days"] = {
-            str(day): [stats.count, stats.total, stats.low] for day, stats in state.days.items()
+            str(day): [stats.count, stats.total, stats.low, *stats.marks]
+            for day, stats in state.days.items()
         }
     if state.htp_days:
         item["htp"] = list(state.htp_days)
@@ -781,6 +788,22 @@ class RatingRepository(DynamoRepository):
         return update.request(
             self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK), stale
         )
+
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        """The rater's item as a plain conditional ``PutItem`` (1 write unit per KB instead of
+        2 in a transaction), unless it changed since ``state.version`` was read."""
+        put = self._put(
+            customer_pk(program_id, state.customer_id),
+            CUSTOMER_SK,
+            _rater_item(program_id, state),
+        )
+        try:
+            self._call("PutItem", self.client.put_item, **_versioned(put, state.version))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:
         """Drop the rater's pending range, unless the rater changed since ``version``."""

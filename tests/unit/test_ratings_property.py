@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.program import Program
+from shared.domain.raters import RaterState
 from shared.domain.rating_window import make_entry, order_key
 from shared.domain.ratings import exclusions
 from tests.fake_rating_store import FakeRatingStore
@@ -326,6 +327,21 @@ def check(world: World, scenario: Scenario) -> None:
         assert rater.reconcile is None
 
 
+def check_raters(world: World, scenario: Scenario) -> None:
+    """Each rater's day buckets hold each of their ratings exactly once."""
+    program = world.program
+    for customer in CUSTOMERS:
+        expected: dict[int, tuple[int, int]] = {}
+        for rating in scenario.ratings:
+            if rating.customer == customer:
+                day = rating.submitted_at.astimezone(program.zone).date().toordinal()
+                count, total = expected.get(day, (0, 0))
+                expected[day] = (count + 1, total + rating.stars)
+        rater = world.repo.get_rater(program.id, customer)
+        got = {day: (stats.count, stats.total) for day, stats in rater.days.items()}
+        assert got == expected, customer
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_any_arrival_order_and_redelivery_equal_a_recomputation(scenario: Scenario) -> None:
@@ -333,7 +349,55 @@ def test_any_arrival_order_and_redelivery_equal_a_recomputation(scenario: Scenar
     for raw in scenario.arrival:
         world.deliver(raw)
     check(world, scenario)
+    check_raters(world, scenario)
     # Delivering everything again, in reverse, changes nothing.
     for raw in reversed(scenario.arrival):
         world.deliver(raw)
     check(world, scenario)
+    check_raters(world, scenario)
+
+
+class Crash(Exception):
+    """The function died between two writes (its event is delivered again later)."""
+
+
+class CrashingStore(FakeRatingStore):
+    """Dies right after the rating's transaction, before the rater's write that follows it
+    (a rating at or above the floor), on the calls numbered in ``crash_on`` while ``armed`` (a
+    ``RatingSubmitted`` is being delivered: its queue delivers it again)."""
+
+    def __init__(self, crash_on: frozenset[int]) -> None:
+        super().__init__()
+        self.crash_on = crash_on
+        self.armed = False
+        self.calls = 0
+        self.crashes = 0
+
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        self.calls += 1
+        if self.armed and self.calls in self.crash_on:
+            self.crashes += 1
+            raise Crash(f"crashed before rater write {self.calls}")
+        return super().put_rater(program_id, state)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), crash_on=st.frozensets(st.integers(1, 12), max_size=6))
+def test_a_crash_before_the_raters_write_is_finished_by_the_redelivery(
+    scenario: Scenario, crash_on: frozenset[int]
+) -> None:
+    store = CrashingStore(crash_on)
+    world = World(small_program(), store, simple_ledger=True)
+    queue = list(scenario.arrival)
+    redelivered = 0
+    while queue:
+        raw = queue.pop(0)
+        store.armed = raw["detail-type"] == "RatingSubmitted"
+        try:
+            world.deliver(raw)
+        except Crash:
+            queue.append(raw)  # delivered again, after what was already queued
+            redelivered += 1
+    check(world, scenario)
+    check_raters(world, scenario)
+    assert store.crashes == redelivered

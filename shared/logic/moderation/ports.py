@@ -88,9 +88,12 @@ class Commit:
     """Written after the transaction, outside it (1 write unit instead of 2), guarded by the
     window's version; a lost write is made again by the next delivery that changes nothing."""
     rater: RaterState | None = None
-    """The rater's item to write; its ``version`` is the one read (0: none yet)."""
+    """The rater's item to write; its ``version`` is the one read (0: none yet). Only a low
+    rating (or a first tip bait) commits it; a rating at or above the floor writes it after
+    (``put_rater``)."""
     given: tuple[str, Given, str] | None = None
-    """A new entry of the rater's index: (customer id, entry, its day as an ISO date)."""
+    """A new entry of the rater's index, for a low rating: (customer id, entry, its day as an
+    ISO date)."""
     delete_waiting: Waiting | None = None
 
 
@@ -192,6 +195,11 @@ class RatingStore(Protocol):
     ) -> bool:
         """Write the member item's rating attributes from the window of ``version``, unless
         they come from a newer one already. Whether it wrote."""
+        ...
+
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        """Write the rater's item (a plain write, outside any transaction) unless it changed
+        since ``state.version`` was read. Whether it wrote."""
         ...
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool: ...

@@ -85,19 +85,19 @@ def _apply_verdicts(
 
 
 def reconcile(program: Program, store: RatingStore, customer_id: str, now: datetime) -> int:
-    """Carry the rater's pending change of verdict to the low ratings of the days it covers.
+    """Carry the rater's pending change of verdict to the low ratings of the days it covers
+    (the rater's index holds the low ratings; the verdicts come from the rater's item).
 
     Idempotent and resumable: the pending range stays on the rater's item until every rating
     in it holds the verdict of the rater's current state (any later delivery resumes it)."""
-    span = program.moderation.hard_to_please.window_days
     changed = 0
     for _ in range(MAX_ATTEMPTS):
         rater = store.get_rater(program.id, customer_id)
         if rater.reconcile is None:
             return changed
         first, last = rater.reconcile
-        given = store.query_given(program.id, customer_id, first - span + 1, last + span - 1)
-        verdicts = decide(given, first, last, program)
+        given = store.query_given(program.id, customer_id, first, last)
+        verdicts = decide(rater, given, first, last, program)
         by_member: dict[str, dict[str, bool]] = {}
         for rating in given:
             if rating.slot_sk in verdicts:
