@@ -226,7 +226,7 @@ def case_retroactive(bench: Bench) -> dict[str, Any]:
     rater = bench.bare.get_item(
         TableName=TABLE, Key={"pk": {"S": "P#cart-star#C#grump"}, "sk": {"S": "CUSTOMER"}}
     )["Item"]
-    assert "htp" not in rater, "the grump crossed the line too early"
+    assert "hb" not in rater, "the grump crossed the line too early"
     member_id, order_id = "retro-veteran-last", "grump-order-50"
     bench.veteran(member_id, 0)
     bench.order(member_id, order_id, grump, NOW - timedelta(hours=1))
