@@ -525,6 +525,25 @@ class RatingRepository(DynamoRepository):
             )
         ]
 
+    def put_given(self, program_id: str, customer_id: str, given: Given) -> None:
+        """A plain ``PutItem`` (1 write unit instead of 2 in the transaction) of the same
+        content whenever it is made: idempotent. The key ends with the rating id, so a refused
+        rating of the same order and day never overwrites the counted one's entry."""
+        day = date.fromordinal(given.day).isoformat()
+        put = self._put(
+            customer_pk(program_id, customer_id),
+            f"{given_sk(day, given.order_id)}#{given.rating_id}",
+            {
+                "day": given.day,
+                "stars": given.stars,
+                "memberId": given.member_id,
+                "orderId": given.order_id,
+                "slotSk": given.slot_sk,
+                "ratingId": given.rating_id,
+            },
+        )
+        self._call("PutItem", self.client.put_item, **put)
+
     def counted_before(
         self, program_id: str, member_id: str, boundary: int | None, page: int
     ) -> Iterator[tuple[str, int]]:
@@ -739,23 +758,6 @@ class RatingRepository(DynamoRepository):
             )
             items.append({"Put": _versioned(put, rater.version)})
             kinds.append("rater")
-        if commit.given is not None:
-            rater_id, given, day = commit.given
-            put = self._put(
-                customer_pk(commit.program_id, rater_id),
-                given_sk(day, given.order_id),
-                {
-                    "day": given.day,
-                    "stars": given.stars,
-                    "memberId": given.member_id,
-                    "orderId": given.order_id,
-                    "slotSk": given.slot_sk,
-                    "ratingId": given.rating_id,
-                },
-            )
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-            items.append({"Put": put})
-            kinds.append("given")
         if commit.delete_waiting is not None:
             waiting = commit.delete_waiting
             items.append(

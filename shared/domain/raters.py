@@ -252,7 +252,7 @@ def add_rating(
 def decide(
     state: RaterState, given: Sequence[Given], first: int, last: int, program: Program
 ) -> dict[str, bool]:
-    """The verdict on each low rating given on days ``first .. last``, by slot key, from the
+    """The verdict on each low rating given on days ``first .. last``, by rating id, from the
     hard-to-please days of ``state``.
 
     ``given`` (the rater's index) holds the low ratings of those days; a low rating is
@@ -265,7 +265,7 @@ def decide(
     verdicts: dict[str, bool] = {}
     for rating in given:
         if first <= rating.day <= last and is_low(rating.stars, program):
-            verdicts[rating.slot_sk] = any(
+            verdicts[rating.rating_id] = any(
                 rating.day <= d <= rating.day + span - 1 for d in state.htp_days
             )
     return verdicts

@@ -324,9 +324,9 @@ def test_crossing_the_line_reconciles_the_low_ratings_already_counted() -> None:
         Given(day + i, stars, "m", f"o{i}", f"s{i}", f"r{i}") for i, stars in enumerate((2, 3, 3))
     ]
     assert decide(third.state, given, day, day + 2, program) == {
-        "s0": True,
-        "s1": True,
-        "s2": True,
+        "r0": True,
+        "r1": True,
+        "r2": True,
     }
     # A five-star rating is never low: it counts whatever the rater.
     fourth = add_in_order(third.state, day + 3, 5, program)
@@ -348,7 +348,7 @@ def test_crossing_back_keeps_the_past_exclusions() -> None:
     ]
     verdicts = decide(state, given, day, day + len(stars), program)
     # The three 1s made them hard to please; the later 3 comes after they are back (mean > 3).
-    assert verdicts == {"s0": True, "s1": True, "s2": True, "s9": False}
+    assert verdicts == {"r0": True, "r1": True, "r2": True, "r9": False}
 
 
 def test_a_late_rating_is_judged_from_the_day_buckets() -> None:

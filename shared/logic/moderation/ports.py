@@ -91,9 +91,6 @@ class Commit:
     """The rater's item to write; its ``version`` is the one read (0: none yet). Only a low
     rating (or a first tip bait) commits it; a rating at or above the floor writes it after
     (``put_rater``)."""
-    given: tuple[str, Given, str] | None = None
-    """A new entry of the rater's index, for a low rating: (customer id, entry, its day as an
-    ISO date)."""
     delete_waiting: Waiting | None = None
 
 
@@ -101,8 +98,7 @@ class Commit:
 class CommitResult:
     applied: bool
     failed: tuple[str, ...] = ()
-    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``,
-    ``waiting``."""
+    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``waiting``."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +158,13 @@ class RatingStore(Protocol):
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
     ) -> list[Given]: ...
+    def put_given(self, program_id: str, customer_id: str, given: Given) -> None:
+        """Add a low rating to the rater's index: a plain write, before the rating's
+        transaction, idempotent (its key holds the rating id). An entry whose rating never
+        committed (refused, or not delivered again) names a slot that holds no such rating:
+        the reconciliation ignores it."""
+        ...
+
     def counted_before(
         self, program_id: str, member_id: str, boundary: int | None, page: int
     ) -> Iterator[tuple[str, int]]: ...

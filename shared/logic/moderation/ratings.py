@@ -12,7 +12,7 @@ the write if a crash lost it (``count_for_rater``).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 
 from shared.domain.errors import Conflict
 from shared.domain.orders import OrderRecord
@@ -109,6 +109,7 @@ def apply_rating(
     ref = RatingRef(facts.rating_id, order.member_id, order.order_id, sk)
     if _claim(program, store, ref):
         read = None  # seen before: read the slot
+    indexed = False
     for _ in range(MAX_ATTEMPTS):
         slot = None if read is not None else store.get_slot(program.id, order.member_id, sk)
         if slot is not None and slot.rating is not None:
@@ -157,7 +158,11 @@ def apply_rating(
         with_rater = low or waiting is not None or state != verdict.state
         after = replace(after, rater_after=not with_rater)
         plan = plan_member(program, store, order.member_id, window, [(slot, after)], now)
-        given = Given(day, facts.stars, order.member_id, order.order_id, sk, facts.rating_id)
+        if low and not indexed:
+            # The rater's index entry, before the transaction (a plain idempotent write).
+            given = Given(day, facts.stars, order.member_id, order.order_id, sk, facts.rating_id)
+            store.put_given(program.id, facts.customer_id, given)
+            indexed = True
         written = store.commit(
             Commit(
                 program_id=program.id,
@@ -166,9 +171,6 @@ def apply_rating(
                 window=plan.window,
                 member=plan.member,
                 rater=state if with_rater else None,
-                given=(facts.customer_id, given, date.fromordinal(day).isoformat())
-                if low
-                else None,
                 delete_waiting=waiting,
             )
         )
