@@ -1,12 +1,18 @@
 """Benchmark: what one rating costs, on DynamoDB Local, in read and write units.
 
-Three cases, each a ``RatingSubmitted`` through rating_moderation's handler, on the default
-program (cart-star: last 100 counted ratings, hard to please at 10 ratings in 180 days with a
-mean of at most 3.5):
+The cases, each a ``RatingSubmitted`` through rating_moderation's handler, on the default
+program (cart-star: last 100 counted ratings, floor 4.7, hard to please at 10 ratings in 180
+days with a mean of at most 3.5):
 
-- **counted**: a rating of a veteran shopper (100 counted ratings already: the window is full,
-  the oldest entry moves out, the average changes) from a new customer;
-- **excluded**: the same, with reasons all outside the shopper's control (the window and the
+- **counted**: ratings of a veteran shopper (100 counted five-star ratings already: the window
+  is full, the oldest entry moves out) from new customers, five stars and three stars in turn
+  (a three-star rating is *low*: it commits with its rater, and moves the average; a five-star
+  one replacing a five-star entry leaves the member's standing as it was); the means of each
+  kind are kept apart (``by_stars``);
+- **five stars, the standing moving**: five-star ratings of a veteran whose 100 counted ratings
+  are four-star ones, so that each moves the average and the member's rating attributes are
+  written;
+- **excluded**: as counted, with reasons all outside the shopper's control (the window and the
   member item are not written);
 - **retroactive**: the 50th rating of a customer whose 49 earlier ratings (30 five-star, 19 low,
   to 19 shoppers) kept them just above the line: this 1-star makes them hard to please, so it
@@ -126,8 +132,8 @@ class Bench:
         result: dict[str, Any] = self.app.ingress.handle(event, FakeContext())
         return result
 
-    def veteran(self, member_id: str, count: int = VETERAN_RATINGS) -> None:
-        """A shopper with ``count`` counted five-star ratings from a fair customer."""
+    def veteran(self, member_id: str, count: int = VETERAN_RATINGS, stars: int = 5) -> None:
+        """A shopper with ``count`` counted ``stars``-star ratings from a fair customer."""
         self.member(member_id)
         start = NOW - timedelta(days=60)
         for index in range(count):
@@ -135,7 +141,7 @@ class Bench:
             at = start + timedelta(minutes=10 * index)
             self.order(member_id, order_id, f"fair-{member_id}", at)
             self.rate(
-                rating_event(f"r-{order_id}", order_id, member_id, f"fair-{member_id}", 5, at)
+                rating_event(f"r-{order_id}", order_id, member_id, f"fair-{member_id}", stars, at)
             )
 
     def measure(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -166,8 +172,17 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         values = [sample[key] for sample in samples]
         return {"min": min(values), "max": max(values), "mean": statistics.fmean(values)}
 
+    by_stars: dict[str, dict[str, float]] = {}
+    for value in sorted({sample["stars"] for sample in samples if "stars" in sample}):
+        kind = [sample for sample in samples if sample.get("stars") == value]
+        by_stars[str(value)] = {
+            "samples": len(kind),
+            "write_units_mean": statistics.fmean(sample["writes"] for sample in kind),
+            "read_units_mean": statistics.fmean(sample["reads"] for sample in kind),
+        }
     return {
         "samples": len(samples),
+        **({"by_stars": by_stars} if len(by_stars) > 1 else {}),
         "write_units": stats("writes"),
         "read_units": stats("reads"),
         "handler_median_ms": statistics.median(sample["ms"] for sample in samples),
@@ -176,8 +191,11 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def case_counted(bench: Bench, label: str, reasons: tuple[str, ...]) -> dict[str, Any]:
-    """Ratings of one veteran (each new one moves the window along, as any other would)."""
+def case_counted(
+    bench: Bench, label: str, reasons: tuple[str, ...], stars: tuple[int, ...] = (5, 3)
+) -> dict[str, Any]:
+    """Ratings of one veteran (each new one moves the window along, as any other would), of
+    ``stars`` in turn."""
     member_id = f"{label}-veteran"
     samples = []
     for index in range(SAMPLES):
@@ -185,9 +203,9 @@ def case_counted(bench: Bench, label: str, reasons: tuple[str, ...]) -> dict[str
         customer_id = f"{label}-customer-{index}"
         at = NOW - timedelta(hours=2, minutes=-index)
         bench.order(member_id, order_id, customer_id, at)
-        stars = 3 if index % 2 else 5
-        event = rating_event(f"r-{order_id}", order_id, member_id, customer_id, stars, at, reasons)
-        samples.append(bench.measure(event))
+        value = stars[index % len(stars)]
+        event = rating_event(f"r-{order_id}", order_id, member_id, customer_id, value, at, reasons)
+        samples.append({**bench.measure(event), "stars": value})
     return summary(samples)
 
 
@@ -208,7 +226,7 @@ def case_retroactive(bench: Bench) -> dict[str, Any]:
     rater = bench.bare.get_item(
         TableName=TABLE, Key={"pk": {"S": "P#cart-star#C#grump"}, "sk": {"S": "CUSTOMER"}}
     )["Item"]
-    assert "htp" not in rater, "the grump crossed the line too early"
+    assert "hb" not in rater, "the grump crossed the line too early"
     member_id, order_id = "retro-veteran-last", "grump-order-50"
     bench.veteran(member_id, 0)
     bench.order(member_id, order_id, grump, NOW - timedelta(hours=1))
@@ -232,9 +250,11 @@ def run() -> dict[str, Any]:
         seed: Callable[[str], None] = bench.veteran
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(seed, veterans))
+            pool.submit(bench.veteran, "moving-veteran", VETERAN_RATINGS, 4).result()
         seed_seconds = time.perf_counter() - started
 
         counted = case_counted(bench, "counted", ())
+        moving = case_counted(bench, "moving", (), (5,))
         excluded = case_counted(bench, "excluded", ("item_out_of_stock",))
         retroactive = case_retroactive(bench)
         pk = {"S": member_pk("cart-star", "counted-veteran")}
@@ -259,14 +279,20 @@ def run() -> dict[str, Any]:
             {name: value for name, value in member.items() if name in rating_attributes}
         ),
         "counted": counted,
+        "counted_five_stars_standing_moving": moving,
         "excluded": excluded,
         "retroactive_rater_with_50_ratings": retroactive,
     }
 
 
 def table(results: dict[str, Any]) -> str:
+    counted = results["counted"]
     cases = [
-        ("counted rating (veteran, full window)", results["counted"]),
+        ("counted rating (veteran, full window; 5 and 3 stars in turn)", counted),
+        (
+            "counted 5-star rating, the member's standing moving (veteran of 4-star ratings)",
+            results["counted_five_stars_standing_moving"],
+        ),
         ("excluded rating (outside the shopper's control)", results["excluded"]),
         (
             f"retroactive: 50th rating of a rater crossing the line "
@@ -285,6 +311,11 @@ def table(results: dict[str, Any]) -> str:
             f"| {label} | {writes['mean']:g} | {reads['mean']:g} | "
             f"{case['handler_median_ms']:.1f} ms |"
         )
+        for stars, kind in case.get("by_stars", {}).items():
+            lines.append(
+                f"| - its {stars}-star ratings | {kind['write_units_mean']:g} | "
+                f"{kind['read_units_mean']:g} | |"
+            )
     lines.append("")
     lines.append(
         f"Units as AWS bills them (transactions replayed item by item and doubled; DynamoDB "

@@ -124,6 +124,10 @@ class FakeRatingStore:
             if customer == customer_id and first_day <= given.day <= last_day
         ]
 
+    def put_given(self, program_id: str, customer_id: str, given: Given) -> None:
+        key = f"{given.day}#{given.order_id}#{given.rating_id}"
+        self.given[(customer_id, key)] = (customer_id, given)
+
     def counted_before(
         self, program_id: str, member_id: str, boundary: int | None, page: int
     ) -> Iterator[tuple[str, int]]:
@@ -225,10 +229,6 @@ class FakeRatingStore:
             current_rater = self.raters.get(commit.rater.customer_id)
             if (current_rater.version if current_rater else 0) != commit.rater.version:
                 failed.append("rater")
-        if commit.given is not None:
-            customer, given, day = commit.given
-            if (customer, f"{day}#{given.order_id}") in self.given:
-                failed.append("given")
         if commit.delete_waiting is not None:
             waiting = self.waiting.get((member, commit.delete_waiting.order_id))
             if waiting is None or waiting.version != commit.delete_waiting.version:
@@ -249,9 +249,6 @@ class FakeRatingStore:
             self.raters[commit.rater.customer_id] = replace(
                 commit.rater, version=commit.rater.version + 1
             )
-        if commit.given is not None:
-            customer, given, day = commit.given
-            self.given[(customer, f"{day}#{given.order_id}")] = (customer, given)
         if commit.delete_waiting is not None:
             del self.waiting[(member, commit.delete_waiting.order_id)]
         if commit.member is not None:
@@ -277,6 +274,13 @@ class FakeRatingStore:
             item["eligibilityChangedAt"] = rating.changed_at
         if rating.flipped:
             item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
+        return True
+
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        current = self.raters.get(state.customer_id)
+        if (current.version if current else 0) != state.version:
+            return False
+        self.raters[state.customer_id] = replace(state, version=state.version + 1)
         return True
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:

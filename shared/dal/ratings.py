@@ -1,17 +1,19 @@
 """The rating moderation repository: slots, the window, raters, waiting ratings (docs/ratings.md).
 
 Every change is one ``TransactWriteItems`` whose items are guarded by a version (optimistic
-concurrency): the slot(s) changed, the member's window, the member item's rating attributes,
-and for a new rating the rater's item and the rater's index entry (the rating id's reference is
-claimed before, by a plain conditional write). The use cases read, decide, and commit; a failed
-condition means someone else committed first, and the use case reads again. First reads may be
-eventually consistent (``read_for_rating``, ``read_slots_and_window``): a stale item only fails
-a condition.
+concurrency): the slot(s) changed, the member's window, and for a new low rating the rater's
+item and the rater's index entry. The rating id's reference is claimed before, by a plain
+conditional write; the member item's rating attributes, and the rater's item for a rating at or
+above the floor, are written after, by plain conditional writes. The use cases read, decide,
+and commit; a failed condition means someone else committed first, and the use case reads
+again. First reads may be eventually consistent (``read_for_rating``,
+``read_slots_and_window``): a stale item only fails a condition.
 """
 
 from __future__ import annotations
 
 import random
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -147,6 +149,8 @@ def slot_item(write: SlotWrite) -> dict[str, Any]:
         item["admin"] = _action_item(slot.admin)
     if slot.audit:
         item["audit"] = [_action_item(action) for action in slot.audit]
+    if slot.rater_after:
+        item["rA"] = True
     if write.entry is not None:
         item["entry"] = write.entry
     return item
@@ -166,6 +170,7 @@ def slot_of(item: Mapping[str, Any]) -> RatingSlot:
         tips=tuple(_tip(change) for change in item.get("tips", [])),
         hard_to_please=bool(item.get("htp", False)),
         htp_version=int(item.get("htpV", 0)),
+        rater_after=bool(item.get("rA", False)),
         admin=_action(admin) if isinstance(admin, Mapping) else None,
         audit=tuple(_action(action) for action in item.get("audit", [])),
         version=int(item.get("v", 0)),
@@ -192,20 +197,61 @@ def window_of(item: Mapping[str, Any] | None) -> RatingWindow:
     )
 
 
+def _binary(value: Any) -> bytes:
+    return bytes(value.value) if hasattr(value, "value") else bytes(value or b"")
+
+
+def encode_days(last_day: int, days: Mapping[int, DayStats]) -> bytes:
+    """The rater's day buckets in one binary attribute (``b``), 10 bytes a day rated and 4 a
+    mark (a map of lists took about 25 bytes a day): per day, ascending, days before the latest
+    day rated, ratings, stars, low ratings and the number of marks (5 unsigned 16-bit numbers),
+    then its marks (32 bits each)."""
+    out = bytearray()
+    for day in sorted(days):
+        stats = days[day]
+        out += struct.pack(
+            ">5H", last_day - day, stats.count, stats.total, stats.low, len(stats.marks)
+        )
+        out += struct.pack(f">{len(stats.marks)}I", *stats.marks)
+    return bytes(out)
+
+
+def decode_days(last_day: int, raw: bytes) -> dict[int, DayStats]:
+    days: dict[int, DayStats] = {}
+    offset = 0
+    while offset < len(raw):
+        back, count, total, low, marks = struct.unpack_from(">5H", raw, offset)
+        offset += 10
+        days[last_day - back] = DayStats(
+            count, total, low, struct.unpack_from(f">{marks}I", raw, offset)
+        )
+        offset += 4 * marks
+    return days
+
+
 def rater_of(customer_id: str, item: Mapping[str, Any] | None) -> RaterState:
     if not item:
         return RaterState(customer_id)
-    days = {
-        int(day): DayStats(int(stats[0]), int(stats[1]), int(stats[2]))
-        for day, stats in item.get("days", {}).items()
-    }
+    last_day = int(item["last"]) if "last" in item else None
+    if "b" in item and last_day is not None:
+        days = decode_days(last_day, _binary(item["b"]))
+    else:  # written before the buckets were binary
+        days = {
+            int(day): DayStats(int(stats[0]), int(stats[1]), int(stats[2]))
+            for day, stats in item.get("days", {}).items()
+        }
+    if "hb" in item and last_day is not None:
+        raw = _binary(item["hb"])
+        htp_days = tuple(last_day - back for back in struct.unpack(f">{len(raw) // 2}H", raw))
+    else:
+        htp_days = tuple(int(day) for day in item.get("htp", []))
     reconcile = item.get("rc")
     window = item.get("tipBaitWindowDays")
     return RaterState(
         customer_id=customer_id,
-        last_day=int(item["last"]) if "last" in item else None,
+        last_day=last_day,
         days=days,
-        htp_days=tuple(int(day) for day in item.get("htp", [])),
+        htp_days=tuple(sorted(htp_days)),
         reconcile=(int(reconcile[0]), int(reconcile[1])) if reconcile else None,
         tip_baits={str(order): str(at) for order, at in item.get("baits", {}).items()},
         flagged_at=item.get("tipBaitFlaggedAt"),
@@ -221,16 +267,15 @@ def _rater_item(program_id: str, state: RaterState) -> dict[str, Any]:
         "programId": program_id,
         "v": state.version + 1,
     }
-    # Empty maps and lists are left out: the stream renders an empty map as ``{}``, which
-    # stream deserializers reject.
-    if state.days:
-        item["days"] = {
-            str(day): [stats.count, stats.total, stats.low] for day, stats in state.days.items()
-        }
-    if state.htp_days:
-        item["htp"] = list(state.htp_days)
+    # Empty maps, lists and binaries are left out: the stream renders an empty map as ``{}``,
+    # which stream deserializers reject. Days are kept relative to the latest day rated.
     if state.last_day is not None:
         item["last"] = state.last_day
+        if state.days:
+            item["b"] = encode_days(state.last_day, state.days)
+        if state.htp_days:
+            backs = [state.last_day - day for day in state.htp_days]
+            item["hb"] = struct.pack(f">{len(backs)}H", *backs)
     if state.reconcile is not None:
         item["rc"] = list(state.reconcile)
     if state.tip_baits:
@@ -480,6 +525,25 @@ class RatingRepository(DynamoRepository):
             )
         ]
 
+    def put_given(self, program_id: str, customer_id: str, given: Given) -> None:
+        """A plain ``PutItem`` (1 write unit instead of 2 in the transaction) of the same
+        content whenever it is made: idempotent. The key ends with the rating id, so a refused
+        rating of the same order and day never overwrites the counted one's entry."""
+        day = date.fromordinal(given.day).isoformat()
+        put = self._put(
+            customer_pk(program_id, customer_id),
+            f"{given_sk(day, given.order_id)}#{given.rating_id}",
+            {
+                "day": given.day,
+                "stars": given.stars,
+                "memberId": given.member_id,
+                "orderId": given.order_id,
+                "slotSk": given.slot_sk,
+                "ratingId": given.rating_id,
+            },
+        )
+        self._call("PutItem", self.client.put_item, **put)
+
     def counted_before(
         self, program_id: str, member_id: str, boundary: int | None, page: int
     ) -> Iterator[tuple[str, int]]:
@@ -694,23 +758,6 @@ class RatingRepository(DynamoRepository):
             )
             items.append({"Put": _versioned(put, rater.version)})
             kinds.append("rater")
-        if commit.given is not None:
-            rater_id, given, day = commit.given
-            put = self._put(
-                customer_pk(commit.program_id, rater_id),
-                given_sk(day, given.order_id),
-                {
-                    "day": given.day,
-                    "stars": given.stars,
-                    "memberId": given.member_id,
-                    "orderId": given.order_id,
-                    "slotSk": given.slot_sk,
-                    "ratingId": given.rating_id,
-                },
-            )
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-            items.append({"Put": put})
-            kinds.append("given")
         if commit.delete_waiting is not None:
             waiting = commit.delete_waiting
             items.append(
@@ -781,6 +828,22 @@ class RatingRepository(DynamoRepository):
         return update.request(
             self.table_name, self._pk_key(member_pk(program_id, member_id), MEMBER_SK), stale
         )
+
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        """The rater's item as a plain conditional ``PutItem`` (1 write unit per KB instead of
+        2 in a transaction), unless it changed since ``state.version`` was read."""
+        put = self._put(
+            customer_pk(program_id, state.customer_id),
+            CUSTOMER_SK,
+            _rater_item(program_id, state),
+        )
+        try:
+            self._call("PutItem", self.client.put_item, **_versioned(put, state.version))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool:
         """Drop the rater's pending range, unless the rater changed since ``version``."""

@@ -10,12 +10,18 @@ window that made them cross (retroactively), and once they are back over the lin
 ratings count again, while the excluded ones stay excluded. Every verdict is a function of the
 set of ratings, whatever the order in which they arrive.
 
-The rater's item keeps, for the last 180 days up to the latest day rated, a bucket per day
-(ratings, stars, low ratings) and the days the rater was hard to please: a rating on or after
-the latest day is judged from the item alone. A rating that arrives after a later one (late)
-is judged from the rater's index of ratings (a query over the days it can affect). When a
-verdict changes for ratings already stored, the item records the range of days to
-*reconcile*; the use case re-decides the low ratings of those days and clears the range.
+The rater's item keeps, for the last 360 days (the window and 180 days) up to the latest day
+rated, a bucket per day (ratings, stars, low ratings, a mark per rating at or above the floor)
+and the days the rater was hard to please: every rating is judged from the item alone, a late
+one (after a later one) too, since the days it can affect (179 either side) are kept as long as
+it is at most 180 days older than the latest (``LATE_DAYS``). When a verdict changes for
+ratings already stored, the item records the range of days to *reconcile*; the use case
+re-decides the low ratings of those days (the rater's index holds only low ratings: nothing
+else is ever re-decided) from the hard-to-please days kept, and clears the range.
+
+A rating at or above the floor is never excluded by the rater's verdict, so the rater's item
+takes it outside the rating's transaction, as a write of its own after it; its *mark* (a hash
+of the order id in the day's bucket) tells a redelivery whether that write was made.
 
 **Tip baiting** (by default: three tip-baited orders in 90 days flag the customer). An order is
 tip-baited from its first baited tip change on, and counts at its delivery time; the customer
@@ -27,6 +33,7 @@ order in which the tip changes arrive.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -42,9 +49,29 @@ class DayStats:
     count: int = 0
     total: int = 0
     low: int = 0
+    marks: tuple[int, ...] = ()
+    """``rating_mark`` of each rating at or above the floor counted here outside a transaction."""
 
-    def plus(self, stars: int, low: bool) -> DayStats:
-        return DayStats(self.count + 1, self.total + stars, self.low + int(low))
+    def plus(self, stars: int, low: bool, mark: int | None = None) -> DayStats:
+        marks = self.marks if mark is None else (*self.marks, mark)
+        return DayStats(self.count + 1, self.total + stars, self.low + int(low), marks)
+
+
+def rating_mark(order_id: str) -> int:
+    """A rating's mark in its day's bucket: 32 bits of its order id (one rating per order)."""
+    return zlib.crc32(order_id.encode())
+
+
+LATE_DAYS = 180
+"""How much older than the rater's latest rating a rating may be and still be judged exactly
+(a rating arrives days late at most; the dead-letter queue keeps a message 14 days)."""
+
+
+def kept_days(rules: HardToPlease) -> int:
+    """Days of buckets and hard-to-please days kept up to the latest day rated: the window and
+    ``LATE_DAYS`` (360 days by default), so that a rating up to ``LATE_DAYS`` older than the
+    latest (and a reconciliation of the days it covers) is judged from the item alone."""
+    return rules.window_days + LATE_DAYS
 
 
 @dataclass(frozen=True)
@@ -69,9 +96,9 @@ class RaterState:
     customer_id: str
     last_day: int | None = None
     days: Mapping[int, DayStats] = field(default_factory=dict)
-    """Buckets of the days last_day-179 .. last_day that have ratings."""
+    """Buckets of the days last_day-359 .. last_day that have ratings (``kept_days``)."""
     htp_days: tuple[int, ...] = ()
-    """Days in last_day-179 .. last_day on which the rater was hard to please, ascending."""
+    """Days in last_day-359 .. last_day on which the rater was hard to please, ascending."""
     reconcile: tuple[int, int] | None = None
     """Days whose low ratings must be re-decided (a change not yet carried to the ratings)."""
     tip_baits: Mapping[str, str] = field(default_factory=dict)
@@ -81,6 +108,11 @@ class RaterState:
     flag_window_days: int | None = None
     version: int = 0
     """The version read; the repository writes ``version + 1`` under a condition on it."""
+
+    def holds(self, day: int, mark: int) -> bool:
+        """Whether the rating of this mark, on ``day``, is counted already."""
+        stats = self.days.get(day)
+        return stats is not None and mark in stats.marks
 
 
 @dataclass(frozen=True)
@@ -110,32 +142,39 @@ def _merge(
     return min(range_a[0], range_b[0]), max(range_a[1], range_b[1])
 
 
-def add_in_order(state: RaterState, day: int, stars: int, program: Program) -> Verdict:
+def add_in_order(
+    state: RaterState, day: int, stars: int, program: Program, mark: int | None = None
+) -> Verdict:
     """A rating on or after the latest day rated: judged from the item alone.
 
     Only the verdict on ``day`` can change (no later days exist). It excludes or restores low
-    ratings on the days from ``day - 179`` up to it that no other day already covers."""
+    ratings on the days from ``day - 179`` up to it that no other day already covers.
+    ``mark``: the rating's ``rating_mark``, kept in its bucket (for a rating counted outside
+    the rating's transaction)."""
     assert state.last_day is None or day >= state.last_day
     rules = program.moderation.hard_to_please
     span = rules.window_days
     low = is_low(stars, program)
     first = day - span + 1
-    days = {d: stats for d, stats in state.days.items() if d >= first}
-    days[day] = days.get(day, DayStats()).plus(stars, low)
-    count = sum(stats.count for stats in days.values())
-    total = sum(stats.total for stats in days.values())
+    kept_from = day - kept_days(rules) + 1
+    days = {d: stats for d, stats in state.days.items() if d >= kept_from}
+    days[day] = days.get(day, DayStats()).plus(stars, low, mark)
+    count = sum(stats.count for d, stats in days.items() if d >= first)
+    total = sum(stats.total for d, stats in days.items() if d >= first)
     now_htp = hard_to_please(count, total, rules)
+    kept_htp = [d for d in state.htp_days if kept_from <= d != day]
     old_htp = [d for d in state.htp_days if d >= first]
-    new_htp = sorted({d for d in old_htp if d != day} | ({day} if now_htp else set()))
+    new_htp = sorted(set(kept_htp) | ({day} if now_htp else set()))
     covered_before = max(old_htp, default=None)
-    covered_after = max(new_htp, default=None)
+    covered_after = max((d for d in new_htp if d >= first), default=None)
     # A low rating on day d (of these days) is excluded iff some HTP day is >= d: the days
     # between the two maxima change verdict. Only days with low ratings other than this one
     # need to be looked at again.
     flip = [
         d
         for d, stats in days.items()
-        if stats.low - (1 if d == day and low else 0) > 0
+        if d >= first
+        and stats.low - (1 if d == day and low else 0) > 0
         and (covered_before is not None and d <= covered_before)
         != (covered_after is not None and d <= covered_after)
     ]
@@ -150,44 +189,47 @@ def add_in_order(state: RaterState, day: int, stars: int, program: Program) -> V
     return Verdict(new_state, low and now_htp)
 
 
-def htp_days_of(given: Iterable[Given], days: Iterable[int], rules: HardToPlease) -> set[int]:
-    """The days among ``days`` (rated days) on which the rater was hard to please, from
-    ``given`` (which must hold every rating of the 180 days up to each of them)."""
-    by_day: dict[int, list[int]] = {}
-    for rating in given:
-        by_day.setdefault(rating.day, []).append(rating.stars)
+def htp_days_of(
+    days: Mapping[int, DayStats], which: Iterable[int], rules: HardToPlease
+) -> set[int]:
+    """The days among ``which`` (rated days) on which the rater was hard to please, from the
+    day buckets (which must hold the 180 days up to each of them)."""
     found = set()
-    for day in days:
-        if day not in by_day:
+    for day in which:
+        if day not in days:
             continue
-        window = [s for d in range(day - rules.window_days + 1, day + 1) for s in by_day.get(d, [])]
-        if hard_to_please(len(window), sum(window), rules):
+        window = [days[d] for d in range(day - rules.window_days + 1, day + 1) if d in days]
+        count = sum(stats.count for stats in window)
+        if hard_to_please(count, sum(stats.total for stats in window), rules):
             found.add(day)
     return found
 
 
 def add_late(
-    state: RaterState, given: Sequence[Given], day: int, stars: int, program: Program
+    state: RaterState, day: int, stars: int, program: Program, mark: int | None = None
 ) -> Verdict:
-    """A rating on a day before the latest day rated. ``given`` is the rater's index for the
-    days ``day - 179 .. day + 179`` (without this rating): the verdicts on ``day .. day + 179``
-    are recomputed with it, and the days whose low ratings they cover are to be reconciled."""
+    """A rating on a day before the latest day rated, judged from the buckets kept: the
+    verdicts on ``day .. day + 179`` are recomputed with it, and the days whose low ratings
+    they cover are to be reconciled. Exact for a rating at most ``LATE_DAYS`` older than the
+    latest (the buckets of the 179 days either side are kept); an older one is judged from what is
+    kept (see docs/ratings.md, Known limits)."""
     rules = program.moderation.hard_to_please
     span = rules.window_days
     low = is_low(stars, program)
     assert state.last_day is not None and day < state.last_day
-    affected = {rating.day for rating in given if day <= rating.day <= day + span - 1} | {day}
-    this = Given(day, stars, "", "", "", "")
-    before = htp_days_of(given, affected, rules)
-    after = htp_days_of([*given, this], affected, rules)
+    last = state.last_day
+    kept_from = last - kept_days(rules) + 1
+    affected = {d for d in state.days if day <= d <= day + span - 1} | {day}
+    days = dict(state.days)
+    days[day] = days.get(day, DayStats()).plus(stars, low, mark)
+    before = htp_days_of(state.days, affected, rules)
+    after = htp_days_of(days, affected, rules)
     changed = before ^ after
     to_reconcile = (min(changed) - span + 1, max(changed)) if changed else None
-    last = state.last_day
-    days = dict(state.days)
-    if day >= last - span + 1:
-        days[day] = days.get(day, DayStats()).plus(stars, low)
+    if day < kept_from:
+        del days[day]
     kept = {d for d in state.htp_days if not (day <= d <= day + span - 1)}
-    kept |= {d for d in after if d >= last - span + 1}
+    kept |= {d for d in after if d >= kept_from}
     own = low and bool(after)
     new_state = replace(
         state,
@@ -198,18 +240,34 @@ def add_late(
     return Verdict(new_state, own)
 
 
-def decide(given: Sequence[Given], first: int, last: int, program: Program) -> dict[str, bool]:
-    """The verdict on each low rating given on days ``first .. last``, by slot key.
+def add_rating(
+    state: RaterState, day: int, stars: int, program: Program, mark: int | None = None
+) -> Verdict:
+    """A rating given on ``day``: in order (on or after the latest day rated) or late."""
+    if state.last_day is None or day >= state.last_day:
+        return add_in_order(state, day, stars, program, mark)
+    return add_late(state, day, stars, program, mark)
 
-    ``given`` must hold the rater's ratings of days ``first - 179 .. last + 179``."""
+
+def decide(
+    state: RaterState, given: Sequence[Given], first: int, last: int, program: Program
+) -> dict[str, bool]:
+    """The verdict on each low rating given on days ``first .. last``, by rating id, from the
+    hard-to-please days of ``state``.
+
+    ``given`` (the rater's index) holds the low ratings of those days; a low rating is
+    excluded when the rater was hard to please on one of the 180 days from its own. Days
+    older than those kept are left as they stand."""
     rules = program.moderation.hard_to_please
     span = rules.window_days
-    rated_days = {rating.day for rating in given if first <= rating.day <= last + span - 1}
-    htp = htp_days_of(given, rated_days, rules)
+    if state.last_day is not None:  # older days' hard-to-please days are no longer kept
+        first = max(first, state.last_day - kept_days(rules) + 1)
     verdicts: dict[str, bool] = {}
     for rating in given:
         if first <= rating.day <= last and is_low(rating.stars, program):
-            verdicts[rating.slot_sk] = any(rating.day <= d <= rating.day + span - 1 for d in htp)
+            verdicts[rating.rating_id] = any(
+                rating.day <= d <= rating.day + span - 1 for d in state.htp_days
+            )
     return verdicts
 
 

@@ -158,6 +158,9 @@ class RatingSlot:
     htp_version: int = 0
     """Version of the rater's state that produced ``hard_to_please`` (a stale decision never
     overwrites a newer one)."""
+    rater_after: bool = False
+    """The rating (at or above the floor) is counted in the rater's item by a write after its
+    transaction, marked there: a redelivery checks the mark (``count_for_rater``)."""
     admin: AdminAction | None = None
     """The administrator's exclusion in force, if any."""
     audit: tuple[AdminAction, ...] = ()

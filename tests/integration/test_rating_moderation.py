@@ -33,6 +33,7 @@ from shared.dal.ratings import RatingRepository
 from shared.domain.errors import InvalidInput
 from shared.domain.outbound import OutboundEvent, derive_all
 from shared.domain.program import Program
+from shared.domain.raters import RaterState, rating_mark
 from shared.logic.outbox import DERIVERS
 from shared.streams import change_of
 from tests.helpers import FakeContext, http_event, load_function, sqs_event
@@ -262,6 +263,40 @@ def test_a_rater_crossing_the_line_corrects_the_members_averages(pipeline: Pipel
     assert len(pipeline.published) == published
     rater = pipeline.repo.get_rater(pipeline.program.id, "grump")
     assert rater.reconcile is None
+
+
+def test_a_crash_between_the_rating_and_its_raters_write_is_finished_by_the_redelivery(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rating at or above the floor reaches its rater by a write after the rating's
+    transaction; a crash in between is finished by the rating's redelivery, once."""
+    at = NOW - timedelta(hours=3)
+    pipeline.deliver(order_completed("o-crash", "m-1", "c-1", at))
+    raw = rating_submitted("r-crash", "o-crash", "m-1", "c-1", 5, at + timedelta(hours=1))
+    day = (at + timedelta(hours=1)).astimezone(pipeline.program.zone).date().toordinal()
+    real = RatingRepository.put_rater
+
+    def crash(self: RatingRepository, program_id: str, state: RaterState) -> bool:
+        raise RuntimeError("the function died before the rater's write")
+
+    monkeypatch.setattr(RatingRepository, "put_rater", crash)
+    with pytest.raises(RuntimeError):
+        pipeline.moderation.lambda_handler(raw, FakeContext())
+    # The rating is stored and counted; its rater does not know it yet.
+    assert pipeline.repo.get_window(pipeline.program.id, "m-1").count == 1
+    assert day not in pipeline.repo.get_rater(pipeline.program.id, "c-1").days
+    monkeypatch.setattr(RatingRepository, "put_rater", real)
+    for _ in range(3):  # the redelivery finishes it; more redeliveries change nothing
+        pipeline.moderation.lambda_handler(raw, FakeContext())
+        rater = pipeline.repo.get_rater(pipeline.program.id, "c-1")
+        assert rater.days[day].count == 1 and rater.days[day].total == 5
+        assert rater.holds(day, rating_mark("o-crash"))
+        assert pipeline.repo.get_window(pipeline.program.id, "m-1").count == 1
+    # A low rating commits with its rater: nothing follows its transaction.
+    pipeline.deliver(order_completed("o-low", "m-1", "c-1", at + timedelta(minutes=5)))
+    monkeypatch.setattr(RatingRepository, "put_rater", crash)
+    pipeline.deliver(rating_submitted("r-low", "o-low", "m-1", "c-1", 2, at + timedelta(hours=1)))
+    assert pipeline.repo.get_rater(pipeline.program.id, "c-1").days[day].count == 2
 
 
 def test_tip_bait_after_the_rating_excludes_it_and_flags_the_customer_once(

@@ -49,6 +49,7 @@ from shared.domain.ratings import (
     TipChange,
     exclusions,
     first_baited_at,
+    is_low,
     judge,
     with_tips,
 )
@@ -322,7 +323,11 @@ def test_crossing_the_line_reconciles_the_low_ratings_already_counted() -> None:
     given = [
         Given(day + i, stars, "m", f"o{i}", f"s{i}", f"r{i}") for i, stars in enumerate((2, 3, 3))
     ]
-    assert decide(given, day, day + 2, program) == {"s0": True, "s1": True, "s2": True}
+    assert decide(third.state, given, day, day + 2, program) == {
+        "r0": True,
+        "r1": True,
+        "r2": True,
+    }
     # A five-star rating is never low: it counts whatever the rater.
     fourth = add_in_order(third.state, day + 3, 5, program)
     assert not fourth.hard_to_please
@@ -332,23 +337,29 @@ def test_crossing_back_keeps_the_past_exclusions() -> None:
     program = small_program()
     day = rater_day(T0, program)
     stars = (1, 1, 1, 5, 5, 5, 5, 5, 5, 3)
-    given = [Given(day + i, s, "m", f"o{i}", f"s{i}", f"r{i}") for i, s in enumerate(stars)]
-    verdicts = decide(given, day, day + len(stars), program)
+    state = RaterState("c")
+    for i, value in enumerate(stars):
+        state = add_in_order(state, day + i, value, program).state
+    # The rater's index holds only the low ratings (nothing else is ever re-decided).
+    given = [
+        Given(day + i, s, "m", f"o{i}", f"s{i}", f"r{i}")
+        for i, s in enumerate(stars)
+        if is_low(s, program)
+    ]
+    verdicts = decide(state, given, day, day + len(stars), program)
     # The three 1s made them hard to please; the later 3 comes after they are back (mean > 3).
-    assert verdicts == {"s0": True, "s1": True, "s2": True, "s9": False}
+    assert verdicts == {"r0": True, "r1": True, "r2": True, "r9": False}
 
 
-def test_a_late_rating_is_judged_from_the_index() -> None:
+def test_a_late_rating_is_judged_from_the_day_buckets() -> None:
     program = small_program()
     day = rater_day(T0, program)
     state = RaterState("c")
-    given = []
-    for i, stars in enumerate((1, 2)):
-        verdict = add_in_order(state, day + 5 + i, stars, program)
+    for stars in (1, 2):
+        verdict = add_in_order(state, day + 5 + stars - 1, stars, program)
         state = verdict.state
-        given.append(Given(day + 5 + i, stars, "m", f"o{i}", f"s{i}", f"r{i}"))
     # A 1-star from day 4 arrives last: with it, the rater was hard to please on days 6.
-    late = add_late(state, given, day + 4, 1, program)
+    late = add_late(state, day + 4, 1, program)
     assert late.hard_to_please
     assert late.state.reconcile is not None and late.state.reconcile[1] >= day + 5
     assert late.state.last_day == day + 6

@@ -11,7 +11,7 @@ property through the real handlers, order_ingestion and the table's stream on Dy
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -20,8 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.program import Program
+from shared.domain.raters import Given, RaterState, decide
 from shared.domain.rating_window import make_entry, order_key
 from shared.domain.ratings import exclusions
+from shared.logic.moderation.reconcile import reconcile
 from tests.fake_rating_store import FakeRatingStore
 from tests.ratings_support import (
     NOW,
@@ -326,6 +328,21 @@ def check(world: World, scenario: Scenario) -> None:
         assert rater.reconcile is None
 
 
+def check_raters(world: World, scenario: Scenario) -> None:
+    """Each rater's day buckets hold each of their ratings exactly once."""
+    program = world.program
+    for customer in CUSTOMERS:
+        expected: dict[int, tuple[int, int]] = {}
+        for rating in scenario.ratings:
+            if rating.customer == customer:
+                day = rating.submitted_at.astimezone(program.zone).date().toordinal()
+                count, total = expected.get(day, (0, 0))
+                expected[day] = (count + 1, total + rating.stars)
+        rater = world.repo.get_rater(program.id, customer)
+        got = {day: (stats.count, stats.total) for day, stats in rater.days.items()}
+        assert got == expected, customer
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_any_arrival_order_and_redelivery_equal_a_recomputation(scenario: Scenario) -> None:
@@ -333,7 +350,97 @@ def test_any_arrival_order_and_redelivery_equal_a_recomputation(scenario: Scenar
     for raw in scenario.arrival:
         world.deliver(raw)
     check(world, scenario)
+    check_raters(world, scenario)
     # Delivering everything again, in reverse, changes nothing.
     for raw in reversed(scenario.arrival):
         world.deliver(raw)
     check(world, scenario)
+    check_raters(world, scenario)
+
+
+class Crash(Exception):
+    """The function died between two writes (its event is delivered again later)."""
+
+
+class CrashingStore(FakeRatingStore):
+    """Dies between two writes of a rating, on the calls numbered in ``crash_on`` while
+    ``armed`` (a ``RatingSubmitted`` is being delivered: its queue delivers it again): right
+    after the transaction of a rating at or above the floor, before its rater's write; or
+    after a low rating's index entry, before its transaction."""
+
+    def __init__(self, crash_on: frozenset[int]) -> None:
+        super().__init__()
+        self.crash_on = crash_on
+        self.armed = False
+        self.calls = 0
+        self.crashes = 0
+
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        self.calls += 1
+        if self.armed and self.calls in self.crash_on:
+            self.crashes += 1
+            raise Crash(f"crashed before rater write {self.calls}")
+        return super().put_rater(program_id, state)
+
+    def put_given(self, program_id: str, customer_id: str, given: Given) -> None:
+        super().put_given(program_id, customer_id, given)
+        self.calls += 1
+        if self.armed and self.calls in self.crash_on:
+            self.crashes += 1
+            raise Crash(f"crashed after index entry {self.calls}")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), crash_on=st.frozensets(st.integers(1, 12), max_size=6))
+def test_a_crash_between_a_ratings_writes_is_finished_by_the_redelivery(
+    scenario: Scenario, crash_on: frozenset[int]
+) -> None:
+    store = CrashingStore(crash_on)
+    world = World(small_program(), store, simple_ledger=True)
+    queue = list(scenario.arrival)
+    redelivered = 0
+    while queue:
+        raw = queue.pop(0)
+        store.armed = raw["detail-type"] == "RatingSubmitted"
+        try:
+            world.deliver(raw)
+        except Crash:
+            queue.append(raw)  # delivered again, after what was already queued
+            redelivered += 1
+    check(world, scenario)
+    check_raters(world, scenario)
+    assert store.crashes == redelivered
+
+
+def test_an_index_entry_of_a_refused_rating_never_decides_the_counted_one() -> None:
+    """A low rating adds itself to the rater's index before its transaction; a second rating
+    of a rated order is refused after that write, so its entry names the counted rating's
+    slot. The reconciliation decides each slot by its own rating's id."""
+    program = small_program()  # hard to please: 3 ratings in 10 days with a mean <= 3.0
+    store = FakeRatingStore()
+    world = World(program, store, simple_ledger=True)
+    completed = START + timedelta(days=10)
+    world.deliver(order_completed("o1", "m0", "c0", completed, "4.00"))
+    world.deliver(rating_submitted("rA", "o1", "m0", "c0", 2, completed + timedelta(hours=1)))
+    refused = rating_submitted("rB", "o1", "m0", "c0", 1, completed - timedelta(days=5))
+    world.deliver(refused)
+    assert [type(error).__name__ for _, error in world.rejected] == ["Conflict"]
+    entries = store.query_given(program.id, "c0", 0, 10**7)
+    assert sorted(entry.rating_id for entry in entries) == ["rA", "rB"]
+    (sk,) = {entry.slot_sk for entry in entries}
+    day_a = next(entry.day for entry in entries if entry.rating_id == "rA")
+    day_b = next(entry.day for entry in entries if entry.rating_id == "rB")
+    # Say the rater was hard to please 3 days before rA's day: that covers rB's day (5 days
+    # before), not rA's. A pending reconciliation of both days leaves rA counted.
+    rater = store.get_rater(program.id, "c0")
+    store.raters["c0"] = replace(rater, htp_days=(day_a - 3,), reconcile=(day_b, day_a))
+    assert decide(store.raters["c0"], entries, day_b, day_a, program) == {
+        "rA": False,
+        "rB": True,
+    }
+    assert reconcile(program, store, "c0", NOW) == 0
+    slot = store.get_slot(program.id, "m0", sk)
+    assert slot is not None and slot.rating is not None and slot.rating.rating_id == "rA"
+    assert not slot.hard_to_please and exclusions(slot, program) == ()
+    assert store.get_window(program.id, "m0").count == 1
+    assert store.get_rater(program.id, "c0").reconcile is None

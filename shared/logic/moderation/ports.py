@@ -88,9 +88,9 @@ class Commit:
     """Written after the transaction, outside it (1 write unit instead of 2), guarded by the
     window's version; a lost write is made again by the next delivery that changes nothing."""
     rater: RaterState | None = None
-    """The rater's item to write; its ``version`` is the one read (0: none yet)."""
-    given: tuple[str, Given, str] | None = None
-    """A new entry of the rater's index: (customer id, entry, its day as an ISO date)."""
+    """The rater's item to write; its ``version`` is the one read (0: none yet). Only a low
+    rating (or a first tip bait) commits it; a rating at or above the floor writes it after
+    (``put_rater``)."""
     delete_waiting: Waiting | None = None
 
 
@@ -98,8 +98,7 @@ class Commit:
 class CommitResult:
     applied: bool
     failed: tuple[str, ...] = ()
-    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``given``,
-    ``waiting``."""
+    """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``waiting``."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +158,13 @@ class RatingStore(Protocol):
     def query_given(
         self, program_id: str, customer_id: str, first_day: int, last_day: int
     ) -> list[Given]: ...
+    def put_given(self, program_id: str, customer_id: str, given: Given) -> None:
+        """Add a low rating to the rater's index: a plain write, before the rating's
+        transaction, idempotent (its key holds the rating id). An entry whose rating never
+        committed (refused, or not delivered again) names a slot that holds no such rating:
+        the reconciliation ignores it."""
+        ...
+
     def counted_before(
         self, program_id: str, member_id: str, boundary: int | None, page: int
     ) -> Iterator[tuple[str, int]]: ...
@@ -192,6 +198,11 @@ class RatingStore(Protocol):
     ) -> bool:
         """Write the member item's rating attributes from the window of ``version``, unless
         they come from a newer one already. Whether it wrote."""
+        ...
+
+    def put_rater(self, program_id: str, state: RaterState) -> bool:
+        """Write the rater's item (a plain write, outside any transaction) unless it changed
+        since ``state.version`` was read. Whether it wrote."""
         ...
 
     def clear_reconcile(self, program_id: str, customer_id: str, version: int) -> bool: ...

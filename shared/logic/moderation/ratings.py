@@ -1,19 +1,25 @@
 """A rating of a known order: judged (the rater's hard-to-please verdict, in order or late),
 stored on its slot and carried to the member's window and standing in one transaction; and what
 waited for an order once it arrives (released, or recorded as expired or rejected, with why).
+
+A low rating (below the floor) commits with the rater's item and its entry in the rater's
+index: its verdict depends on them. A rating at or above the floor is never excluded by the
+rater, so the rater's item takes it after the transaction, in a write of its own that carries
+the rating's mark (``rating_mark``): a redelivery that finds the slot checks the mark and makes
+the write if a crash lost it (``count_for_rater``).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 
 from shared.domain.errors import Conflict
 from shared.domain.orders import OrderRecord
 from shared.domain.program import Program
-from shared.domain.raters import Given, RaterState, Verdict, add_in_order, add_late, rater_day
+from shared.domain.raters import Given, RaterState, add_rating, rater_day, rating_mark
 from shared.domain.rating_window import RatingWindow
-from shared.domain.ratings import RatingFacts, RatingSubmitted, with_tips
+from shared.domain.ratings import RatingFacts, RatingSlot, RatingSubmitted, is_low, with_tips
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import TransientConflict
 
@@ -33,16 +39,35 @@ from .reconcile import reconcile
 from .tips import apply_tips
 
 
-def _verdict(
-    program: Program, store: RatingStore, rater: RaterState, day: int, stars: int
-) -> Verdict:
-    if rater.last_day is None or day >= rater.last_day:
-        return add_in_order(rater, day, stars, program)
-    span = program.moderation.hard_to_please.window_days
-    given = store.query_given(
-        program.id, rater.customer_id, day - span + 1, min(rater.last_day, day + span - 1)
-    )
-    return add_late(rater, given, day, stars, program)
+def count_for_rater(
+    program: Program,
+    store: RatingStore,
+    slot: RatingSlot,
+    state: RaterState | None = None,
+) -> RaterState | None:
+    """Count a stored rating at or above the floor in its rater's item, once: a plain write
+    guarded by the rater's version, after the rating's transaction. ``state``: the rater's item
+    with the rating counted, as decided from a read that may be stale (a failed condition reads
+    it again, strongly). Does nothing if the rating's mark is there already (a redelivery after
+    the write, or a concurrent delivery that made it). The rater as written, or None."""
+    assert slot.rating is not None
+    facts = slot.rating
+    if not slot.rater_after:
+        return None  # counted in the rating's transaction
+    day = rater_day(facts.submitted, program)
+    mark = rating_mark(slot.order_id)
+    for _ in range(MAX_ATTEMPTS):
+        if state is None:
+            rater = store.get_rater(program.id, facts.customer_id)
+            if rater.holds(day, mark):
+                return None
+            state = add_rating(rater, day, facts.stars, program, mark).state
+            if not state.holds(day, mark):
+                return None  # older than the days kept: nothing to count
+        if store.put_rater(program.id, state):
+            return state
+        state = None
+    raise TransientConflict(f"rater {facts.customer_id} kept conflicting")
 
 
 def _claim(program: Program, store: RatingStore, ref: RatingRef) -> bool:
@@ -84,6 +109,7 @@ def apply_rating(
     ref = RatingRef(facts.rating_id, order.member_id, order.order_id, sk)
     if _claim(program, store, ref):
         read = None  # seen before: read the slot
+    indexed = False
     for _ in range(MAX_ATTEMPTS):
         slot = None if read is not None else store.get_slot(program.id, order.member_id, sk)
         if slot is not None and slot.rating is not None:
@@ -97,6 +123,7 @@ def apply_rating(
                     field="detail.orderId",
                 )
             # A redelivery; finish what an interrupted delivery may have left undone.
+            count_for_rater(program, store, slot)
             resync_member(program, store, order.member_id)
             reconciled = reconcile(program, store, facts.customer_id, now)
             result = rating_result(program, slot, None, Outcome.DUPLICATE)
@@ -113,7 +140,9 @@ def apply_rating(
             rater = store.get_rater(program.id, facts.customer_id)
             window = store.get_window(program.id, order.member_id)
         day = rater_day(facts.submitted, program)
-        verdict = _verdict(program, store, rater, day, facts.stars)
+        low = is_low(facts.stars, program)
+        mark = None if low else rating_mark(order.order_id)
+        verdict = add_rating(rater, day, facts.stars, program, mark)
         after = replace(
             base,
             rating=facts,
@@ -122,8 +151,18 @@ def apply_rating(
             version=(slot.version if slot else 0) + 1,
         )
         state = with_bait_of(verdict.state, slot, after, program, now)
+        # The rater's item commits with the rating when the verdict depends on it (a low
+        # rating), when a tip bait changes it, or when the rating waited for its order (the
+        # stream's delivery that releases it is not repeated once the waiting item is gone);
+        # otherwise it follows the transaction, and the rating's redelivery repairs a crash.
+        with_rater = low or waiting is not None or state != verdict.state
+        after = replace(after, rater_after=not with_rater)
         plan = plan_member(program, store, order.member_id, window, [(slot, after)], now)
-        given = Given(day, facts.stars, order.member_id, order.order_id, sk, facts.rating_id)
+        if low and not indexed:
+            # The rater's index entry, before the transaction (a plain idempotent write).
+            given = Given(day, facts.stars, order.member_id, order.order_id, sk, facts.rating_id)
+            store.put_given(program.id, facts.customer_id, given)
+            indexed = True
         written = store.commit(
             Commit(
                 program_id=program.id,
@@ -131,12 +170,13 @@ def apply_rating(
                 slots=[slot_write(after, slot.version if slot else None, program)],
                 window=plan.window,
                 member=plan.member,
-                rater=state,
-                given=(facts.customer_id, given, date.fromordinal(day).isoformat()),
+                rater=state if with_rater else None,
                 delete_waiting=waiting,
             )
         )
         if written.applied:
+            if not with_rater:
+                state = count_for_rater(program, store, after, state) or state
             reconciled = reconcile(program, store, facts.customer_id, now) if state.reconcile else 0
             result = rating_result(program, after, plan.window or window, None)
             return replace(result, reconciled=reconciled)

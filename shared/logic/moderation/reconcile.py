@@ -18,11 +18,21 @@ from .core import MAX_ATTEMPTS, MAX_SLOTS_PER_COMMIT, plan_member, resync_member
 from .ports import Commit, RatingStore
 
 
-def _changes(slot: RatingSlot | None, want: bool, version: int) -> bool:
+def _want(slot: RatingSlot | None, verdicts: Mapping[str, bool]) -> bool | None:
+    """The verdict on the slot's rating (by its rating id), if it is one of those decided: an
+    index entry left by a rating that never committed names a slot holding another rating, or
+    none."""
+    if slot is None or slot.rating is None:
+        return None
+    return verdicts.get(slot.rating.rating_id)
+
+
+def _changes(slot: RatingSlot | None, verdicts: Mapping[str, bool], version: int) -> bool:
     """The verdict (of the rater's state ``version``) changes this rating."""
+    want = _want(slot, verdicts)
     return (
         slot is not None
-        and slot.rating is not None
+        and want is not None
         and slot.htp_version <= version
         and slot.hard_to_please != want
     )
@@ -32,12 +42,12 @@ def _apply_verdicts(
     program: Program,
     store: RatingStore,
     member_id: str,
-    wanted: Mapping[str, bool],
+    wanted: Mapping[str, Mapping[str, bool]],
     version: int,
     now: datetime,
 ) -> int:
-    """Set the hard-to-please verdict of some of one member's ratings (one transaction per
-    up to 90 of them, with the window and the member item)."""
+    """Set the hard-to-please verdict of some of one member's ratings (``wanted``: slot key ->
+    rating id -> verdict; one transaction per up to 90 of them, with the window)."""
     applied = 0
     strong = False
     for _ in range(MAX_ATTEMPTS * 4):
@@ -49,17 +59,24 @@ def _apply_verdicts(
             # commit's conditions; a slot read as needing no change is read again, strongly.
             slots, window = store.read_slots_and_window(program.id, member_id, list(wanted))
             settled = [
-                sk for sk, want in wanted.items() if not _changes(slots.get(sk), want, version)
+                sk
+                for sk, verdicts in wanted.items()
+                if not _changes(slots.get(sk), verdicts, version)
             ]
             if settled:
                 slots.update(store.get_slots(program.id, member_id, settled))
         changes = [
             (
                 slot,
-                replace(slot, hard_to_please=want, htp_version=version, version=slot.version + 1),
+                replace(
+                    slot,
+                    hard_to_please=not slot.hard_to_please,  # the verdict wanted differs
+                    htp_version=version,
+                    version=slot.version + 1,
+                ),
             )
-            for sk, want in wanted.items()
-            if (slot := slots.get(sk)) is not None and _changes(slot, want, version)
+            for sk, verdicts in wanted.items()
+            if (slot := slots.get(sk)) is not None and _changes(slot, verdicts, version)
         ]
         if not changes:
             if not applied:  # resumed, most likely: the member write may have been lost
@@ -85,24 +102,25 @@ def _apply_verdicts(
 
 
 def reconcile(program: Program, store: RatingStore, customer_id: str, now: datetime) -> int:
-    """Carry the rater's pending change of verdict to the low ratings of the days it covers.
+    """Carry the rater's pending change of verdict to the low ratings of the days it covers
+    (the rater's index holds the low ratings; the verdicts come from the rater's item).
 
     Idempotent and resumable: the pending range stays on the rater's item until every rating
     in it holds the verdict of the rater's current state (any later delivery resumes it)."""
-    span = program.moderation.hard_to_please.window_days
     changed = 0
     for _ in range(MAX_ATTEMPTS):
         rater = store.get_rater(program.id, customer_id)
         if rater.reconcile is None:
             return changed
         first, last = rater.reconcile
-        given = store.query_given(program.id, customer_id, first - span + 1, last + span - 1)
-        verdicts = decide(given, first, last, program)
-        by_member: dict[str, dict[str, bool]] = {}
+        given = store.query_given(program.id, customer_id, first, last)
+        verdicts = decide(rater, given, first, last, program)
+        by_member: dict[str, dict[str, dict[str, bool]]] = {}
         for rating in given:
-            if rating.slot_sk in verdicts:
-                by_member.setdefault(rating.member_id, {})[rating.slot_sk] = verdicts[
-                    rating.slot_sk
+            if rating.rating_id in verdicts:
+                slot_verdicts = by_member.setdefault(rating.member_id, {})
+                slot_verdicts.setdefault(rating.slot_sk, {})[rating.rating_id] = verdicts[
+                    rating.rating_id
                 ]
         for member_id, wanted in sorted(by_member.items()):
             changed += _apply_verdicts(program, store, member_id, wanted, rater.version, now)
