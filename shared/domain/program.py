@@ -33,7 +33,11 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 
 class _Config(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        defer_build=True,  # built on the first program load, not at import
     )
 
 

@@ -52,7 +52,8 @@ from shared.domain.perks import (
 from shared.domain.program import Perk, Program, QuotaPeriod
 from shared.domain.tiers import rank
 from shared.domain.window import pack_days
-from shared.logic.members import invalid_input_from, ledger_projection
+from shared.logic.ledger import ledger_projection
+from shared.logic.members import invalid_input_from
 from shared.programs import load_program
 
 PROGRAM = load_program("cart-star")
