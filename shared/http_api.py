@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Annotated, Any, get_origin, get_type_hints
 
+from shared.api_models.errors import ErrorBody, invalid_input_from
 from shared.domain.errors import (
     DomainError,
     Forbidden,
@@ -27,7 +28,6 @@ from shared.domain.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from shared.logic.members import ErrorBody, invalid_input_from
 from shared.logic.ports import TransientConflict
 from shared.observability import logger
 

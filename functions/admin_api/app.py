@@ -23,6 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from shared.api_models.admin import MemberRatings, RatingChange
+from shared.api_models.errors import invalid_input_from
 from shared.composition import rating_repository
 from shared.domain.ids import Identifier
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
@@ -40,7 +41,6 @@ from shared.http_api import (
     resolve,
     scoped_subject,
 )
-from shared.logic.members import invalid_input_from
 from shared.logic.moderation import exclude_rating, member_ratings, restore_rating
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.domain.errors import InvalidInput, MalformedRequest
 from shared.domain.keys import LEDGER_SK_PREFIX
 from shared.domain.perks import (
     AccessReason,
@@ -212,45 +211,3 @@ def public_badge(
 
 
 # -- HTTP glue shared by member_api and perk_redemption --------------------------------------------
-
-
-class ErrorDetail(_Out):
-    code: str
-    message: str
-    field: str | None = None
-
-
-class ErrorBody(_Out):
-    """Every error: ``{"error": {"code", "message", "field"?}}``."""
-
-    error: ErrorDetail
-
-
-_LOCATIONS = {"body", "query", "path", "header", "cookie"}
-_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "json_invalid", "model_type"}
-
-
-def invalid_input_from(errors: Sequence[Mapping[str, Any]]) -> InvalidInput | MalformedRequest:
-    """Our error for a request the handler's models refused, naming the field at fault."""
-    if not errors:
-        return InvalidInput("the request is invalid")
-    first = errors[0]
-    location = [str(part) for part in first.get("loc", ())]
-    where = location[0] if location else ""
-    kind = first.get("type")
-    whole_body = where == "body" and (len(location) == 1 or kind == "json_invalid")
-    if whole_body and (kind in _NOT_AN_OBJECT or kind == "missing"):
-        return MalformedRequest("the request body must be a JSON object")
-    path = location[1:] if where in _LOCATIONS else location
-    field = ".".join(path) or where or None
-    if where == "header" and field:
-        field = "-".join(part.capitalize() for part in field.split("-"))
-    if kind == "extra_forbidden":
-        reason = "unknown or read-only field: it cannot be set"
-    else:
-        reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    message = f"{field}: {reason}" if field else reason
-    if len(errors) > 1:
-        more = len(errors) - 1
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InvalidInput(message, field=field)
