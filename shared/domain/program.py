@@ -153,8 +153,8 @@ class TipBait(_Config):
 
 
 class Moderation(_Config):
-    hard_to_please: HardToPlease = HardToPlease()
-    tip_bait: TipBait = TipBait()
+    hard_to_please: HardToPlease = Field(default_factory=HardToPlease)
+    tip_bait: TipBait = Field(default_factory=TipBait)
     outside_control_reasons: tuple[Slug, ...] = ()
     order_wait_days: PositiveInt = 7
     """How long a rating (or tip change) that arrived before its order waits for the order."""
@@ -215,12 +215,12 @@ class Program(_Config):
     name: str
     time_zone: str = "UTC"
     currency: Currency = "USD"
-    earning: EarningRules = EarningRules()
-    window: WindowRules = WindowRules()
+    earning: EarningRules = Field(default_factory=EarningRules)
+    window: WindowRules = Field(default_factory=WindowRules)
     tiers: tuple[Tier, ...]
-    downgrade: DowngradeRules = DowngradeRules()
-    rating: RatingFloor = RatingFloor()
-    moderation: Moderation = Moderation()
+    downgrade: DowngradeRules = Field(default_factory=DowngradeRules)
+    rating: RatingFloor = Field(default_factory=RatingFloor)
+    moderation: Moderation = Field(default_factory=Moderation)
     perks: tuple[Perk, ...] = ()
 
     @field_validator("time_zone")
