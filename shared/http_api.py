@@ -15,10 +15,9 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
-from typing import TYPE_CHECKING, Annotated, Any, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, get_origin, get_type_hints
 
 from shared.api_models.errors import ErrorBody, invalid_input_from
 from shared.domain.errors import (
@@ -107,14 +106,25 @@ class RequestValidationError(Exception):
         return self._errors
 
 
-@dataclass
 class Response:
-    """An answer: status, body (text) and headers; ``Content-Type`` is the body's media type."""
+    """An answer: status, body (text) and headers; ``Content-Type`` is the body's media type.
 
-    status_code: int
-    body: str
-    content_type: str = APPLICATION_JSON
-    headers: dict[str, str] = field(default_factory=dict)
+    (Plain classes here rather than dataclasses: a dataclass costs about 0.6 ms to create at
+    import on Python 3.11, a plain class next to nothing.)"""
+
+    __slots__ = ("body", "content_type", "headers", "status_code")
+
+    def __init__(
+        self,
+        status_code: int,
+        body: str,
+        content_type: str = APPLICATION_JSON,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers if headers is not None else {}
 
 
 class Request:
@@ -170,8 +180,7 @@ _SEGMENT = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
 """What a path parameter matches (the characters of a URI segment, decoded or not)."""
 
 
-@dataclass
-class _Parameter:
+class _Parameter(NamedTuple):
     name: str
     location: str
     alias: str
@@ -180,20 +189,19 @@ class _Parameter:
     default: Any
 
 
-@dataclass
 class Route:
     """A route: its method, path (``<name>`` for a path parameter), handler and the options
     that document it (``summary``, ``security``, ``tags``, ``responses``, ``status_code``)."""
 
-    method: str
-    path: str
-    function: Callable[..., Any]
-    options: dict[str, Any]
-    pattern: re.Pattern[str] = field(init=False)
-    _parameters: list[_Parameter] | None = field(default=None, init=False)
-    _returns_model: bool = field(default=False, init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self, method: str, path: str, function: Callable[..., Any], options: dict[str, Any]
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.function = function
+        self.options = options
+        self._parameters: list[_Parameter] | None = None
+        self._returns_model = False
         self.pattern = re.compile(
             "^" + _PARAM_PATTERN.sub(lambda match: f"(?P<{match[1]}>{_SEGMENT})", self.path) + "$"
         )
