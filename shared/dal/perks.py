@@ -64,7 +64,7 @@ def _reason_item(reasons: Sequence[Mapping[str, Any]], index: int) -> tuple[bool
 
 class PerkRepository(DynamoRepository):
     """Perk items and the ledger's read model (satisfies ``shared.logic.perks.PerkStore`` and
-    the ledger read model's stores in ``shared.logic.members``)."""
+    the ledger read model's stores in ``shared.logic.members`` and ``shared.logic.ledger``)."""
 
     # -- plumbing ---------------------------------------------------------------------------
 
