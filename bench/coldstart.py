@@ -19,16 +19,19 @@ bench if anything opens a socket (no network call: the client is created, never 
 
 Run: ``python -m bench.coldstart`` (part of ``make bench``; no DynamoDB Local): writes
 bench/results/coldstart.json and, with ``--update-readme README.md``, the README's figures.
+``--only NAME`` (repeatable) measures those functions and the reference, and only prints them.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -226,8 +229,12 @@ def top_imports(rows: list[dict[str, Any]], floor: set[str]) -> dict[str, list[d
     }
 
 
-def run() -> dict[str, Any]:
+def run(only: Sequence[str] = ()) -> dict[str, Any]:
     names = sorted(path.parent.name for path in FUNCTIONS.glob("*/app.py"))
+    unknown = set(only) - set(names)
+    if unknown:
+        raise SystemExit(f"no such function: {', '.join(sorted(unknown))}")
+    names = [name for name in names if not only or name in only]
     rows = []
     with tempfile.TemporaryDirectory(prefix="coldstart-") as home:
         _, stderr = run_child(_FLOOR, lambda_environment("floor", home), "-X", "importtime")
@@ -287,7 +294,18 @@ def readme_block(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    common.main("coldstart", __doc__, run, readme_block, readme=True)
+    """``--only NAME`` (repeatable) measures those functions and the reference and prints them,
+    writing no results; without it, every function (``bench.common.main``'s options)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--only", action="append", default=[], metavar="NAME")
+    known, rest = parser.parse_known_args()
+    if not known.only:
+        sys.argv[1:] = rest
+        common.main("coldstart", __doc__, run, readme_block, readme=True)
+        return
+    if rest:
+        raise SystemExit(f"--only takes no other option: {' '.join(rest)}")
+    print(readme_block(run(known.only)))
 
 
 if __name__ == "__main__":

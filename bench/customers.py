@@ -123,9 +123,11 @@ def run() -> dict[str, Any]:
         )
         views = {}
         for label, member in (("no_orders", "nobody"), ("orders_5000", "veteran")):
-            views[label] = measure(
-                measuring, lambda _i, m=member: store.get_member(PROGRAM.id, m), samples=10
-            )
+
+            def read(_index: int, member: str = member) -> Any:
+                return store.get_member(PROGRAM.id, member)
+
+            views[label] = measure(measuring, read, samples=10)
         key = {"pk": {"S": member_pk(PROGRAM.id, "veteran")}, "sk": {"S": MEMBER_SK}}
         veteran_item = bare.get_item(TableName=TABLE, Key=key)["Item"]
     return {

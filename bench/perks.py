@@ -35,7 +35,7 @@ from bench.common import dynamodb_local, measured_handlers
 from shared.dal.perks import PerkRepository
 from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, member_pk
 from shared.domain.window import day_buckets
-from shared.logic.members import project_ledger
+from shared.logic.ledger import project_ledger
 from shared.observability import metrics
 from tests.helpers import FakeContext, order_completed
 

@@ -10,8 +10,8 @@ Routes:
   ``?reason=``): restore it, audited the same way.
 
 API Gateway enforces the scope (``AuthorizationScopes``); the handler checks it again.
-Requests and responses are pydantic models validated by Powertools (``enable_validation``),
-which also documents them in the OpenAPI document (``python -m infra.openapi``); errors are
+Requests and responses are pydantic models, validated by ``shared.http_api`` and documented
+by Powertools in the OpenAPI document (``python -m infra.openapi``); errors are
 ``shared.http_api``'s.
 """
 
@@ -19,17 +19,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from shared.api_models.admin import MemberRatings, RatingChange
+from shared.api_models.errors import invalid_input_from
 from shared.composition import rating_repository
 from shared.domain.ids import Identifier
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
 from shared.http_api import (
+    Body,
+    HttpApi,
+    Path,
+    Query,
+    Response,
     answer_errors,
     error_responses,
     json_response,
@@ -38,16 +41,16 @@ from shared.http_api import (
     resolve,
     scoped_subject,
 )
-from shared.logic.members import invalid_input_from
 from shared.logic.moderation import exclude_rating, member_ratings, restore_rating
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = HttpApi()
 
 ADMIN: list[dict[str, list[str]]] = [{"adminJwt": []}]
 MAX_PAGE = 100
@@ -82,7 +85,7 @@ def _responses(ok: str, model: type[BaseModel], *errors: int) -> dict[int, OpenA
     return {200: success, **error_responses(errors, _ERROR_TEXTS)}
 
 
-def _answer(model: MemberRatings | RatingChange) -> Response[str]:
+def _answer(model: MemberRatings | RatingChange) -> Response:
     return json_response(200, model.answer_json())
 
 
@@ -108,7 +111,7 @@ def _reason(body: AdminReason | None, query: str | None) -> str:
 )
 def get_member(
     member_id: MemberIdPath, limit: PageSize = 50, next_token: PageToken = None
-) -> Response[str]:
+) -> Response:
     scoped_subject(app, ADMIN_SCOPE)
     program = load_program(settings().program_id)
     page = member_ratings(program, rating_repository(), member_id, limit, next_token)
@@ -122,7 +125,7 @@ def get_member(
     tags=["admin"],
     responses=_responses("The rating as it stands", RatingChange, *EDIT_ERRORS),
 )
-def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response[str]:
+def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response:
     admin = scoped_subject(app, ADMIN_SCOPE)
     why = _reason(body, None)
     program = load_program(settings().program_id)
@@ -147,7 +150,7 @@ def restore(
     rating_id: RatingIdPath,
     body: Annotated[AdminReason | None, Body()] = None,
     reason: ReasonQuery = None,
-) -> Response[str]:
+) -> Response:
     admin = scoped_subject(app, ADMIN_SCOPE)
     why = _reason(body, reason)
     program = load_program(settings().program_id)

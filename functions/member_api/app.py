@@ -11,23 +11,23 @@ Service routes (IAM authorizer; the caller is a service, the member is the path'
 - ``GET /v1/members/{memberId}/entitlements``: early batch access and other entitlements.
 - ``GET /v1/members/{memberId}/badge``: the public badge (tier, orders, tenure), or 404.
 
-Requests and responses are pydantic models validated by Powertools (``enable_validation``),
-which also generates the OpenAPI document (``python -m infra.openapi``).
+Requests and responses are pydantic models, validated by ``shared.http_api`` and documented
+by Powertools in the OpenAPI document (``python -m infra.openapi``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.composition import ledger_repository, perk_repository
 from shared.domain.errors import Forbidden, NotFound
 from shared.domain.ids import Identifier
 from shared.http_api import (
+    HttpApi,
+    Path,
+    Query,
     answer_errors,
     error_responses,
     request_time,
@@ -50,9 +50,10 @@ from shared.programs import load_program
 from shared.settings import settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = HttpApi()
 
 MEMBER: list[dict[str, list[str]]] = [{"memberJwt": []}]
 SERVICE: list[dict[str, list[str]]] = [{"serviceIam": []}]
@@ -71,7 +72,7 @@ def responses(ok: str, *errors: int) -> dict[int, OpenAPIResponse]:
 
 def _service() -> None:
     """Service routes are IAM-authorised at the API; refuse anything else (a member's token)."""
-    authorizer = app.current_event.request_context.authorizer
+    authorizer = app.request.authorizer
     if not authorizer.get("iam") or authorizer.get("jwt"):
         raise Forbidden("this route is for services (IAM-signed requests)")
 

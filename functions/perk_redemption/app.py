@@ -18,13 +18,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.composition import perk_repository
-from shared.domain.errors import MalformedRequest
 from shared.domain.events import InboundEvent
 from shared.domain.perks import (
     FuelPurchaseRefunded,
@@ -34,10 +30,15 @@ from shared.domain.perks import (
     RedemptionRequest,
 )
 from shared.http_api import (
+    Header,
+    HttpApi,
+    Path,
+    Response,
     answer_errors,
     error_responses,
     json_response,
     request_time,
+    require_object_body,
     resolve,
     token_subject,
 )
@@ -54,12 +55,13 @@ from shared.programs import load_program
 from shared.settings import settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 FUEL_ROUTE = "/v1/events/fuel-purchases"
 MEMBER: list[dict[str, list[str]]] = [{"memberJwt": []}]
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = HttpApi()
 
 KeyHeader = Annotated[
     IdempotencyKey,
@@ -99,10 +101,8 @@ def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIRespo
     status_code=201,
     responses=_documented(201, "The redemption, confirmed", 400, 401, 403, 409, 415, 422, 503),
 )
-def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Response[str]:
-    if not isinstance(app.current_event.json_body, dict):
-        # Powertools' validation unwraps a one-element array into its element: refuse arrays.
-        raise MalformedRequest("the request body must be a JSON object")
+def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Response:
+    require_object_body(app)  # the validation takes a one-element array's element: refuse it
     program = load_program(settings().program_id)
     result = redeem(
         token_subject(app), idempotency_key, body, request_time(app), program, perk_repository()
@@ -130,7 +130,7 @@ def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Resp
     tags=["perks"],
     responses=_documented(200, "The redemption, cancelled", 401, 404, 409, 422, 503),
 )
-def delete_redemption(redemption_id: RedemptionIdPath) -> Response[str]:
+def delete_redemption(redemption_id: RedemptionIdPath) -> Response:
     program = load_program(settings().program_id)
     redemption = cancel(
         token_subject(app), redemption_id, request_time(app), program, perk_repository()

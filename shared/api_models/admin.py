@@ -20,7 +20,9 @@ from shared.logic.moderation.ports import Waiting
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True
+    )
 
     def answer_json(self) -> str:
         """The answer's JSON: camelCase, and only the fields given."""

@@ -26,13 +26,14 @@ from botocore.exceptions import ClientError
 
 from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.money import Money
-from shared.domain.orders import OrderRecord, OrderStatus, Reversal
 from shared.logic.ports import TransientConflict
 
 from .capacity import CapacityMeter
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from shared.domain.orders import OrderRecord
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -66,6 +67,10 @@ def money_or_none(value: Any) -> Money | None:
 def order_record(item: Mapping[str, Any]) -> OrderRecord:
     """The domain view of an order item (already deserialized): what the ledger reads back, and
     what rating moderation reads from the stream's order images."""
+    # Imported here, not with the module: the perk repository (event_publisher's) needs no
+    # order model, and the orders module brings the program and the event models.
+    from shared.domain.orders import OrderRecord, OrderStatus, Reversal  # noqa: PLC0415
+
     reversal = item.get("reversal")
     return OrderRecord(
         member_id=str(item["memberId"]),

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.keys import (
     LEGACY_QUOTA_SK_PREFIX,
@@ -22,17 +22,15 @@ from shared.domain.keys import (
     quota_sk,
     redemption_sk,
 )
-from shared.domain.perks import (
-    MemberGuard,
-    Redemption,
-    RedemptionPlan,
-    RedemptionStatus,
-    period_ends,
-)
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import CashbackWrite, Page, RedeemWrite, StoredResult, encode_token
 
 from .dynamodb import DynamoRepository, Update, av, from_item
+
+if TYPE_CHECKING:
+    # The perk models and the program they read are imported where used: event_publisher
+    # builds this repository for the ledger's read model alone, and never loads them.
+    from shared.domain.perks import MemberGuard, Redemption, RedemptionPlan
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 """How long the first result of an ``Idempotency-Key`` is kept (DynamoDB's TTL removes it)."""
@@ -66,7 +64,7 @@ def _reason_item(reasons: Sequence[Mapping[str, Any]], index: int) -> tuple[bool
 
 class PerkRepository(DynamoRepository):
     """Perk items and the ledger's read model (satisfies ``shared.logic.perks.PerkStore`` and
-    the ledger read model's stores in ``shared.logic.members``)."""
+    the ledger read model's stores in ``shared.logic.members`` and ``shared.logic.ledger``)."""
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -305,6 +303,8 @@ class PerkRepository(DynamoRepository):
     ) -> Redemption | None:
         """Cancel a confirmed redemption and give its quota back, in one transaction. None when
         applied; else the redemption as it stood (cancelled meanwhile)."""
+        from shared.domain.perks import Redemption, RedemptionStatus  # noqa: PLC0415
+
         update = Update()
         update.set("status", RedemptionStatus.CANCELLED.value)
         update.set("cancelledAt", to_utc_iso(now))
@@ -382,6 +382,8 @@ class PerkRepository(DynamoRepository):
     def _move_legacy_quota(self, old: dict[str, Any]) -> bool:
         """Move one old quota item; False when a date slot is taken in the new item (or the
         old item kept changing)."""
+        from shared.domain.perks import period_ends  # noqa: PLC0415 (see the imports)
+
         for _attempt in range(8):
             key = {"pk": av(old["pk"]), "sk": av(old["sk"])}
             perk_id, period = str(old["sk"]).removeprefix(LEGACY_QUOTA_SK_PREFIX).rsplit("#", 1)

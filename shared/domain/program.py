@@ -33,7 +33,11 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 
 class _Config(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        defer_build=True,  # built on the first program load, not at import
     )
 
 
@@ -157,8 +161,8 @@ class TipBait(_Config):
 
 
 class Moderation(_Config):
-    hard_to_please: HardToPlease = HardToPlease()
-    tip_bait: TipBait = TipBait()
+    hard_to_please: HardToPlease = Field(default_factory=HardToPlease)
+    tip_bait: TipBait = Field(default_factory=TipBait)
     outside_control_reasons: tuple[Slug, ...] = ()
     order_wait_days: PositiveInt = 7
     """How long a rating (or tip change) that arrived before its order waits for the order."""
@@ -248,7 +252,7 @@ class PointsRules(_Config):
     """Points stay pending this many whole days after the order's day (the refund window)."""
     expiry_months: Annotated[int, Field(ge=1, le=120)] = 12
     expiring_notice_days: Annotated[int, Field(ge=0, le=365)] = 30
-    holds: HoldRules = HoldRules()
+    holds: HoldRules = Field(default_factory=HoldRules)
 
 
 class Program(_Config):
@@ -262,12 +266,12 @@ class Program(_Config):
     audience: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     """The JWT audience (app client id) of the program's app: a member's token for it gets this
     program's answers. None: the program's id."""
-    earning: EarningRules = EarningRules()
-    window: WindowRules = WindowRules()
+    earning: EarningRules = Field(default_factory=EarningRules)
+    window: WindowRules = Field(default_factory=WindowRules)
     tiers: tuple[Tier, ...]
-    downgrade: DowngradeRules = DowngradeRules()
-    rating: RatingFloor = RatingFloor()
-    moderation: Moderation = Moderation()
+    downgrade: DowngradeRules = Field(default_factory=DowngradeRules)
+    rating: RatingFloor = Field(default_factory=RatingFloor)
+    moderation: Moderation = Field(default_factory=Moderation)
     perks: tuple[Perk, ...] = ()
     points: PointsRules | None = None
     """Customer programs: pending, available, spent and expiring points."""

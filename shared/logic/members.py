@@ -3,25 +3,23 @@
 - ``GET /v1/me``: the member's standing, from one item read whatever their history.
 - ``GET /v1/me/ledger``: points entries, newest first, paginated, from the ledger read model:
   one small item per entry (``LEDGER#{occurredAt}#{orderId}#{credit|reversal}``) projected from
-  the order items by the stream-fed ``event_publisher`` (``project_ledger``), so that recording
-  an order stays at 4 write units and no index is written on the order path.
+  the order items by the stream-fed ``event_publisher`` (``shared.logic.ledger``), so that
+  recording an order stays at 4 write units and no index is written on the order path.
 - ``GET /v1/members/{memberId}/entitlements`` and ``/badge``: what services and customers may
   know, from one eventually consistent item read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.domain.errors import InvalidInput, MalformedRequest
-from shared.domain.keys import LEDGER_SK_PREFIX, ORDER_SK_PREFIX, ledger_sk
-from shared.domain.outbound import Image
+from shared.domain.keys import LEDGER_SK_PREFIX
 from shared.domain.perks import (
     AccessReason,
     Badge,
@@ -34,12 +32,15 @@ from shared.domain.program import PerkKind, Program
 from shared.domain.tiers import earned_tier, is_eligible, points_to_next_tier
 from shared.domain.timeutil import local_day, to_utc_iso
 from shared.domain.window import window_points
+from shared.logic.ledger import LedgerEntry
 from shared.logic.perks import page_after
 from shared.logic.ports import Page
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True
+    )
 
 
 def _number(value: Any) -> int | float | None:
@@ -113,78 +114,6 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
 
 
 # -- the ledger's read model ----------------------------------------------------------------------
-
-EntryKind = Literal["credit", "reversal"]
-
-
-class LedgerEntry(_Out):
-    order_id: str
-    kind: EntryKind
-    points: int = Field(description="Positive for a credit, negative for a reversal.")
-    rule_version: str = Field(description="The program version that computed the points.")
-    reason: str = Field(description="OrderCompleted, OrderCancelled or OrderRefunded.")
-    occurred_at: str = Field(description="When the order completed, or was cancelled/refunded.")
-    batch_size: int | None = None
-
-
-def _entries(image: Image | None) -> dict[str, LedgerEntry]:
-    """The ledger entries an order item holds: its credit, and its reversal if any."""
-    if not image or not str(image.get("sk", "")).startswith(ORDER_SK_PREFIX):
-        return {}
-    order_id = str(image.get("orderId", str(image["sk"])[len(ORDER_SK_PREFIX) :]))
-    found: dict[str, LedgerEntry] = {}
-    if image.get("status") in {"credited", "reversed"} and image.get("completedAt"):
-        entry = LedgerEntry(
-            order_id=order_id,
-            kind="credit",
-            points=int(image.get("points", 0)),
-            rule_version=str(image.get("ruleVersion", "")),
-            reason="OrderCompleted",
-            occurred_at=str(image["completedAt"]),
-            batch_size=int(image["batchSize"]) if image.get("batchSize") is not None else None,
-        )
-        found[ledger_sk(entry.occurred_at, order_id, "credit")] = entry
-    reversal = image.get("reversal")
-    if isinstance(reversal, Mapping) and reversal.get("occurredAt"):
-        entry = LedgerEntry(
-            order_id=order_id,
-            kind="reversal",
-            points=int(reversal.get("points", 0)),
-            rule_version=str(reversal.get("ruleVersion", "")),
-            reason=str(reversal.get("kind", "OrderCancelled")),
-            occurred_at=str(reversal["occurredAt"]),
-        )
-        found[ledger_sk(entry.occurred_at, order_id, "reversal")] = entry
-    return found
-
-
-def ledger_projection(old: Image | None, new: Image | None) -> list[tuple[str, str, LedgerEntry]]:
-    """(pk, sk, entry) of the ledger entries a committed order change adds. Pure; entries are
-    never removed (a reversal is an entry of its own, never a deletion)."""
-    if new is None:
-        return []
-    before = _entries(old)
-    pk = str(new.get("pk", ""))
-    return [(pk, sk, entry) for sk, entry in _entries(new).items() if sk not in before]
-
-
-class LedgerEntryWriter(Protocol):
-    """Where the ledger's read model is written (``shared.dal.perks.PerkRepository``)."""
-
-    def put_ledger_entry(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None: ...
-
-
-def project_ledger(old: Image | None, new: Image | None, store: LedgerEntryWriter) -> int:
-    """The ``event_publisher``'s projector step: write the entries a change adds (idempotent:
-    a redelivered record writes the same items). Returns how many were written."""
-    added = ledger_projection(old, new)
-    if not added:
-        return 0
-    for pk, sk, entry in added:
-        attributes = entry.model_dump(by_alias=True, exclude_none=True)
-        attributes["memberId"] = new.get("memberId") if new else None
-        store.put_ledger_entry(pk, sk, attributes)
-    return len(added)
 
 
 class LedgerPage(_Out):
@@ -282,45 +211,3 @@ def public_badge(
 
 
 # -- HTTP glue shared by member_api and perk_redemption --------------------------------------------
-
-
-class ErrorDetail(_Out):
-    code: str
-    message: str
-    field: str | None = None
-
-
-class ErrorBody(_Out):
-    """Every error: ``{"error": {"code", "message", "field"?}}``."""
-
-    error: ErrorDetail
-
-
-_LOCATIONS = {"body", "query", "path", "header", "cookie"}
-_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "json_invalid", "model_type"}
-
-
-def invalid_input_from(errors: Sequence[Mapping[str, Any]]) -> InvalidInput | MalformedRequest:
-    """Our error for a request the handler's models refused, naming the field at fault."""
-    if not errors:
-        return InvalidInput("the request is invalid")
-    first = errors[0]
-    location = [str(part) for part in first.get("loc", ())]
-    where = location[0] if location else ""
-    kind = first.get("type")
-    whole_body = where == "body" and (len(location) == 1 or kind == "json_invalid")
-    if whole_body and (kind in _NOT_AN_OBJECT or kind == "missing"):
-        return MalformedRequest("the request body must be a JSON object")
-    path = location[1:] if where in _LOCATIONS else location
-    field = ".".join(path) or where or None
-    if where == "header" and field:
-        field = "-".join(part.capitalize() for part in field.split("-"))
-    if kind == "extra_forbidden":
-        reason = "unknown or read-only field: it cannot be set"
-    else:
-        reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    message = f"{field}: {reason}" if field else reason
-    if len(errors) > 1:
-        more = len(errors) - 1
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InvalidInput(message, field=field)

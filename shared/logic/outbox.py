@@ -15,7 +15,7 @@ from shared.domain.outbound import Deriver, Image
 from shared.domain.perk_events import perk_events
 from shared.domain.rating_events import rating_events
 from shared.domain.tier_events import tier_events
-from shared.logic.members import LedgerEntryWriter, project_ledger
+from shared.logic.ledger import LedgerEntryWriter, project_ledger
 
 ReadModelStore = LedgerEntryWriter
 """What the projectors write to (the perk repository holds the ledger's read model)."""

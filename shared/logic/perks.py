@@ -316,7 +316,9 @@ def cancel(
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True
+    )
 
 
 class RedemptionsPage(_Out):

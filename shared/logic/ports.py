@@ -11,9 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.domain.orders import OrderRecord
+if TYPE_CHECKING:
+    # An annotation only: the ports load no domain module (event_publisher's perk repository
+    # imports this module, and needs no order, event or program model).
+    from shared.domain.orders import OrderRecord
 
 
 class TransientConflict(Exception):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from shared.domain.errors import ProgramConfigError
@@ -16,6 +15,8 @@ PROGRAMS_DIR = Path(__file__).parent
 
 def parse_program(text: str, source: str = "<string>") -> Program:
     """Validate a program document (YAML or JSON: JSON is YAML)."""
+    import yaml  # noqa: PLC0415 (on the first program load, not at every function's import)
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

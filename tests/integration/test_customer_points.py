@@ -33,8 +33,8 @@ from shared.domain.events import (
 from shared.logic.customers import (
     CustomerOutcome,
     change_membership,
-    guesses,
     credit_customer,
+    guesses,
     place_hold,
     refund_customer,
     release_hold,

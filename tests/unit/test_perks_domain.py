@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from shared.api_models.errors import invalid_input_from
 from shared.domain.errors import InvalidInput
 from shared.domain.keys import (
     LEGACY_QUOTA_SK_PREFIX,
@@ -52,7 +53,7 @@ from shared.domain.perks import (
 from shared.domain.program import Perk, Program, QuotaPeriod
 from shared.domain.tiers import rank
 from shared.domain.window import pack_days
-from shared.logic.members import invalid_input_from, ledger_projection
+from shared.logic.ledger import ledger_projection
 from shared.programs import load_program
 
 PROGRAM = load_program("cart-star")

@@ -20,29 +20,71 @@ order), ``tips`` (tip changes), ``reconcile`` (retroactive hard-to-please verdic
 
 from __future__ import annotations
 
-from .admin import (
-    AdminEdit,
-    ExpiredRating,
-    MemberPage,
-    exclude_rating,
-    member_ratings,
-    restore_rating,
-)
-from .core import METRIC_NAMES, ModerationResult, Outcome
-from .ports import (
-    Commit,
-    CommitResult,
-    MemberRating,
-    OrderChanged,
-    RatingRef,
-    RatingStore,
-    SlotWrite,
-    TableChange,
-    Waiting,
-    WaitingRemoved,
-)
-from .submission import adjust_tip, moderate, submit_rating
-from .table_changes import apply_table_change
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .admin import (
+        AdminEdit,
+        ExpiredRating,
+        MemberPage,
+        exclude_rating,
+        member_ratings,
+        restore_rating,
+    )
+    from .core import METRIC_NAMES, ModerationResult, Outcome
+    from .ports import (
+        Commit,
+        CommitResult,
+        MemberRating,
+        OrderChanged,
+        RatingRef,
+        RatingStore,
+        SlotWrite,
+        TableChange,
+        Waiting,
+        WaitingRemoved,
+    )
+    from .submission import adjust_tip, moderate, submit_rating
+    from .table_changes import apply_table_change
+
+_MODULE_OF = {
+    "AdminEdit": "admin",
+    "Commit": "ports",
+    "CommitResult": "ports",
+    "ExpiredRating": "admin",
+    "METRIC_NAMES": "core",
+    "MemberPage": "admin",
+    "MemberRating": "ports",
+    "ModerationResult": "core",
+    "OrderChanged": "ports",
+    "Outcome": "core",
+    "RatingRef": "ports",
+    "RatingStore": "ports",
+    "SlotWrite": "ports",
+    "TableChange": "ports",
+    "Waiting": "ports",
+    "WaitingRemoved": "ports",
+    "adjust_tip": "submission",
+    "apply_table_change": "table_changes",
+    "exclude_rating": "admin",
+    "member_ratings": "admin",
+    "moderate": "submission",
+    "restore_rating": "admin",
+    "submit_rating": "submission",
+}
+"""Where each name lives: imported on first use (PEP 562), so that a function loads only the
+modules it uses (the admin API never loads the submission's)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "METRIC_NAMES",
