@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from pydantic import TypeAdapter
 
+    from shared.domain.program import Program
+
 APPLICATION_JSON = "application/json"
 
 ERROR_TEXTS: Mapping[int, str] = {
@@ -467,6 +469,40 @@ def token_subject(app: HttpApi) -> str:
     if not subject:
         raise Unauthorized("the token carries no subject (sub)")
     return str(subject)
+
+
+def token_program(app: HttpApi, default: str) -> Program:
+    """The program whose app the member's token was issued to (its ``aud``, or Cognito's
+    ``client_id``); a token of an app no program names gets ``default`` (the shopper
+    program), as before programs were told apart."""
+    from shared.programs import load_program, program_for_audience  # noqa: PLC0415
+
+    claims = app.request.jwt_claims
+    audiences = claims.get("aud", claims.get("client_id"))
+    for audience in audiences if isinstance(audiences, list) else [audiences]:
+        program = program_for_audience(str(audience)) if audience else None
+        if program is not None:
+            return program
+    return load_program(default)
+
+
+def service_program(program_id: str | None, default: str) -> Program:
+    """A service route's ``programId`` (query), default ``default``: 422 naming it when no
+    program has that id."""
+    from shared.domain.errors import InvalidInput, ProgramConfigError  # noqa: PLC0415
+    from shared.programs import load_program, program_ids  # noqa: PLC0415
+
+    if program_id is None:
+        return load_program(default)
+    if program_id not in program_ids():
+        known = ", ".join(program_ids())
+        raise InvalidInput(
+            f"programId: no program {program_id!r} (known: {known})", field="programId"
+        )
+    try:
+        return load_program(program_id)
+    except ProgramConfigError as error:  # a file that does not validate: the operator's fault
+        raise InvalidInput(f"programId: {error.message}", field="programId") from error
 
 
 def scoped_subject(app: HttpApi, scope: str) -> str:

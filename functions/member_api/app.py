@@ -32,6 +32,8 @@ from shared.http_api import (
     error_responses,
     request_time,
     resolve,
+    service_program,
+    token_program,
     token_subject,
 )
 from shared.logic.members import (
@@ -39,6 +41,7 @@ from shared.logic.members import (
     LedgerPage,
     MemberBadge,
     MemberView,
+    customer_view,
     entitlements_view,
     ledger_page,
     member_view,
@@ -46,7 +49,6 @@ from shared.logic.members import (
 )
 from shared.logic.perks import PerksView, RedemptionsPage, perks_view, redemptions_page
 from shared.observability import logger, metrics, tracer
-from shared.programs import load_program
 from shared.settings import settings
 
 if TYPE_CHECKING:
@@ -63,6 +65,14 @@ PageToken = Annotated[
     Query(alias="nextToken", max_length=2048, description="nextToken of the previous page."),
 ]
 MemberIdPath = Annotated[Identifier, Path(alias="memberId", description="The member's id.")]
+ProgramIdQuery = Annotated[
+    str | None,
+    Query(
+        alias="programId",
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        description="The program (default: the shopper program).",
+    ),
+]
 
 
 def responses(ok: str, *errors: int) -> dict[int, OpenAPIResponse]:
@@ -85,8 +95,10 @@ def _service() -> None:
     responses=responses("The member's standing (one item read)", 401, 422),
 )
 def get_me() -> MemberView:
-    program = load_program(settings().program_id)
+    program = token_program(app, settings().program_id)
     item = ledger_repository().get_member(program.id, token_subject(app))
+    if program.points is not None:
+        return customer_view(item, request_time(app), program)
     return member_view(item, request_time(app), program)
 
 
@@ -98,7 +110,7 @@ def get_me() -> MemberView:
     responses=responses("A page of ledger entries", 401, 422),
 )
 def get_ledger(limit: PageSize = 50, next_token: PageToken = None) -> LedgerPage:
-    program = load_program(settings().program_id)
+    program = token_program(app, settings().program_id)
     return ledger_page(token_subject(app), limit, next_token, program, perk_repository())
 
 
@@ -110,7 +122,7 @@ def get_ledger(limit: PageSize = 50, next_token: PageToken = None) -> LedgerPage
     responses=responses("The program's perks as they stand for the member", 401, 422),
 )
 def get_perks() -> PerksView:
-    program = load_program(settings().program_id)
+    program = token_program(app, settings().program_id)
     return perks_view(token_subject(app), request_time(app), program, perk_repository())
 
 
@@ -122,7 +134,7 @@ def get_perks() -> PerksView:
     responses=responses("A page of redemptions", 401, 422),
 )
 def get_redemptions(limit: PageSize = 20, next_token: PageToken = None) -> RedemptionsPage:
-    program = load_program(settings().program_id)
+    program = token_program(app, settings().program_id)
     return redemptions_page(token_subject(app), limit, next_token, program, perk_repository())
 
 
@@ -133,9 +145,11 @@ def get_redemptions(limit: PageSize = 20, next_token: PageToken = None) -> Redem
     tags=["services"],
     responses=responses("The member's entitlements now (one item read)", 403, 422),
 )
-def get_entitlements(member_id: MemberIdPath) -> EntitlementsView:
+def get_entitlements(
+    member_id: MemberIdPath, program_id: ProgramIdQuery = None
+) -> EntitlementsView:
     _service()
-    program = load_program(settings().program_id)
+    program = service_program(program_id, settings().program_id)
     item = perk_repository().get_member_eventually(program.id, member_id)
     view = entitlements_view(member_id, item, request_time(app), program)
     metrics.add_metric(name="EntitlementChecks", unit=MetricUnit.Count, value=1)
@@ -149,9 +163,9 @@ def get_entitlements(member_id: MemberIdPath) -> EntitlementsView:
     tags=["services"],
     responses=responses("The badge (no private data)", 403, 404, 422),
 )
-def get_badge(member_id: MemberIdPath) -> MemberBadge:
+def get_badge(member_id: MemberIdPath, program_id: ProgramIdQuery = None) -> MemberBadge:
     _service()
-    program = load_program(settings().program_id)
+    program = service_program(program_id, settings().program_id)
     item = perk_repository().get_member_eventually(program.id, member_id)
     badge = public_badge(member_id, item, request_time(app), program)
     if badge is None:

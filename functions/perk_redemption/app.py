@@ -5,23 +5,31 @@ Triggers (template.yaml):
 - ``POST /v1/me/redemptions`` (JWT; header ``Idempotency-Key``): redeem a perk. The same key and
   body answer the first result, status included; the same key with another body is a 422.
 - ``DELETE /v1/me/redemptions/{redemptionId}`` (JWT): cancel before the date; the quota comes back.
-- ``FuelPurchaseReported``: an EventBridge rule, and the IAM-authorised route
-  ``POST /v1/events/fuel-purchases`` (EventBridge shape, as ``POST /v1/events``), through
-  ``shared.ingress.EventIngress``: cashback to the wallet at the tier's rate, once per purchase.
+- ``FuelPurchaseReported``, ``FuelPurchaseRefunded``: an EventBridge rule, and the IAM-authorised
+  route ``POST /v1/events/fuel-purchases`` (EventBridge shape, as ``POST /v1/events``), through
+  ``shared.ingress.EventIngress``: cashback to the wallet at the tier's rate, once per purchase,
+  and back out at the same rate on a refund.
+- ``POST /v1/members/{memberId}/holds`` and ``DELETE /v1/members/{memberId}/holds/{orderId}``
+  (IAM, the checkout service; ``?programId=``): points held for an order, released (the order's
+  completion captures them, in order_ingestion).
 
 The member is always the token's ``sub``. Request bodies refuse unknown and read-only fields.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.composition import perk_repository
+from shared.api_models.checkout import Hold, HoldRequest, HoldValue
+from shared.composition import customer_repository, perk_repository
+from shared.domain.errors import Forbidden, InvalidInput
 from shared.domain.events import InboundEvent
+from shared.domain.ids import Identifier
 from shared.domain.perks import (
     FuelPurchaseRefunded,
     FuelPurchaseReported,
@@ -33,6 +41,7 @@ from shared.http_api import (
     Header,
     HttpApi,
     Path,
+    Query,
     Response,
     answer_errors,
     error_responses,
@@ -40,9 +49,12 @@ from shared.http_api import (
     request_time,
     require_object_body,
     resolve,
+    service_program,
+    token_program,
     token_subject,
 )
 from shared.ingress import EventIngress
+from shared.logic.customers import HoldView, place_hold, release_hold
 from shared.logic.perks import (
     CashbackOutcome,
     cancel,
@@ -58,8 +70,11 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from shared.domain.program import Program
+
 FUEL_ROUTE = "/v1/events/fuel-purchases"
 MEMBER: list[dict[str, list[str]]] = [{"memberJwt": []}]
+SERVICE: list[dict[str, list[str]]] = [{"serviceIam": []}]
 
 app = HttpApi()
 
@@ -73,6 +88,16 @@ KeyHeader = Annotated[
 ]
 RedemptionIdPath = Annotated[
     str, Path(alias="redemptionId", pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="ULID")
+]
+MemberIdPath = Annotated[Identifier, Path(alias="memberId", description="The customer's id.")]
+OrderIdPath = Annotated[Identifier, Path(alias="orderId", description="The held order's id.")]
+ProgramIdQuery = Annotated[
+    str | None,
+    Query(
+        alias="programId",
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        description="The program (default: the shopper program, which holds no points).",
+    ),
 ]
 
 
@@ -103,7 +128,7 @@ def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIRespo
 )
 def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Response:
     require_object_body(app)  # the validation takes a one-element array's element: refuse it
-    program = load_program(settings().program_id)
+    program = token_program(app, settings().program_id)
     result = redeem(
         token_subject(app), idempotency_key, body, request_time(app), program, perk_repository()
     )
@@ -131,12 +156,107 @@ def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Resp
     responses=_documented(200, "The redemption, cancelled", 401, 404, 409, 422, 503),
 )
 def delete_redemption(redemption_id: RedemptionIdPath) -> Response:
-    program = load_program(settings().program_id)
+    program = token_program(app, settings().program_id)
     redemption = cancel(
         token_subject(app), redemption_id, request_time(app), program, perk_repository()
     )
     metrics.add_metric(name="RedemptionsCancelled", unit=MetricUnit.Count, value=1)
     return json_response(200, redemption.model_dump_json(by_alias=True))
+
+
+_HOLD_TEXTS = {
+    403: "Not a service (IAM-signed) request",
+    404: "No such member (or no hold for this order)",
+    409: "insufficient_points, hold_mismatch (another amount for this order) or hold_closed",
+    422: "Invalid input (the field is named): a program without points, too few points, not "
+    "a multiple",
+}
+
+
+def _hold_documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIResponse]:
+    success: OpenAPIResponse = {
+        "description": ok,
+        "content": {"application/json": {"model": Hold}},
+    }
+    return {ok_status: success, **error_responses(errors, _HOLD_TEXTS)}
+
+
+def _service() -> None:
+    """Service routes are IAM-authorised at the API; refuse anything else (a member's token)."""
+    authorizer = app.request.authorizer
+    if not authorizer.get("iam") or authorizer.get("jwt"):
+        raise Forbidden("this route is for services (IAM-signed requests)")
+
+
+def _points_program(program_id: str | None) -> Program:
+    program = service_program(program_id, settings().program_id)
+    if program.points is None:
+        raise InvalidInput(
+            f"programId: {program.id} holds no points (a customer program does)", field="programId"
+        )
+    return program
+
+
+def _hold_answer(status: int, view: HoldView) -> Response:
+    hold = Hold(
+        hold_id=view.hold_id,
+        order_id=view.order_id,
+        points=view.points,
+        value=HoldValue(amount=view.value.amount, currency=view.value.currency),
+        state=view.state,
+        expires_at=view.expires_at,
+    )
+    return json_response(status, hold.model_dump_json(by_alias=True))
+
+
+@app.post(
+    "/v1/members/<memberId>/holds",
+    summary="Hold a customer's points for an order at checkout (idempotent by orderId)",
+    security=SERVICE,
+    tags=["checkout"],
+    status_code=201,
+    responses=_hold_documented(
+        201, "The hold (200: the same hold, asked again)", 400, 403, 404, 409, 415, 422, 503
+    ),
+)
+def post_hold(
+    member_id: MemberIdPath, body: HoldRequest, program_id: ProgramIdQuery = None
+) -> Response:
+    _service()
+    require_object_body(app)
+    program = _points_program(program_id)
+    view = place_hold(
+        member_id,
+        body.order_id,
+        body.points,
+        request_time(app),
+        program,
+        customer_repository(),
+        str(app.request.context.get("requestId") or uuid.uuid4()),
+    )
+    metrics.add_metric(
+        name="HoldsPlaced" if view.created else "HoldReplays", unit=MetricUnit.Count, value=1
+    )
+    return _hold_answer(201 if view.created else 200, view)
+
+
+@app.delete(
+    "/v1/members/<memberId>/holds/<orderId>",
+    summary="Release a hold (the points come back; a captured hold stays spent)",
+    security=SERVICE,
+    tags=["checkout"],
+    responses=_hold_documented(200, "The hold, released", 403, 404, 409, 422, 503),
+)
+def delete_hold(
+    member_id: MemberIdPath, order_id: OrderIdPath, program_id: ProgramIdQuery = None
+) -> Response:
+    _service()
+    program = _points_program(program_id)
+    view = release_hold(
+        member_id, order_id, request_time(app), program, customer_repository(), "checkout"
+    )
+    metrics.add_metric(name="HoldsReleased", unit=MetricUnit.Count, value=1)
+    return _hold_answer(200, view)
 
 
 answer_errors(app)

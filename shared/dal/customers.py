@@ -482,7 +482,11 @@ class CustomerRepository(DynamoRepository):
         update.set("used", plan.used_after)
         if plan.noticed is not None:
             update.set("noticed", plan.noticed)
-        happened: dict[str, Any] = {"at": to_utc_iso(at), "matured": matured}
+        happened: dict[str, Any] = {
+            "at": to_utc_iso(at),
+            "matured": matured,
+            "ruleVersion": plan.rule_version,
+        }
         if plan.expired_points:
             happened["expired"] = plan.expired_points
         if plan.notice is not None:

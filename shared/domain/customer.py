@@ -324,6 +324,7 @@ class DuePlan:
     noticed: str | None
     """The lot announced (``YYYYMM``), to keep on the member item as ``noticed``."""
     next_due: date | None
+    rule_version: str = ""
 
     @property
     def changes(self) -> bool:
@@ -381,6 +382,7 @@ def plan_due(program: Program, attributes: Mapping[str, Any], today: date) -> Du
         notice=notice,
         noticed=noticed,
         next_due=min(dues) if dues else None,
+        rule_version=program.rule_version,
     )
 
 

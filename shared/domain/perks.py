@@ -63,6 +63,10 @@ class AccessReason(StrEnum):
     TIER_TOO_LOW = "tier_too_low"
     NOT_ELIGIBLE = "not_eligible"
     QUOTA_EXHAUSTED = "quota_exhausted"
+    PLAN_ACTIVE = "plan_active"
+    """Customer programs: an entitlement of the member's paid plan, while it is valid."""
+    NO_PLAN = "no_plan"
+    """Customer programs: an entitlement of a paid plan the member does not hold now."""
 
 
 def stored_tier(attributes: Mapping[str, Any]) -> str | None:

@@ -1,7 +1,12 @@
 """The ledger's read model: one small item per points entry
-(``LEDGER#{occurredAt}#{orderId}#{credit|reversal}``), projected from the order items by the
-stream-fed ``event_publisher`` (``project_ledger``) and read by ``GET /v1/me/ledger``
-(``shared.logic.members``).
+(``LEDGER#{occurredAt}#{orderId}#{kind}``), projected from the order items (and, for customer
+programs, the member item's settlements) by the stream-fed ``event_publisher``
+(``project_ledger``) and read by ``GET /v1/me/ledger`` (``shared.logic.members``).
+
+Kinds: ``credit`` and ``reversal`` (both programs); for customer programs also ``spend`` (a
+checkout hold captured), ``clawback`` (a refund's share of the earned points), ``return`` (a
+refund's share of the spent points, back) and ``expiry``. Each carries the rule version that
+produced it.
 
 A module of its own so that the publisher loads only the projection, not the member API's views
 and the program they read.
@@ -15,10 +20,10 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.domain.keys import ORDER_SK_PREFIX, ledger_sk
+from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, ledger_sk
 from shared.domain.outbound import Image
 
-EntryKind = Literal["credit", "reversal"]
+EntryKind = Literal["credit", "reversal", "spend", "clawback", "return", "expiry"]
 
 
 class LedgerEntry(BaseModel):
@@ -26,18 +31,81 @@ class LedgerEntry(BaseModel):
         frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True
     )
 
-    order_id: str
+    order_id: str = Field(description="The order (empty for an expiry).")
     kind: EntryKind
-    points: int = Field(description="Positive for a credit, negative for a reversal.")
+    points: int = Field(description="Positive for a credit or a return, negative otherwise.")
     rule_version: str = Field(description="The program version that computed the points.")
-    reason: str = Field(description="OrderCompleted, OrderCancelled or OrderRefunded.")
-    occurred_at: str = Field(description="When the order completed, or was cancelled/refunded.")
+    reason: str = Field(
+        description="OrderCompleted, OrderCancelled, OrderRefunded, checkout or expiry."
+    )
+    occurred_at: str = Field(description="When it happened (completion, refund, capture...).")
     batch_size: int | None = None
+    available_on: str | None = Field(
+        default=None, description="Customer programs: the day a credit's points are available."
+    )
+
+
+def _customer_entries(image: Image, order_id: str) -> dict[str, LedgerEntry]:
+    """A customer order's spend (its captured hold) and its refunds' clawbacks and returns."""
+    found: dict[str, LedgerEntry] = {}
+    version = str(image.get("ruleVersion", ""))
+    hold = image.get("hold")
+    if isinstance(hold, Mapping) and hold.get("state") == "captured" and hold.get("capturedAt"):
+        entry = LedgerEntry(
+            order_id=order_id,
+            kind="spend",
+            points=-int(hold.get("points", 0)),
+            rule_version=version,
+            reason="checkout",
+            occurred_at=str(hold["capturedAt"]),
+        )
+        found[ledger_sk(entry.occurred_at, order_id, "spend")] = entry
+    for refund in image.get("refunds") or []:
+        if not isinstance(refund, Mapping):
+            continue
+        at = str(refund.get("occurredAt", ""))
+        for kind, points in (
+            ("clawback", -int(refund.get("clawed", 0))),
+            ("return", int(refund.get("returned", 0))),
+        ):
+            if points:
+                entry = LedgerEntry(
+                    order_id=order_id,
+                    kind=kind,
+                    points=points,
+                    rule_version=str(refund.get("ruleVersion", version)),
+                    reason=str(refund.get("kind", "OrderRefunded")),
+                    occurred_at=at,
+                )
+                found[ledger_sk(at, order_id, kind)] = entry
+    return found
+
+
+def _expiry_entries(image: Image) -> dict[str, LedgerEntry]:
+    """A customer member item's settlement that expired points."""
+    due = image.get("lastDue")
+    if not isinstance(due, Mapping) or not int(due.get("expired") or 0):
+        return {}
+    at = str(due.get("at", ""))
+    entry = LedgerEntry(
+        order_id="",
+        kind="expiry",
+        points=-int(due["expired"]),
+        rule_version=str(due.get("ruleVersion", "")),
+        reason="expiry",
+        occurred_at=at,
+    )
+    return {ledger_sk(at, "", "expiry"): entry}
 
 
 def _entries(image: Image | None) -> dict[str, LedgerEntry]:
-    """The ledger entries an order item holds: its credit, and its reversal if any."""
-    if not image or not str(image.get("sk", "")).startswith(ORDER_SK_PREFIX):
+    """The ledger entries an item holds: an order's credit and its reversal (a customer order's
+    spend and refunds too), a customer member item's last expiry."""
+    if not image:
+        return {}
+    if image.get("sk") == MEMBER_SK:
+        return _expiry_entries(image)
+    if not str(image.get("sk", "")).startswith(ORDER_SK_PREFIX):
         return {}
     order_id = str(image.get("orderId", str(image["sk"])[len(ORDER_SK_PREFIX) :]))
     found: dict[str, LedgerEntry] = {}
@@ -50,6 +118,7 @@ def _entries(image: Image | None) -> dict[str, LedgerEntry]:
             reason="OrderCompleted",
             occurred_at=str(image["completedAt"]),
             batch_size=int(image["batchSize"]) if image.get("batchSize") is not None else None,
+            available_on=str(image["availableOn"]) if image.get("availableOn") else None,
         )
         found[ledger_sk(entry.occurred_at, order_id, "credit")] = entry
     reversal = image.get("reversal")
@@ -63,6 +132,8 @@ def _entries(image: Image | None) -> dict[str, LedgerEntry]:
             occurred_at=str(reversal["occurredAt"]),
         )
         found[ledger_sk(entry.occurred_at, order_id, "reversal")] = entry
+    if image.get("shopperId"):
+        found.update(_customer_entries(image, order_id))
     return found
 
 

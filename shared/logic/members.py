@@ -64,6 +64,30 @@ class Wallet(_Out):
     currency: str
 
 
+class Amount(_Out):
+    amount: Decimal = Field(description="e.g. 12.34")
+    currency: str
+
+
+class ExpiringSoon(_Out):
+    points: int
+    on: date = Field(description="The day they expire (the start of it, in the program's zone).")
+
+
+class PointsView(_Out):
+    available: int = Field(description="Spendable now (may be negative after a clawback).")
+    pending: int = Field(description="Earned, available after the refund window.")
+    held: int = Field(description="On checkout holds not captured yet.")
+    expiring_soon: ExpiringSoon | None = Field(description="The oldest points and their expiry.")
+
+
+class PlanView(_Out):
+    plan: str
+    name: str | None
+    valid_until: str
+    entitlements: list[str]
+
+
 class MemberView(_Out):
     program_id: str
     tier: str | None = Field(description="Null below the first tier, and while ineligible.")
@@ -80,6 +104,68 @@ class MemberView(_Out):
     eligibility_reason: str
     wallet: Wallet
     badge: Badge | None = Field(description="The public badge, while the badge perk is open.")
+    points: PointsView | None = Field(
+        default=None, description="Customer programs: points that are money."
+    )
+    value: Amount | None = Field(
+        default=None, description="Customer programs: what the available points are worth."
+    )
+    plus: PlanView | None = Field(
+        default=None, description="Customer programs: the paid plan, while valid."
+    )
+    year_points: int | None = Field(
+        default=None, description="Customer programs: points earned this calendar year."
+    )
+    status_until: date | None = Field(
+        default=None, description="Customer programs: the last day the status holds."
+    )
+
+
+def customer_view(item: Mapping[str, Any] | None, now: datetime, program: Program) -> MemberView:
+    """``GET /v1/me`` for a customer program: the status (as ``tier``), year points, and points
+    as money, as they stand at ``now`` (what fell due counts even before the settlement ran)."""
+    from shared.domain.customer import points_standing, points_value  # noqa: PLC0415
+
+    attributes = item or {}
+    standing = points_standing(program, attributes, now)
+    today = local_day(now, program.zone)
+    year_points = standing.year_points
+    next_status = next((t for t in program.tiers if t.min_points > year_points), None)
+    plan = standing.plan
+    return MemberView(
+        program_id=program.id,
+        tier=standing.status.id if standing.status else None,
+        window_points=year_points,
+        points_to_next_tier=next_status.min_points - year_points if next_status else None,
+        projected_tier=standing.status.id if standing.status else None,
+        projected_on=today + timedelta(days=program.downgrade.projection_days),
+        lifetime_points=int(_number(attributes.get("lifetimePoints")) or 0),
+        orders_completed=int(_number(attributes.get("ordersCompleted")) or 0),
+        rating=Rating(average=None, count=0),
+        eligible=True,
+        eligibility_reason="not_judged",
+        wallet=Wallet(balance=Decimal("0.00"), currency=program.currency),
+        badge=None,
+        points=PointsView(
+            available=standing.available,
+            pending=standing.pending,
+            held=standing.held,
+            expiring_soon=ExpiringSoon(points=standing.expiring[0], on=standing.expiring[1])
+            if standing.expiring
+            else None,
+        ),
+        value=Amount.model_validate(points_value(program, max(standing.available, 0)).model_dump()),
+        plus=PlanView(
+            plan=plan.id,
+            name=plan.name,
+            valid_until=str(standing.plan_until),
+            entitlements=list(plan.entitlements),
+        )
+        if plan is not None
+        else None,
+        year_points=year_points,
+        status_until=standing.status_until,
+    )
 
 
 def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program) -> MemberView:
@@ -180,6 +266,16 @@ def entitlements_view(
     attributes = item or {}
     today = local_day(now, program.zone)
     entitlements = []
+    if program.memberships:
+        # Customer programs: the paid plans' entitlements (free delivery), while the plan holds.
+        from shared.domain.customer import standing_of  # noqa: PLC0415
+
+        held = program.membership(standing_of(program, attributes, now).plan)
+        for plan in program.memberships:
+            for name in plan.entitlements:
+                granted = held is not None and name in held.entitlements
+                reason = AccessReason.PLAN_ACTIVE if granted else AccessReason.NO_PLAN
+                entitlements.append(Entitlement(perk_id=name, granted=granted, reason=reason))
     for perk in perks_of_kind(program, PerkKind.ENTITLEMENT):
         access = perk_access(perk, attributes, today, program)
         entitlements.append(Entitlement(perk_id=perk.id, granted=access.open, reason=access.reason))

@@ -71,9 +71,10 @@ def test_real_template_functions_take_what_globals_gives_them() -> None:
     # Only the two parameters without a default: every loop expanded, nothing left out.
     assert len(model.warnings) == 2
     assert all(warning.startswith("parameter Jwt") for warning in model.warnings)
-    assert len(model.functions) == 8
+    assert len(model.functions) == 9
     own_limits = {
         "TierRecalculationFunction": (300.0, 512),
+        "PointsSettlementFunction": (240.0, 512),
         "TierFullRecalculationFunction": (900.0, 1769),
     }
     table = model.tables["LoyaltyTable"].name
@@ -109,6 +110,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         "OrderEventsFailureQueue",
         "OrderEventsRuleDeadLetterQueue",
         "TierStreamFailureQueue",
+        "PointsSettlementFailureQueue",
         "TierFullRecalculationDeadLetterQueue",
         "EventPublisherFailureQueue",
         "PerkEventsFailureQueue",

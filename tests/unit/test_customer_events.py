@@ -84,3 +84,45 @@ def test_the_shopper_router_ignores_customer_program_items() -> None:
     assert router.route(customer) is False
     assert router.route(shopper) is True
     assert seen == ["MEMBER"]
+
+
+def test_the_ledger_shows_every_kind_of_customer_entry() -> None:
+    from shared.logic.ledger import ledger_projection  # noqa: PLC0415
+
+    credited = order(
+        status="credited",
+        points=250,
+        lot="pd20261208",
+        availableOn="2026-12-08",
+        ruleVersion="customer-rewards@1",
+        completedAt="2026-11-23T10:00:00Z",
+        hold={"points": 500, "state": "captured", "capturedAt": "2026-11-23T10:00:00Z"},
+    )
+    entries = {entry.kind: entry for _, _, entry in ledger_projection(None, credited)}
+    assert entries["credit"].points == 250 and entries["credit"].available_on == "2026-12-08"
+    assert entries["spend"].points == -500
+    refund = {
+        "kind": "OrderRefunded",
+        "occurredAt": "2026-11-25T09:00:00Z",
+        "clawed": 125,
+        "returned": 250,
+        "ruleVersion": "customer-rewards@1",
+    }
+    refunded = {**credited, "refunds": [refund]}
+    added = {entry.kind: entry for _, _, entry in ledger_projection(credited, refunded)}
+    assert set(added) == {"clawback", "return"}  # the credit and spend were there before
+    assert (added["clawback"].points, added["return"].points) == (-125, 250)
+    assert all(e.rule_version == "customer-rewards@1" for e in added.values())
+    member = {"pk": PK, "sk": "MEMBER", "memberId": "c1"}
+    expired = {
+        **member,
+        "lastDue": {
+            "at": "2026-12-01T00:05:00Z",
+            "matured": 0,
+            "expired": 40,
+            "ruleVersion": "customer-rewards@1",
+        },
+    }
+    ((_, _, entry),) = ledger_projection(member, expired)
+    assert (entry.kind, entry.points, entry.rule_version) == ("expiry", -40, "customer-rewards@1")
+    assert ledger_projection(expired, {**expired, "bal": 3}) == []

@@ -25,11 +25,13 @@ def test_the_document_covers_every_member_service_and_admin_route() -> None:
         ("DELETE", "/v1/me/redemptions/{redemptionId}"),
         ("GET", "/v1/members/{memberId}/entitlements"),
         ("GET", "/v1/members/{memberId}/badge"),
+        ("POST", "/v1/members/{memberId}/holds"),
+        ("DELETE", "/v1/members/{memberId}/holds/{orderId}"),
         ("GET", "/v1/admin/members/{memberId}"),
         ("POST", "/v1/admin/ratings/{ratingId}/exclusion"),
         ("DELETE", "/v1/admin/ratings/{ratingId}/exclusion"),
     }
-    for model in ("RedemptionRequest", "AdminReason"):
+    for model in ("RedemptionRequest", "AdminReason", "HoldRequest"):
         assert document["components"]["schemas"][model]["additionalProperties"] is False
     schemes = {"/v1/members/": "serviceIam", "/v1/admin/": "adminJwt", "/v1/me": "memberJwt"}
     for path, item in document["paths"].items():
