@@ -134,7 +134,7 @@ def test_checkout_holds_over_iam(apps: dict[str, ModuleType]) -> None:
 
 
 def test_plus_entitlements_for_services(apps: dict[str, ModuleType]) -> None:
-    event = {
+    event: dict[str, Any] = {
         "detail-type": "MembershipChanged",
         "source": "billing",
         "time": NOW.isoformat(),
