@@ -44,6 +44,7 @@ _CUSTOMER_METRICS = {
     CustomerOutcome.VOIDED: "OrdersVoided",
     CustomerOutcome.REFUNDED: "CustomerRefunds",
     CustomerOutcome.CANCELLED_BEFORE_COMPLETION: "CancellationsBeforeCompletion",
+    CustomerOutcome.REFUND_PENDING: "RefundsBeforeCompletion",
     CustomerOutcome.NOTHING_TO_REFUND: "DuplicateDeliveries",
     CustomerOutcome.MEMBERSHIP_CHANGED: "MembershipChanges",
     CustomerOutcome.MEMBERSHIP_STALE: "DuplicateDeliveries",

@@ -1,15 +1,18 @@
 """``make demo``: a synthetic marketplace sent through the running local stack.
 
 A few hundred shoppers with 90 days of history, replayed in time order through PutEvents on the
-bus the functions use: orders (single, double and triple batches; a few cancelled or refunded),
-tip adjustments (some of them tip-baiting), ratings, and partner fuel purchases. Casual,
-regular, busy and pro shoppers are mixed so that every tier shows up. Each event's ``Time`` is
-when it happened (plus a short delivery delay), as a replay of the last 90 days.
+bus the functions use: orders (single, double and triple batches; a few cancelled or refunded,
+some refunds partial), tip adjustments (some of them tip-baiting), ratings, partner fuel
+purchases (a few refunded), and the customers' side: every order also credits its customer in
+the customer program, and a fifth of the customers hold a Plus membership (``MembershipChanged``
+from billing). Casual, regular, busy and pro shoppers are mixed so that every tier shows up.
+Each event's ``Time`` is when it happened (plus a short delivery delay), as a replay of the last
+90 days.
 
 Then it waits until the stack has processed everything and prints the tier distribution
-(window points of each member item in the table, through the program's tiers), the events
-routed to functions or left without a subscriber, the events the functions published (from
-``events.jsonl``), and the invocations per function.
+(window points of each member item in the table, through the program's tiers), the customers'
+statuses and points, the events routed to functions or left without a subscriber, the events
+the functions published (from ``events.jsonl``), and the invocations per function.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ __all__ = ["Profile", "generate", "run_demo"]
 SOURCE_ORDERS = "demo.orders"
 SOURCE_RATINGS = "demo.ratings"
 SOURCE_PARTNERS = "demo.fuel-partners"
+SOURCE_BILLING = "demo.billing"
+CUSTOMER_PROGRAM = "customer-rewards"
 OUTSIDE_CONTROL = ["item_out_of_stock", "store_closed", "app_issue", "late_due_to_store"]
 OWN_FAULT = ["late_delivery", "wrong_item", "damaged_item", "rude"]
 
@@ -124,6 +129,19 @@ def generate(
                     {"orderId": order, "memberId": member, "occurredAt": _iso(later)},
                 )
                 continue
+            if roll < 0.05 and later < now:
+                # A partial refund (a missing item): the customer's points come back in part.
+                add(
+                    later,
+                    SOURCE_ORDERS,
+                    "OrderRefunded",
+                    {
+                        "orderId": order,
+                        "memberId": member,
+                        "occurredAt": _iso(later),
+                        "amount": _money(rng.uniform(2, 12)),
+                    },
+                )
             if tip and rng.random() < 0.05:
                 baited = rng.random() < 0.5
                 detail: dict[str, Any] = {
@@ -161,15 +179,38 @@ def generate(
                 )
         for number in range(rng.randint(0, 6)):
             at = now - timedelta(days=rng.uniform(0, days - 1))
+            purchase = f"demo-fuel-{index:04d}-{number:02d}"
             add(
                 at,
                 SOURCE_PARTNERS,
                 "FuelPurchaseReported",
                 {
-                    "purchaseId": f"demo-fuel-{index:04d}-{number:02d}",
+                    "purchaseId": purchase,
                     "memberId": member,
                     "amount": _money(rng.uniform(20, 90)),
                     "occurredAt": _iso(at),
+                },
+            )
+            refunded = at + timedelta(hours=rng.uniform(1, 48))
+            if rng.random() < 0.05 and refunded < now:
+                add(
+                    refunded,
+                    SOURCE_PARTNERS,
+                    "FuelPurchaseRefunded",
+                    {"purchaseId": purchase, "memberId": member, "occurredAt": _iso(refunded)},
+                )
+    for customer in customers:
+        if rng.random() < 0.2:
+            joined = now - timedelta(days=rng.uniform(days / 2, days))
+            add(
+                joined,
+                SOURCE_BILLING,
+                "MembershipChanged",
+                {
+                    "customerId": customer,
+                    "plan": "plus",
+                    "validUntil": _iso(now + timedelta(days=30)),
+                    "occurredAt": _iso(joined),
                 },
             )
     events.sort(key=lambda item: item[0])
@@ -240,6 +281,44 @@ def _tiers(stack: Mapping[str, Any], table: str, program_id: str, now: datetime)
             tier = tier_for(window_points(attributes, now.date(), program), program)
             counts[tier.name if tier is not None else "none"] += 1
     return counts
+
+
+def _customers(
+    stack: Mapping[str, Any], table: str, now: datetime
+) -> tuple[Counter[str], Counter[str]]:
+    """The demo customers in the customer program: (members by status and plan, points)."""
+    from shared.domain.customer import points_standing  # noqa: PLC0415
+
+    program = load_program(CUSTOMER_PROGRAM)
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=stack["dynamodbEndpoint"],
+        region_name=stack.get("region", "us-east-1"),
+        aws_access_key_id="demo",
+        aws_secret_access_key="demo",  # noqa: S106 - DynamoDB Local ignores it
+    )
+    deserializer = TypeDeserializer()
+    members: Counter[str] = Counter()
+    points: Counter[str] = Counter()
+    pages = client.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="sk = :member AND begins_with(pk, :prefix)",
+        ExpressionAttributeValues={
+            ":member": {"S": "MEMBER"},
+            ":prefix": {"S": f"P#{CUSTOMER_PROGRAM}#M#demo-customer-"},
+        },
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            attributes = {name: deserializer.deserialize(value) for name, value in item.items()}
+            standing = points_standing(program, attributes, now)
+            status = standing.status.name if standing.status is not None else "no status"
+            plan = f" + {standing.plan.name or standing.plan.id}" if standing.plan else ""
+            members[f"{status}{plan}"] += 1
+            points["available"] += standing.available
+            points["pending"] += standing.pending
+            points["held"] += standing.held
+    return members, points
 
 
 def _published(events_log: Path, offset: int) -> Counter[str]:
@@ -322,6 +401,14 @@ def run_demo(
             count = tiers.get(name, 0)
             print(f"  {name:<9} {count:>5}  {'#' * round(40 * count / total)}")
         print()
+        customers, points = _customers(stack, table, now)
+        _table(f"Customers in {CUSTOMER_PROGRAM} (status this year, plan):", customers)
+        value = load_program(CUSTOMER_PROGRAM).points
+        worth = points["available"] * (value.value if value else 0)
+        print(
+            f"  points: {points['available']:,} available (${worth:,.2f}), "
+            f"{points['pending']:,} pending, {points['held']:,} held\n"
+        )
     events_before, events_after = before["events"], after["events"]
     _table("Events routed to functions:", _delta(events_after["routed"], events_before["routed"]))
     _table(

@@ -101,9 +101,12 @@ class CustomerRepository(DynamoRepository):
         hold: Mapping[str, Any] | None,
         lower_check: bool,
         attempt_id: str,
+        expect_refunds: bool = False,
     ) -> Found:
         """Record the order's completion and credit its points; capture its hold (``hold``: the
-        hold as the order item holds it, None: the order has none)."""
+        hold as the order item holds it, None: the order has none). Unless ``expect_refunds``,
+        the order must hold no refund that came before it (``pendingRefunds``): the caller
+        applies those after the credit."""
         completed_at = str(order["completedAt"])
         item = Update()
         for attribute, value in order.items():
@@ -131,6 +134,8 @@ class CustomerRepository(DynamoRepository):
             )
             item.remove("checkShard")
             item.remove("checkOn")
+        if not expect_refunds:
+            order_condition += f" AND attribute_not_exists({item.name('pendingRefunds')})"
         order_request = item.request(
             self.table_name,
             self._key(program_id, member_id, order_sk(str(order["orderId"]))),
@@ -292,6 +297,95 @@ class CustomerRepository(DynamoRepository):
         reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
         return Found(True) if reasons is None else self._found(reasons)
 
+    def capture_late(
+        self,
+        program_id: str,
+        member_id: str,
+        order_id: str,
+        points: int,
+        at: datetime,
+        attempt_id: str,
+        refunded: str | None = None,
+        returned: int = 0,
+        returned_lot: str = "",
+    ) -> Found:
+        """A hold asked for after its order's completion was recorded (the events came in
+        another order than the checkout's calls): captured at once, as the completion would
+        have, while the order is credited and has no hold, if ``bal`` covers it. A refund
+        already applied to the order (``refunded``, as read) gives back its share of the spent
+        points at once (``returned``)."""
+        item = Update()
+        item.set(
+            "hold",
+            {
+                "points": points,
+                "state": "captured",
+                "heldAt": to_utc_iso(at),
+                "capturedAt": to_utc_iso(at),
+                "expiresAt": to_utc_iso(at),
+                "by": attempt_id,
+            },
+        )
+        refunded_name = item.name("refunded")
+        refund_condition = (
+            f"attribute_not_exists({refunded_name})"
+            if refunded is None
+            else f"{refunded_name} = {item.value(refunded)}"
+        )
+        if returned:
+            item.set("returned", returned)
+        order_request = item.request(
+            self.table_name,
+            self._key(program_id, member_id, order_sk(order_id)),
+            f"attribute_not_exists({item.name('hold')}) "
+            f"AND {item.name('status')} = {item.value('credited')} AND {refund_condition}",
+        )
+        order_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        member = Update()
+        member.add("bal", returned - points)
+        member.add("used", points)
+        if returned:
+            member.add(returned_lot, returned)
+        member.add("v", 1)
+        balance = member.name("bal")
+        member_request = member.request(
+            self.table_name,
+            self._key(program_id, member_id, MEMBER_SK),
+            f"attribute_exists({balance}) AND {balance} >= {member.value(points)}",
+        )
+        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        return Found(True) if reasons is None else self._found(reasons)
+
+    def record_pending_refund(
+        self, program_id: str, member_id: str, order_id: str, refund: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Keep a refund that came before its order's completion, once (by its key); the credit
+        applies it. None when kept; else the order as it stood (completed meanwhile, or the
+        refund kept before)."""
+        update = Update()
+        update.set("memberId", member_id)
+        update.set("orderId", order_id)
+        refunds, keys = update.name("pendingRefunds"), update.name("pendingRefundKeys")
+        empty = update.value([])
+        update.sets.append(
+            f"{refunds} = list_append(if_not_exists({refunds}, {empty}), {update.value([refund])})"
+        )
+        update.sets.append(
+            f"{keys} = list_append(if_not_exists({keys}, {empty}), "
+            f"{update.value([str(refund['key'])])})"
+        )
+        key = update.value(str(refund["key"]))
+        request = update.request(
+            self.table_name,
+            self._key(program_id, member_id, order_sk(order_id)),
+            f"attribute_not_exists({update.name('completedAt')}) "
+            f"AND attribute_not_exists({update.name('cancelledAt')}) "
+            f"AND (attribute_not_exists({keys}) OR NOT contains({keys}, {key}))",
+        )
+        old = self._conditional_write("UpdateItem", request)
+        return None if old is None else from_item(old) if old else {}
+
     def release_hold(
         self,
         program_id: str,
@@ -425,6 +519,15 @@ class CustomerRepository(DynamoRepository):
             if "clawed" not in order
             else f"{clawed} = {item.value(previous)}"
         )
+        # The hold as read: a hold captured meanwhile changes what comes back to the customer.
+        hold = order.get("hold")
+        hold_name = item.name("hold")
+        if isinstance(hold, Mapping):
+            order_condition += (
+                f" AND {hold_name}.{item.name('state')} = {item.value(str(hold.get('state')))}"
+            )
+        else:
+            order_condition += f" AND attribute_not_exists({hold_name})"
         order_request = item.request(
             self.table_name,
             self._key(program_id, member_id, order_sk(str(order["orderId"]))),

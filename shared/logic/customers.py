@@ -98,7 +98,25 @@ class CustomerStore(Protocol):
         hold: Mapping[str, Any] | None,
         lower_check: bool,
         attempt_id: str,
+        expect_refunds: bool = False,
     ) -> Found: ...
+
+    def capture_late(
+        self,
+        program_id: str,
+        member_id: str,
+        order_id: str,
+        points: int,
+        at: datetime,
+        attempt_id: str,
+        refunded: str | None = None,
+        returned: int = 0,
+        returned_lot: str = "",
+    ) -> Found: ...
+
+    def record_pending_refund(
+        self, program_id: str, member_id: str, order_id: str, refund: Mapping[str, Any]
+    ) -> dict[str, Any] | None: ...
 
     def record_void(
         self, program_id: str, member_id: str, order: Mapping[str, Any], status: str
@@ -162,6 +180,8 @@ class CustomerOutcome(StrEnum):
     VOIDED = "voided"
     REFUNDED = "refunded"
     CANCELLED_BEFORE_COMPLETION = "cancelled_before_completion"
+    REFUND_PENDING = "refund_pending"
+    """A refund of an amount came before its order's completion: kept, applied by the credit."""
     NOTHING_TO_REFUND = "nothing_to_refund"
     MEMBERSHIP_CHANGED = "membership_changed"
     MEMBERSHIP_STALE = "membership_stale"
@@ -230,6 +250,7 @@ def credit_customer(
         return result(CustomerOutcome.DUPLICATE)
     member = guesses.get(program.id, member_id)
     hold: dict[str, Any] | None = None
+    early_refunds: list[Mapping[str, Any]] = []
     for _ in range(MAX_TRIES):
         credit = plan_customer_credit(
             program,
@@ -243,7 +264,16 @@ def credit_customer(
         check = (member or {}).get("checkOn")
         due = credit.due_on.isoformat() if credit.due_on else None
         lower_check = due is not None and isinstance(check, str) and check > due
-        written = store.credit(program.id, member_id, order, credit, hold, lower_check, attempt_id)
+        written = store.credit(
+            program.id,
+            member_id,
+            order,
+            credit,
+            hold,
+            lower_check,
+            attempt_id,
+            expect_refunds=bool(early_refunds),
+        )
         captured = int(hold["points"]) if hold and hold.get("state") == "held" else 0
         if written.applied:
             seen = dict(member or {})
@@ -252,21 +282,58 @@ def credit_customer(
             if credit.due_on is not None:
                 seen["checkOn"] = min(str(seen.get("checkOn") or "9999"), credit.due_on.isoformat())
             guesses.put(program.id, member_id, seen)
+            _apply_early_refunds(event, early_refunds, (), now, program, store)
             return result(CustomerOutcome.CREDITED, credit.points, captured)
         if written.order is not None:
             found = written.order
             if found.get("creditedBy") == attempt_id:
+                _apply_early_refunds(event, early_refunds, (), now, program, store)
                 return result(CustomerOutcome.CREDITED, credit.points, captured)
             if found.get("completedAt"):
+                # A credit whose early refunds a crash left unapplied: apply them now.
+                _apply_early_refunds(
+                    event,
+                    found.get("pendingRefunds") or [],
+                    found.get("refundKeys") or [],
+                    now,
+                    program,
+                    store,
+                )
                 return result(CustomerOutcome.DUPLICATE)
             if found.get("cancelledAt"):
                 voided = store.record_void(program.id, member_id, order, "void")
                 return result(CustomerOutcome.VOIDED if voided else CustomerOutcome.DUPLICATE)
             hold = _hold(found)
+            early_refunds = list(found.get("pendingRefunds") or [])
         if written.member is not None:
             member = written.member
             guesses.put(program.id, member_id, member)
     raise TransientConflict(f"order {event.order_id} kept changing while being credited")
+
+
+def _apply_early_refunds(
+    event: OrderCompleted,
+    refunds: Any,
+    applied: Any,
+    now: datetime,
+    program: Program,
+    store: CustomerStore,
+) -> None:
+    """Refunds that came before the order's completion, applied once it is credited (each is
+    applied once: its key joins the order's ``refundKeys``)."""
+    for refund in refunds:
+        if not isinstance(refund, Mapping) or refund.get("key") in set(applied):
+            continue
+        detail: dict[str, Any] = {
+            "orderId": event.order_id,
+            "memberId": event.member_id,
+            "occurredAt": refund["occurredAt"],
+        }
+        if refund.get("amount"):
+            detail["amount"] = refund["amount"]
+        refund_customer(
+            OrderRefunded.model_validate(detail), event.customer_id, now, program, store
+        )
 
 
 # -- membership -----------------------------------------------------------------------------------
@@ -363,6 +430,13 @@ def place_hold(
             return _view(program, order_id, placed, created=True)
         if written.order is not None:
             existing = _hold(written.order)
+            if existing is None and written.order.get("status") == "credited":
+                late = _capture_late(
+                    written.order, member_id, points, now, program, store, attempt_id
+                )
+                if late is not None:
+                    return late
+                continue
             if existing is not None:
                 if int(existing["points"]) != points:
                     raise HoldMismatch(
@@ -381,6 +455,56 @@ def place_hold(
                 f"{points} points asked, {max(available, 0)} available", field="points"
             )
     raise TransientConflict(f"order {order_id} kept changing while being held")
+
+
+def _capture_late(
+    order: Mapping[str, Any],
+    member_id: str,
+    points: int,
+    now: datetime,
+    program: Program,
+    store: CustomerStore,
+    attempt_id: str,
+) -> HoldView | None:
+    """The order's completion came first: the hold is captured at once, and a refund already
+    applied gives back its share of them (None: the order changed meanwhile, look again)."""
+    order_id = str(order["orderId"])
+    refunded = order.get("refunded")
+    returned = 0
+    if refunded is not None:
+        total = order.get("total") or {}
+        share = refunded_share(
+            Money(
+                amount=Decimal(str(total.get("amount", "0"))),
+                currency=str(total.get("currency", program.currency)),
+            ),
+            Decimal(str(refunded)),
+        )
+        returned = share_of(points, share)
+    written = store.capture_late(
+        program.id,
+        member_id,
+        order_id,
+        points,
+        now,
+        attempt_id,
+        refunded=str(refunded) if refunded is not None else None,
+        returned=returned,
+        returned_lot=available_attr(local_day(now, program.zone)),
+    )
+    if written.applied:
+        captured = {"points": points, "state": "captured", "expiresAt": to_utc_iso(now)}
+        return _view(program, order_id, captured, created=True)
+    if written.order is not None:
+        return None  # a hold (or a refund) came meanwhile: look again
+    if written.member is not None:
+        if not written.member:
+            raise NotFound(f"member {member_id} has no points in {program.id}", field="memberId")
+        available = int(written.member.get("bal") or 0)
+        raise InsufficientPoints(
+            f"{points} points asked, {max(available, 0)} available", field="points"
+        )
+    return None
 
 
 def release_hold(
@@ -463,6 +587,33 @@ def _plan_refund(
     )
 
 
+def _keep_early_refund(
+    event: OrderRefunded,
+    order: Mapping[str, Any] | None,
+    customer_id: str,
+    program: Program,
+    store: CustomerStore,
+) -> CustomerOutcome | None:
+    """A refund of an amount before its order's completion: kept on the order item, applied by
+    the credit. None: the order completed meanwhile (apply it as usual)."""
+    if order is not None and order.get("cancelledAt"):
+        return CustomerOutcome.DUPLICATE  # the order was cancelled: it will earn nothing
+    assert event.amount is not None
+    early = {
+        "key": f"{event.detail_type}@{to_utc_iso(event.occurred_at)}",
+        "occurredAt": to_utc_iso(event.occurred_at),
+        "amount": _money_attr(event.amount),
+    }
+    found = store.record_pending_refund(program.id, customer_id, event.order_id, early)
+    if found is None:
+        return CustomerOutcome.REFUND_PENDING
+    if early["key"] in (found.get("pendingRefundKeys") or []):
+        return CustomerOutcome.DUPLICATE
+    if found.get("cancelledAt") and not found.get("completedAt"):
+        return CustomerOutcome.DUPLICATE
+    return None
+
+
 def refund_customer(
     event: OrderCancelled,
     customer_id: str,
@@ -479,6 +630,13 @@ def refund_customer(
 
     for _ in range(MAX_TRIES):
         order = store.get_customer_order(program.id, customer_id, event.order_id)
+        early_refund = isinstance(event, OrderRefunded) and event.amount is not None
+        if early_refund and (order is None or not order.get("completedAt")):
+            assert isinstance(event, OrderRefunded)
+            early = _keep_early_refund(event, order, customer_id, program, store)
+            if early is not None:
+                return result(early)
+            continue  # completed meanwhile: look again
         if order is None or not (order.get("completedAt") or order.get("cancelledAt")):
             hold = _hold(order)
             if hold is not None and hold.get("state") == "held":

@@ -152,7 +152,7 @@ def is_partial_refund(event: OrderCancelled, order: OrderRecord) -> bool:
     return same_currency and event.amount.amount < order.total.amount
 
 
-def reverse_order(
+def reverse_order(  # noqa: PLR0911 (one return per outcome reads best)
     event: OrderCancelled, now: datetime, program: Program, store: LedgerStore, attempt_id: str
 ) -> IngestResult:
     def result(outcome: Outcome, points: int = 0) -> IngestResult:
@@ -161,6 +161,10 @@ def reverse_order(
     for _ in range(MAX_LOOKS):
         order = store.get_order(program.id, event.member_id, event.order_id)
         if order is None or (order.completed_at is None and order.cancelled_at is None):
+            if isinstance(event, OrderRefunded) and event.amount is not None:
+                # A refund of an amount before the order's completion: the shopper keeps the
+                # order (a whole refund comes without an amount, or after the completion).
+                return result(Outcome.PARTIAL_REFUND)
             if store.record_early_cancellation(program.id, event, attempt_id).applied:
                 return result(Outcome.CANCELLED_BEFORE_COMPLETION)
             continue  # the completion (or another cancellation) won the race: look again

@@ -29,6 +29,7 @@ from shared.logic.customers import (
     refund_customer,
 )
 from shared.logic.ingestion import IngestResult, LedgerStore, ingest
+from shared.logic.ports import TransientConflict
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
     model.detail_type: model
@@ -79,6 +80,14 @@ def apply_order_event(
         if customer_id is None:
             order = ledger.get_order(shopper.id, event.member_id, event.order_id)
             customer_id = order.customer_id if order else None
+        if customer_id is None and isinstance(event, OrderRefunded) and event.amount is not None:
+            # A partial refund before its order: only the customer's share changes, and nobody
+            # knows the customer yet. Retried (bounded) until the completion is there; then the
+            # failure destination keeps it with this reason. Producers can send customerId.
+            raise TransientConflict(
+                f"order {event.order_id} is not known yet: its partial refund waits for the "
+                "completion (send customerId to apply it at once)"
+            )
         if customer_id is not None:
             for program in customer_programs:
                 done.append(refund_customer(event, customer_id, now, program, customers))

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared import composition
 from shared.dal.customers import CustomerRepository
@@ -248,7 +250,7 @@ def test_hold_for_an_unknown_member_is_not_found(store: CustomerRepository) -> N
 def test_concurrent_holds_never_hold_more_than_available(store: CustomerRepository) -> None:
     """16 holds at once against one balance, many trials: never over-held."""
     rng = random.Random(7)
-    trials = 25
+    trials = 200
     for trial in range(trials):
         customer = f"race-{trial}"
         balance = rng.randrange(5, 40) * 100
@@ -389,3 +391,111 @@ def test_the_schedule_releases_expired_holds_and_settles_due_members(
     assert member is not None and member["bal"] == 40 and "checkOn" in member
     again = app.lambda_handler(schedule, FakeContext())
     assert again["programs"][0]["membersSettled"] == 0  # nothing twice
+
+
+def test_a_partial_refund_before_its_order_waits_for_it(store: CustomerRepository) -> None:
+    order = completed("w1", "100.00", order_id="order-w")
+    early = OrderRefunded.model_validate(
+        {
+            "orderId": "order-w",
+            "memberId": "shopper-1",
+            "customerId": "w1",
+            "occurredAt": (NOW - timedelta(minutes=5)).isoformat(),
+            "amount": {"amount": "25.00", "currency": "USD"},
+        }
+    )
+    for _ in range(2):
+        outcome = refund_customer(early, "w1", NOW, PROGRAM, store).outcome
+        assert outcome in {CustomerOutcome.REFUND_PENDING, CustomerOutcome.DUPLICATE}
+    assert credit(store, order).points == 200
+    view = standing(store, "w1", NOW)
+    assert view.pending == 150  # a quarter of the 200 points went back with the refund
+    assert credit(store, order).outcome is CustomerOutcome.DUPLICATE
+    assert standing(store, "w1", NOW).pending == 150
+
+
+def test_a_hold_after_its_order_completed_is_captured_at_once(store: CustomerRepository) -> None:
+    _available(store, "l1", "500.00")  # 1,000 available
+    credit(store, completed("l1", "40.00", order_id="order-l"))
+    late = place_hold("l1", "order-l", 500, NOW, PROGRAM, store, "t")
+    assert (late.state, late.created) == ("captured", True)
+    view = standing(store, "l1", NOW)
+    assert (view.available, view.held) == (500, 0)
+    again = place_hold("l1", "order-l", 500, NOW, PROGRAM, store, "t2")
+    assert again.state == "captured" and not again.created
+
+
+Delivery = tuple[str, int]
+"""(what, copy): what is one of the scenario's steps."""
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    copies=st.lists(st.integers(min_value=1, max_value=3), min_size=5, max_size=5),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_any_order_and_redelivery_leave_the_same_balances(
+    store: CustomerRepository, copies: list[int], seed: int
+) -> None:
+    """A hold on order A, A's completion (capturing it), a partial refund of A, B's completion
+    and B's cancellation: delivered 1 to 3 times each, in any order, concurrently, they leave
+    the balances one delivery of each in order leaves."""
+    rng = random.Random(seed)
+
+    def steps(customer: str) -> dict[str, Any]:
+        a = completed(customer, "101.00", order_id=f"{customer}-a")
+        b = completed(customer, "60.00", order_id=f"{customer}-b", at=NOW - timedelta(hours=1))
+        refund = OrderRefunded.model_validate(
+            {
+                "orderId": a.order_id,
+                "memberId": a.member_id,
+                "customerId": customer,
+                "occurredAt": (NOW + timedelta(hours=2)).isoformat(),
+                "amount": {"amount": "50.50", "currency": "USD"},
+            }
+        )
+        cancel = OrderCancelled.model_validate(
+            {
+                "orderId": b.order_id,
+                "memberId": b.member_id,
+                "customerId": customer,
+                "occurredAt": (NOW + timedelta(hours=1)).isoformat(),
+            }
+        )
+        later = NOW + timedelta(hours=3)
+        return {
+            "hold": lambda: place_hold(customer, a.order_id, 500, NOW, PROGRAM, store, "h"),
+            "a": lambda: credit(store, a),
+            "refund": lambda: refund_customer(refund, customer, later, PROGRAM, store),
+            "b": lambda: credit(store, b),
+            "cancel": lambda: refund_customer(cancel, customer, later, PROGRAM, store),
+        }
+
+    def funded(customer: str) -> None:
+        credit(store, completed(customer, "400.00", at=NOW - timedelta(days=30)))  # 800
+
+    reference = f"ref-{uuid.uuid4().hex[:8]}"
+    funded(reference)
+    for step in steps(reference).values():
+        step()
+    customer = f"any-{uuid.uuid4().hex[:8]}"
+    funded(customer)
+    actions = steps(customer)
+    deliveries = [name for name, n in zip(actions, copies, strict=True) for _ in range(n)]
+    rng.shuffle(deliveries)
+
+    def deliver(name: str) -> None:
+        actions[name]()  # nothing here may be refused: the balance covers the hold
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(deliver, deliveries))
+    fields = ("bal", "pend", "held", "used", "lifetimePoints", "yp2026")
+    expected = store.get_member(PROGRAM.id, reference) or {}
+    got = store.get_member(PROGRAM.id, customer) or {}
+    mine = {f: got.get(f, 0) for f in fields}
+    theirs = {f: expected.get(f, 0) for f in fields}
+    assert mine == theirs, (deliveries, mine, theirs)
