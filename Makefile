@@ -59,6 +59,7 @@ deploy: build ## sam deploy to STAGE=dev|staging|prod (needs AWS credentials)
 bench: install ## measure units and speed on DynamoDB Local (about half an hour); results in bench/results/
 	@$(UV) run python -m infra.ddb_local install >/dev/null
 	@$(UV) run python -m bench.ingestion --update-readme README.md
+	@$(UV) run python -m bench.customers --update-readme README.md
 	@$(UV) run python -m bench.tiers
 	@$(UV) run python -m bench.ratings
 	@$(UV) run python -m bench.perks

@@ -11,7 +11,8 @@ shadow table, see ``bench.common``) and the read units, for
 and per checkout hold, per capture (the completion of a held order), per release, and the
 member's points as ``GET /v1/me`` reads them (one item) at 0 and 5,000 orders.
 
-Run: ``python -m bench.customers`` (part of ``make bench``): writes bench/results/customers.json.
+Run: ``python -m bench.customers`` (part of ``make bench``): writes bench/results/customers.json
+and, with ``--update-readme README.md``, the README's figures.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    common.main("customers", __doc__, run, table)
+    common.main("customers", __doc__, run, table, readme=True)
 
 
 if __name__ == "__main__":
