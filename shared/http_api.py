@@ -471,6 +471,13 @@ def token_subject(app: HttpApi) -> str:
     return str(subject)
 
 
+def require_service(app: HttpApi) -> None:
+    """Service routes are IAM-authorised at the API; refuse anything else (a member's token)."""
+    authorizer = app.request.authorizer
+    if not authorizer.get("iam") or authorizer.get("jwt"):
+        raise Forbidden("this route is for services (IAM-signed requests)")
+
+
 def token_program(app: HttpApi, default: str) -> Program:
     """The program whose app the member's token was issued to (its ``aud``, or Cognito's
     ``client_id``); a token of an app no program names gets ``default`` (the shopper

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.composition import ledger_repository, perk_repository
-from shared.domain.errors import Forbidden, NotFound
+from shared.domain.errors import NotFound
 from shared.domain.ids import Identifier
 from shared.http_api import (
     HttpApi,
@@ -31,6 +31,7 @@ from shared.http_api import (
     answer_errors,
     error_responses,
     request_time,
+    require_service,
     resolve,
     service_program,
     token_program,
@@ -78,13 +79,6 @@ ProgramIdQuery = Annotated[
 def responses(ok: str, *errors: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses of a route: its success (the return model) and its error statuses."""
     return {200: {"description": ok}, **error_responses(errors)}
-
-
-def _service() -> None:
-    """Service routes are IAM-authorised at the API; refuse anything else (a member's token)."""
-    authorizer = app.request.authorizer
-    if not authorizer.get("iam") or authorizer.get("jwt"):
-        raise Forbidden("this route is for services (IAM-signed requests)")
 
 
 @app.get(
@@ -148,7 +142,7 @@ def get_redemptions(limit: PageSize = 20, next_token: PageToken = None) -> Redem
 def get_entitlements(
     member_id: MemberIdPath, program_id: ProgramIdQuery = None
 ) -> EntitlementsView:
-    _service()
+    require_service(app)
     program = service_program(program_id, settings().program_id)
     item = perk_repository().get_member_eventually(program.id, member_id)
     view = entitlements_view(member_id, item, request_time(app), program)
@@ -164,7 +158,7 @@ def get_entitlements(
     responses=responses("The badge (no private data)", 403, 404, 422),
 )
 def get_badge(member_id: MemberIdPath, program_id: ProgramIdQuery = None) -> MemberBadge:
-    _service()
+    require_service(app)
     program = service_program(program_id, settings().program_id)
     item = perk_repository().get_member_eventually(program.id, member_id)
     badge = public_badge(member_id, item, request_time(app), program)

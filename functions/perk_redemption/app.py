@@ -27,7 +27,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.api_models.checkout import Hold, HoldRequest, HoldValue
 from shared.composition import customer_repository, perk_repository
-from shared.domain.errors import Forbidden, InvalidInput
+from shared.domain.errors import InvalidInput
 from shared.domain.events import InboundEvent
 from shared.domain.ids import Identifier
 from shared.domain.perks import (
@@ -48,6 +48,7 @@ from shared.http_api import (
     json_response,
     request_time,
     require_object_body,
+    require_service,
     resolve,
     service_program,
     token_program,
@@ -181,13 +182,6 @@ def _hold_documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPI
     return {ok_status: success, **error_responses(errors, _HOLD_TEXTS)}
 
 
-def _service() -> None:
-    """Service routes are IAM-authorised at the API; refuse anything else (a member's token)."""
-    authorizer = app.request.authorizer
-    if not authorizer.get("iam") or authorizer.get("jwt"):
-        raise Forbidden("this route is for services (IAM-signed requests)")
-
-
 def _points_program(program_id: str | None) -> Program:
     program = service_program(program_id, settings().program_id)
     if program.points is None:
@@ -222,7 +216,7 @@ def _hold_answer(status: int, view: HoldView) -> Response:
 def post_hold(
     member_id: MemberIdPath, body: HoldRequest, program_id: ProgramIdQuery = None
 ) -> Response:
-    _service()
+    require_service(app)
     require_object_body(app)
     program = _points_program(program_id)
     view = place_hold(
@@ -250,7 +244,7 @@ def post_hold(
 def delete_hold(
     member_id: MemberIdPath, order_id: OrderIdPath, program_id: ProgramIdQuery = None
 ) -> Response:
-    _service()
+    require_service(app)
     program = _points_program(program_id)
     view = release_hold(
         member_id, order_id, request_time(app), program, customer_repository(), "checkout"

@@ -255,15 +255,20 @@ def _wait_idle(endpoint: str, timeout: float) -> bool:
     return False
 
 
-def _tiers(stack: Mapping[str, Any], table: str, program_id: str, now: datetime) -> Counter[str]:
-    program = load_program(program_id)
-    client = boto3.client(
+def _dynamodb(stack: Mapping[str, Any]) -> Any:
+    """A client of the stack's DynamoDB Local."""
+    return boto3.client(
         "dynamodb",
         endpoint_url=stack["dynamodbEndpoint"],
         region_name=stack.get("region", "us-east-1"),
         aws_access_key_id="demo",
         aws_secret_access_key="demo",  # noqa: S106 - DynamoDB Local ignores it
     )
+
+
+def _tiers(stack: Mapping[str, Any], table: str, program_id: str, now: datetime) -> Counter[str]:
+    program = load_program(program_id)
+    client = _dynamodb(stack)
     deserializer = TypeDeserializer()
     counts: Counter[str] = Counter()
     paginator = client.get_paginator("scan")
@@ -290,13 +295,7 @@ def _customers(
     from shared.domain.customer import points_standing  # noqa: PLC0415
 
     program = load_program(CUSTOMER_PROGRAM)
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=stack["dynamodbEndpoint"],
-        region_name=stack.get("region", "us-east-1"),
-        aws_access_key_id="demo",
-        aws_secret_access_key="demo",  # noqa: S106 - DynamoDB Local ignores it
-    )
+    client = _dynamodb(stack)
     deserializer = TypeDeserializer()
     members: Counter[str] = Counter()
     points: Counter[str] = Counter()

@@ -42,6 +42,14 @@ def hold_shard(program_id: str, member_id: str) -> str:
 class CustomerRepository(DynamoRepository):
     """Satisfies ``shared.logic.customers.CustomerStore``."""
 
+    def _update_member_if(
+        self, program_id: str, member_id: str, update: Update, condition: str
+    ) -> bool:
+        """One conditional ``UpdateItem`` of the member item: whether it applied."""
+        return self._update_if(
+            update.request(self.table_name, self._key(program_id, member_id, MEMBER_SK), condition)
+        )
+
     # -- reads ------------------------------------------------------------------------------
 
     def get_customer_order(
@@ -238,13 +246,8 @@ class CustomerRepository(DynamoRepository):
             update.set("plan", plan)
             update.set("planUntil", to_utc_iso(valid_until) if valid_until else at)
         name = update.name("planAt")
-        return self._update_if(
-            update.request(
-                self.table_name,
-                self._key(program_id, member_id, MEMBER_SK),
-                f"attribute_not_exists({name}) OR {name} < {update.value(at)}",
-            )
-        )
+        condition = f"attribute_not_exists({name}) OR {name} < {update.value(at)}"
+        return self._update_member_if(program_id, member_id, update, condition)
 
     # -- checkout holds -----------------------------------------------------------------------
 
@@ -604,33 +607,5 @@ class CustomerRepository(DynamoRepository):
             update.set("checkOn", plan.next_due.isoformat())
         update.add("v", 1)
         name = update.name("v")
-        return self._update_if(
-            update.request(
-                self.table_name,
-                self._key(program_id, member_id, MEMBER_SK),
-                f"{name} = {update.value(version)}",
-            )
-        )
-
-    # -- the ledger -----------------------------------------------------------------------------
-
-    def orders_page(
-        self, program_id: str, member_id: str, limit: int, after: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """The member's order items, newest order id first (ids sort by time upstream)."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": self._key(program_id, member_id, MEMBER_SK)["pk"],
-                ":prefix": {"S": ORDER_SK_PREFIX},
-            },
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if after:
-            request["ExclusiveStartKey"] = {**self._key(program_id, member_id, after)}
-        response = self._call("Query", self.client.query, **request)
-        items = [from_item(item) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return items, (last["sk"]["S"] if last else None)
+        condition = f"{name} = {update.value(version)}"
+        return self._update_member_if(program_id, member_id, update, condition)
