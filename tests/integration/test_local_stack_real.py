@@ -47,6 +47,12 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
     assert ingestion.environment["TABLE_NAME"] == model.tables["LoyaltyTable"].name
     assert ingestion.environment["EVENT_BUS_NAME"] == "loyalty-dev"
     assert ingestion.on_failure == model.queues["OrderEventsFailureQueue"].arn
+    # The scheduled functions: a run that raises is recorded beside the undelivered runs.
+    for lid, queue in (
+        ("TierRecalculationFunction", "TierStreamFailureQueue"),
+        ("PointsSettlementFunction", "PointsSettlementFailureQueue"),
+    ):
+        assert model.functions[lid].on_failure == model.queues[queue].arn, lid
     rule = next(rule for rule in model.rules if rule.source == "OrderIngestionFunction.OrderEvents")
     assert rule.bus == "loyalty-dev"
     assert "source" not in rule.pattern  # AllowedEventSources is empty by default
@@ -119,18 +125,41 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         "RatingEventsFailureQueue",
         "RatingEventsRuleDeadLetterQueue",
     ]
-    functions = ["OrderIngestion", "MemberApi", "PerkRedemption", "RatingModeration"]
+    # Every function has an Errors alarm; the two stream consumers an IteratorAge alarm too.
+    functions = [
+        lid.removesuffix("Function")
+        for lid, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    assert len(functions) == 9
+    stream_consumers = [
+        lid.removesuffix("Function")
+        for lid, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and any(
+            event["Type"] == "DynamoDB"
+            for event in (resource["Properties"].get("Events") or {}).values()
+        )
+    ]
+    assert sorted(stream_consumers) == ["EventPublisher", "TierRecalculation"]
     assert set(alarms) == {
         *(f"{queue}Alarm" for queue in queues),
         "OrderEventsQueueAgeAlarm",
         *(f"{name}ErrorsAlarm" for name in functions),
+        *(f"{name}IteratorAgeAlarm" for name in stream_consumers),
     }
     actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     for lid, alarm in alarms.items():
         (dimension,) = alarm["Dimensions"]
+        # One period of 5 minutes; a stream's lag must last 5 one-minute periods.
+        periods = (300, 1, None)
         if lid.endswith("ErrorsAlarm"):
             watched = {"Ref": lid.removesuffix("ErrorsAlarm") + "Function"}
             expected = ("AWS/Lambda", "Errors", "FunctionName", "Sum", 0)
+        elif lid.endswith("IteratorAgeAlarm"):
+            watched = {"Ref": lid.removesuffix("IteratorAgeAlarm") + "Function"}
+            expected = ("AWS/Lambda", "IteratorAge", "FunctionName", "Maximum", 60000)
+            periods = (60, 5, 5)
         elif lid == "OrderEventsQueueAgeAlarm":
             watched = {"Fn::GetAtt": ["OrderEventsQueue", "QueueName"]}
             expected = ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "Maximum", 900)
@@ -145,7 +174,11 @@ def test_real_template_alarms_are_made_by_loops() -> None:
             alarm["Statistic"],
             alarm["Threshold"],
         ) == expected, lid
-        assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1)
+        assert (
+            alarm["Period"],
+            alarm["EvaluationPeriods"],
+            alarm.get("DatapointsToAlarm"),
+        ) == periods, lid
         assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
             "GreaterThanThreshold",
             "notBreaching",
