@@ -64,6 +64,19 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
     )
     queue = model.queues[mapping.source_id]
     assert queue.dead_letter_arn == model.queues["OrderEventsDeadLetterQueue"].arn
+    # The table's stream: its two consumers, each recording what fails in its own queue.
+    streams = {m.function: m for m in model.mappings if m.kind == "dynamodb"}
+    assert set(streams) == {"TierRecalculationFunction", "EventPublisherFunction"}
+    for function, failures, retries, filtered in (
+        ("TierRecalculationFunction", "TierStreamFailureQueue", 5, 3),
+        ("EventPublisherFunction", "EventPublisherFailureQueue", 10, 0),
+    ):
+        consumer = streams[function]
+        assert consumer.source_id == "LoyaltyTable"
+        assert consumer.on_failure == model.queues[failures].arn
+        assert (consumer.max_retry_attempts, len(consumer.filters)) == (retries, filtered)
+        assert consumer.bisect_on_error and consumer.report_batch_item_failures
+        assert consumer.starting_position == "TRIM_HORIZON"
     ingest = next(route for route in model.routes if route.route_key == "POST /v1/events")
     assert ingest.auth == "AWS_IAM"
     for route in model.routes:
@@ -133,13 +146,11 @@ def test_real_template_alarms_are_made_by_loops() -> None:
     ]
     assert len(functions) == 9
     stream_consumers = [
-        lid.removesuffix("Function")
-        for lid, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::Function"
-        and any(
-            event["Type"] == "DynamoDB"
-            for event in (resource["Properties"].get("Events") or {}).values()
-        )
+        resource["Properties"]["FunctionName"]["Ref"].removesuffix("Function")
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resource["Properties"]["EventSourceArn"]
+        == {"Fn::GetAtt": ["LoyaltyTable", "StreamArn"]}
     ]
     assert sorted(stream_consumers) == ["EventPublisher", "TierRecalculation"]
     assert set(alarms) == {
