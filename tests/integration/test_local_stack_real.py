@@ -48,11 +48,11 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
     assert ingestion.environment["EVENT_BUS_NAME"] == "loyalty-dev"
     assert ingestion.on_failure == model.queues["OrderEventsFailureQueue"].arn
     # The scheduled functions: a run that raises is recorded beside the undelivered runs.
-    for lid, queue in (
+    for lid, failures in (
         ("TierRecalculationFunction", "TierStreamFailureQueue"),
         ("PointsSettlementFunction", "PointsSettlementFailureQueue"),
     ):
-        assert model.functions[lid].on_failure == model.queues[queue].arn, lid
+        assert model.functions[lid].on_failure == model.queues[failures].arn, lid
     rule = next(rule for rule in model.rules if rule.source == "OrderIngestionFunction.OrderEvents")
     assert rule.bus == "loyalty-dev"
     assert "source" not in rule.pattern  # AllowedEventSources is empty by default
@@ -163,7 +163,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
     for lid, alarm in alarms.items():
         (dimension,) = alarm["Dimensions"]
         # One period of 5 minutes; a stream's lag must last 5 one-minute periods.
-        periods = (300, 1, None)
+        periods: tuple[int, int, int | None] = (300, 1, None)
         if lid.endswith("ErrorsAlarm"):
             watched = {"Ref": lid.removesuffix("ErrorsAlarm") + "Function"}
             expected = ("AWS/Lambda", "Errors", "FunctionName", "Sum", 0)
