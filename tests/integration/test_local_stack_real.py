@@ -47,6 +47,12 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
     assert ingestion.environment["TABLE_NAME"] == model.tables["LoyaltyTable"].name
     assert ingestion.environment["EVENT_BUS_NAME"] == "loyalty-dev"
     assert ingestion.on_failure == model.queues["OrderEventsFailureQueue"].arn
+    # The scheduled functions: a run that raises is recorded beside the undelivered runs.
+    for lid, failures in (
+        ("TierRecalculationFunction", "TierStreamFailureQueue"),
+        ("PointsSettlementFunction", "PointsSettlementFailureQueue"),
+    ):
+        assert model.functions[lid].on_failure == model.queues[failures].arn, lid
     rule = next(rule for rule in model.rules if rule.source == "OrderIngestionFunction.OrderEvents")
     assert rule.bus == "loyalty-dev"
     assert "source" not in rule.pattern  # AllowedEventSources is empty by default
@@ -58,6 +64,19 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
     )
     queue = model.queues[mapping.source_id]
     assert queue.dead_letter_arn == model.queues["OrderEventsDeadLetterQueue"].arn
+    # The table's stream: its two consumers, each recording what fails in its own queue.
+    streams = {m.function: m for m in model.mappings if m.kind == "dynamodb"}
+    assert set(streams) == {"TierRecalculationFunction", "EventPublisherFunction"}
+    for function, failures, retries, filtered in (
+        ("TierRecalculationFunction", "TierStreamFailureQueue", 5, 3),
+        ("EventPublisherFunction", "EventPublisherFailureQueue", 10, 0),
+    ):
+        consumer = streams[function]
+        assert consumer.source_id == "LoyaltyTable"
+        assert consumer.on_failure == model.queues[failures].arn
+        assert (consumer.max_retry_attempts, len(consumer.filters)) == (retries, filtered)
+        assert consumer.bisect_on_error and consumer.report_batch_item_failures
+        assert consumer.starting_position == "TRIM_HORIZON"
     ingest = next(route for route in model.routes if route.route_key == "POST /v1/events")
     assert ingest.auth == "AWS_IAM"
     for route in model.routes:
@@ -119,18 +138,39 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         "RatingEventsFailureQueue",
         "RatingEventsRuleDeadLetterQueue",
     ]
-    functions = ["OrderIngestion", "MemberApi", "PerkRedemption", "RatingModeration"]
+    # Every function has an Errors alarm; the two stream consumers an IteratorAge alarm too.
+    functions = [
+        lid.removesuffix("Function")
+        for lid, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    assert len(functions) == 9
+    stream_consumers = [
+        resource["Properties"]["FunctionName"]["Ref"].removesuffix("Function")
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resource["Properties"]["EventSourceArn"]
+        == {"Fn::GetAtt": ["LoyaltyTable", "StreamArn"]}
+    ]
+    assert sorted(stream_consumers) == ["EventPublisher", "TierRecalculation"]
     assert set(alarms) == {
         *(f"{queue}Alarm" for queue in queues),
         "OrderEventsQueueAgeAlarm",
         *(f"{name}ErrorsAlarm" for name in functions),
+        *(f"{name}IteratorAgeAlarm" for name in stream_consumers),
     }
     actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     for lid, alarm in alarms.items():
         (dimension,) = alarm["Dimensions"]
+        # One period of 5 minutes; a stream's lag must last 5 one-minute periods.
+        periods: tuple[int, int, int | None] = (300, 1, None)
         if lid.endswith("ErrorsAlarm"):
             watched = {"Ref": lid.removesuffix("ErrorsAlarm") + "Function"}
             expected = ("AWS/Lambda", "Errors", "FunctionName", "Sum", 0)
+        elif lid.endswith("IteratorAgeAlarm"):
+            watched = {"Ref": lid.removesuffix("IteratorAgeAlarm") + "Function"}
+            expected = ("AWS/Lambda", "IteratorAge", "FunctionName", "Maximum", 60000)
+            periods = (60, 5, 5)
         elif lid == "OrderEventsQueueAgeAlarm":
             watched = {"Fn::GetAtt": ["OrderEventsQueue", "QueueName"]}
             expected = ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "Maximum", 900)
@@ -145,7 +185,11 @@ def test_real_template_alarms_are_made_by_loops() -> None:
             alarm["Statistic"],
             alarm["Threshold"],
         ) == expected, lid
-        assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1)
+        assert (
+            alarm["Period"],
+            alarm["EvaluationPeriods"],
+            alarm.get("DatapointsToAlarm"),
+        ) == periods, lid
         assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
             "GreaterThanThreshold",
             "notBreaching",

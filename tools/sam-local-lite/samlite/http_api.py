@@ -13,7 +13,11 @@ answers 404 ``{"message":"Not Found"}``. Before the function runs, the route's a
 
 The function's result is read as the HTTP API reads payload 2.0 responses: an object with
 ``statusCode`` is the response; anything else is a 200 JSON body. A function error answers 500
-``{"message":"Internal Server Error"}``, a timeout 503 ``{"message":"Service Unavailable"}``.
+``{"message":"Internal Server Error"}``, a timeout 503 ``{"message":"Service Unavailable"}``, and
+so does a malformed response (a ``statusCode`` that is not a number, a header name that is not
+an HTTP token, a header or cookie value holding CR, LF or another control character): nothing a
+function returns can add headers of its own to the response. Values taken from the request
+(the token's header in ``www-authenticate``) lose their control characters.
 """
 
 from __future__ import annotations
@@ -31,12 +35,20 @@ from urllib.parse import parse_qsl, unquote
 
 from .auth import AuthError, KeyPair, parse_sigv4, verify_jwt
 from .functions import InvokeResult
-from .httpd import Request, Response, json_response
+from .httpd import Request, Response, header_problem, json_response
 from .template import RouteSpec, StackModel
 
 __all__ = ["HttpApi"]
 
 Invoke = Callable[[str, Any], InvokeResult]
+
+_UNSAFE_IN_QUOTES = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
+def _quoted(text: str) -> str:
+    """``text`` for a quoted header parameter: control characters, quotes and backslashes
+    (which may come from the request) become spaces or apostrophes."""
+    return _UNSAFE_IN_QUOTES.sub(lambda m: "'" if m.group() in '"\\' else " ", text)
 
 
 @dataclass(frozen=True)
@@ -249,12 +261,12 @@ class HttpApi:
             response = json_response(error.status, {"message": error.message})
             if route.auth == "JWT":
                 kind = "insufficient_scope" if error.status == 403 else "invalid_token"
-                scope = " ".join(route.scopes)
+                scope = _quoted(" ".join(route.scopes))
+                description = _quoted(error.description or error.message)
                 response.headers.append(
                     (
                         "www-authenticate",
-                        f'Bearer scope="{scope}" error="{kind}" '
-                        f'error_description="{error.description or error.message}"',
+                        f'Bearer scope="{scope}" error="{kind}" error_description="{description}"',
                     )
                 )
             return response
@@ -290,6 +302,8 @@ class HttpApi:
         for name, values in multi.items():
             headers += [(str(name), str(value)) for value in values]
         headers += [("Set-Cookie", str(cookie)) for cookie in payload.get("cookies") or []]
+        if any(header_problem(name, value) is not None for name, value in headers):
+            return json_response(500, {"message": "Internal Server Error"})
         body = payload.get("body")
         if body is None:
             raw = b""

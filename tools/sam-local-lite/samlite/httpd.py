@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["LOOPBACK", "LoopbackServer", "Request", "Response", "json_response"]
+__all__ = [
+    "LOOPBACK",
+    "LoopbackServer",
+    "Request",
+    "Response",
+    "header_problem",
+    "json_response",
+]
 
 LOOPBACK = "127.0.0.1"
 MAX_BODY = 10 * 1024 * 1024  # HTTP API's payload limit
@@ -42,6 +50,26 @@ class Response:
 
 def json_response(status: int, document: Any, content_type: str = "application/json") -> Response:
     return Response(status, json.dumps(document).encode(), [("Content-Type", content_type)])
+
+
+# A header name is an HTTP token; a value any visible character, space or tab. CR, LF and the
+# other control characters never reach the wire: a CR/LF in a value would end the header and
+# let whoever chose the value write headers of their own (response splitting).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why ``name: value`` cannot be sent as a response header, or None if it can."""
+    if not _TOKEN.fullmatch(name):
+        return f"header name {name!r} is not an HTTP token"
+    if _CONTROL.search(value):
+        return f"header {name} holds a control character (CR, LF, ...)"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return f"header {name} holds characters beyond ISO-8859-1"
+    return None
 
 
 class LoopbackServer:
@@ -76,6 +104,13 @@ class LoopbackServer:
                 self._send(response)
 
             def _send(self, response: Response) -> None:
+                # The last line of defence, whichever service built the response: a header
+                # that would split the response is never written (the HTTP API refuses a
+                # function's malformed headers before this; see http_api.HttpApi.response).
+                problems = [header_problem(n, v) for n, v in response.headers]
+                problem = next((p for p in problems if p is not None), None)
+                if problem is not None:
+                    response = json_response(500, {"message": f"local stack error: {problem}"})
                 self.send_response(response.status)
                 names = {name.lower() for name, _ in response.headers}
                 for header, value in response.headers:

@@ -8,17 +8,20 @@ table in DynamoDB Local, and `events.jsonl`; then the stack is stopped.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
@@ -138,6 +141,58 @@ def test_scopes_route_precedence_and_payload_shapes(stack: RunningStack) -> None
     assert http("GET", f"{url}/public/boom")[::2] == (500, {"message": "Internal Server Error"})
     assert http("GET", f"{url}/public/slow")[::2] == (503, {"message": "Service Unavailable"})
     assert http("GET", f"{url}/things/plain")[0] == 200  # a fresh environment after the timeout
+
+
+def raw_http(stack: RunningStack, target: str, extra: str = "") -> tuple[bytes, bytes]:
+    """A GET written on the socket: the response's head and body as they came."""
+    port = int(stack.http.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n".encode()
+        )
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_a_function_cannot_split_the_local_http_response(stack: RunningStack) -> None:
+    head, body = raw_http(stack, "/public/reflect?value=fine&cookie=" + quote("c=1; Path=/"))
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"\r\nx-reflected: fine\r\n" in head and b"\r\nSet-Cookie: c=1; Path=/\r\n" in head
+    for query in (
+        "value=" + quote("1\r\nSet-Cookie: evil=1"),
+        "value=" + quote("1\nSet-Cookie: evil=1"),
+        "name=" + quote("x-a\r\nSet-Cookie: evil=1") + "&value=1",
+        "cookie=" + quote("c=1\r\nSet-Cookie: evil=1"),
+    ):
+        head, body = raw_http(stack, f"/public/reflect?{query}")
+        assert head.startswith(b"HTTP/1.1 500 "), query
+        assert json.loads(body) == {"message": "Internal Server Error"}, query
+        assert b"evil" not in head and b"x-reflected" not in head, query
+        assert head.count(b"\r\n") == len(head.splitlines()) - 1  # no bare CR or LF
+
+
+def test_a_token_cannot_write_headers_through_www_authenticate(stack: RunningStack) -> None:
+    def segment(document: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+    forged = ".".join(
+        [
+            segment({"alg": 'none"\r\nSet-Cookie: evil=1\r\nx-injected: "1', "typ": "JWT"}),
+            segment({"sub": "x"}),
+            "",
+        ]
+    )
+    head, body = raw_http(stack, "/me", f"Authorization: Bearer {forged}\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert json.loads(body) == {"message": "Unauthorized"}
+    lines = head.split(b"\r\n")
+    assert not any(line.lower().startswith((b"set-cookie", b"x-injected")) for line in lines)
+    (challenge,) = [line for line in lines if line.lower().startswith(b"www-authenticate:")]
+    assert b'error="invalid_token"' in challenge
+    assert b"\r" not in challenge and b"\n" not in challenge and challenge.count(b'"') == 6
 
 
 def test_iam_routes_need_a_sigv4_signature(stack: RunningStack) -> None:
