@@ -274,6 +274,7 @@ class FakeRatingStore:
             item["eligibilityChangedAt"] = rating.changed_at
         if rating.flipped:
             item["eligibilityFlips"] = item.get("eligibilityFlips", 0) + 1
+        item["v"] = item.get("v", 0) + 1  # as the repository: the member's version moves
         return True
 
     def put_rater(self, program_id: str, state: RaterState) -> bool:

@@ -11,6 +11,7 @@ bench/ingestion.py) without anyone listing it here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from shared.dal.perks import PerkRepository
 from shared.dal.ratings import RatingRepository
 from shared.dal.tiers import TierRepository
-from shared.domain.perks import MemberGuard
+from shared.domain.perks import MemberGuard, cashback_month
 from shared.domain.program import Program
 from shared.domain.tiers import TierDecision, TierReason
 from shared.domain.timeutil import local_day, to_utc_iso
@@ -71,7 +72,9 @@ def give_every_attribute(
     perks = PerkRepository(table, client, sleep=lambda _: None)
     purchase = {"purchaseId": "fuel-largest", "memberId": member_id, "status": "credited"}
     guard = MemberGuard(tiers=("diamond",))
+    # The month's counter is its own item: a month with room for the whole balance.
+    month = replace(cashback_month("gas_cashback", now, program), limit=Decimal("5000.00"))
     if not perks.credit_cashback(
-        program.id, member_id, purchase, Decimal("4321.09"), guard
+        program.id, member_id, purchase, Decimal("4321.09"), guard, month
     ).applied:
         raise RuntimeError("the cashback write was refused")

@@ -30,7 +30,7 @@ from .dynamodb import DynamoRepository, Update, av, from_item
 if TYPE_CHECKING:
     # The perk models and the program they read are imported where used: event_publisher
     # builds this repository for the ledger's read model alone, and never loads them.
-    from shared.domain.perks import MemberGuard, Redemption, RedemptionPlan
+    from shared.domain.perks import CashbackMonth, MemberGuard, Redemption, RedemptionPlan
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 """How long the first result of an ``Idempotency-Key`` is kept (DynamoDB's TTL removes it)."""
@@ -438,12 +438,30 @@ class PerkRepository(DynamoRepository):
         purchase: Mapping[str, Any],
         cashback: Decimal,
         guard: MemberGuard,
+        month: CashbackMonth,
     ) -> CashbackWrite:
-        """Record the purchase (once per purchase id) and add its cashback to the wallet, in
-        one transaction, while the member is as read (eligible, same tier). The wallet is not
-        part of the member's version ``v`` (points and eligibility only)."""
+        """Record the purchase (once per purchase id) and add its cashback to the wallet and
+        to its month's counter, in one transaction, while the member is as read (eligible,
+        same tier) and the month's credits stay within ``month.limit``. The wallet is not
+        part of the member's version ``v`` (points and eligibility only), nor is the
+        counter."""
         purchase_put = self._put(
             program_id, member_id, fuel_sk(str(purchase["purchaseId"])), purchase
+        )
+        if cashback > month.limit:
+            raise ValueError(f"a credit of {cashback} is above the month's limit {month.limit}")
+        counter = Update()
+        counter.set_if_absent("memberId", member_id)
+        counter.set_if_absent("programId", program_id)
+        counter.set_if_absent("perkId", month.perk_id)
+        counter.set_if_absent("period", month.period)
+        counter.adds.append(f"{counter.name('credited')} {counter.value(cashback)}")
+        credited = counter.name("credited")
+        room = counter.value(month.limit - cashback)
+        counter_request = counter.request(
+            self.table_name,
+            self._key(program_id, member_id, month.sk),
+            f"attribute_not_exists({credited}) OR {credited} <= {room}",
         )
         member = Update()
         member.set_if_absent("memberId", member_id)
@@ -454,13 +472,15 @@ class PerkRepository(DynamoRepository):
             self._member_key(program_id, member_id),
             self._guard_condition(guard, member),
         )
-        reasons = self._transact([{"Put": purchase_put}, {"Update": member_request}])
+        reasons = self._transact(
+            [{"Put": purchase_put}, {"Update": member_request}, {"Update": counter_request}]
+        )
         if reasons is None:
             return CashbackWrite(applied=True)
         recorded, existing = _reason_item(reasons, 0)
         if recorded:
             return CashbackWrite(applied=False, existing=existing)
-        return CashbackWrite(applied=False, member_changed=True)
+        return CashbackWrite(applied=False, member_changed=True)  # or the month's counter
 
     def record_purchase(
         self, program_id: str, member_id: str, purchase: Mapping[str, Any]

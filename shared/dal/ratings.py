@@ -800,7 +800,8 @@ class RatingRepository(DynamoRepository):
     ) -> bool:
         """Write the member item's rating attributes (a plain ``UpdateItem``, after the
         window's transaction) unless a newer standing is there: ``rV`` is the version of
-        the window they come from, so a late or repeated write never undoes a newer one."""
+        the window they come from, so a late or repeated write never undoes a newer one. A
+        write that applies bumps the member's version ``v`` (docs/data-model.md)."""
         request = self._member_rating(program_id, member_id, rating, version)
         return self._update_if(request)
 
@@ -823,6 +824,9 @@ class RatingRepository(DynamoRepository):
             update.set("eligibilityChangedAt", to_compact_utc(parse_instant(rating.changed_at)))
         if rating.flipped:
             update.add("eligibilityFlips", 1)
+        # The member's version: every change of points or eligibility bumps it, and a tier
+        # decision (or a perk's pinned guard) applies only to the version it was read from.
+        update.add("v", 1)
         name, value = update.name("rV"), update.value(version)
         stale = f"attribute_not_exists({name}) OR {name} < {value}"
         return update.request(

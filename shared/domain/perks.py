@@ -38,8 +38,9 @@ from pydantic.alias_generators import to_camel
 from .errors import InvalidInput
 from .events import InboundEvent
 from .ids import Identifier, MemberIdField
+from .keys import quota_sk
 from .money import Money
-from .program import Perk, PerkKind, Program, QuotaPeriod, Slug
+from .program import Limits, Perk, PerkKind, Program, QuotaPeriod, Slug
 from .tiers import earned_tier, is_eligible, rank
 from .timeutil import Instant, local_day, quarter_of, to_utc_iso
 
@@ -510,6 +511,49 @@ class FuelPurchaseRefunded(InboundEvent):
 def cashback_amount(amount: Decimal, rate: Decimal) -> Decimal:
     """Cashback on ``amount`` at ``rate``, to the cent (half up)."""
     return _cents(amount * rate)
+
+
+@dataclass(frozen=True)
+class CashbackMonth:
+    """The counter of a calendar month's cashback credits (the program's zone): an item of
+    the member's partition keyed as a quota (``quota_sk``: the perk, ``2026-11``), updated in
+    the credit's transaction, which adds ``credit`` to it only while it holds at most
+    ``limit - credit`` (so a month's credits never exceed ``limit``)."""
+
+    perk_id: str
+    period: str
+    sk: str
+    limit: Decimal
+
+
+def cashback_month(perk_id: str, occurred_at: datetime, program: Program) -> CashbackMonth:
+    """The month a purchase counts in: the calendar month of its ``occurredAt`` in the
+    program's zone."""
+    period = period_key(local_day(occurred_at, program.zone), QuotaPeriod.MONTH)
+    sk = quota_sk(perk_id, period, period_ends(period))
+    return CashbackMonth(perk_id, period, sk, program.limits.max_cashback_per_month)
+
+
+@dataclass(frozen=True)
+class CappedCashback:
+    earned: Decimal
+    """At the rate, before the caps."""
+    credit: Decimal
+    """What the wallet gets: at most the per-purchase cap and what is left of the month's."""
+    capped_by: str | None
+    """``max_cashback_per_purchase``, ``max_cashback_per_month`` or None (not capped)."""
+
+
+def capped_cashback(earned: Decimal, month_credited: Decimal, limits: Limits) -> CappedCashback:
+    """Cap a purchase's cashback: at ``limits.max_cashback_per_purchase``, then at what the
+    month's credits (``month_credited`` so far) leave of ``limits.max_cashback_per_month``."""
+    credit, capped_by = earned, None
+    if credit > limits.max_cashback_per_purchase:
+        credit, capped_by = limits.max_cashback_per_purchase, "max_cashback_per_purchase"
+    room = max(limits.max_cashback_per_month - month_credited, Decimal("0.00"))
+    if credit > room:
+        credit, capped_by = room, "max_cashback_per_month"
+    return CappedCashback(earned, _cents(credit), capped_by)
 
 
 # -- public views ---------------------------------------------------------------------------------

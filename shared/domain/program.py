@@ -255,6 +255,30 @@ class PointsRules(_Config):
     holds: HoldRules = Field(default_factory=HoldRules)
 
 
+Amount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+
+
+class Limits(_Config):
+    """Upper bounds on what the producers report and on what cashback credits
+    (docs/perks.md, README "Ingesting orders"). An event over ``max_order_total`` or
+    ``max_fuel_purchase`` is refused (``InvalidInput`` naming the field), never clamped; a
+    purchase's cashback is capped at ``max_cashback_per_purchase``, and the wallet credits of
+    a calendar month (the program's zone) at ``max_cashback_per_month``."""
+
+    max_order_total: Amount = Decimal("10000.00")
+    max_fuel_purchase: Amount = Decimal("500.00")
+    max_cashback_per_purchase: Amount = Decimal("25.00")
+    max_cashback_per_month: Amount = Decimal("100.00")
+
+    @model_validator(mode="after")
+    def _month_holds_a_purchase(self) -> Limits:
+        if self.max_cashback_per_month < self.max_cashback_per_purchase:
+            raise ValueError(
+                "limits.maxCashbackPerMonth must be at least limits.maxCashbackPerPurchase"
+            )
+        return self
+
+
 class Program(_Config):
     id: Slug
     version: PositiveInt
@@ -276,6 +300,7 @@ class Program(_Config):
     points: PointsRules | None = None
     """Customer programs: pending, available, spent and expiring points."""
     memberships: tuple[MembershipPlan, ...] = ()
+    limits: Limits = Field(default_factory=Limits)
 
     @field_validator("time_zone")
     @classmethod

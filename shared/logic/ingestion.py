@@ -7,11 +7,13 @@ repository enforces the conditions; this module decides what a failed condition 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from shared.domain.errors import InvalidInput
 from shared.domain.events import (
     InboundEvent,
     OrderCancelled,
@@ -117,9 +119,24 @@ class LedgerStore(Protocol):
     ) -> WriteResult: ...
 
 
+def check_order_total(event: OrderCompleted, programs: Sequence[Program]) -> None:
+    """Refuse an order whose total is above a program's ``limits.maxOrderTotal``: never
+    clamped, nothing written (InvalidInput naming the field: 422, or the failure
+    destination)."""
+    for program in programs:
+        cap = program.limits.max_order_total
+        if event.total.amount > cap:
+            raise InvalidInput(
+                f"detail.total.amount: {event.total.amount} is above the limit of {cap} "
+                f"(program {program.id}, limits.maxOrderTotal)",
+                field="detail.total.amount",
+            )
+
+
 def complete_order(
     event: OrderCompleted, now: datetime, program: Program, store: LedgerStore, attempt_id: str
 ) -> IngestResult:
+    check_order_total(event, [program])
     plan = plan_credit(program, event, now)
 
     def result(outcome: Outcome, points: int = 0, void: bool = False) -> IngestResult:

@@ -28,7 +28,7 @@ from shared.logic.customers import (
     credit_customer,
     refund_customer,
 )
-from shared.logic.ingestion import IngestResult, LedgerStore, ingest
+from shared.logic.ingestion import IngestResult, LedgerStore, check_order_total, ingest
 from shared.logic.ports import TransientConflict
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
@@ -69,6 +69,8 @@ def apply_order_event(
         return OrderEventResult(
             None, [change_membership(event, program, customers) for program in customer_programs]
         )
+    if isinstance(event, OrderCompleted):  # every program's bound, before anything is written
+        check_order_total(event, [shopper, *customer_programs])
     result = ingest(event, now, shopper, ledger, attempt_id)
     done: list[CustomerResult] = []
     if isinstance(event, OrderCompleted):

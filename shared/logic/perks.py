@@ -42,6 +42,7 @@ from shared.domain.money import Money
 from shared.domain.perks import (
     REDEEMABLE,
     AccessReason,
+    CashbackMonth,
     FuelPurchaseRefunded,
     FuelPurchaseReported,
     MemberGuard,
@@ -50,7 +51,9 @@ from shared.domain.perks import (
     RedemptionRequest,
     RedemptionStatus,
     cancellation_problem,
+    capped_cashback,
     cashback_amount,
+    cashback_month,
     closed_message,
     effective_tier,
     key_digest,
@@ -149,6 +152,7 @@ class PerkStore(Protocol):
         purchase: Mapping[str, Any],
         cashback: Decimal,
         guard: MemberGuard,
+        month: CashbackMonth,
     ) -> CashbackWrite: ...
 
     def refund_cashback(
@@ -501,13 +505,22 @@ def credit_fuel_purchase(
     """``FuelPurchaseReported``: credit cashback to the wallet at the member's tier rate, once
     per purchase id. The rate is the tier's when the event is applied (the tier history is not
     kept); a member below the rating floor gets nothing, and the purchase is recorded so that
-    a redelivery changes nothing."""
+    a redelivery changes nothing. A purchase above ``limits.maxFuelPurchase`` is refused; the
+    cashback is capped per purchase and per calendar month (``capped_cashback``)."""
     if event.amount.currency != program.currency:
         raise InvalidInput(
             f"detail.amount.currency: the wallet is in {program.currency}",
             field="detail.amount.currency",
         )
+    cap = program.limits.max_fuel_purchase
+    if event.amount.amount > cap:
+        raise InvalidInput(
+            f"detail.amount.amount: {event.amount.amount} is above the limit of {cap} "
+            "(limits.maxFuelPurchase)",
+            field="detail.amount.amount",
+        )
     perks = perks_of_kind(program, PerkKind.CASHBACK)
+    month = cashback_month(perks[0].id, event.occurred_at, program) if perks else None
     today = local_day(now, program.zone)
     purchase: dict[str, Any] = {
         "memberId": event.member_id,
@@ -518,9 +531,14 @@ def credit_fuel_purchase(
         "recordedAt": to_utc_iso(now),
     }
     for _ in range(MAX_DECISIONS):
-        member = repo.get_member(program.id, event.member_id) or {}
+        counter: Mapping[str, Any] = {}
+        if month is None:
+            member = repo.get_member(program.id, event.member_id) or {}
+        else:  # the member and the month's counter: one Query
+            items = repo.member_and_quotas(program.id, event.member_id, MEMBER_SK, month.sk)
+            member, counter = items.get(MEMBER_SK, {}), items.get(month.sk, {})
         access = perk_access(perks[0], member, today, program) if perks else None
-        if access is None or not access.open:
+        if access is None or not access.open or month is None:
             reason = access.reason.value if access else "no_cashback_perk"
             declined = {**purchase, "status": "declined", "reason": reason}
             existing = repo.record_purchase(program.id, event.member_id, declined)
@@ -530,7 +548,12 @@ def credit_fuel_purchase(
                 event.member_id, event.purchase_id, CashbackOutcome.DECLINED, reason=reason
             )
         rate = rate_for(access.perk, access.tier)
-        cashback = cashback_amount(event.amount.amount, rate)
+        capped = capped_cashback(
+            cashback_amount(event.amount.amount, rate),
+            Decimal(str(counter.get("credited", 0))),
+            program.limits,
+        )
+        cashback = capped.credit
         credited = {
             **purchase,
             "perkId": access.perk.id,
@@ -538,10 +561,13 @@ def credit_fuel_purchase(
             "tier": access.tier,
             "rate": str(rate),
             "cashback": {"amount": f"{cashback:.2f}", "currency": program.currency},
+            "earned": {"amount": f"{capped.earned:.2f}", "currency": program.currency},
+            "month": month.period,
+            "cappedBy": capped.capped_by,
             "creditedAt": to_utc_iso(now),
         }
         write = repo.credit_cashback(
-            program.id, event.member_id, credited, cashback, member_guard(member, access)
+            program.id, event.member_id, credited, cashback, member_guard(member, access), month
         )
         if write.applied:
             return CashbackResult(

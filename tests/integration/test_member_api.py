@@ -67,6 +67,7 @@ def test_the_ledger_is_newest_first_paginated_and_only_the_members_own(
     for index in range(5):
         order(apps, "ann", f"a-{index}", minutes_ago=100 - index * 10)  # a-4 is the newest
     order(apps, "bob", "b-1", minutes_ago=1)
+    order(apps, "bob", "b-0", minutes_ago=200)  # older than every entry of Ann's
     apps["order_ingestion"].lambda_handler(
         order_reversed(
             order_id="a-1", member_id="ann", occurred_at=NOW.isoformat(), time=NOW.isoformat()
@@ -91,11 +92,13 @@ def test_the_ledger_is_newest_first_paginated_and_only_the_members_own(
         second["nextToken"] is None
         or not me(apps, "ann", "/v1/me/ledger", nextToken=second["nextToken"])["entries"]
     )
-    # Bob sees his own entry only, even with Ann's page token.
+    # Bob sees his own entries only, even with Ann's page token: the token's position is read
+    # in Bob's partition, so the page is Bob's entry older than it (not empty, and none of
+    # Ann's entries, which exist at that position).
     bob = me(apps, "bob", "/v1/me/ledger")
-    assert [e["orderId"] for e in bob["entries"]] == ["b-1"]
+    assert [e["orderId"] for e in bob["entries"]] == ["b-1", "b-0"]
     with_anns_token = me(apps, "bob", "/v1/me/ledger", nextToken=first["nextToken"])
-    assert all(e["orderId"].startswith("b-") for e in with_anns_token["entries"])
+    assert [e["orderId"] for e in with_anns_token["entries"]] == ["b-0"]
     status, error, _ = call(
         apps["member_api"],
         http("GET", "/v1/me/ledger", sub="ann", query={"nextToken": "bm90LWEta2V5"}),
@@ -163,11 +166,26 @@ def test_redemptions_list_only_the_members_own(
             at=NOW + timedelta(seconds=index),
         )
         ids.append(call(apps["perk_redemption"], event)[1]["redemptionId"])
+    bobs = http(
+        "POST",
+        "/v1/me/redemptions",
+        sub="bob",
+        body={"perkId": "care_days", "date": "2026-12-03", "unit": "day"},
+        headers={"idempotency-key": "k-0"},
+        at=NOW - timedelta(seconds=5),  # older than Ann's
+    )
+    status, bob_redemption, _ = call(apps["perk_redemption"], bobs)
+    assert status == 201
     page = me(apps, "ann", "/v1/me/redemptions", limit="1")
     assert [r["redemptionId"] for r in page["redemptions"]] == [ids[1]], "newest first"
     rest = me(apps, "ann", "/v1/me/redemptions", nextToken=page["nextToken"])
     assert [r["redemptionId"] for r in rest["redemptions"]] == [ids[0]]
-    assert me(apps, "bob", "/v1/me/redemptions")["redemptions"] == []
+    # Both have redemptions: Bob's page holds his own, none of Ann's; with Ann's page token,
+    # the position is read in Bob's partition: his (older) redemption, not Ann's older one.
+    listed = [r["redemptionId"] for r in me(apps, "bob", "/v1/me/redemptions")["redemptions"]]
+    assert listed == [bob_redemption["redemptionId"]] and not set(listed) & set(ids)
+    with_anns_token = me(apps, "bob", "/v1/me/redemptions", nextToken=page["nextToken"])
+    assert [r["redemptionId"] for r in with_anns_token["redemptions"]] == listed
 
 
 def test_entitlements_and_badges_are_for_services_and_read_one_item(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
@@ -218,3 +219,37 @@ def test_completion_reads_nothing_and_writes_one_transaction_per_program(
     assert [p["programId"] for p in result["programs"]] == ["cart-star", "customer-rewards"]
     assert repo.meter.read_units == 0
     assert repo.meter.by_operation == {"TransactWriteItems": 2}
+
+
+def test_an_order_total_above_the_programs_limit_is_refused_on_every_channel(
+    app: ModuleType,
+) -> None:
+    """limits.maxOrderTotal (10000.00 in both programs): above it the order is refused, naming
+    the field, never clamped, and nothing is written in either program; at it, credited."""
+    cap = load_program("cart-star").limits.max_order_total
+    assert cap == load_program("customer-rewards").limits.max_order_total
+    over = order_completed(order_id="ord-huge")
+    over["detail"]["total"] = {"amount": f"{cap + Decimal('0.01')}", "currency": "USD"}
+    response = app.lambda_handler(http_event(over), FakeContext())
+    assert response["statusCode"] == 422, response
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "invalid_input" and error["field"] == "detail.total.amount"
+    assert "maxOrderTotal" in error["message"]
+    # SQS: the message fails alone (then the DLQ); EventBridge: the invocation fails (then the
+    # failure destination).
+    batch = sqs_event(over, order_completed(order_id="ord-fine"))
+    assert app.lambda_handler(batch, FakeContext()) == {
+        "batchItemFailures": [{"itemIdentifier": "msg-0"}]
+    }
+    with pytest.raises(Exception, match=r"detail\.total\.amount"):
+        app.lambda_handler(over, FakeContext())
+    repo = ledger_repository()
+    assert repo.get_order("cart-star", "shopper-1", "ord-huge") is None
+    assert repo.get_member("customer-rewards", "cust-1") is not None  # ord-fine's credit only
+    item = repo.get_member("cart-star", "shopper-1")
+    assert item is not None and item["ordersCompleted"] == 1
+    customer = repo.get_member("customer-rewards", "cust-1")
+    assert customer is not None and customer["ordersCompleted"] == 1
+    at_cap = order_completed(order_id="ord-cap")
+    at_cap["detail"]["total"] = {"amount": f"{cap}", "currency": "USD"}
+    assert deliver(app, at_cap, "http")["outcome"] == "credited"

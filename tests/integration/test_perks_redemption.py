@@ -3,17 +3,27 @@ requests, cancellable before the date), cashback on fuel purchases, and the even
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
-from datetime import date, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import boto3
 import pytest
 
 from shared import composition
-from shared.domain.keys import IDEMPOTENCY_SK_PREFIX, QUOTA_SK_PREFIX, member_pk
+from shared.dal.perks import PerkRepository
+from shared.domain.keys import IDEMPOTENCY_SK_PREFIX, MEMBER_SK, QUOTA_SK_PREFIX, member_pk
+from shared.domain.perks import FuelPurchaseReported
+from shared.domain.program import Program
 from shared.domain.window import pack_days
+from shared.logic.perks import credit_fuel_purchase
+from shared.programs import load_program, parse_program
 from tests.helpers import FakeContext, sqs_event
 from tests.integration.streams import RecordingPublisher, StreamReader
 from tests.integration.test_perks_helpers import (
@@ -480,6 +490,114 @@ def test_a_fuel_purchase_in_another_currency_is_rejected(apps: dict[str, ModuleT
     )
     status, error, _ = call(apps["perk_redemption"], route)
     assert status == 422 and error["error"]["field"] == "detail.amount.currency"
+
+
+def test_a_fuel_purchase_above_the_limit_is_refused_on_every_channel_never_clamped(
+    apps: dict[str, ModuleType], table_name: str, ddb_client: Any
+) -> None:
+    seed_member(ddb_client, table_name, "ann", tier="diamond")
+    app = apps["perk_redemption"]
+    cap = load_program(PROGRAM).limits.max_fuel_purchase
+    over = fuel("p-big", "ann", f"{cap + Decimal('0.01')}")
+    status, error, _ = call(app, http("POST", "/v1/events/fuel-purchases", iam=True, body=over))
+    assert status == 422 and error["error"]["field"] == "detail.amount.amount"
+    assert "maxFuelPurchase" in error["error"]["message"]
+    batch = sqs_event(over, fuel("p-fine", "ann", "10.00"))
+    assert app.lambda_handler(batch, FakeContext()) == {
+        "batchItemFailures": [{"itemIdentifier": "msg-0"}]
+    }
+    with pytest.raises(Exception, match=r"detail\.amount\.amount"):
+        app.lambda_handler(over, FakeContext())
+    repo = composition.perk_repository()
+    assert repo.get_purchase(PROGRAM, "ann", "p-big") is None
+    assert wallet(apps, "ann") == "0.50"  # p-fine's 5% only
+    # At the limit: credited (5% of 500.00 is the default per-purchase cap, 25.00).
+    at_cap = app.lambda_handler(fuel("p-cap", "ann", f"{cap}"), FakeContext())
+    assert at_cap["outcome"] == "credited" and at_cap["cashback"] == "25.00"
+
+
+def capped_program() -> Program:
+    """cart-star in New York's zone, with small cashback caps."""
+    document = load_program(PROGRAM).model_dump(mode="json", by_alias=True)
+    document["timeZone"] = "America/New_York"
+    document["limits"] = {"maxCashbackPerPurchase": "3.00", "maxCashbackPerMonth": "5.00"}
+    return parse_program(json.dumps(document), source="test.json")
+
+
+def purchase(purchase_id: str, amount: str, at: datetime) -> FuelPurchaseReported:
+    return FuelPurchaseReported.model_validate(
+        {
+            "purchaseId": purchase_id,
+            "memberId": "ann",
+            "amount": {"amount": amount, "currency": "USD"},
+            "occurredAt": at.isoformat(),
+        }
+    )
+
+
+def test_cashback_is_capped_per_purchase_and_per_month_in_the_programs_zone(
+    apps: dict[str, ModuleType], table_name: str, ddb_client: Any
+) -> None:
+    program = capped_program()
+    repo = composition.perk_repository()
+    seed_member(ddb_client, table_name, "ann", tier="diamond")  # 5%
+    new_york = ZoneInfo("America/New_York")
+    last_of_november = datetime(2026, 11, 30, 23, 30, tzinfo=new_york)  # 12-01 04:30 UTC
+    first_of_december = datetime(2026, 12, 1, 0, 10, tzinfo=new_york)
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+    def credit(purchase_id: str, amount: str, at: datetime) -> str:
+        result = credit_fuel_purchase(purchase(purchase_id, amount, at), now, program, repo)
+        assert result.outcome.value == "credited", result
+        return f"{result.cashback:.2f}"
+
+    # Per purchase: 5% of 100.00 is 5.00, credited 3.00; the record keeps both.
+    assert credit("p-1", "100.00", datetime(2026, 11, 10, 12, tzinfo=new_york)) == "3.00"
+    record = repo.get_purchase(PROGRAM, "ann", "p-1")
+    assert record is not None
+    assert record["earned"]["amount"] == "5.00" and record["cashback"]["amount"] == "3.00"
+    assert record["cappedBy"] == "max_cashback_per_purchase" and record["month"] == "2026-11"
+    # Per month (November in New York, though it is already December in UTC): 2.00 are left
+    # of the 5.00, then nothing.
+    assert credit("p-2", "60.00", last_of_november) == "2.00"
+    assert credit("p-3", "20.00", last_of_november + timedelta(minutes=15)) == "0.00"
+    record = repo.get_purchase(PROGRAM, "ann", "p-3")
+    assert record is not None and record["earned"]["amount"] == "1.00"
+    assert record["cappedBy"] == "max_cashback_per_month" and record["month"] == "2026-11"
+    # December starts afresh at local midnight.
+    assert credit("p-4", "40.00", first_of_december) == "2.00"
+    assert repo.get_purchase(PROGRAM, "ann", "p-4")["month"] == "2026-12"  # type: ignore[index]
+    # Redelivered: nothing more.
+    again = credit_fuel_purchase(purchase("p-2", "60.00", last_of_november), now, program, repo)
+    assert again.outcome.value == "duplicate"
+    assert wallet(apps, "ann") == "7.00"  # 5.00 for November, 2.00 for December
+    months = {
+        item["period"]: Decimal(str(item["credited"]))
+        for item in repo.member_and_quotas(
+            PROGRAM, "ann", MEMBER_SK, f"{QUOTA_SK_PREFIX}~"
+        ).values()
+        if item.get("perkId") == "gas_cashback"
+    }
+    assert months == {"2026-11": Decimal("5.00"), "2026-12": Decimal("2.00")}
+
+
+def test_concurrent_purchases_never_credit_a_month_beyond_its_limit(
+    apps: dict[str, ModuleType], table_name: str, ddb_client: Any
+) -> None:
+    program = capped_program()
+    seed_member(ddb_client, table_name, "ann", tier="diamond")
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+    def credit(index: int) -> Decimal:
+        repo = PerkRepository(table_name, boto3.client("dynamodb"))
+        event = purchase(f"p-{index}", "40.00", at)  # 2.00 each
+        return credit_fuel_purchase(event, now, program, repo).cashback
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        credited = list(pool.map(credit, range(6)))
+    assert sum(credited) == Decimal("5.00") and sorted(credited)[-1] == Decimal("2.00")
+    assert wallet(apps, "ann") == "5.00"
 
 
 # -- outbound events ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -30,10 +30,13 @@ from samlite.template import read_stack
 
 from shared import composition
 from shared.dal.ratings import RatingRepository
+from shared.dal.tiers import TierRepository
 from shared.domain.errors import InvalidInput
 from shared.domain.outbound import OutboundEvent, derive_all
 from shared.domain.program import Program
 from shared.domain.raters import RaterState, rating_mark
+from shared.domain.tiers import Trigger, evaluate
+from shared.domain.timeutil import to_utc_iso
 from shared.logic.outbox import DERIVERS
 from shared.streams import change_of
 from tests.helpers import FakeContext, http_event, load_function, sqs_event
@@ -263,6 +266,39 @@ def test_a_rater_crossing_the_line_corrects_the_members_averages(pipeline: Pipel
     assert len(pipeline.published) == published
     rater = pipeline.repo.get_rater(pipeline.program.id, "grump")
     assert rater.reconcile is None
+
+
+def test_an_eligibility_flip_bumps_the_members_version_and_refuses_a_stale_tier_decision(
+    pipeline: Pipeline, table_name: str
+) -> None:
+    """The member item's ``v`` moves with every change of points or eligibility: a rating that
+    flips eligibility bumps it by one (the real repository's write, not a fake's), so a tier
+    decision computed from the member as it stood before is refused."""
+    start, member = NOW - timedelta(days=2), "m-flip"
+    for k in range(2):
+        order = f"fair-{k}"
+        pipeline.deliver(order_completed(order, member, "fair", start + timedelta(minutes=k)))
+        pipeline.deliver(
+            rating_submitted(f"r-{order}", order, member, "fair", 5, start + timedelta(hours=1))
+        )
+    pipeline.deliver(order_completed("grump", member, "grump", start + timedelta(hours=2)))
+    before = pipeline.member(member)
+    assert before["eligible"] is True
+    version = int(before["v"])
+    pipeline.deliver(rating_submitted("r-grump", "grump", member, "grump", 1, start))
+    after = pipeline.member(member)
+    assert after["eligible"] is False and after["eligibilityReason"] == "rating_below_floor"
+    assert int(after["v"]) == version + 1
+    # A decision made from the member before the flip (eligible, so keeping its tier) is
+    # refused by the version; the same decision at the current version applies.
+    tiers = TierRepository(table_name, boto3.client("dynamodb"))
+    decision = evaluate(before, NOW.date(), pipeline.program, Trigger.STREAM)
+    at = to_utc_iso(datetime.now(UTC) + timedelta(days=1))
+    assert not tiers.apply_tier(pipeline.program.id, member, decision, version, at)
+    assert tiers.apply_tier(pipeline.program.id, member, decision, version + 1, at)
+    # A redelivery of the flip's rating writes nothing: the version stays.
+    pipeline.deliver(rating_submitted("r-grump", "grump", member, "grump", 1, start))
+    assert int(pipeline.member(member)["v"]) == version + 1
 
 
 def test_a_crash_between_the_rating_and_its_raters_write_is_finished_by_the_redelivery(

@@ -35,7 +35,9 @@ from shared.domain.perks import (
     RedemptionRequest,
     badge_of,
     cancellation_problem,
+    capped_cashback,
     cashback_amount,
+    cashback_month,
     effective_tier,
     find_perk,
     key_digest,
@@ -464,3 +466,29 @@ def test_validation_errors_name_the_field() -> None:
         ]
     )
     assert query.field == "limit" and "1 more problem" in query.message
+
+
+@given(
+    earned=st.decimals(min_value=0, max_value=100, places=2),
+    credited=st.decimals(min_value=0, max_value=150, places=2),
+)
+def test_cashback_caps_bound_the_purchase_and_the_month(earned: Decimal, credited: Decimal) -> None:
+    limits = load_program("cart-star").limits
+    capped = capped_cashback(earned, credited, limits)
+    assert capped.earned == earned
+    assert Decimal(0) <= capped.credit <= min(earned, limits.max_cashback_per_purchase)
+    assert credited + capped.credit <= max(limits.max_cashback_per_month, credited)
+    room = max(limits.max_cashback_per_month - credited, Decimal(0))
+    assert capped.credit == min(earned, limits.max_cashback_per_purchase, room)
+    assert (capped.capped_by is None) == (capped.credit == earned)
+
+
+def test_a_purchase_counts_in_its_month_in_the_programs_zone() -> None:
+    document = load_program("cart-star").model_dump(mode="json", by_alias=True)
+    document["timeZone"] = "America/New_York"
+    program = Program.model_validate(document)
+    late = cashback_month("gas_cashback", datetime(2026, 12, 1, 4, 59, tzinfo=UTC), program)
+    early = cashback_month("gas_cashback", datetime(2026, 12, 1, 5, 0, tzinfo=UTC), program)
+    assert (late.period, early.period) == ("2026-11", "2026-12")
+    assert late.sk == quota_sk("gas_cashback", "2026-11", date(2026, 12, 1))
+    assert late.limit == program.limits.max_cashback_per_month

@@ -87,3 +87,24 @@ def test_earning_rules_must_fit_a_day_in_its_packed_bucket() -> None:
         parse_program(_document(earning={**fits, "bonuses": [rush]}))
     assert caught.value.field == "earning"
     assert "99,999 points a day" in caught.value.message
+
+
+def test_limits_have_defaults_and_are_validated() -> None:
+    document = json.loads(_document())
+    del document["limits"]
+    limits = parse_program(json.dumps(document), source="test.json").limits
+    assert (
+        str(limits.max_order_total),
+        str(limits.max_fuel_purchase),
+        str(limits.max_cashback_per_purchase),
+        str(limits.max_cashback_per_month),
+    ) == ("10000.00", "500.00", "25.00", "100.00")
+    for bad in ("0", "-1.00", "1.001", "abc"):
+        with pytest.raises(ProgramConfigError) as caught:
+            parse_program(_document(limits={"maxFuelPurchase": bad}), source="test.json")
+        assert caught.value.field == "limits.maxFuelPurchase", bad
+    with pytest.raises(ProgramConfigError, match="maxCashbackPerMonth"):
+        parse_program(
+            _document(limits={"maxCashbackPerPurchase": "30.00", "maxCashbackPerMonth": "20.00"}),
+            source="test.json",
+        )

@@ -262,6 +262,8 @@ def test_ineligible_member_loses_the_tier_and_gets_it_back() -> None:
     store = busy_member(20, 10, program)
     now = datetime.combine(START + timedelta(days=9), time(13), tzinfo=UTC)
     evaluate_member(store.item, now, program, Trigger.STREAM, store)
+    # The rating repository's write bumps v with the flip: that is checked on DynamoDB Local
+    # (test_rating_moderation.py's eligibility flip test); this fake only mirrors it.
     store.item.update(eligible=False, v=store.item["v"] + 1)
     evaluate_member(store.item, now + timedelta(minutes=1), program, Trigger.STREAM, store)
     assert "tier" not in store.item and store.item["tierReason"] == TierReason.RATING_INELIGIBLE
