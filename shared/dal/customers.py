@@ -251,6 +251,28 @@ class CustomerRepository(DynamoRepository):
 
     # -- checkout holds -----------------------------------------------------------------------
 
+    def _spend(
+        self,
+        program_id: str,
+        member_id: str,
+        order_request: dict[str, Any],
+        member: Update,
+        points: int,
+    ) -> Found:
+        """The order item's change and the member's spend of ``points`` in one transaction,
+        the member's only while ``bal`` covers them (evaluated by DynamoDB: concurrent spends
+        never overdraw)."""
+        member.add("v", 1)
+        balance = member.name("bal")
+        member_request = member.request(
+            self.table_name,
+            self._key(program_id, member_id, MEMBER_SK),
+            f"attribute_exists({balance}) AND {balance} >= {member.value(points)}",
+        )
+        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        return Found(True) if reasons is None else self._found(reasons)
+
     def place_hold(
         self,
         program_id: str,
@@ -289,16 +311,7 @@ class CustomerRepository(DynamoRepository):
         member = Update()
         member.add("bal", -points)
         member.add("held", points)
-        member.add("v", 1)
-        balance = member.name("bal")
-        member_request = member.request(
-            self.table_name,
-            self._key(program_id, member_id, MEMBER_SK),
-            f"attribute_exists({balance}) AND {balance} >= {member.value(points)}",
-        )
-        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
-        return Found(True) if reasons is None else self._found(reasons)
+        return self._spend(program_id, member_id, order_request, member, points)
 
     def capture_late(
         self,
@@ -349,16 +362,7 @@ class CustomerRepository(DynamoRepository):
         member.add("used", points)
         if returned:
             member.add(returned_lot, returned)
-        member.add("v", 1)
-        balance = member.name("bal")
-        member_request = member.request(
-            self.table_name,
-            self._key(program_id, member_id, MEMBER_SK),
-            f"attribute_exists({balance}) AND {balance} >= {member.value(points)}",
-        )
-        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
-        return Found(True) if reasons is None else self._found(reasons)
+        return self._spend(program_id, member_id, order_request, member, points)
 
     def record_pending_refund(
         self, program_id: str, member_id: str, order_id: str, refund: Mapping[str, Any]
