@@ -14,7 +14,7 @@ from pathlib import Path
 DAL = Path(__file__).resolve().parents[2] / "shared" / "dal"
 TOUCHES_MEMBER = re.compile(
     r"MEMBER_SK|_member_key\(|_update_member_if\(|_member_update\(|_credit_member\(|"
-    r"_member_rating\("
+    r"_member_rating\(|_spend\("
 )
 BUMP = re.compile(r'\.add\("v", 1\)')
 
@@ -27,8 +27,9 @@ PATHS: dict[tuple[str, str], object] = {
     ("customers.py", "credit"): ("via", "_credit_member"),
     ("customers.py", "_credit_member"): BUMPS,
     ("customers.py", "change_membership"): "the membership plan: no points, no eligibility",
-    ("customers.py", "place_hold"): BUMPS,
-    ("customers.py", "capture_late"): BUMPS,
+    ("customers.py", "_spend"): BUMPS,
+    ("customers.py", "place_hold"): ("via", "_spend"),
+    ("customers.py", "capture_late"): ("via", "_spend"),
     ("customers.py", "release_hold"): BUMPS,
     ("customers.py", "refund"): BUMPS,
     ("customers.py", "apply_due"): BUMPS,
