@@ -56,6 +56,7 @@ from shared.http_api import (
 )
 from shared.ingress import EventIngress
 from shared.logic.customers import HoldView, place_hold, release_hold
+from shared.logic.limits import admit_member_request
 from shared.logic.perks import (
     CashbackOutcome,
     cancel,
@@ -107,6 +108,7 @@ _ERROR_TEXTS = {
     404: "No such redemption (of this member)",
     409: "Quota used up, date already booked, or no longer cancellable",
     422: "Invalid input (the field is named), or a key reused with another body",
+    429: "Too many requests from the member this minute or day (see Retry-After)",
     503: "Busy: retry with the same Idempotency-Key",
 }
 
@@ -125,14 +127,14 @@ def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIRespo
     security=MEMBER,
     tags=["perks"],
     status_code=201,
-    responses=_documented(201, "The redemption, confirmed", 400, 401, 403, 409, 415, 422, 503),
+    responses=_documented(201, "The redemption, confirmed", 400, 401, 403, 409, 415, 422, 429, 503),
 )
 def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Response:
     require_object_body(app)  # the validation takes a one-element array's element: refuse it
     program = token_program(app, settings().program_id)
-    result = redeem(
-        token_subject(app), idempotency_key, body, request_time(app), program, perk_repository()
-    )
+    member_id, now = token_subject(app), request_time(app)
+    admit_member_request(member_id, now, program, perk_repository())
+    result = redeem(member_id, idempotency_key, body, now, program, perk_repository())
     if result.replayed:
         metrics.add_metric(name="RedemptionReplays", unit=MetricUnit.Count, value=1)
     elif result.status == 201:
@@ -154,13 +156,13 @@ def post_redemption(body: RedemptionRequest, idempotency_key: KeyHeader) -> Resp
     summary="Cancel a redemption before its date (the quota comes back)",
     security=MEMBER,
     tags=["perks"],
-    responses=_documented(200, "The redemption, cancelled", 401, 404, 409, 422, 503),
+    responses=_documented(200, "The redemption, cancelled", 401, 404, 409, 422, 429, 503),
 )
 def delete_redemption(redemption_id: RedemptionIdPath) -> Response:
     program = token_program(app, settings().program_id)
-    redemption = cancel(
-        token_subject(app), redemption_id, request_time(app), program, perk_repository()
-    )
+    member_id, now = token_subject(app), request_time(app)
+    admit_member_request(member_id, now, program, perk_repository())
+    redemption = cancel(member_id, redemption_id, now, program, perk_repository())
     metrics.add_metric(name="RedemptionsCancelled", unit=MetricUnit.Count, value=1)
     return json_response(200, redemption.model_dump_json(by_alias=True))
 

@@ -19,6 +19,7 @@ from shared.domain.keys import (
     MEMBER_SK,
     fuel_sk,
     idempotency_sk,
+    limit_sk,
     quota_sk,
     redemption_sk,
 )
@@ -28,6 +29,8 @@ from shared.logic.ports import CashbackWrite, Page, RedeemWrite, StoredResult, e
 from .dynamodb import DynamoRepository, Update, av, from_item
 
 if TYPE_CHECKING:
+    from shared.domain.limits import RequestWindow
+
     # The perk models and the program they read are imported where used: event_publisher
     # builds this repository for the ledger's read model alone, and never loads them.
     from shared.domain.perks import CashbackMonth, MemberGuard, Redemption, RedemptionPlan
@@ -272,6 +275,44 @@ class PerkRepository(DynamoRepository):
             quota_refused=quota_refused,
             quota=quota_item,
         )
+
+    def count_request(
+        self, program_id: str, member_id: str, window: RequestWindow
+    ) -> dict[str, Any] | None:
+        """Count one request of the member in ``window``: one conditional ``UpdateItem`` for the
+        first request of a minute (the common case), two for the next ones in the same minute.
+        None when counted; else the counting item as it stood (docs/perks.md, "Request
+        limits")."""
+        key = self._key(program_id, member_id, limit_sk(window.day))
+        counted: dict[str, Any] = {}
+        for same_minute in (False, True):
+            update = Update()
+            update.add("n", 1)
+            update.set("expiresAt", window.expires_at)
+            day, minute = update.name("n"), update.name("mw")
+            within_day = f"(attribute_not_exists({day}) OR {day} < {update.value(window.per_day)})"
+            if same_minute:
+                update.add("mn", 1)
+                condition = (
+                    f"{minute} = {update.value(window.minute)} "
+                    f"AND {update.name('mn')} < {update.value(window.per_minute)} AND {within_day}"
+                )
+            else:
+                update.set("mw", window.minute)
+                update.set("mn", 1)
+                condition = (
+                    f"(attribute_not_exists({minute}) OR {minute} <> {update.value(window.minute)})"
+                    f" AND {within_day}"
+                )
+            old = self._conditional_write(
+                "UpdateItem", update.request(self.table_name, key, condition)
+            )
+            if old is None:
+                return None
+            counted = from_item(old) if old else {}
+            if counted.get("mw") != window.minute:
+                return counted  # not the minute: the day refused it
+        return counted
 
     def store_result(
         self,

@@ -127,3 +127,15 @@ class IdempotencyKeyReused(InvalidInput):
     """An ``Idempotency-Key`` sent again with a different body."""
 
     code = "idempotency_key_reused"
+
+
+class RateLimited(DomainError):
+    """The member sent more requests than the program allows in a minute or a day: 429, with
+    ``Retry-After`` (seconds until the window that refused ends)."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -119,3 +119,12 @@ def fuel_sk(purchase_id: str) -> str:
 def ledger_sk(occurred_at: str, order_id: str, kind: str) -> str:
     """``occurred_at`` in the storage form (``to_utc_iso``), so the prefix sorts by time."""
     return f"{LEDGER_SK_PREFIX}{occurred_at}#{order_id}#{kind}"
+
+
+LIMIT_SK_PREFIX = "LIMIT#"
+"""A member's request count of a UTC day (docs/perks.md, "Request limits")."""
+
+
+def limit_sk(day: str) -> str:
+    """``day``: ``YYYY-MM-DD`` (UTC)."""
+    return f"{LIMIT_SK_PREFIX}{day}"

@@ -269,6 +269,10 @@ class Limits(_Config):
     max_fuel_purchase: Amount = Decimal("500.00")
     max_cashback_per_purchase: Amount = Decimal("25.00")
     max_cashback_per_month: Amount = Decimal("100.00")
+    member_requests_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 20
+    """Requests a member may send a minute (UTC) to the routes that write for them."""
+    member_requests_per_day: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    """And a day (UTC): also the bound on the idempotency records a member can make us keep."""
 
     @model_validator(mode="after")
     def _month_holds_a_purchase(self) -> Limits:
