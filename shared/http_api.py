@@ -173,8 +173,15 @@ class Request:
 
     @property
     def json_body(self) -> Any:
+        """The body as JSON; a document nested too deeply for the parser is a decode error too
+        (Python's parser recurses: a few thousand ``[`` would otherwise end in a 500)."""
         text = self.text_body
-        return json.loads(text) if text else None
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except RecursionError as exc:
+            raise json.JSONDecodeError("the JSON is nested too deeply", text, 0) from exc
 
 
 _PARAM_PATTERN = re.compile(r"<(\w+)>")
@@ -544,7 +551,9 @@ def json_response(status: int, body: str, headers: dict[str, str] | None = None)
 
 
 def _error(error: DomainError) -> Response:
-    return json_response(error.status, json.dumps({"error": error.to_dict()}))
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return json_response(error.status, json.dumps({"error": error.to_dict()}), headers)
 
 
 def _invalid(exc: RequestValidationError) -> Response:

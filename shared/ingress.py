@@ -159,7 +159,7 @@ class EventIngress:
         try:
             try:
                 raw = json.loads(record.body)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise MalformedRequest(f"message body is not JSON: {exc}") from exc
             return self._apply(raw, delivered_at)
         except DomainError as error:
@@ -178,7 +178,7 @@ class EventIngress:
         )
         try:
             raw = json.loads(request.decoded_body or "")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise MalformedRequest(f"request body is not JSON: {exc}") from exc
         result = self._apply(raw, delivered_at)
         return _json_response(200, {"result": result})
