@@ -7,6 +7,7 @@
     loyalty local fire FUNCTION [--time ISO] [--schedule NAME]
     loyalty local demo [--members 200] [--seed 7]
     loyalty local status
+    loyalty replay --queue-url URL --function-name NAME [--max 100] [--dry-run]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under
@@ -77,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
         help="print a JWT the local HTTP API accepts (--sub MEMBER_ID [--program ID])",
     )
     commands.add_parser("local", help="the local stack: serve | fire | status | demo")
+    commands.add_parser(
+        "replay",
+        help="re-drive the stream batches in a consumer's on-failure queue (infra/replay.py)",
+    )
     return parser
 
 
@@ -98,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from infra import recalc  # noqa: PLC0415 (boto3-heavy; only this command needs it)
 
         return recalc.main(arguments[1:])
+    if arguments[:1] == ["replay"]:
+        # Re-drive the stream batches a consumer gave up on (infra/replay.py).
+        from infra import replay  # noqa: PLC0415 (only this command needs it)
+
+        return replay.main(arguments[1:])
     if arguments[:1] == ["token"]:
         token_parser, _ = samlite.parser("loyalty", DEFAULTS)
         return samlite.run(token_parser.parse_args(_token_arguments(arguments)))
