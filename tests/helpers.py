@@ -10,6 +10,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tests import iam_calls
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -112,10 +114,12 @@ class FakeContext:
 
 
 def load_function(name: str) -> ModuleType:
-    """Import ``functions/<name>/app.py`` as Lambda does (by file, module name ``app``)."""
+    """Import ``functions/<name>/app.py`` as Lambda does (by file, module name ``app``). Its
+    ``lambda_handler`` counts the AWS calls it makes to the function (tests/iam_calls.py)."""
     path = ROOT / "functions" / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"functions_{name}_app", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.lambda_handler = iam_calls.wrap_handler(name, module.lambda_handler)  # type: ignore[attr-defined]
     return module

@@ -22,6 +22,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
 
 from infra import recalc
+from shared import composition
 from shared.dal.dynamodb import from_item
 from shared.dal.recalculation import RecalculationRepository
 from shared.dal.tiers import check_shard
@@ -39,6 +40,7 @@ from shared.logic.recalculation import (
 )
 from shared.logic.tiers import evaluate_item
 from shared.programs import load_program
+from tests.helpers import FakeContext, load_function, sqs_event
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -507,3 +509,33 @@ def test_the_scan_decodes_its_items_from_the_answers_json_as_boto3_would(
     page = store.scan_members("cart-star", 0, 1, None)
     found = {str(item["memberId"]): item for item in page.items}
     assert found["binary"]["avatar"] == b"\x00\x01" and len(found) == MEMBERS + 2
+
+
+def test_the_worker_function_runs_a_whole_job(
+    store: RecalculationRepository,
+    members: dict[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Lambda handler, fed each message as SQS would (its continuation messages kept
+    instead of sent), takes a job to its end: every member as the new program says (PartiQL
+    tier writes), the job marked done when its last segment finishes (the segments' query)."""
+    monkeypatch.setenv("TABLE_NAME", store.table_name)
+    composition.reset()
+    app = load_function("tier_full_recalculation")
+    monkeypatch.setattr(app, "load_program", lambda _program_id: NEW)
+    queue: list[SegmentMessage] = []
+    monkeypatch.setattr(app, "send", queue.append)
+    today = datetime.now(UTC).date()  # the handler's clock is the real one
+    decisions = {
+        member_id: evaluate(item, today, NEW, Trigger.RECALCULATION, False)
+        for member_id, item in members.items()
+    }
+    assert any(decision.changed for decision in decisions.values())
+    job, messages = start_job(NEW, SEGMENTS, store, NOW, page_size=PAGE)
+    queue.extend(messages)
+    while queue:
+        response = app.lambda_handler(sqs_event(queue.pop(0).to_json()), FakeContext())
+        assert response == {"batchItemFailures": []}
+    assert_recalculated(store, decisions)
+    assert job_progress(store, job.job_id).job.state is JobState.DONE
+    composition.reset()
