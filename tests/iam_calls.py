@@ -83,6 +83,18 @@ def _call_site() -> str:
     return "?"
 
 
+def record(service: str, operation: str, params: Mapping[str, Any]) -> None:
+    """Count one call to the handler running, if any (also for a call a test's stand-in
+    answers without botocore, such as tests/faults.py's EventBridge)."""
+    if not _current:
+        return
+    function = _current[-1]
+    for permission in permissions(service, operation, params):
+        if permission not in RECORDED[function]:
+            RECORDED[function].add(permission)
+            WHERE[function, permission] = _call_site()
+
+
 def install() -> None:
     """Wrap botocore's one entry point for API calls (once)."""
     if _installed:
@@ -91,13 +103,8 @@ def install() -> None:
 
     @functools.wraps(original)
     def recording(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        if _current:
-            service = self.meta.service_model.signing_name or self.meta.service_model.service_name
-            function = _current[-1]
-            for permission in permissions(service, operation_name, api_params):
-                if permission not in RECORDED[function]:
-                    RECORDED[function].add(permission)
-                    WHERE[function, permission] = _call_site()
+        service = self.meta.service_model.signing_name or self.meta.service_model.service_name
+        record(service, operation_name, api_params)
         return original(self, operation_name, api_params)
 
     setattr(BaseClient, "_make_api_call", recording)  # noqa: B010 (private, typed stubs lack it)

@@ -1,0 +1,289 @@
+"""Recompute every member from their items and report what the member item holds otherwise.
+
+The member item keeps running totals (points, balances, counters) that every write changes with
+an ``ADD`` in the same transaction as the item it derives from (an order's credit, a hold, a
+redemption, a purchase). The items themselves keep what happened (``docs/data-model.md``), so the
+totals can be recomputed from them: a difference is an effect applied twice, applied to one item
+and not the other, or lost. The crash-injection test (``tests/integration/test_crash_injection.py``)
+and the load benchmark (``bench/load.py``) use this auditor after their runs.
+
+What it checks, per member partition (``P#{programId}#M#{memberId}``):
+
+- shopper programs: ``lifetimePoints`` (credits plus reversals of the order items),
+  ``ordersCompleted`` (orders still credited), each day block or period bucket present on the
+  member item (its orders' points on their days; blocks absent were pruned, which only happens
+  before the window), ``walletBalance`` (cashback of the purchases still credited), each cashback
+  month counter (cashback credited that month, refunds included: they do not give room back),
+  and each quota item (``used`` and the booked dates are the confirmed redemptions under it);
+- customer programs: ``lifetimePoints`` and the year points ``yp{YYYY}`` (points minus clawed
+  back, by the order's year), ``ordersCompleted``, ``held`` (holds still held), ``pend`` (the
+  pending lots), the lots against the balances (``sum(lots) - used = bal + held + pend``) and the
+  balances against the orders (credited - clawed + returned - spent). Points that expired leave
+  no trace on an order: the last check is skipped for a member whose settlement expired some
+  (``lastDue.expired``), the others still hold.
+
+Nothing here writes; the reads are strongly consistent Queries of one partition, or one Scan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from shared.dal.dynamodb import from_item
+from shared.domain.customer import (
+    AVAILABLE_PREFIX,
+    PENDING_PREFIX,
+    available_lots,
+    pending_lots,
+    year_attr,
+)
+from shared.domain.keys import (
+    FUEL_SK_PREFIX,
+    MEMBER_SK,
+    ORDER_SK_PREFIX,
+    QUOTA_SK_PREFIX,
+    REDEMPTION_SK_PREFIX,
+    member_pk,
+)
+from shared.domain.program import MemberRole, Program
+from shared.domain.timeutil import local_day, parse_instant
+from shared.domain.window import bucket_increment
+from shared.programs import load_program
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One total of one member that its items do not account for."""
+
+    program_id: str
+    member_id: str
+    attribute: str
+    expected: Any
+    found: Any
+
+    def __str__(self) -> str:
+        return (
+            f"{self.program_id}/{self.member_id}: {self.attribute} is {self.found!r}, "
+            f"its items say {self.expected!r}"
+        )
+
+
+def _number(value: Any) -> Decimal:
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+def _amount(value: Any) -> Decimal:
+    return _number(value.get("amount")) if isinstance(value, Mapping) else _number(value)
+
+
+class _Report:
+    def __init__(self, program_id: str, member_id: str, member: Mapping[str, Any]) -> None:
+        self.program_id, self.member_id, self.member = program_id, member_id, member
+        self.differences: list[Difference] = []
+
+    def check(self, attribute: str, expected: Any, found: Any = None) -> None:
+        if found is None:
+            found = _number(self.member.get(attribute))
+        if _number(expected) != _number(found):
+            self.differences.append(
+                Difference(self.program_id, self.member_id, attribute, expected, found)
+            )
+
+
+def _orders(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [item for item in items if str(item["sk"]).startswith(ORDER_SK_PREFIX)]
+
+
+def _audit_shopper(report: _Report, items: list[Mapping[str, Any]]) -> None:
+    member = report.member
+    lifetime = Decimal(0)
+    completed = 0
+    buckets: dict[str, int] = defaultdict(int)
+    for order in _orders(items):
+        status = order.get("status")
+        if status not in ("credited", "reversed"):
+            continue
+        points = int(order.get("points") or 0)
+        reversal = order.get("reversal")
+        reversed_points = int(reversal["points"]) if isinstance(reversal, Mapping) else 0
+        lifetime += points + reversed_points
+        completed += status == "credited"
+        bucket = order.get("bucket")
+        if isinstance(bucket, str):
+            for change in (points, reversed_points):
+                name, amount = bucket_increment(bucket, change)
+                buckets[name] += amount
+    report.check("lifetimePoints", lifetime)
+    report.check("ordersCompleted", completed)
+    for name, expected in sorted(buckets.items()):
+        if name in member:  # absent: pruned (only blocks before the window are)
+            report.check(name, expected)
+
+    purchases = [item for item in items if str(item["sk"]).startswith(FUEL_SK_PREFIX)]
+    wallet = sum(
+        (_amount(p.get("cashback")) for p in purchases if p.get("status") == "credited"),
+        Decimal(0),
+    )
+    if purchases or "walletBalance" in member:
+        report.check("walletBalance", wallet)
+    by_month: dict[str, Decimal] = defaultdict(Decimal)
+    for purchase in purchases:
+        if purchase.get("status") in ("credited", "refunded") and purchase.get("month"):
+            by_month[str(purchase["month"])] += _amount(purchase.get("cashback"))
+
+    redemptions = [item for item in items if str(item["sk"]).startswith(REDEMPTION_SK_PREFIX)]
+    for quota in (item for item in items if str(item["sk"]).startswith(QUOTA_SK_PREFIX)):
+        sk = str(quota["sk"])
+        if "credited" in quota:  # the cashback's month counter, keyed as a quota
+            report.check(
+                sk + " credited", by_month.get(str(quota.get("period")), 0), quota["credited"]
+            )
+            continue
+        confirmed = [
+            r for r in redemptions if r.get("quotaSk") == sk and r.get("status") == "confirmed"
+        ]
+        report.check(sk + " used", len(confirmed), quota.get("used"))
+        slots = {name: value for name, value in quota.items() if name.startswith("s:")}
+        expected_slots = {
+            str(r["slot"]): str(r["redemptionId"]) for r in confirmed if r.get("slot")
+        }
+        if slots != expected_slots:
+            report.differences.append(
+                Difference(
+                    report.program_id, report.member_id, sk + " dates", expected_slots, slots
+                )
+            )
+
+
+def _audit_customer(report: _Report, program: Program, items: list[Mapping[str, Any]]) -> None:
+    member = report.member
+    lifetime = clawed_all = returned_all = spent = credited_points = Decimal(0)
+    completed = 0
+    years: dict[str, Decimal] = defaultdict(Decimal)
+    held = Decimal(0)
+    for order in _orders(items):
+        hold = order.get("hold")
+        if isinstance(hold, Mapping):
+            if hold.get("state") == "held":
+                held += _number(hold.get("points"))
+            elif hold.get("state") == "captured":
+                spent += _number(hold.get("points"))
+        if order.get("status") not in ("credited", "reversed"):
+            continue
+        points, clawed = _number(order.get("points")), _number(order.get("clawed"))
+        completed += 1
+        lifetime += points - clawed
+        credited_points += points
+        clawed_all += clawed
+        returned_all += _number(order.get("returned"))
+        year = local_day(parse_instant(str(order["completedAt"])), program.zone).year
+        years[year_attr(year)] += points - clawed
+    report.check("lifetimePoints", lifetime)
+    report.check("ordersCompleted", completed)
+    for name in sorted(set(years) | {n for n in member if n.startswith("yp")}):
+        report.check(name, years.get(name, 0))
+    report.check("held", held)
+    lots_pending = sum(points for _, points in pending_lots(member))
+    lots_available = sum(points for _, points in available_lots(member))
+    report.check("pend", lots_pending)
+    balances = (
+        _number(member.get("bal")) + _number(member.get("held")) + _number(member.get("pend"))
+    )
+    report.check(
+        f"{PENDING_PREFIX}*+{AVAILABLE_PREFIX}*-used",
+        balances,
+        lots_pending + lots_available - _number(member.get("used")),
+    )
+    last_due = member.get("lastDue")
+    if not (isinstance(last_due, Mapping) and last_due.get("expired")):
+        report.check(
+            "bal+held+pend",
+            credited_points - clawed_all + returned_all - spent,
+            balances,
+        )
+
+
+def audit_member(
+    program_id: str, member_id: str, items: Iterable[Mapping[str, Any]]
+) -> list[Difference]:
+    """The differences between a member item and the member's other items (plain values, as
+    ``from_item`` decodes them). A partition without a member item has nothing to differ from
+    unless an item in it credited points."""
+    listed = list(items)
+    member = next((item for item in listed if item["sk"] == MEMBER_SK), {})
+    report = _Report(program_id, member_id, member)
+    program = load_program(program_id)
+    if program.members is MemberRole.CUSTOMER:
+        _audit_customer(report, program, listed)
+    else:
+        _audit_shopper(report, listed)
+    return report.differences
+
+
+def _split_pk(pk: str) -> tuple[str, str] | None:
+    """(program id, member id) of a member partition key, None for the table's other keys."""
+    if not pk.startswith("P#") or "#M#" not in pk:
+        return None
+    program_id, member_id = pk[2:].split("#M#", 1)
+    return program_id, member_id
+
+
+def member_items(
+    client: DynamoDBClient, table: str, program_id: str, member_id: str
+) -> list[dict[str, Any]]:
+    """Every item of the member's partition, strongly consistent."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": member_pk(program_id, member_id)}},
+        "ConsistentRead": True,
+    }
+    while True:
+        response = client.query(**request)
+        items.extend(from_item(item) for item in response["Items"])
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def audit_members(
+    client: DynamoDBClient, table: str, members: Iterable[tuple[str, str]]
+) -> list[Difference]:
+    """Audit these (program id, member id): one Query each."""
+    differences: list[Difference] = []
+    for program_id, member_id in members:
+        items = member_items(client, table, program_id, member_id)
+        differences.extend(audit_member(program_id, member_id, items))
+    return differences
+
+
+def _scan(client: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        response = client.scan(**request)
+        yield from (from_item(item) for item in response["Items"])
+        if "LastEvaluatedKey" not in response:
+            return
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def audit_table(client: DynamoDBClient, table: str) -> tuple[int, list[Difference]]:
+    """Audit every member partition of the table (one Scan): (members audited, differences).
+    For test and benchmark tables; a production table is audited member by member."""
+    partitions: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for item in _scan(client, table):
+        key = _split_pk(str(item["pk"]))
+        if key is not None:
+            partitions[key].append(item)
+    differences: list[Difference] = []
+    for (program_id, member_id), items in sorted(partitions.items()):
+        differences.extend(audit_member(program_id, member_id, items))
+    return len(partitions), differences
