@@ -21,6 +21,7 @@ import statistics
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bench import common
@@ -122,6 +123,32 @@ def run() -> dict[str, Any]:
             measuring,
             lambda i: release_hold(f"buyer-{i}", f"cart2-{i}", NOW, PROGRAM, store, "checkout"),
         )
+        with measuring.paused():
+            for index in range(SAMPLES):
+                bare.put_item(
+                    TableName=TABLE,
+                    Item={
+                        "pk": {"S": member_pk("cart-star", f"buyer-{index}")},
+                        "sk": {"S": MEMBER_SK},
+                        "walletBalance": {"N": "100.00"},
+                    },
+                )
+        wallet_holds = measure(
+            measuring,
+            lambda i: place_hold(
+                f"buyer-{i}", f"cart3-{i}", 500, NOW, PROGRAM, store, "t", Decimal("4.50")
+            ),
+        )
+        wallet_captures = measure(
+            measuring,
+            lambda i: ingest(_order(f"cart3-{i}", f"buyer-{i}", NOW), FakeContext()),
+        )
+        wallet_alone = measure(
+            measuring,
+            lambda i: place_hold(
+                f"buyer-{i}", f"cart4-{i}", 0, NOW, PROGRAM, store, "t", Decimal("2.00")
+            ),
+        )
         views = {}
         for label, member in (("no_orders", "nobody"), ("orders_5000", "veteran")):
 
@@ -143,6 +170,9 @@ def run() -> dict[str, Any]:
         "hold": holds,
         "capture_with_its_order": captures,
         "release": releases,
+        "hold_points_and_wallet": wallet_holds,
+        "capture_points_and_wallet": wallet_captures,
+        "hold_wallet_alone": wallet_alone,
         "member_read": views,
         "veteran_member_item_bytes": item_size(veteran_item),
     }
@@ -172,6 +202,13 @@ def table(results: dict[str, Any]) -> str:
         results["capture_with_its_order"],
     )
     row("release (`DELETE .../holds/{orderId}`)", results["release"])
+    if "hold_points_and_wallet" in results:
+        row("hold of points and the shopper's wallet", results["hold_points_and_wallet"])
+        row(
+            "... captured by its `OrderCompleted`, both programs",
+            results["capture_points_and_wallet"],
+        )
+        row("hold of the wallet alone", results["hold_wallet_alone"])
     row("the member's points (one item), no orders", results["member_read"]["no_orders"])
     row("the member's points, 5,000 orders", results["member_read"]["orders_5000"])
     rows.append("")

@@ -132,7 +132,10 @@ def _audit_shopper(report: _Report, items: list[Mapping[str, Any]]) -> None:
         Decimal(0),
     )
     if purchases or "walletBalance" in member:
-        report.check("walletBalance", wallet)
+        # What checkout holds took of it (customer orders, docs/customer-program.md) is held
+        # or spent: the three together are the cashback credited.
+        at_checkout = _number(member.get("walletHeld")) + _number(member.get("walletSpent"))
+        report.check("walletBalance", wallet - at_checkout)
     by_month: dict[str, Decimal] = defaultdict(Decimal)
     for purchase in purchases:
         if purchase.get("status") in ("credited", "refunded") and purchase.get("month"):

@@ -170,9 +170,10 @@ def delete_redemption(redemption_id: RedemptionIdPath) -> Response:
 _HOLD_TEXTS = {
     403: "Not a service (IAM-signed) request",
     404: "No such member (or no hold for this order)",
-    409: "insufficient_points, hold_mismatch (another amount for this order) or hold_closed",
+    409: "insufficient_points, insufficient_wallet, hold_mismatch (other amounts for this "
+    "order) or hold_closed",
     422: "Invalid input (the field is named): a program without points, too few points, not "
-    "a multiple",
+    "a multiple, neither points nor wallet, a wallet the program does not take",
 }
 
 
@@ -199,6 +200,11 @@ def _hold_answer(status: int, view: HoldView) -> Response:
         order_id=view.order_id,
         points=view.points,
         value=HoldValue(amount=view.value.amount, currency=view.value.currency),
+        wallet=(
+            HoldValue(amount=view.wallet.amount, currency=view.wallet.currency)
+            if view.wallet is not None
+            else None
+        ),
         state=view.state,
         expires_at=view.expires_at,
     )
@@ -229,6 +235,7 @@ def post_hold(
         program,
         customer_repository(),
         str(app.request.context.get("requestId") or uuid.uuid4()),
+        body.wallet,
     )
     metrics.add_metric(
         name="HoldsPlaced" if view.created else "HoldReplays", unit=MetricUnit.Count, value=1

@@ -18,8 +18,17 @@ class HoldRequest(BaseModel):
     )
 
     order_id: OrderIdField = Field(description="The order the points pay for (one hold each).")
-    points: Annotated[int, Field(ge=1, le=100_000_000, strict=True)] = Field(
-        description="Points to hold: at least the program's minimum, in its multiples."
+    points: Annotated[int, Field(ge=0, le=100_000_000, strict=True)] = Field(
+        default=0,
+        description="Points to hold: at least the program's minimum, in its multiples (0 or "
+        "absent: the wallet alone pays).",
+    )
+    wallet: (
+        Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2, allow_inf_nan=False)] | None
+    ) = Field(
+        default=None,
+        description="Money to hold of the member's wallet (their cashback credits in the "
+        'program `holds.walletFrom` names), e.g. "12.50"; with points or alone.',
     )
 
 
@@ -39,5 +48,8 @@ class Hold(BaseModel):
     order_id: str
     points: int
     value: HoldValue
+    wallet: HoldValue | None = Field(
+        default=None, description="What the member's wallet pays (null: points alone)."
+    )
     state: str = Field(description="held, captured (by the order's completion) or released")
     expires_at: str = Field(description="Released then unless captured first.")

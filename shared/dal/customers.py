@@ -16,9 +16,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from shared.domain.customer import CustomerCredit, DuePlan, Refund, year_attr
+from shared.domain.customer import CustomerCredit, DuePlan, Refund, wallet_amount, year_attr
 from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, order_sk
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import Found
@@ -26,6 +27,7 @@ from shared.logic.ports import Found
 from .dynamodb import DynamoRepository, Update, from_item
 
 CHECK_INDEX = "ByCheckDate"
+ZERO = Decimal(0)
 SHARDS = 16
 
 
@@ -65,14 +67,55 @@ class CustomerRepository(DynamoRepository):
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def _found(self, reasons: list[dict[str, Any]]) -> Found:
-        def image(index: int) -> dict[str, Any] | None:
-            if index >= len(reasons) or reasons[index].get("Code") != "ConditionalCheckFailed":
+    def _found(
+        self, reasons: list[dict[str, Any]], member: int | None = 1, wallet: int | None = None
+    ) -> Found:
+        """What the refused transaction's items were (by their places in it: the order item
+        first, then the member item and the wallet's member item, where they take part)."""
+
+        def image(index: int | None) -> dict[str, Any] | None:
+            if index is None or index >= len(reasons):
+                return None
+            if reasons[index].get("Code") != "ConditionalCheckFailed":
                 return None
             item = reasons[index].get("Item")
             return from_item(item) if item else {}
 
-        return Found(False, image(0), image(1))
+        return Found(False, image(0), image(member), image(wallet))
+
+    def _wallet_request(
+        self,
+        member_id: str,
+        hold: Mapping[str, Any],
+        balance: Decimal = ZERO,
+        held: Decimal = ZERO,
+        spent: Decimal = ZERO,
+        covers: Decimal | None = None,
+    ) -> dict[str, Any]:
+        """The wallet's part of a hold's decision: the member item of the program whose wallet
+        pays (``hold["walletFrom"]``), moved between ``walletBalance``, ``walletHeld`` and
+        ``walletSpent``; with ``covers``, only while the balance covers it (evaluated by DynamoDB:
+        concurrent holds never overdraw the wallet). The wallet is not part of the version."""
+        update = Update()
+        for attribute, delta in (
+            ("walletBalance", balance),
+            ("walletHeld", held),
+            ("walletSpent", spent),
+        ):
+            if delta:
+                update.add(attribute, delta)
+        condition = None
+        if covers is not None:
+            name = update.name("walletBalance")
+            condition = f"attribute_exists({name}) AND {name} >= {update.value(covers)}"
+        request = update.request(
+            self.table_name,
+            self._key(str(hold["walletFrom"]), member_id, MEMBER_SK),
+            condition,
+        )
+        if condition:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return request
 
     # -- the member item's part of an order's credit -----------------------------------------
 
@@ -155,7 +198,11 @@ class CustomerRepository(DynamoRepository):
         member_request = self._credit_member(
             program_id, member_id, credit, hold, lower_check, completed_at
         )
-        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        items = [{"Update": order_request}, {"Update": member_request}]
+        paid = wallet_amount(hold)
+        if hold is not None and paid:
+            items.append({"Update": self._wallet_request(member_id, hold, held=-paid, spent=paid)})
+        reasons = self._transact(items)
         return Found(True) if reasons is None else self._found(reasons)
 
     def _credit_member(
@@ -196,7 +243,7 @@ class CustomerRepository(DynamoRepository):
                 condition += (
                     f" AND (attribute_not_exists({check}) OR {check} <= {member.value(day)})"
                 )
-        if hold is not None:
+        if hold is not None and int(hold["points"]):
             points = int(hold["points"])
             member.add("held", -points)
             member.add("used", points)
@@ -258,20 +305,34 @@ class CustomerRepository(DynamoRepository):
         order_request: dict[str, Any],
         member: Update,
         points: int,
+        wallet_request: dict[str, Any] | None = None,
     ) -> Found:
         """The order item's change and the member's spend of ``points`` in one transaction,
         the member's only while ``bal`` covers them (evaluated by DynamoDB: concurrent spends
-        never overdraw)."""
-        member.add("v", 1)
-        balance = member.name("bal")
-        member_request = member.request(
-            self.table_name,
-            self._key(program_id, member_id, MEMBER_SK),
-            f"attribute_exists({balance}) AND {balance} >= {member.value(points)}",
+        never overdraw); with the wallet's part (``wallet_request``) when the wallet pays too.
+        No points: the member item stays out of it (a customer paying with the wallet alone
+        may have none)."""
+        items = [{"Update": order_request}]
+        if points:
+            member.add("v", 1)
+            balance = member.name("bal")
+            member_request = member.request(
+                self.table_name,
+                self._key(program_id, member_id, MEMBER_SK),
+                f"attribute_exists({balance}) AND {balance} >= {member.value(points)}",
+            )
+            member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            items.append({"Update": member_request})
+        if wallet_request is not None:
+            items.append({"Update": wallet_request})
+        reasons = self._transact(items)
+        if reasons is None:
+            return Found(True)
+        return self._found(
+            reasons,
+            member=1 if points else None,
+            wallet=len(items) - 1 if wallet_request is not None else None,
         )
-        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
-        return Found(True) if reasons is None else self._found(reasons)
 
     def place_hold(
         self,
@@ -282,22 +343,24 @@ class CustomerRepository(DynamoRepository):
         held_at: datetime,
         expires_at: datetime,
         attempt_id: str,
+        wallet: tuple[str, Decimal] | None = None,
     ) -> Found:
-        """Hold ``points`` for the order: only if the order has no hold, is not completed or
-        cancelled, and the member's ``bal`` covers them."""
+        """Hold ``points`` for the order (and ``wallet``: (program, amount) of the member's
+        wallet in that program): only if the order has no hold, is not completed or cancelled,
+        and the member's ``bal`` (and the wallet's balance) cover them."""
+        hold: dict[str, Any] = {
+            "points": points,
+            "state": "held",
+            "heldAt": to_utc_iso(held_at),
+            "expiresAt": to_utc_iso(expires_at),
+            "by": attempt_id,
+        }
+        if wallet is not None:
+            hold["walletFrom"], hold["wallet"] = wallet[0], wallet[1]
         item = Update()
         item.set("memberId", member_id)
         item.set("orderId", order_id)
-        item.set(
-            "hold",
-            {
-                "points": points,
-                "state": "held",
-                "heldAt": to_utc_iso(held_at),
-                "expiresAt": to_utc_iso(expires_at),
-                "by": attempt_id,
-            },
-        )
+        item.set("hold", hold)
         item.set("checkShard", hold_shard(program_id, member_id))
         item.set("checkOn", to_utc_iso(expires_at))
         order_request = item.request(
@@ -311,7 +374,12 @@ class CustomerRepository(DynamoRepository):
         member = Update()
         member.add("bal", -points)
         member.add("held", points)
-        return self._spend(program_id, member_id, order_request, member, points)
+        wallet_request = None
+        if wallet is not None:
+            wallet_request = self._wallet_request(
+                member_id, hold, balance=-wallet[1], held=wallet[1], covers=wallet[1]
+            )
+        return self._spend(program_id, member_id, order_request, member, points, wallet_request)
 
     def capture_late(
         self,
@@ -324,24 +392,28 @@ class CustomerRepository(DynamoRepository):
         refunded: str | None = None,
         returned: int = 0,
         returned_lot: str = "",
+        wallet: tuple[str, Decimal] | None = None,
+        wallet_returned: Decimal = ZERO,
     ) -> Found:
         """A hold asked for after its order's completion was recorded (the events came in
         another order than the checkout's calls): captured at once, as the completion would
         have, while the order is credited and has no hold, if ``bal`` covers it. A refund
         already applied to the order (``refunded``, as read) gives back its share of the spent
-        points at once (``returned``)."""
+        points at once (``returned``; of the wallet's part, ``wallet_returned``)."""
+        hold: dict[str, Any] = {
+            "points": points,
+            "state": "captured",
+            "heldAt": to_utc_iso(at),
+            "capturedAt": to_utc_iso(at),
+            "expiresAt": to_utc_iso(at),
+            "by": attempt_id,
+        }
+        if wallet is not None:
+            hold["walletFrom"], hold["wallet"] = wallet[0], wallet[1]
         item = Update()
-        item.set(
-            "hold",
-            {
-                "points": points,
-                "state": "captured",
-                "heldAt": to_utc_iso(at),
-                "capturedAt": to_utc_iso(at),
-                "expiresAt": to_utc_iso(at),
-                "by": attempt_id,
-            },
-        )
+        item.set("hold", hold)
+        if wallet_returned:
+            item.set("walletReturned", wallet_returned)
         refunded_name = item.name("refunded")
         refund_condition = (
             f"attribute_not_exists({refunded_name})"
@@ -362,7 +434,13 @@ class CustomerRepository(DynamoRepository):
         member.add("used", points)
         if returned:
             member.add(returned_lot, returned)
-        return self._spend(program_id, member_id, order_request, member, points)
+        wallet_request = None
+        if wallet is not None:
+            kept = wallet[1] - wallet_returned
+            wallet_request = self._wallet_request(
+                member_id, hold, balance=-kept, spent=kept, covers=wallet[1]
+            )
+        return self._spend(program_id, member_id, order_request, member, points, wallet_request)
 
     def record_pending_refund(
         self, program_id: str, member_id: str, order_id: str, refund: Mapping[str, Any]
@@ -398,11 +476,13 @@ class CustomerRepository(DynamoRepository):
         program_id: str,
         member_id: str,
         order_id: str,
-        points: int,
+        hold: Mapping[str, Any],
         released_at: datetime,
         reason: str,
     ) -> Found:
-        """Give the hold's points back, once: only while the hold is ``held``."""
+        """Give the hold's points (and wallet money) back, once: only while the hold is
+        ``held``."""
+        points = int(hold["points"])
         order_request = {
             "TableName": self.table_name,
             "Key": self._key(program_id, member_id, order_sk(order_id)),
@@ -427,15 +507,23 @@ class CustomerRepository(DynamoRepository):
             "ConditionExpression": "#hold.#state = :held",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        member = Update()
-        member.add("held", -points)
-        member.add("bal", points)
-        member.add("v", 1)
-        member_request = member.request(
-            self.table_name, self._key(program_id, member_id, MEMBER_SK)
-        )
-        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
-        return Found(True) if reasons is None else self._found(reasons)
+        items: list[dict[str, Any]] = [{"Update": order_request}]
+        if points:
+            member = Update()
+            member.add("held", -points)
+            member.add("bal", points)
+            member.add("v", 1)
+            member_request = member.request(
+                self.table_name, self._key(program_id, member_id, MEMBER_SK)
+            )
+            items.append({"Update": member_request})
+        amount = wallet_amount(hold)
+        if amount:
+            items.append(
+                {"Update": self._wallet_request(member_id, hold, balance=amount, held=-amount)}
+            )
+        reasons = self._transact(items)
+        return Found(True) if reasons is None else self._found(reasons, member=None)
 
     def expired_holds(self, program_id: str, before: datetime) -> Iterator[tuple[str, str]]:
         """(member id, order id) of the holds due for release at ``before``, every shard."""
@@ -517,6 +605,8 @@ class CustomerRepository(DynamoRepository):
                 },
             ],
         )
+        if refund.wallet_returned_total:
+            item.set("walletReturned", refund.wallet_returned_total)
         if refund.whole:
             item.set("status", "reversed")
         clawed = item.name("clawed")
@@ -533,6 +623,14 @@ class CustomerRepository(DynamoRepository):
             order_condition += (
                 f" AND {hold_name}.{item.name('state')} = {item.value(str(hold.get('state')))}"
             )
+            if wallet_amount(hold):
+                # The wallet's share given back so far, as read (each refund moves it once).
+                given = item.name("walletReturned")
+                order_condition += (
+                    f" AND {given} = {item.value(order['walletReturned'])}"
+                    if "walletReturned" in order
+                    else f" AND attribute_not_exists({given})"
+                )
         else:
             order_condition += f" AND attribute_not_exists({hold_name})"
         order_request = item.request(
@@ -562,7 +660,13 @@ class CustomerRepository(DynamoRepository):
             f"{version} = {member.value(member_version)}",
         )
         member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
+        items = [{"Update": order_request}, {"Update": member_request}]
+        if refund.wallet_returned and isinstance(hold, Mapping):
+            back = refund.wallet_returned
+            items.append(
+                {"Update": self._wallet_request(member_id, hold, balance=back, spent=-back)}
+            )
+        reasons = self._transact(items)
         return Found(True) if reasons is None else self._found(reasons)
 
     # -- what falls due -------------------------------------------------------------------------

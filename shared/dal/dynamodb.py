@@ -129,7 +129,7 @@ class Update:
         name = self.name(attribute)
         self.sets.append(f"{name} = if_not_exists({name}, {self.value(value)})")
 
-    def add(self, attribute: str, value: int) -> None:
+    def add(self, attribute: str, value: int | Decimal) -> None:
         self.adds.append(f"{self.name(attribute)} {self.value(value)}")
 
     def remove(self, attribute: str) -> None:

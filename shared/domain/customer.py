@@ -27,6 +27,8 @@ from .money import Money
 from .program import MembershipPlan, PointsRules, Program, Tier
 from .timeutil import local_day, to_utc_iso
 
+CENT = Decimal("0.01")
+
 PENDING_PREFIX = "pd"
 AVAILABLE_PREFIX = "av"
 YEAR_PREFIX = "yp"
@@ -256,6 +258,18 @@ def refunded_share(total: Money, refunded: Decimal) -> Decimal:
     return min(Decimal(1), max(Decimal(0), refunded / total.amount))
 
 
+def money_share(amount: Decimal, share: Decimal) -> Decimal:
+    """``amount`` times ``share``, rounded down to the cent (cumulatively, as points are)."""
+    return (amount * share).quantize(CENT, rounding=ROUND_FLOOR)
+
+
+def wallet_amount(hold: Mapping[str, Any] | None) -> Decimal:
+    """What the wallet pays of a checkout hold (0: points only)."""
+    if not hold or hold.get("wallet") is None:
+        return Decimal(0)
+    return Decimal(str(hold["wallet"]))
+
+
 def share_of(points: int, share: Decimal) -> int:
     """``points`` times ``share``, rounded down (what a refund takes back, cumulatively)."""
     return int((Decimal(points) * share).to_integral_value(rounding=ROUND_FLOOR))
@@ -281,18 +295,31 @@ class Refund:
     returned_lot: str
     year: int
     rule_version: str
+    wallet_returned: Decimal = Decimal(0)
+    """The wallet money this refund gives back (the wallet paid a part of the order)."""
+    wallet_returned_total: Decimal = Decimal(0)
 
 
 # -- checkout holds -------------------------------------------------------------------------------
 
 
-def check_hold(program: Program, points: int) -> None:
-    """Refuse a hold the program does not allow (400 with the field)."""
+def check_hold(program: Program, points: int, wallet: Decimal | None = None) -> str | None:
+    """Refuse a hold the program does not allow (4xx with the field); the program whose wallet
+    pays ``wallet`` (None: no wallet)."""
     holds = rules(program).holds
-    if points < holds.min_points:
+    if not points and wallet is None:
+        raise InvalidInput("points: a hold pays with points, the wallet or both", field="points")
+    if points and points < holds.min_points:
         raise InvalidInput(f"points: at least {holds.min_points} points", field="points")
     if points % holds.multiple_of:
         raise InvalidInput(f"points: a multiple of {holds.multiple_of} points", field="points")
+    if wallet is None:
+        return None
+    if holds.wallet_from is None:
+        raise InvalidInput(f"wallet: {program.id} takes no wallet at checkout", field="wallet")
+    if wallet <= 0 or wallet != wallet.quantize(CENT):
+        raise InvalidInput("wallet: a positive amount in whole cents", field="wallet")
+    return holds.wallet_from
 
 
 def points_value(program: Program, points: int) -> Money:

@@ -65,6 +65,12 @@ class InsufficientPoints(Conflict):
     code = "insufficient_points"
 
 
+class InsufficientWallet(Conflict):
+    """The wallet's balance does not cover what a checkout hold asks of it."""
+
+    code = "insufficient_wallet"
+
+
 class HoldMismatch(Conflict):
     """An order already holds another amount of points."""
 

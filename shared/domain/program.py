@@ -241,6 +241,9 @@ class HoldRules(_Config):
     multiple_of: PositiveInt = 100
     minutes: Annotated[int, Field(ge=1, le=1440)] = 30
     """A hold not captured within this many minutes is released."""
+    wallet_from: str | None = None
+    """The program whose wallet (the member's cashback credits there) may pay at checkout too,
+    beside or instead of points; the same member id in both programs."""
 
 
 class PointsRules(_Config):

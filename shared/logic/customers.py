@@ -24,18 +24,22 @@ from shared.domain.customer import (
     available_attr,
     check_hold,
     hold_expires_at,
+    money_share,
     plan_customer_credit,
     plan_due,
     points_value,
     refunded_share,
     share_of,
     standing_of,
+    wallet_amount,
     year_attr,
 )
 from shared.domain.errors import (
+    DomainError,
     HoldClosed,
     HoldMismatch,
     InsufficientPoints,
+    InsufficientWallet,
     InvalidInput,
     NotFound,
 )
@@ -112,6 +116,8 @@ class CustomerStore(Protocol):
         refunded: str | None = None,
         returned: int = 0,
         returned_lot: str = "",
+        wallet: tuple[str, Decimal] | None = None,
+        wallet_returned: Decimal = ...,
     ) -> Found: ...
 
     def record_pending_refund(
@@ -140,6 +146,7 @@ class CustomerStore(Protocol):
         held_at: datetime,
         expires_at: datetime,
         attempt_id: str,
+        wallet: tuple[str, Decimal] | None = None,
     ) -> Found: ...
 
     def release_hold(
@@ -147,7 +154,7 @@ class CustomerStore(Protocol):
         program_id: str,
         member_id: str,
         order_id: str,
-        points: int,
+        hold: Mapping[str, Any],
         released_at: datetime,
         reason: str,
     ) -> Found: ...
@@ -390,10 +397,13 @@ class HoldView:
     expires_at: str
     created: bool
     """False: the same hold was asked for before (an idempotent replay)."""
+    wallet: Money | None = None
+    """What the member's wallet pays (None: points alone)."""
 
 
 def _view(program: Program, order_id: str, hold: Mapping[str, Any], created: bool) -> HoldView:
     points = int(hold["points"])
+    amount = wallet_amount(hold)
     return HoldView(
         hold_id=order_id,
         order_id=order_id,
@@ -402,7 +412,35 @@ def _view(program: Program, order_id: str, hold: Mapping[str, Any], created: boo
         state=str(hold.get("state", "held")),
         expires_at=str(hold.get("expiresAt", "")),
         created=created,
+        wallet=Money(amount=amount, currency=program.currency) if amount else None,
     )
+
+
+def _wallet_refused(
+    member_id: str, wallet: tuple[str, Decimal], found: Mapping[str, Any]
+) -> DomainError:
+    """Why the wallet's part of a hold was refused: no wallet, or too little in it."""
+    if not found:
+        return NotFound(f"member {member_id} has no wallet in {wallet[0]}", field="wallet")
+    balance = Decimal(str(found.get("walletBalance") or 0))
+    return InsufficientWallet(
+        f"{wallet[1]} asked of the wallet, {max(balance, Decimal(0))} available", field="wallet"
+    )
+
+
+def _check_same_hold(
+    order_id: str, existing: Mapping[str, Any], points: int, wallet_money: Decimal | None
+) -> None:
+    """An order holds once: asking again with other amounts is a conflict naming the field."""
+    if int(existing["points"]) != points:
+        raise HoldMismatch(
+            f"order {order_id} already holds {existing['points']} points", field="points"
+        )
+    if wallet_amount(existing) != (wallet_money or 0):
+        raise HoldMismatch(
+            f"order {order_id} already holds {wallet_amount(existing)} of the wallet",
+            field="wallet",
+        )
 
 
 def place_hold(
@@ -413,38 +451,46 @@ def place_hold(
     program: Program,
     store: CustomerStore,
     attempt_id: str,
+    wallet_money: Decimal | None = None,
 ) -> HoldView:
-    """Hold ``points`` of the member's available points for the order (idempotent by order id:
-    the same amount again answers the same hold; another amount is a conflict)."""
-    check_hold(program, points)
-    member = settle(member_id, now, program, store)
-    if member is None:
-        raise NotFound(f"member {member_id} has no points in {program.id}", field="memberId")
+    """Hold ``points`` of the member's available points, and ``wallet_money`` of their wallet
+    in the program ``holds.walletFrom`` names, for the order (idempotent by order id: the same
+    amounts again answer the same hold; other amounts are a conflict)."""
+    wallet_from = check_hold(program, points, wallet_money)
+    wallet = (wallet_from, wallet_money) if wallet_from and wallet_money else None
+    if points:
+        member = settle(member_id, now, program, store)
+        if member is None:
+            raise NotFound(f"member {member_id} has no points in {program.id}", field="memberId")
     expires_at = hold_expires_at(program, now)
     for _ in range(MAX_TRIES):
         written = store.place_hold(
-            program.id, member_id, order_id, points, now, expires_at, attempt_id
+            program.id, member_id, order_id, points, now, expires_at, attempt_id, wallet
         )
         if written.applied:
-            placed = {"points": points, "state": "held", "expiresAt": to_utc_iso(expires_at)}
+            placed: dict[str, Any] = {
+                "points": points,
+                "state": "held",
+                "expiresAt": to_utc_iso(expires_at),
+            }
+            if wallet is not None:
+                placed["wallet"] = wallet[1]
             return _view(program, order_id, placed, created=True)
         if written.order is not None:
             existing = _hold(written.order)
             if existing is None and written.order.get("status") == "credited":
                 late = _capture_late(
-                    written.order, member_id, points, now, program, store, attempt_id
+                    written.order, member_id, points, now, program, store, attempt_id, wallet
                 )
                 if late is not None:
                     return late
                 continue
             if existing is not None:
-                if int(existing["points"]) != points:
-                    raise HoldMismatch(
-                        f"order {order_id} already holds {existing['points']} points",
-                        field="points",
-                    )
+                _check_same_hold(order_id, existing, points, wallet_money)
                 return _view(program, order_id, existing, created=False)
             raise HoldClosed(f"order {order_id} is already completed or cancelled", field="orderId")
+        if wallet is not None and written.wallet is not None:
+            raise _wallet_refused(member_id, wallet, written.wallet)
         if written.member is not None:
             if not written.member:
                 raise NotFound(
@@ -465,12 +511,14 @@ def _capture_late(
     program: Program,
     store: CustomerStore,
     attempt_id: str,
+    wallet: tuple[str, Decimal] | None = None,
 ) -> HoldView | None:
     """The order's completion came first: the hold is captured at once, and a refund already
     applied gives back its share of them (None: the order changed meanwhile, look again)."""
     order_id = str(order["orderId"])
     refunded = order.get("refunded")
     returned = 0
+    wallet_returned = Decimal(0)
     if refunded is not None:
         total = order.get("total") or {}
         share = refunded_share(
@@ -481,6 +529,8 @@ def _capture_late(
             Decimal(str(refunded)),
         )
         returned = share_of(points, share)
+        if wallet is not None:
+            wallet_returned = money_share(wallet[1], share)
     written = store.capture_late(
         program.id,
         member_id,
@@ -491,12 +541,22 @@ def _capture_late(
         refunded=str(refunded) if refunded is not None else None,
         returned=returned,
         returned_lot=available_attr(local_day(now, program.zone)),
+        wallet=wallet,
+        wallet_returned=wallet_returned,
     )
     if written.applied:
-        captured = {"points": points, "state": "captured", "expiresAt": to_utc_iso(now)}
+        captured: dict[str, Any] = {
+            "points": points,
+            "state": "captured",
+            "expiresAt": to_utc_iso(now),
+        }
+        if wallet is not None:
+            captured["wallet"] = wallet[1]
         return _view(program, order_id, captured, created=True)
     if written.order is not None:
         return None  # a hold (or a refund) came meanwhile: look again
+    if wallet is not None and written.wallet is not None:
+        raise _wallet_refused(member_id, wallet, written.wallet)
     if written.member is not None:
         if not written.member:
             raise NotFound(f"member {member_id} has no points in {program.id}", field="memberId")
@@ -529,9 +589,7 @@ def release_hold(
             raise HoldClosed(
                 f"the hold of order {order_id} was captured by its completion", field="orderId"
             )
-        written = store.release_hold(
-            program.id, member_id, order_id, int(hold["points"]), now, reason
-        )
+        written = store.release_hold(program.id, member_id, order_id, hold, now, reason)
         if written.applied:
             return _view(program, order_id, {**hold, "state": "released"}, created=False)
     raise TransientConflict(f"the hold of order {order_id} kept changing while released")
@@ -560,10 +618,13 @@ def _plan_refund(
     clawed_total = share_of(points, share)
     clawed = clawed_total - int(order.get("clawed") or 0)
     hold = _hold(order)
-    spent = int(hold["points"]) if hold and hold.get("state") == "captured" else 0
+    captured = hold is not None and hold.get("state") == "captured"
+    spent = int(hold["points"]) if hold and captured else 0
     returned_total = share_of(spent, share)
     returned = returned_total - int(order.get("returned") or 0)
-    if clawed <= 0 and returned <= 0 and after == before:
+    wallet_total = money_share(wallet_amount(hold), share) if captured else Decimal(0)
+    wallet_back = wallet_total - Decimal(str(order.get("walletReturned") or 0))
+    if clawed <= 0 and returned <= 0 and wallet_back <= 0 and after == before:
         return None
     lot = str(order.get("lot") or "")
     from_pending = min(clawed, int(member.get(lot) or 0)) if lot.startswith("pd") else 0
@@ -584,6 +645,8 @@ def _plan_refund(
         returned_lot=available_attr(local_day(now, program.zone)),
         year=local_day(completed, program.zone).year,
         rule_version=program.rule_version,
+        wallet_returned=max(Decimal(0), wallet_back),
+        wallet_returned_total=wallet_total,
     )
 
 

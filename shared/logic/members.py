@@ -61,6 +61,10 @@ class Rating(_Out):
 
 class Wallet(_Out):
     balance: Decimal = Field(description="Credit for future orders (cashback), e.g. 12.34.")
+    held: Decimal = Field(
+        default=Decimal("0.00"),
+        description="On checkout holds of orders not yet completed (back if they are not).",
+    )
     currency: str
 
 
@@ -177,6 +181,7 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
     projected_day = today + timedelta(days=program.downgrade.projection_days)
     projected = earned_tier(attributes, projected_day, program) if eligible else None
     balance = Decimal(str(attributes.get("walletBalance", 0))).quantize(Decimal("0.01"))
+    held = Decimal(str(attributes.get("walletHeld", 0))).quantize(Decimal("0.01"))
     return MemberView(
         program_id=program.id,
         # The stored tier can lag an upgrade by the seconds the stream takes; never show less
@@ -194,7 +199,7 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
         ),
         eligible=eligible,
         eligibility_reason=str(attributes.get("eligibilityReason", "not_judged")),
-        wallet=Wallet(balance=balance, currency=program.currency),
+        wallet=Wallet(balance=balance, held=held, currency=program.currency),
         badge=badge_of(attributes, today, program),
     )
 

@@ -33,12 +33,15 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class Found:
-    """What a refused two-item transaction found: the order item and the member item as they
-    stood (None: the condition on that item held; {}: the item does not exist)."""
+    """What a refused transaction found: the order item, the member item and the wallet's
+    member item as they stood (None: the condition on that item held, or the item was not in
+    the transaction; {}: the item does not exist)."""
 
     applied: bool
     order: dict[str, Any] | None = None
     member: dict[str, Any] | None = None
+    wallet: dict[str, Any] | None = None
+    """The member item of the program whose wallet pays a part of a checkout hold."""
 
 
 # -- lists ----------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
+from shared import composition
 from shared.logic.customers import guesses
 from tests.helpers import FakeContext, order_completed
+from tests.integration.test_customer_wallet import give_wallet
 from tests.integration.test_perks_helpers import NOW, apps, call, http
 
 __all__ = ["apps"]  # the fixture
@@ -40,14 +42,10 @@ def completed(
 
 def hold(member: str, order_id: str, points: Any, **options: Any) -> dict[str, Any]:
     query = options.pop("query", {"programId": CUSTOMER})
-    return http(
-        "POST",
-        f"/v1/members/{member}/holds",
-        iam=True,
-        query=query,
-        body={"orderId": order_id, "points": points},
-        **options,
-    )
+    body = {"orderId": order_id, "points": points, **options.pop("extra", {})}
+    if points is None:
+        del body["points"]
+    return http("POST", f"/v1/members/{member}/holds", iam=True, query=query, body=body, **options)
 
 
 def test_a_customer_token_gets_the_customer_program(apps: dict[str, ModuleType]) -> None:
@@ -82,6 +80,7 @@ def test_checkout_holds_over_iam(apps: dict[str, ModuleType]) -> None:
         "orderId": "cart-1",
         "points": 500,
         "value": {"amount": "5.00", "currency": "USD"},
+        "wallet": None,
         "state": "held",
         "expiresAt": body["expiresAt"],
     }
@@ -162,3 +161,27 @@ def test_plus_entitlements_for_services(apps: dict[str, ModuleType]) -> None:
         http("POST", "/v1/events", iam=True, body=bad),
     )
     assert (status, error["error"]["field"]) == (422, "detail.plan")
+
+
+def test_the_shoppers_wallet_pays_at_checkout(apps: dict[str, ModuleType]) -> None:
+    """The same person's gas cashback (cart-star) pays a customer order: held over IAM, shown
+    on the shopper's GET /v1/me, captured by the order's completion."""
+    api = apps["perk_redemption"]
+    give_wallet(composition.customer_repository(), "shopper-9", "20.00")
+    status, body, _ = call(api, hold("shopper-9", "cart-w", None, extra={"wallet": "4.00"}))
+    assert status == 201, body
+    assert (body["points"], body["wallet"], body["state"]) == (
+        0,
+        {"amount": "4.00", "currency": "USD"},
+        "held",
+    )
+    _, me, _ = call(apps["member_api"], http("GET", "/v1/me", sub="shopper-9"))
+    assert me["wallet"] == {"balance": "16.00", "held": "4.00", "currency": "USD"}
+    for wallet, field in (("abc", "wallet"), ("-1.00", "wallet"), ("0.001", "wallet")):
+        status, error, _ = call(api, hold("shopper-9", "cart-x", None, extra={"wallet": wallet}))
+        assert (status, error["error"]["field"]) == (422, field), error
+    status, error, _ = call(api, hold("shopper-9", "cart-x", None, extra={"wallet": "50.00"}))
+    assert (status, error["error"]["code"]) == (409, "insufficient_wallet")
+    completed(apps, "shopper-9", "cart-w", "30.00")
+    _, me, _ = call(apps["member_api"], http("GET", "/v1/me", sub="shopper-9"))
+    assert me["wallet"] == {"balance": "16.00", "held": "0.00", "currency": "USD"}

@@ -24,6 +24,7 @@ READS = "reads"
 # update, which bumps, is the member write), or why it leaves v alone.
 PATHS: dict[tuple[str, str], object] = {
     ("customers.py", "_update_member_if"): "a helper: its callers decide",
+    ("customers.py", "_wallet_request"): "the wallet is not part of v (docs/perks.md)",
     ("customers.py", "credit"): ("via", "_credit_member"),
     ("customers.py", "_credit_member"): BUMPS,
     ("customers.py", "change_membership"): "the membership plan: no points, no eligibility",
