@@ -32,6 +32,15 @@ from aws_lambda_powertools.event_handler.openapi.models import (
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
 FUNCTIONS = ("member_api", "perk_redemption", "admin_api")
+EVENT_FUNCTIONS = ("order_ingestion", "perk_redemption", "rating_moderation")
+EVENT_ERRORS = {
+    400: "malformed_request: not JSON, or not an object with detail-type and detail",
+    404: "not_found: what the event refers to is unknown",
+    409: "A conflict the event cannot be applied in (e.g. a refund of an order nobody has "
+    "seen, without its customerId): retry later",
+    422: "invalid_input or unsupported_event: the field is named",
+    503: "busy: the member's items kept changing; retry (Retry-After)",
+}
 TITLE = "Loyalty engine API"
 VERSION = "1.0.0"
 DESCRIPTION = (
@@ -79,15 +88,20 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
 }
 
 
-def _resolver(function: str) -> Any:
-    """The ``app`` resolver of ``functions/<function>/app.py``, imported as Lambda does."""
+def _module(function: str) -> Any:
+    """``functions/<function>/app.py``, imported as Lambda does."""
     path = ROOT / "functions" / function / "app.py"
     spec = importlib.util.spec_from_file_location(f"openapi_{function}_app", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.app
+    return module
+
+
+def _resolver(function: str) -> Any:
+    """The ``app`` resolver of ``functions/<function>/app.py``."""
+    return _module(function).app
 
 
 def render() -> str:
@@ -106,8 +120,96 @@ def render() -> str:
         merge.add_schema(schema)
     document = json.loads(merge.get_openapi_json_schema())
     _prune(document)
+    _event_routes(document)
     _gateway_answers(document)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _add_schema(schemas: dict[str, Any], name: str, schema: Any) -> None:
+    """One component schema; the same name twice must mean the same schema."""
+    if name in schemas and schemas[name] != schema:
+        raise SystemExit(f"two different schemas named {name}: rename one of the models")
+    schemas[name] = schema
+
+
+def _event_routes(document: dict[str, Any]) -> None:
+    """The partners' event routes (IAM): the same envelope as on the bus, one per function that
+    takes events over HTTP (``EventIngress.http_path``), the body one of the detail types the
+    function handles. Their handlers parse the envelope themselves (``shared.ingress``), so
+    their schemas come from the event models here rather than from a resolver."""
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    for function in EVENT_FUNCTIONS:
+        ingress = _module(function).ingress
+        variants = []
+        for detail_type, model in sorted(ingress.supported.items()):
+            # Their parts (Money, ...) are what the engine accepts, not what it answers: named
+            # apart from the answers' schemas of the same models.
+            schema = model.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/Event{model}"
+            )
+            for name, definition in schema.pop("$defs", {}).items():
+                _add_schema(schemas, f"Event{name}", definition)
+            _add_schema(schemas, model.__name__, schema)
+            envelope = f"{model.__name__}Event"
+            _add_schema(
+                schemas,
+                envelope,
+                {
+                    "title": envelope,
+                    "type": "object",
+                    "required": ["detail-type", "detail"],
+                    "properties": {
+                        "detail-type": {"const": detail_type},
+                        "detail": {"$ref": f"#/components/schemas/{model.__name__}"},
+                        "time": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "When the event happened at its source (EventBridge's "
+                            "envelope); the request's time when absent.",
+                        },
+                        "source": {"type": "string"},
+                        "id": {"type": "string"},
+                    },
+                    "description": f"A {detail_type} event, as put on the bus.",
+                },
+            )
+            variants.append({"$ref": f"#/components/schemas/{envelope}"})
+        document["paths"][ingress.http_path] = {
+            "post": {
+                "summary": f"Deliver an event to {function} without EventBridge (partners)",
+                "description": "The EventBridge envelope as JSON; applied exactly once, like "
+                "the same event on the bus (a redelivery answers its outcome again).",
+                "operationId": f"{function}_events_post",
+                "tags": ["events"],
+                "security": [{"serviceIam": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"oneOf": variants}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "Applied (or recognised as a redelivery): the outcome",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["result"],
+                                    "properties": {"result": {"type": "object"}},
+                                }
+                            }
+                        },
+                    },
+                    **{
+                        str(status): {
+                            "description": text,
+                            "content": {"application/json": {"schema": error}},
+                        }
+                        for status, text in EVENT_ERRORS.items()
+                    },
+                },
+            }
+        }
 
 
 def _refs(node: Any) -> set[str]:
