@@ -53,7 +53,10 @@ def test_me_is_one_item_read_whatever_the_history(
     ann = me(apps, "ann")
     assert meter.read_units <= 1 and meter.calls == 1
     assert ann["ordersCompleted"] == 40 and ann["windowPoints"] == 400 and ann["tier"] == "gold"
-    assert ann["wallet"] == {"balance": "0.00", "currency": "USD"} and ann["badge"] is None
+    assert (
+        ann["wallet"] == {"balance": "0.00", "held": "0.00", "currency": "USD"}
+        and ann["badge"] is None
+    )
     bob = me(apps, "bob")
     assert bob["ordersCompleted"] == 1 and bob["tier"] is None
     stranger = me(apps, "nobody")
