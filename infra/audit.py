@@ -27,11 +27,18 @@ Nothing here writes; the reads are strongly consistent Queries of one partition,
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import sys
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from shared.dal.dynamodb import from_item
 from shared.domain.customer import (
@@ -41,6 +48,7 @@ from shared.domain.customer import (
     pending_lots,
     year_attr,
 )
+from shared.domain.errors import ProgramConfigError
 from shared.domain.keys import (
     FUEL_SK_PREFIX,
     MEMBER_SK,
@@ -56,6 +64,9 @@ from shared.programs import load_program
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+PROGRESS_SECONDS = 2.0
+"""How often ``loyalty audit invariants`` prints where it is."""
 
 
 @dataclass(frozen=True)
@@ -268,25 +279,178 @@ def audit_members(
     return differences
 
 
-def _scan(client: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
+@dataclass
+class AuditRun:
+    """What an audit of a whole table found."""
+
+    members: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Partitions of programs this code does not know (by program id): not audited."""
+
+
+def _segment_partitions(
+    client: DynamoDBClient, table: str, segment: int, segments: int
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The member partitions of one Scan segment, each whole: a Scan returns the items of one
+    partition key together (in sort key order), so a partition ends where the key changes."""
     request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    if segments > 1:
+        request.update(Segment=segment, TotalSegments=segments)
+    pk, items = "", list[dict[str, Any]]()
     while True:
         response = client.scan(**request)
-        yield from (from_item(item) for item in response["Items"])
+        for raw in response["Items"]:
+            item = from_item(raw)
+            if item["pk"] != pk:
+                if items:
+                    yield pk, items
+                pk, items = str(item["pk"]), []
+            items.append(item)
         if "LastEvaluatedKey" not in response:
-            return
+            break
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    if items:
+        yield pk, items
+
+
+def audit_scan(
+    client: DynamoDBClient,
+    table: str,
+    segments: int = 1,
+    program_id: str | None = None,
+    progress: Callable[[AuditRun], None] | None = None,
+) -> AuditRun:
+    """Audit every member partition of the table in one parallel Scan (``segments`` threads),
+    holding one partition per thread in memory; ``program_id``: that program's members only.
+    ``progress`` is called after each member (from the segments' threads, under a lock)."""
+    run = AuditRun()
+    lock = threading.Lock()
+    programs: dict[str, bool] = {}
+
+    def known(program: str) -> bool:
+        if program not in programs:
+            try:
+                load_program(program)
+                programs[program] = True
+            except ProgramConfigError:
+                programs[program] = False
+        return programs[program]
+
+    def work(segment: int) -> None:
+        for pk, items in _segment_partitions(client, table, segment, segments):
+            key = _split_pk(pk)
+            if key is None or (program_id is not None and key[0] != program_id):
+                continue
+            if not known(key[0]):
+                with lock:
+                    run.skipped[key[0]] = run.skipped.get(key[0], 0) + 1
+                continue
+            found = audit_member(key[0], key[1], items)
+            with lock:
+                run.members += 1
+                run.differences.extend(found)
+                if progress is not None:
+                    progress(run)
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        for done in [pool.submit(work, segment) for segment in range(segments)]:
+            done.result()
+    return run
 
 
 def audit_table(client: DynamoDBClient, table: str) -> tuple[int, list[Difference]]:
-    """Audit every member partition of the table (one Scan): (members audited, differences).
-    For test and benchmark tables; a production table is audited member by member."""
-    partitions: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for item in _scan(client, table):
-        key = _split_pk(str(item["pk"]))
-        if key is not None:
-            partitions[key].append(item)
-    differences: list[Difference] = []
-    for (program_id, member_id), items in sorted(partitions.items()):
-        differences.extend(audit_member(program_id, member_id, items))
-    return len(partitions), differences
+    """Audit every member partition of the table: (members audited, differences)."""
+    run = audit_scan(client, table)
+    return run.members, run.differences
+
+
+# -- loyalty audit ---------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyalty audit", description="Check the members' totals against their items."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    invariants = commands.add_parser(
+        "invariants",
+        help="recompute every member's totals from their items; exit 1 on any difference",
+    )
+    invariants.add_argument("--table", default=os.environ.get("TABLE_NAME"))
+    invariants.add_argument("--segments", type=int, default=4, help="parallel Scan segments")
+    invariants.add_argument("--program", help="audit this program's members only")
+    invariants.add_argument(
+        "--member", action="append", default=[], help="audit this member only (repeatable)"
+    )
+    invariants.add_argument("--quiet", action="store_true", help="no progress lines")
+    invariants.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    client: DynamoDBClient | None = None,
+) -> int:
+    """``loyalty audit invariants``: 0 when every member's totals match their items, 1 when
+    any differs (each difference printed), 2 on bad arguments."""
+    out, err = out or sys.stdout, err or sys.stderr
+    args = _parser().parse_args(argv)
+    if not args.table:
+        print("error: --table (or TABLE_NAME) must name the table", file=err)
+        return 2
+    if args.segments < 1:
+        print("error: --segments must be at least 1", file=err)
+        return 2
+    if args.member and not args.program:
+        print("error: --member needs --program (a member id is per program)", file=err)
+        return 2
+    if client is None:
+        import boto3  # noqa: PLC0415 (only the command needs a client)
+
+        client = boto3.client("dynamodb")
+    started = time.monotonic()
+    last = [started]
+
+    def progress(run: AuditRun) -> None:
+        now = time.monotonic()
+        if not args.quiet and now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            print(
+                f"audited {run.members:,} members, {len(run.differences)} differences, "
+                f"{now - started:.0f} s",
+                file=err,
+                flush=True,
+            )
+
+    if args.member:
+        run = AuditRun(members=len(args.member))
+        pairs = [(args.program, member) for member in args.member]
+        run.differences = audit_members(client, args.table, pairs)
+    else:
+        run = audit_scan(client, args.table, args.segments, args.program, progress)
+    if args.json:
+        body = {
+            "members": run.members,
+            "differences": [difference.__dict__ for difference in run.differences],
+            "skipped": run.skipped,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        print(json.dumps(body, default=str), file=out)
+    else:
+        for difference in run.differences:
+            print(difference, file=out)
+        skipped = ", ".join(f"{program} ({count})" for program, count in run.skipped.items())
+        print(
+            f"{run.members:,} members audited in {time.monotonic() - started:.1f} s: "
+            f"{len(run.differences)} differences"
+            + (f"; not audited, unknown programs: {skipped}" if skipped else ""),
+            file=out,
+        )
+    return 1 if run.differences else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,6 +8,7 @@
     loyalty local demo [--members 200] [--seed 7]
     loyalty local status
     loyalty replay --queue-url URL --function-name NAME [--max 100] [--dry-run]
+    loyalty audit invariants [--table NAME] [--segments 4] [--program ID [--member ID]] [--json]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +32,8 @@ from infra.local.demo import run_demo
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TOOLS = {"recalc": "recalc", "replay": "replay", "audit": "audit"}
+"""Commands that are a module's ``main`` under ``infra``."""
 
 
 def _audiences() -> str:
@@ -79,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("local", help="the local stack: serve | fire | status | demo")
     commands.add_parser(
+        "audit",
+        help="audit invariants: every member's totals against their items (infra/audit.py)",
+    )
+    commands.add_parser(
         "replay",
         help="re-drive the stream batches in a consumer's on-failure queue (infra/replay.py)",
     )
@@ -98,16 +106,13 @@ def _local_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["recalc"]:
-        # Full tier recalculation: start / status / resume (its own parser, infra/recalc.py).
-        from infra import recalc  # noqa: PLC0415 (boto3-heavy; only this command needs it)
-
-        return recalc.main(arguments[1:])
-    if arguments[:1] == ["replay"]:
-        # Re-drive the stream batches a consumer gave up on (infra/replay.py).
-        from infra import replay  # noqa: PLC0415 (only this command needs it)
-
-        return replay.main(arguments[1:])
+    if arguments[:1] and arguments[0] in TOOLS:
+        # recalc: full tier recalculation (infra/recalc.py); replay: re-drive the stream batches
+        # a consumer gave up on (infra/replay.py); audit: every member's totals against their
+        # items (infra/audit.py). Imported only for their command (boto3-heavy).
+        tool = importlib.import_module(f"infra.{TOOLS[arguments[0]]}")
+        code: int = tool.main(arguments[1:])
+        return code
     if arguments[:1] == ["token"]:
         token_parser, _ = samlite.parser("loyalty", DEFAULTS)
         return samlite.run(token_parser.parse_args(_token_arguments(arguments)))
