@@ -3,6 +3,7 @@ reason (no resource carries its own); the functions' permissions follow what the
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,25 @@ def test_stream_consumers_read_the_tables_stream_only() -> None:
                 granted.add("dynamodb:ListStreams")
         expected = {*reads, "dynamodb:ListStreams"} if lid in consumers else set()
         assert granted == expected, lid
+
+
+def test_the_dashboard_shows_what_the_code_emits_and_every_function() -> None:
+    """Each metric of the operations dashboard is one a function emits (namespace Loyalty) or
+    AWS's; every function's errors are on it; every name it substitutes is in the template."""
+    template = load_template(ROOT / "template.yaml")
+    resources = template["Resources"]
+    body_text = resources["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([A-Za-z]+)(?:\.[A-Za-z]+)?\}", body_text))
+    assert names - {"AWS"} <= set(resources), names - set(resources)
+    body = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body_text))
+    metrics = [m for widget in body["widgets"] for m in widget["properties"]["metrics"]]
+    source = "\n".join(p.read_text() for p in (ROOT / "functions").glob("*/app.py"))
+    source += "\n".join(p.read_text() for p in (ROOT / "shared").rglob("*.py"))
+    for metric in metrics:
+        namespace, name = metric[0], metric[1]
+        assert namespace in {"Loyalty", "AWS/Lambda", "AWS/SQS"}, metric
+        if namespace == "Loyalty":
+            assert f'"{name}"' in source or f"'{name}'" in source, f"{name} is never emitted"
+    functions = {r for r, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    shown = {m[3] for m in metrics if m[:2] == ["AWS/Lambda", "Errors"]}
+    assert shown == functions
