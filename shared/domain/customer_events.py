@@ -5,7 +5,8 @@
   ``availableOn``, the rule version).
 - ``PointsAvailable``: points became available: an order credited after its pending period, or
   pending lots whose day came (the member item's ``lastDue.matured``).
-- ``PointsSpent``: an order's checkout hold is captured by its completion.
+- ``PointsSpent``: an order's checkout hold is captured by its completion (its points);
+  ``WalletSpent`` for the part the shopper's wallet paid (``amount``, ``walletProgramId``).
 - ``PointsExpiring``: the oldest lot's points expire on ``expiresOn`` (once per lot).
 - ``PointsExpired``: lots past their expiry left the balance.
 
@@ -90,18 +91,33 @@ def _order_events(before: Image, new: Image) -> list[OutboundEvent]:
             )
     if _hold_state(new) == "captured" and _hold_state(before) != "captured":
         hold = new["hold"]
-        events.append(
-            OutboundEvent(
-                "PointsSpent",
-                {
-                    **_base(new),
-                    "orderId": order_id,
-                    "points": int(hold.get("points") or 0),
-                    "reason": "checkout_capture",
-                    "occurredAt": hold.get("capturedAt"),
-                },
-            ).with_id(new.get("pk"), order_id, "spent")
-        )
+        if int(hold.get("points") or 0):
+            events.append(
+                OutboundEvent(
+                    "PointsSpent",
+                    {
+                        **_base(new),
+                        "orderId": order_id,
+                        "points": int(hold.get("points") or 0),
+                        "reason": "checkout_capture",
+                        "occurredAt": hold.get("capturedAt"),
+                    },
+                ).with_id(new.get("pk"), order_id, "spent")
+            )
+        if hold.get("wallet") is not None:
+            events.append(
+                OutboundEvent(
+                    "WalletSpent",
+                    {
+                        **_base(new),
+                        "walletProgramId": hold.get("walletFrom"),
+                        "orderId": order_id,
+                        "amount": str(hold["wallet"]),
+                        "reason": "checkout_capture",
+                        "occurredAt": hold.get("capturedAt"),
+                    },
+                ).with_id(new.get("pk"), order_id, "wallet-spent")
+            )
     return events
 
 

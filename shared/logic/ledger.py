@@ -49,8 +49,10 @@ def _customer_entries(image: Image, order_id: str) -> dict[str, LedgerEntry]:
     """A customer order's spend (its captured hold) and its refunds' clawbacks and returns."""
     found: dict[str, LedgerEntry] = {}
     version = str(image.get("ruleVersion", ""))
-    hold = image.get("hold")
-    if isinstance(hold, Mapping) and hold.get("state") == "captured" and hold.get("capturedAt"):
+    raw_hold = image.get("hold")
+    hold: Mapping[str, Any] = raw_hold if isinstance(raw_hold, Mapping) else {}
+    # A spend of points (a hold the wallet alone paid spends none: no entry).
+    if hold.get("state") == "captured" and hold.get("capturedAt") and int(hold.get("points") or 0):
         entry = LedgerEntry(
             order_id=order_id,
             kind="spend",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.domain.customer_events import customer_events
+from shared.domain.order_events import shopper_order_events
 from shared.domain.outbound import Deriver, Image
 from shared.domain.perk_events import perk_events
 from shared.domain.rating_events import rating_events
@@ -22,5 +23,11 @@ ReadModelStore = LedgerEntryWriter
 
 Projector = Callable[[Image | None, Image | None, ReadModelStore], int]
 
-DERIVERS: list[Deriver] = [tier_events, rating_events, perk_events, customer_events]
+DERIVERS: list[Deriver] = [
+    tier_events,
+    rating_events,
+    perk_events,
+    customer_events,
+    shopper_order_events,
+]
 PROJECTORS: list[Projector] = [project_ledger]

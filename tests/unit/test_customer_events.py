@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.domain.customer_events import customer_events
+from shared.domain.order_events import shopper_order_events
 from shared.streams import Change, ItemKind, StreamRouter
 
 PK = "P#customer-rewards#M#c1"
@@ -126,3 +127,58 @@ def test_the_ledger_shows_every_kind_of_customer_entry() -> None:
     ((_, _, entry),) = ledger_projection(member, expired)
     assert (entry.kind, entry.points, entry.rule_version) == ("expiry", -40, "customer-rewards@1")
     assert ledger_projection(expired, {**expired, "bal": 3}) == []
+
+
+def test_a_capture_paid_by_the_wallet_publishes_wallet_spent_and_no_empty_points_spent() -> None:
+    held = order(hold={"points": 0, "state": "held", "wallet": "4.50", "walletFrom": "cart-star"})
+    captured = order(
+        hold={
+            "points": 0,
+            "state": "captured",
+            "wallet": "4.50",
+            "walletFrom": "cart-star",
+            "capturedAt": "2026-11-23T10:00:00.000000+00:00",
+        }
+    )
+    events = customer_events(held, captured)
+    assert [e.detail_type for e in events] == ["WalletSpent"]
+    detail = events[0].detail
+    assert (detail["amount"], detail["walletProgramId"], detail["orderId"]) == (
+        "4.50",
+        "cart-star",
+        "o1",
+    )
+    assert customer_events(captured, captured) == []
+    both = order(hold={**captured["hold"], "points": 500})  # type: ignore[dict-item]
+    assert sorted(e.detail_type for e in customer_events(held, both)) == [
+        "PointsSpent",
+        "WalletSpent",
+    ]
+
+
+def test_a_shoppers_credited_order_publishes_points_earned_once() -> None:
+    shopper_order = {
+        "pk": "P#cart-star#M#s1",
+        "sk": "ORDER#o9",
+        "memberId": "s1",
+        "orderId": "o9",
+        "status": "credited",
+        "points": 30,
+        "batchSize": 3,
+        "ruleVersion": "cart-star@1",
+        "completedAt": "2026-11-23T10:00:00.000000+00:00",
+    }
+    events = shopper_order_events(None, shopper_order)
+    assert [e.detail_type for e in events] == ["PointsEarned"]
+    detail = events[0].detail
+    assert (detail["programId"], detail["memberId"], detail["points"], detail["batchSize"]) == (
+        "cart-star",
+        "s1",
+        30,
+        3,
+    )
+    assert detail["ruleVersion"] == "cart-star@1" and detail["eventId"]
+    assert shopper_order_events(shopper_order, {**shopper_order, "tipAdjustedAt": "x"}) == []
+    assert shopper_order_events(None, order(status="credited", completedAt="x")) == []  # customer
+    reversed_order = {**shopper_order, "status": "reversed"}
+    assert shopper_order_events(shopper_order, reversed_order) == []
