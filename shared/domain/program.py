@@ -205,6 +205,9 @@ class Perk(_Config):
     """Booking perks: how many days ahead a date can be booked (default 365)."""
     valid_days: Annotated[int, Field(ge=1, le=3660)] | None = None
     """Code perks: how many days an issued code stays valid (default 30)."""
+    lead_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
+    """Entitlement perks that are a head start (early batch access): how many minutes early
+    the member sees what others see later."""
 
     @model_validator(mode="after")
     def _kind_needs(self) -> Perk:

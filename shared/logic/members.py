@@ -252,6 +252,10 @@ class Entitlement(_Out):
     perk_id: str
     granted: bool
     reason: AccessReason
+    lead_minutes: int | None = Field(
+        default=None,
+        description="A head start (early batch access): how many minutes early, when granted.",
+    )
 
 
 class EntitlementsView(_Out):
@@ -283,7 +287,14 @@ def entitlements_view(
                 entitlements.append(Entitlement(perk_id=name, granted=granted, reason=reason))
     for perk in perks_of_kind(program, PerkKind.ENTITLEMENT):
         access = perk_access(perk, attributes, today, program)
-        entitlements.append(Entitlement(perk_id=perk.id, granted=access.open, reason=access.reason))
+        entitlements.append(
+            Entitlement(
+                perk_id=perk.id,
+                granted=access.open,
+                reason=access.reason,
+                lead_minutes=perk.lead_minutes if access.open else None,
+            )
+        )
     return EntitlementsView(
         member_id=member_id,
         program_id=program.id,

@@ -212,11 +212,12 @@ def test_entitlements_and_badges_are_for_services_and_read_one_item(
     status, ann, _ = call(api, http("GET", "/v1/members/ann/entitlements", iam=True))
     assert status == 200 and meter.calls == 1 and meter.read_units <= 0.5
     assert ann["entitlements"] == [
-        {"perkId": "early_batch_access", "granted": True, "reason": "open"}
+        {"perkId": "early_batch_access", "granted": True, "reason": "open", "leadMinutes": 10}
     ]
     _, bob, _ = call(api, http("GET", "/v1/members/bob/entitlements", iam=True))
     assert bob["entitlements"][0]["granted"] is False
     assert bob["entitlements"][0]["reason"] == "tier_too_low"
+    assert bob["entitlements"][0]["leadMinutes"] is None  # no head start to speak of
 
     status, badge, _ = call(api, http("GET", "/v1/members/ann/badge", iam=True))
     assert status == 200
