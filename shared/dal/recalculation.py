@@ -162,6 +162,8 @@ def tier_changes(program_id: str, write: TierWrite) -> _Changes:
         if decision.changed:
             sets.append(("tierReason", decision.reason.value if decision.reason else None))
             sets.append(("tierChangedAt", stamp))
+            if decision.rule_version:
+                sets.append(("tierRuleVersion", decision.rule_version))
         sets.append(("tierAt", stamp))
         if decision.check_on is None:
             removes += ["checkShard", "checkOn"]

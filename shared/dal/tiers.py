@@ -57,6 +57,8 @@ class TierRepository(DynamoRepository):
         if decision.changed:
             update.set("tierReason", decision.reason.value if decision.reason else None)
             update.set("tierChangedAt", stamp)
+            if decision.rule_version:
+                update.set("tierRuleVersion", decision.rule_version)
         update.set("tierAt", stamp)
         if decision.check_on is None:
             update.remove("checkShard")

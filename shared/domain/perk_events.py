@@ -34,7 +34,16 @@ def _redemption_detail(image: Image) -> dict[str, Any]:
         "period": image.get("period"),
         "price": image.get("price"),
     }
-    for optional in ("date", "unit", "hours", "code", "discountRate", "validUntil", "tier"):
+    for optional in (
+        "date",
+        "unit",
+        "hours",
+        "code",
+        "discountRate",
+        "validUntil",
+        "tier",
+        "ruleVersion",
+    ):
         if image.get(optional) is not None:
             detail[optional] = image[optional]
     return detail
@@ -99,6 +108,7 @@ def _cashback_events(new: Image) -> list[OutboundEvent]:
                 "cashback": cashback,
                 "rate": new.get("rate"),
                 "tier": new.get("tier"),
+                "ruleVersion": new.get("ruleVersion"),
                 "reason": "fuel_purchase",
                 "occurredAt": new.get("occurredAt"),
                 "creditedAt": new.get("creditedAt"),

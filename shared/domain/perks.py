@@ -418,6 +418,10 @@ class Redemption(BaseModel):
     valid_until: date | None = None
     created_at: datetime
     cancelled_at: datetime | None = None
+    rule_version: str | None = Field(
+        default=None,
+        description="The program version whose rules allowed and priced it (`{id}@{version}`).",
+    )
 
     @field_serializer("created_at", "cancelled_at")
     def _instant(self, value: datetime | None) -> str | None:
@@ -425,7 +429,12 @@ class Redemption(BaseModel):
 
 
 def new_redemption(
-    plan: RedemptionPlan, tier: str | None, now: datetime, redemption_id: str, code: str | None
+    plan: RedemptionPlan,
+    tier: str | None,
+    now: datetime,
+    redemption_id: str,
+    code: str | None,
+    rule_version: str | None = None,
 ) -> Redemption:
     return Redemption(
         redemption_id=redemption_id,
@@ -442,6 +451,7 @@ def new_redemption(
         discount_rate=plan.discount_rate,
         valid_until=plan.valid_until,
         created_at=now.astimezone(UTC),
+        rule_version=rule_version,
     )
 
 

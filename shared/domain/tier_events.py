@@ -26,6 +26,7 @@ def tier_events(old: Image | None, new: Image | None) -> list[OutboundEvent]:
                     "from": before.get("tier"),
                     "to": new.get("tier"),
                     "reason": new.get("tierReason"),
+                    "ruleVersion": new.get("tierRuleVersion"),
                     "effectiveAt": changed_at,
                     "occurredAt": changed_at,
                 },

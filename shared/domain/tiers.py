@@ -14,7 +14,7 @@ Pure functions of the member item's attributes, a date and the program:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
@@ -180,6 +180,8 @@ class TierDecision:
     held_until: date | None = None
     """A full recalculation that may not downgrade keeps the tier until this day (the end of
     the current period), whatever evaluates the member meanwhile."""
+    rule_version: str | None = field(default=None, compare=False)
+    """The program version whose rules decided it (written with a change: ``tierRuleVersion``)."""
 
     @property
     def changed(self) -> bool:
@@ -190,7 +192,20 @@ def _parse_day(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) and value else None
 
 
-def evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
+def evaluate(
+    attributes: Mapping[str, Any],
+    today: date,
+    program: Program,
+    trigger: Trigger,
+    allow_downgrades: bool = True,
+) -> TierDecision:
+    """The member's tier on ``today`` and when to look again (``_evaluate``), with the rule
+    version that decided it."""
+    decision = _evaluate(attributes, today, program, trigger, allow_downgrades)
+    return replace(decision, rule_version=program.rule_version)
+
+
+def _evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
     attributes: Mapping[str, Any],
     today: date,
     program: Program,

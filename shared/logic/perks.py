@@ -259,6 +259,7 @@ def redeem(
             now,
             new_redemption_id(now, entropy(10)),
             new_code(entropy(8)) if perk.kind is PerkKind.CODE else None,
+            program.rule_version,
         )
         body = redemption.model_dump_json(by_alias=True)
         write = repo.redeem(
@@ -529,6 +530,7 @@ def credit_fuel_purchase(
         "amount": {"amount": f"{event.amount.amount:.2f}", "currency": event.amount.currency},
         "occurredAt": to_utc_iso(event.occurred_at),
         "recordedAt": to_utc_iso(now),
+        "ruleVersion": program.rule_version,
     }
     for _ in range(MAX_DECISIONS):
         counter: Mapping[str, Any] = {}

@@ -95,6 +95,7 @@ def test_a_care_day_is_confirmed_and_the_same_key_answers_the_first_result(
     assert body["status"] == "confirmed" and body["perkId"] == "care_days"
     assert body["price"] == {"amount": "10.00", "currency": "USD"}
     assert body["date"] == CARE_DAY.isoformat() and body["period"] == "2026-Q4"
+    assert body["ruleVersion"] == "cart-star@1"  # the rules that allowed and priced it
     assert headers["Location"] == f"/v1/me/redemptions/{body['redemptionId']}"
 
     # A retry, even a day later and once the quota is gone, answers the first result.
@@ -624,11 +625,13 @@ def test_redemptions_cancellations_and_cashback_are_published_once_committed(
     assert redeemed["memberId"] == "ann" and redeemed["redemptionId"] == booked["redemptionId"]
     assert redeemed["perkId"] == "care_days" and redeemed["reason"] == "member_request"
     assert redeemed["occurredAt"] == booked["createdAt"] and redeemed["date"] == booked["date"]
+    assert redeemed["ruleVersion"] == "cart-star@1"
     (cancelled,) = published.of("RedemptionCancelled")
     assert cancelled["quotaReturned"] is True and cancelled["occurredAt"]
     (credited,) = published.of("CashbackCredited")
     assert credited["cashback"] == {"amount": "1.00", "currency": "USD"}
     assert credited["reason"] == "fuel_purchase" and credited["tier"] == "diamond"
+    assert credited["ruleVersion"] == "cart-star@1"
     # A redelivered batch publishes the same event ids, for consumers to drop.
     first_ids = {event.detail["eventId"] for event in published.events}
     publish_stream(apps, records)

@@ -74,6 +74,7 @@ def test_upgrade_from_the_stream_without_reading_and_published_once(
     assert len(changed) == 1
     assert changed[0].detail["from"] is None and changed[0].detail["to"] == "gold"
     assert changed[0].detail["reason"] == "points_gained" and changed[0].detail["eventId"]
+    assert changed[0].detail["ruleVersion"] == "cart-star@1"
     # Redelivering both batches changes nothing and publishes the same event id again at most.
     before = ledger_repository().get_member("cart-star", "shopper-1")
     deliver_stream(apps, records)

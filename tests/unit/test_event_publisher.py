@@ -72,6 +72,7 @@ def test_a_tier_change_goes_on_the_bus_and_a_request_count_does_not(
         "tier": "platinum",
         "tierReason": "points_gained",
         "tierChangedAt": to_compact_utc(AT),
+        "tierRuleVersion": "cart-star@3",
     }
     counted = {"n": 3, "mw": "23:30", "mn": 1}
     batch = {
@@ -89,6 +90,7 @@ def test_a_tier_change_goes_on_the_bus_and_a_request_count_does_not(
     detail = json.loads(sent[0]["Detail"])
     assert (detail["memberId"], detail["from"], detail["to"]) == ("s-1", "gold", "platinum")
     assert detail["effectiveAt"] == "2026-11-30T23:30:00.000000+00:00" and detail["eventId"]
+    assert detail["ruleVersion"] == "cart-star@3"  # the rules that decided it
 
 
 def test_a_bus_that_refuses_fails_the_record_for_the_stream_to_retry(
