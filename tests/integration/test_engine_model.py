@@ -31,12 +31,14 @@ a ``@reproduce_failure('...', b'...')`` line: put that decorator on ``EngineMode
 ``TestEngineModel``) to replay exactly that case. The run's seed is printed with
 ``--hypothesis-show-statistics`` or on failure; ``pytest --hypothesis-seed=N
 tests/integration/test_engine_model.py`` runs the same examples again. Examples are random
-(``derandomize`` off), so every run of ``make test`` explores new cases.
+(``derandomize`` off), so every run of ``make test`` explores new cases; ``MODEL_EXAMPLES=200``
+runs more of them (10 by default, about 40 s).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -842,7 +844,7 @@ class EngineModel(RuleBasedStateMachine):
 
 
 EngineModel.TestCase.settings = settings(
-    max_examples=10,
+    max_examples=int(os.environ.get("MODEL_EXAMPLES", "10")),
     stateful_step_count=30,
     deadline=None,
     print_blob=True,
