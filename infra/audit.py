@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
 from shared.dal.dynamodb import from_item
+from shared.domain.campaigns import REWARDED
 from shared.domain.customer import (
     AVAILABLE_PREFIX,
     PENDING_PREFIX,
@@ -50,11 +51,14 @@ from shared.domain.customer import (
 )
 from shared.domain.errors import ProgramConfigError
 from shared.domain.keys import (
+    CAMPAIGN_SK_PREFIX,
     FUEL_SK_PREFIX,
     MEMBER_SK,
     ORDER_SK_PREFIX,
     QUOTA_SK_PREFIX,
     REDEMPTION_SK_PREFIX,
+    REWARD_SK_PREFIX,
+    campaign_count_sk,
     member_pk,
 )
 from shared.domain.program import MemberRole, Program
@@ -215,13 +219,29 @@ def _audit_customer(report: _Report, program: Program, items: list[Mapping[str, 
         balances,
         lots_pending + lots_available - _number(member.get("used")),
     )
+    bonuses = _audit_campaigns(report, items)
     last_due = member.get("lastDue")
     if not (isinstance(last_due, Mapping) and last_due.get("expired")):
         report.check(
             "bal+held+pend",
-            credited_points - clawed_all + returned_all - spent,
+            credited_points - clawed_all + returned_all - spent + bonuses,
             balances,
         )
+
+
+def _audit_campaigns(report: _Report, items: list[Mapping[str, Any]]) -> Decimal:
+    """Each campaign count of a period is the bonuses still credited in it; returns the points
+    of those bonuses (part of the balances)."""
+    rewards = [i for i in items if str(i["sk"]).startswith(REWARD_SK_PREFIX)]
+    credited = [r for r in rewards if r.get("state") == REWARDED]
+    by_period: dict[str, int] = defaultdict(int)
+    for reward in credited:
+        by_period[campaign_count_sk(str(reward["campaignId"]), str(reward["period"]))] += 1
+    for item in items:
+        sk = str(item["sk"])
+        if sk.startswith(CAMPAIGN_SK_PREFIX):
+            report.check(sk + " n", by_period.get(sk, 0), item.get("n"))
+    return sum((_number(r.get("points")) for r in credited), Decimal(0))
 
 
 def audit_member(

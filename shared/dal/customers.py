@@ -24,7 +24,8 @@ from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, order_sk
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import Found
 
-from .dynamodb import DynamoRepository, Update, from_item
+from .campaigns import CampaignWrites
+from .dynamodb import Update, from_item
 
 CHECK_INDEX = "ByCheckDate"
 ZERO = Decimal(0)
@@ -41,7 +42,7 @@ def hold_shard(program_id: str, member_id: str) -> str:
     return f"{program_id}#H#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
 
 
-class CustomerRepository(DynamoRepository):
+class CustomerRepository(CampaignWrites):
     """Satisfies ``shared.logic.customers.CustomerStore``."""
 
     def _update_member_if(

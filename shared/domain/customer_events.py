@@ -9,6 +9,8 @@
   ``WalletSpent`` for the part the shopper's wallet paid (``amount``, ``walletProgramId``).
 - ``PointsExpiring``: the oldest lot's points expire on ``expiresOn`` (once per lot).
 - ``PointsExpired``: lots past their expiry left the balance.
+- ``CampaignRewarded`` / ``CampaignRewardReversed``: a campaign's bonus paid for an order, and
+  taken back when the order was cancelled (docs/campaigns.md).
 
 Each carries a deterministic ``eventId`` (the same for every publication of the same change).
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .keys import MEMBER_SK, ORDER_SK_PREFIX
+from .keys import MEMBER_SK, ORDER_SK_PREFIX, REWARD_SK_PREFIX
 from .outbound import Image, OutboundEvent
 
 
@@ -44,6 +46,8 @@ def _hold_state(image: Image | None) -> str | None:
 def customer_events(old: Image | None, new: Image | None) -> list[OutboundEvent]:
     if new is None:
         return []
+    if str(new.get("sk", "")).startswith(REWARD_SK_PREFIX):
+        return _reward_events(old or {}, new)
     if _is_customer_order(new):
         return _order_events(old or {}, new)
     if new.get("sk") == MEMBER_SK and isinstance(new.get("lastDue"), Mapping):
@@ -166,3 +170,31 @@ def _due_events(before: Image, new: Image) -> list[OutboundEvent]:
             ).with_id(new.get("pk"), due.get("expiresOn"), "expiring")
         )
     return events
+
+
+def _reward_events(before: Image, new: Image) -> list[OutboundEvent]:
+    """``CampaignRewarded`` when a bonus is paid, ``CampaignRewardReversed`` when its order's
+    cancellation takes it back."""
+    detail = {
+        **_base(new),
+        "campaignId": new.get("campaignId"),
+        "orderId": new.get("orderId"),
+        "points": int(new.get("points") or 0),
+        "period": new.get("period"),
+        "ruleVersion": new.get("ruleVersion"),
+    }
+    if not before:
+        return [
+            OutboundEvent(
+                "CampaignRewarded",
+                {**detail, "reason": "order_completed", "occurredAt": new.get("occurredAt")},
+            ).with_id(new.get("pk"), new.get("sk"), "rewarded")
+        ]
+    if new.get("state") == "reversed" and before.get("state") != "reversed":
+        return [
+            OutboundEvent(
+                "CampaignRewardReversed",
+                {**detail, "reason": "order_cancelled", "occurredAt": new.get("reversedAt")},
+            ).with_id(new.get("pk"), new.get("sk"), "reversed")
+        ]
+    return []

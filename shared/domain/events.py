@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 from .errors import InvalidInput, MalformedRequest, UnsupportedEvent
 from .ids import CustomerIdField, MemberIdField, OrderIdField
 from .money import Money
+from .program import Slug
 from .timeutil import Instant
 
 
@@ -48,6 +49,8 @@ class OrderCompleted(InboundEvent):
     batch_size: Annotated[int, Field(ge=1, le=3, strict=True)] = 1
     total: Money
     tip: Money
+    eco_choices: Annotated[tuple[Slug, ...], Field(max_length=10)] = ()
+    """What the customer chose to spare (e.g. ``no_cutlery``): campaigns may reward it."""
 
 
 class OrderCancelled(InboundEvent):

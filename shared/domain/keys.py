@@ -128,3 +128,23 @@ LIMIT_SK_PREFIX = "LIMIT#"
 def limit_sk(day: str) -> str:
     """``day``: ``YYYY-MM-DD`` (UTC)."""
     return f"{LIMIT_SK_PREFIX}{day}"
+
+
+REWARD_SK_PREFIX = "REWARD#"
+"""Under the member: a campaign's bonus for one order, once (docs/campaigns.md)."""
+CAMPAIGN_SK_PREFIX = "CAMPAIGN#"
+"""Under the member: how many times the member earned a campaign in a period."""
+
+
+def reward_sk(campaign_id: str, order_id: str) -> str:
+    return f"{REWARD_SK_PREFIX}{campaign_id}#{order_id}"
+
+
+def campaign_count_sk(campaign_id: str, period: str) -> str:
+    return f"{CAMPAIGN_SK_PREFIX}{campaign_id}#{period}"
+
+
+def campaign_budget_key(program_id: str, campaign_id: str, period: str) -> tuple[str, str]:
+    """(pk, sk) of what a campaign paid in a period: one item per campaign and period, outside
+    every member's partition."""
+    return f"P#{program_id}#CAMPAIGN#{campaign_id}", f"BUDGET#{period}"

@@ -179,6 +179,34 @@ class Quota(_Config):
     period: QuotaPeriod
 
 
+class CampaignTrigger(_Config):
+    """What makes an order earn a campaign's bonus."""
+
+    event: Literal["OrderCompleted"] = "OrderCompleted"
+    eco_choice: Slug | None = None
+    """The order's ``ecoChoices`` holds this choice (e.g. ``no_cutlery``); None: every order."""
+
+
+class CampaignBudget(_Config):
+    """What the campaign may pay in all, per period: concurrent rewards never overspend it."""
+
+    points: PositiveInt
+    period: QuotaPeriod
+
+
+class Campaign(_Config):
+    """A bonus as program data: which orders earn it, how many points, how often a member may
+    earn it, and the budget it may not overspend (docs/campaigns.md)."""
+
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    when: CampaignTrigger = Field(default_factory=CampaignTrigger)
+    points: Annotated[int, Field(ge=1, le=1_000_000)]
+    per_member: Quota
+    """How many times a member may earn it, and per which period (of the order's local day)."""
+    budget: CampaignBudget | None = None
+
+
 class PerkKind(StrEnum):
     ENTITLEMENT = "entitlement"
     BOOKING = "booking"
@@ -310,6 +338,8 @@ class Program(_Config):
     points: PointsRules | None = None
     """Customer programs: pending, available, spent and expiring points."""
     memberships: tuple[MembershipPlan, ...] = ()
+    campaigns: tuple[Campaign, ...] = ()
+    """Customer programs: bonuses as data (docs/campaigns.md)."""
     limits: Limits = Field(default_factory=Limits)
 
     @field_validator("time_zone")
@@ -349,6 +379,10 @@ class Program(_Config):
             raise ValueError("a customer program needs points and earning.pointsPerDollar")
         if not customer and (self.points is not None or self.earning.points_per_dollar):
             raise ValueError("points and earning.pointsPerDollar are for customer programs")
+        if self.campaigns and not customer:
+            raise ValueError("campaigns pay points that are money: a customer program's")
+        if len({campaign.id for campaign in self.campaigns}) != len(self.campaigns):
+            raise ValueError("campaign ids must be unique")
         if customer and (self.window.mode is not WindowMode.FIXED or self.window.period != "year"):
             raise ValueError(
                 "a customer program's status is by calendar year: window "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -203,6 +203,10 @@ class CustomerResult:
     """The change to the member's points (earned, or clawed back: negative)."""
     spent: int = 0
     """Points captured from the order's hold (a credit) or given back (a refund)."""
+    lot: str | None = None
+    """A credit: the points lot the order's points went to (campaign bonuses join it)."""
+    campaigns: dict[str, object] = field(default_factory=dict)
+    """Campaign bonuses: by campaign id, what happened (docs/campaigns.md)."""
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -213,6 +217,8 @@ class CustomerResult:
         }
         if self.spent:
             body["spent"] = self.spent
+        if self.campaigns:
+            body["campaigns"] = self.campaigns
         return body
 
 
@@ -248,8 +254,10 @@ def credit_customer(
         "total": _money_attr(event.total),
     }
 
-    def result(outcome: CustomerOutcome, points: int = 0, spent: int = 0) -> CustomerResult:
-        return CustomerResult(program.id, member_id, outcome, points, spent)
+    def result(
+        outcome: CustomerOutcome, points: int = 0, spent: int = 0, lot: str | None = None
+    ) -> CustomerResult:
+        return CustomerResult(program.id, member_id, outcome, points, spent, lot)
 
     if void:
         if store.record_void(program.id, member_id, order, "void"):
@@ -290,12 +298,12 @@ def credit_customer(
                 seen["checkOn"] = min(str(seen.get("checkOn") or "9999"), credit.due_on.isoformat())
             guesses.put(program.id, member_id, seen)
             _apply_early_refunds(event, early_refunds, (), now, program, store)
-            return result(CustomerOutcome.CREDITED, credit.points, captured)
+            return result(CustomerOutcome.CREDITED, credit.points, captured, credit.lot)
         if written.order is not None:
             found = written.order
             if found.get("creditedBy") == attempt_id:
                 _apply_early_refunds(event, early_refunds, (), now, program, store)
-                return result(CustomerOutcome.CREDITED, credit.points, captured)
+                return result(CustomerOutcome.CREDITED, credit.points, captured, credit.lot)
             if found.get("completedAt"):
                 # A credit whose early refunds a crash left unapplied: apply them now.
                 _apply_early_refunds(

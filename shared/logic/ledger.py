@@ -20,10 +20,12 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, ledger_sk
+from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, REWARD_SK_PREFIX, ledger_sk
 from shared.domain.outbound import Image
 
-EntryKind = Literal["credit", "reversal", "spend", "clawback", "return", "expiry"]
+EntryKind = Literal[
+    "credit", "reversal", "spend", "clawback", "return", "expiry", "bonus", "bonus_reversal"
+]
 
 
 class LedgerEntry(BaseModel):
@@ -36,7 +38,8 @@ class LedgerEntry(BaseModel):
     points: int = Field(description="Positive for a credit or a return, negative otherwise.")
     rule_version: str = Field(description="The program version that computed the points.")
     reason: str = Field(
-        description="OrderCompleted, OrderCancelled, OrderRefunded, checkout or expiry."
+        description="OrderCompleted, OrderCancelled, OrderRefunded, checkout, expiry or "
+        "campaign:{campaignId} (a bonus)."
     )
     occurred_at: str = Field(description="When it happened (completion, refund, capture...).")
     batch_size: int | None = None
@@ -100,13 +103,45 @@ def _expiry_entries(image: Image) -> dict[str, LedgerEntry]:
     return {ledger_sk(at, "", "expiry"): entry}
 
 
+def _bonus_entries(image: Image) -> dict[str, LedgerEntry]:
+    """A campaign's bonus for an order, and its reversal when the order was cancelled."""
+    order_id = str(image.get("orderId", ""))
+    points = int(image.get("points") or 0)
+    campaign = f"campaign:{image.get('campaignId')}"
+    version = str(image.get("ruleVersion", ""))
+    at = str(image.get("occurredAt", ""))
+    found = {
+        ledger_sk(at, order_id, f"bonus:{image.get('campaignId')}"): LedgerEntry(
+            order_id=order_id,
+            kind="bonus",
+            points=points,
+            rule_version=version,
+            reason=campaign,
+            occurred_at=at,
+        )
+    }
+    if image.get("state") == "reversed" and image.get("reversedAt"):
+        back = str(image["reversedAt"])
+        found[ledger_sk(back, order_id, f"bonus_reversal:{image.get('campaignId')}")] = LedgerEntry(
+            order_id=order_id,
+            kind="bonus_reversal",
+            points=-points,
+            rule_version=version,
+            reason=campaign,
+            occurred_at=back,
+        )
+    return found
+
+
 def _entries(image: Image | None) -> dict[str, LedgerEntry]:
     """The ledger entries an item holds: an order's credit and its reversal (a customer order's
-    spend and refunds too), a customer member item's last expiry."""
+    spend and refunds too), a campaign's bonus, a customer member item's last expiry."""
     if not image:
         return {}
     if image.get("sk") == MEMBER_SK:
         return _expiry_entries(image)
+    if str(image.get("sk", "")).startswith(REWARD_SK_PREFIX):
+        return _bonus_entries(image)
     if not str(image.get("sk", "")).startswith(ORDER_SK_PREFIX):
         return {}
     order_id = str(image.get("orderId", str(image["sk"])[len(ORDER_SK_PREFIX) :]))

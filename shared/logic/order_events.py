@@ -9,8 +9,9 @@ delivered again, and what was applied the first time is then a duplicate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from shared.domain.events import (
     InboundEvent,
@@ -21,7 +22,9 @@ from shared.domain.events import (
     TipAdjusted,
 )
 from shared.domain.program import Program
+from shared.logic.campaigns import CampaignStore, reverse_order_rewards, reward_order
 from shared.logic.customers import (
+    CustomerOutcome,
     CustomerResult,
     CustomerStore,
     change_membership,
@@ -30,6 +33,15 @@ from shared.logic.customers import (
 )
 from shared.logic.ingestion import IngestResult, LedgerStore, check_order_total, ingest
 from shared.logic.ports import TransientConflict
+
+_MAY_EARN_BONUSES = {CustomerOutcome.CREDITED, CustomerOutcome.DUPLICATE}
+_MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
+"""A duplicate may be a redelivery whose first delivery stopped before the bonus step."""
+
+
+class CustomerAndCampaignStore(CustomerStore, CampaignStore, Protocol):
+    """The customer repository: points and campaign bonuses."""
+
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
     model.detail_type: model
@@ -62,7 +74,7 @@ def apply_order_event(
     shopper: Program,
     customer_programs: Sequence[Program],
     ledger: LedgerStore,
-    customers: CustomerStore,
+    customers: CustomerAndCampaignStore,
     attempt_id: str,
 ) -> OrderEventResult:
     if isinstance(event, MembershipChanged):
@@ -76,7 +88,7 @@ def apply_order_event(
     if isinstance(event, OrderCompleted):
         void = result.void
         for program in customer_programs:
-            done.append(credit_customer(event, now, program, customers, attempt_id, void=void))
+            done.append(_complete(event, now, program, customers, attempt_id, void))
     elif isinstance(event, OrderCancelled):
         customer_id: str | None = event.customer_id
         if customer_id is None:
@@ -92,5 +104,38 @@ def apply_order_event(
             )
         if customer_id is not None:
             for program in customer_programs:
-                done.append(refund_customer(event, customer_id, now, program, customers))
+                done.append(_cancel(event, customer_id, now, program, customers))
     return OrderEventResult(result, done, shopper_program=shopper.id)
+
+
+def _complete(
+    event: OrderCompleted,
+    now: datetime,
+    program: Program,
+    customers: CustomerAndCampaignStore,
+    attempt_id: str,
+    void: bool,
+) -> CustomerResult:
+    """The customer's credit, then the campaign bonuses the order earns."""
+    credited = credit_customer(event, now, program, customers, attempt_id, void=void)
+    if not program.campaigns or credited.outcome not in _MAY_EARN_BONUSES:
+        return credited
+    lot = credited.lot if credited.outcome is CustomerOutcome.CREDITED else None
+    bonuses = reward_order(event, now, program, customers, lot)
+    return replace(credited, campaigns=dict(bonuses)) if bonuses else credited
+
+
+def _cancel(
+    event: OrderCancelled,
+    customer_id: str,
+    now: datetime,
+    program: Program,
+    customers: CustomerAndCampaignStore,
+) -> CustomerResult:
+    """The customer's refund; a cancellation or whole refund also takes the bonuses back."""
+    refunded = refund_customer(event, customer_id, now, program, customers)
+    whole = not isinstance(event, OrderRefunded) or event.amount is None
+    if not (whole and program.campaigns and refunded.outcome in _MAY_TAKE_BONUSES):
+        return refunded
+    taken = reverse_order_rewards(event.order_id, customer_id, now, program, customers)
+    return replace(refunded, campaigns={"pointsTakenBack": taken}) if taken else refunded

@@ -151,7 +151,7 @@ def test_plus_entitlements_for_services(apps: dict[str, ModuleType]) -> None:
     )
     assert status == 200 and view["programId"] == CUSTOMER
     assert view["entitlements"] == [
-        {"perkId": "free_delivery", "granted": True, "reason": "plan_active"}
+        {"perkId": "free_delivery", "granted": True, "reason": "plan_active", "leadMinutes": None}
     ]
     _, me, _ = call(apps["member_api"], customer_http("GET", "/v1/me", "cat"))
     assert me["plus"]["plan"] == "plus" and me["plus"]["entitlements"] == ["free_delivery"]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from shared.domain.customer_events import customer_events
 from shared.domain.order_events import shopper_order_events
+from shared.logic.ledger import ledger_projection
 from shared.streams import Change, ItemKind, StreamRouter
 
 PK = "P#customer-rewards#M#c1"
@@ -182,3 +183,32 @@ def test_a_shoppers_credited_order_publishes_points_earned_once() -> None:
     assert shopper_order_events(None, order(status="credited", completedAt="x")) == []  # customer
     reversed_order = {**shopper_order, "status": "reversed"}
     assert shopper_order_events(shopper_order, reversed_order) == []
+
+
+def test_a_bonus_and_its_reversal_are_published_and_kept_in_the_ledger() -> None:
+    reward = {
+        "pk": PK,
+        "sk": "REWARD#eco_no_cutlery#o1",
+        "memberId": "c1",
+        "campaignId": "eco_no_cutlery",
+        "orderId": "o1",
+        "points": 20,
+        "period": "2026-11",
+        "state": "credited",
+        "occurredAt": "2026-11-23T10:00:00.000000+00:00",
+        "ruleVersion": "customer-rewards@1",
+    }
+    (paid,) = customer_events(None, reward)
+    assert paid.detail_type == "CampaignRewarded"
+    assert (paid.detail["campaignId"], paid.detail["points"]) == ("eco_no_cutlery", 20)
+    reversed_reward = {**reward, "state": "reversed", "reversedAt": "2026-11-24T09:00:00Z"}
+    (back,) = customer_events(reward, reversed_reward)
+    assert back.detail_type == "CampaignRewardReversed" and back.detail["eventId"]
+    assert customer_events(reversed_reward, reversed_reward) == []
+
+    entries = [entry for _, _, entry in ledger_projection(None, reward)]
+    assert [(e.kind, e.points, e.reason) for e in entries] == [
+        ("bonus", 20, "campaign:eco_no_cutlery")
+    ]
+    later = [entry for _, _, entry in ledger_projection(reward, reversed_reward)]
+    assert [(e.kind, e.points) for e in later] == [("bonus_reversal", -20)]

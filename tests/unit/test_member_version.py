@@ -24,6 +24,8 @@ READS = "reads"
 # update, which bumps, is the member write), or why it leaves v alone.
 PATHS: dict[tuple[str, str], object] = {
     ("customers.py", "_update_member_if"): "a helper: its callers decide",
+    ("campaigns.py", "reward"): BUMPS,
+    ("campaigns.py", "reverse_reward"): BUMPS,
     ("customers.py", "_wallet_request"): "the wallet is not part of v (docs/perks.md)",
     ("customers.py", "credit"): ("via", "_credit_member"),
     ("customers.py", "_credit_member"): BUMPS,
