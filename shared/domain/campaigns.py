@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from .events import OrderCompleted
-from .perks import period_key
+from .periods import period_key
 from .program import Campaign, Program
 from .timeutil import local_day, to_utc_iso
 

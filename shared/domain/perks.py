@@ -40,9 +40,10 @@ from .events import InboundEvent
 from .ids import Identifier, MemberIdField
 from .keys import quota_sk
 from .money import Money
+from .periods import period_key
 from .program import Limits, Perk, PerkKind, Program, QuotaPeriod, Slug
 from .tiers import earned_tier, is_eligible, rank
-from .timeutil import Instant, local_day, quarter_of, to_utc_iso
+from .timeutil import Instant, local_day, to_utc_iso
 
 NO_TIER = "none"
 """The ``rates`` key of members below the first tier."""
@@ -165,16 +166,6 @@ def rate_for(perk: Perk, tier: str | None) -> Decimal:
 
 
 # -- quota periods --------------------------------------------------------------------------------
-
-
-def period_key(day: date, period: QuotaPeriod) -> str:
-    """``2026-11`` (month), ``2026-Q4`` (quarter) or ``2026`` (year), in the program's zone."""
-    if period is QuotaPeriod.MONTH:
-        return f"{day.year:04d}-{day.month:02d}"
-    if period is QuotaPeriod.QUARTER:
-        year, quarter = quarter_of(day)
-        return f"{year:04d}-Q{quarter}"
-    return f"{day.year:04d}"
 
 
 def period_start(day: date, period: QuotaPeriod) -> date:

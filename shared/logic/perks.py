@@ -39,6 +39,7 @@ from shared.domain.keys import (
     quota_sk,
 )
 from shared.domain.money import Money
+from shared.domain.periods import period_key
 from shared.domain.perks import (
     REDEEMABLE,
     AccessReason,
@@ -64,7 +65,6 @@ from shared.domain.perks import (
     next_period_start,
     open_guard,
     period_ends,
-    period_key,
     perk_access,
     perks_of_kind,
     plan_redemption,

@@ -29,6 +29,7 @@ from shared.domain.keys import (
     redemption_sk,
     waiting_sk,
 )
+from shared.domain.periods import period_key
 from shared.domain.perk_events import perk_events
 from shared.domain.perks import (
     AccessReason,
@@ -46,7 +47,6 @@ from shared.domain.perks import (
     new_redemption_id,
     next_period_start,
     period_ends,
-    period_key,
     period_start,
     perk_access,
     plan_redemption,
