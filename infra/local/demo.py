@@ -4,7 +4,8 @@ A few hundred shoppers with 90 days of history, replayed in time order through P
 bus the functions use: orders (single, double and triple batches; a few cancelled or refunded,
 some refunds partial), tip adjustments (some of them tip-baiting), ratings, partner fuel
 purchases (a few refunded), and the customers' side: every order also credits its customer in
-the customer program, and a fifth of the customers hold a Plus membership (``MembershipChanged``
+the customer program (a third of the orders with an eco choice, which the ``eco_no_cutlery``
+campaign rewards), and a fifth of the customers hold a Plus membership (``MembershipChanged``
 from billing). Casual, regular, busy and pro shoppers are mixed so that every tier shows up.
 Each event's ``Time`` is when it happened (plus a short delivery delay), as a replay of the last
 90 days.
@@ -80,6 +81,8 @@ def generate(
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by seed
     customers = [f"demo-customer-{index:04d}" for index in range(1, members * 2 + 1)]
     harsh = set(rng.sample(customers, k=max(1, len(customers) // 25)))
+    # Eco choices from a generator of their own: the rest of the history stays as it was.
+    eco = random.Random(seed + 1)  # noqa: S311 - synthetic data, reproducible by seed
     events: list[tuple[datetime, dict[str, Any]]] = []
 
     def add(at: datetime, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
@@ -116,6 +119,8 @@ def generate(
                     "batchSize": rng.choices((1, 2, 3), weights=profile.batch_weights)[0],
                     "total": _money(rng.uniform(15, 180)),
                     "tip": _money(tip),
+                    # A third of the customers refuse plastic cutlery: the campaign's bonus.
+                    **({"ecoChoices": ["no_cutlery"]} if eco.random() < 0.33 else {}),
                 },
             )
             roll = rng.random()
