@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from shared.domain.ids import OrderIdField
+from shared.domain.numbers import WHOLE
 
 
 class HoldRequest(BaseModel):
@@ -18,7 +19,7 @@ class HoldRequest(BaseModel):
     )
 
     order_id: OrderIdField = Field(description="The order the points pay for (one hold each).")
-    points: Annotated[int, Field(ge=1, le=100_000_000, strict=True)] = Field(
+    points: Annotated[int, Field(ge=1, le=100_000_000, strict=True), WHOLE] = Field(
         description="Points to hold: at least the program's minimum, in its multiples."
     )
 
