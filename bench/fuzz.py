@@ -18,9 +18,10 @@ Every answer must pass schemathesis' checks:
 An operation without inputs (``GET /v1/me``) has nothing to vary but the caller, so it gets as
 many cases as distinct callers; hypothesis stops once it has seen every input it can make.
 
-Run: ``python -m bench.fuzz`` (part of ``make bench``): writes bench/results/fuzz.json (cases
-and failures per operation). tests/integration/test_fuzz.py runs the same with a few cases per
-operation in every test run.
+Run: ``python -m bench.fuzz`` (part of ``make bench``): writes bench/results/fuzz.json (cases,
+answers and failures per operation) and, with ``--update-readme README.md``, the README's
+figures; ``--cases N`` for another count. tests/integration/test_fuzz.py runs the same with a
+few cases per operation in every test run.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import random
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,8 @@ import hypothesis
 import jwt
 import requests
 import schemathesis
-from hypothesis import strategies as st
 from samlite.auth import load_key_pair, mint_token
-from samlite.testing import RunningStack, running_stack, signed_headers
+from samlite.testing import RunningStack, http, running_stack, signed_headers
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
@@ -62,7 +63,10 @@ OPENAPI = ROOT / "docs" / "openapi.json"
 CASES = 500
 """Cases per operation (half positive, half negative) in the bench."""
 MEMBERS_PER_PROGRAM = 12
+CART, CUSTOMERS = "cart-star", "customer-rewards"
 ADMINS = 12
+SEEDED = 0.7
+"""How often a valid case gets a seeded value for a parameter or field that has some."""
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -151,8 +155,10 @@ class Callers:
         ]
         return cls(members, admins, token("fuzz-late", admin, ttl=-60))
 
-    def strategy(self, scheme: str) -> st.SearchStrategy[dict[str, Any]]:
-        """What to send the request with: headers and a requests auth."""
+    def choices(self, scheme: str) -> list[dict[str, Any]]:
+        """What a request may be sent with (headers, a requests auth), to pick from with a plain
+        RNG: hypothesis would favour the first ones, and one member would meet its request
+        limit (429) on every write."""
 
         def bearer(token: str) -> dict[str, Any]:
             return {"headers": {"authorization": f"Bearer {token}"}}
@@ -168,7 +174,7 @@ class Callers:
             refused = [*refused, bearer(self.members[0])]
         else:
             raise ValueError(f"no caller for the security scheme {scheme!r}")
-        return st.sampled_from(admitted + refused)
+        return admitted + refused
 
 
 @dataclass
@@ -216,6 +222,88 @@ def label(operation: Any) -> str:
     return f"{operation.method.upper()} {operation.path}"
 
 
+Known = dict[str, list[Any]]
+"""Seeded values by parameter or body field name, which valid cases use (odds ``SEEDED``)."""
+
+
+def seed_data(running: RunningStack, now: datetime) -> Known:
+    """Give the pool's members something to read and act on, through the service routes: an
+    order of a month ago (points available), a recent order and its rating, and a checkout hold.
+    Random ids would meet only 404s; the seeded ones lead the valid cases past them."""
+    ratings: list[str] = []
+    orders: list[str] = []
+    shoppers = [f"fuzz-{index}-{CART}" for index in range(MEMBERS_PER_PROGRAM)]
+    customers = [f"fuzz-{index}-{CUSTOMERS}" for index in range(MEMBERS_PER_PROGRAM)]
+
+    def post(path: str, document: dict[str, Any], *, accepted: tuple[int, ...]) -> None:
+        url = running.http + path
+        body = json.dumps(document).encode()
+        status, _, answer = http("POST", url, headers=signed_headers("POST", url, body), body=body)
+        if status not in accepted:
+            raise RuntimeError(f"seeding {path}: {status} {answer}")
+
+    for index, (shopper, customer) in enumerate(zip(shoppers, customers, strict=True)):
+        for order, completed in ((f"fuzz-old-{index}", 30), (f"fuzz-new-{index}", 2)):
+            detail = {
+                "orderId": order,
+                "memberId": shopper,
+                "customerId": customer,
+                "completedAt": (now - timedelta(days=completed)).isoformat(),
+                "batchSize": 1,
+                "total": {"amount": "1000.00", "currency": "USD"},
+                "tip": {"amount": "20.00", "currency": "USD"},
+            }
+            post("/v1/events", {"detail-type": "OrderCompleted", "detail": detail}, accepted=(200,))
+            orders.append(order)
+        rating_id = f"fuzz-rating-{index}"
+        rating = {
+            "ratingId": rating_id,
+            "orderId": f"fuzz-new-{index}",
+            "memberId": shopper,
+            "customerId": customer,
+            "stars": 1 + index % 5,
+            "reasons": [],
+            "submittedAt": (now - timedelta(days=1)).isoformat(),
+        }
+        post(
+            "/v1/events/ratings",
+            {"detail-type": "RatingSubmitted", "source": "fuzz", "detail": rating},
+            accepted=(200,),
+        )
+        ratings.append(rating_id)
+        post(
+            f"/v1/members/{customer}/holds?programId={CUSTOMERS}",
+            {"orderId": f"fuzz-hold-{index}", "points": 500},
+            accepted=(201,),
+        )
+        orders.append(f"fuzz-hold-{index}")
+    running.wait_idle(timeout=120)
+    programs = all_programs()
+    return {
+        "memberId": shoppers + customers,
+        "ratingId": ratings,
+        "orderId": orders,
+        # The customer program twice: the one whose points can be held.
+        "programId": [CART, CUSTOMERS, CUSTOMERS],
+        "points": [500, 1000, 1500],
+        "perkId": sorted({perk.id for program in programs for perk in program.perks}),
+    }
+
+
+def _use_known(case: Any, known: Known, rng: random.Random, query: list[str]) -> None:
+    """Put seeded values in place of generated ones (each with odds ``SEEDED``), and in an optional
+    query parameter left out (``programId``: the default program holds no points); valid cases
+    only: the seeded values are valid, and a broken case must stay broken where it was."""
+    if query and case.query is None:
+        case.query = {}
+    for container, extra in ((case.path_parameters, []), (case.query, query), (case.body, [])):
+        if not isinstance(container, dict):
+            continue
+        for name in dict.fromkeys([*container, *extra]):
+            if name in known and rng.random() < SEEDED:
+                container[name] = rng.choice(known[name])
+
+
 def fuzz_operation(
     operation: Any,
     base_url: str,
@@ -223,6 +311,7 @@ def fuzz_operation(
     cases: int,
     seed: int = 0,
     session: requests.Session | None = None,
+    known: Known | None = None,
 ) -> Outcome:
     """Send up to ``cases`` generated requests (half positive, half negative) to ``operation``,
     run the checks on each answer, and collect what failed (the run goes on after a failure,
@@ -231,10 +320,12 @@ def fuzz_operation(
     started = time.monotonic()
     raw = operation.schema.raw_schema["paths"][operation.path][operation.method.lower()]
     schemes = [name for requirement in raw.get("security", []) for name in requirement]
-    caller = callers.strategy(schemes[0]) if schemes else st.just({})
+    choices = callers.choices(schemes[0]) if schemes else [{}]
+    query = [p["name"] for p in raw.get("parameters", []) if p["in"] == "query"]
+    rng = random.Random(seed)
     session = session or requests.Session()
     for mode in MODES:
-        strategy = st.tuples(operation.as_strategy(generation_mode=mode), caller)
+        strategy = operation.as_strategy(generation_mode=mode)
 
         @hypothesis.settings(
             max_examples=max(1, cases // len(MODES)),
@@ -246,9 +337,12 @@ def fuzz_operation(
         )
         @hypothesis.seed(seed)
         @hypothesis.given(strategy)
-        def run(drawn: tuple[Any, dict[str, Any]]) -> None:
-            case, how = drawn
-            outcome.cases[case.meta.generation.mode.value if case.meta else "?"] += 1
+        def run(case: Any) -> None:
+            how = rng.choice(choices)
+            generated = case.meta.generation.mode.value if case.meta else "?"
+            if known and generated == schemathesis.GenerationMode.POSITIVE.value:
+                _use_known(case, known, rng, query)
+            outcome.cases[generated] += 1
             try:
                 response = case.call(
                     base_url=base_url,
@@ -278,9 +372,12 @@ def fuzz_operation(
 def fuzz(running: RunningStack, cases: int, seed: int = 0) -> dict[str, Any]:
     schema = load_schema(running.http)
     callers = Callers.of(running)
+    known = seed_data(running, datetime.now(UTC))
     session = requests.Session()
     by_operation = {
-        label(operation): fuzz_operation(operation, running.http, callers, cases, seed, session)
+        label(operation): fuzz_operation(
+            operation, running.http, callers, cases, seed, session, known
+        )
         for operation in operations(schema)
     }
     return {
@@ -332,12 +429,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cases", type=int, default=CASES, help="cases per operation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--update-readme", type=Path, help="README whose figures to replace")
     args = parser.parse_args()
     results = run(args.cases, args.seed)
     out = common.RESULTS / "fuzz.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    block = table(results)
+    print(block)
+    if args.update_readme:
+        common.update_readme(args.update_readme, "fuzz", block)
 
 
 if __name__ == "__main__":

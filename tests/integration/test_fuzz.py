@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -44,6 +45,11 @@ def callers(stack: RunningStack) -> fuzz.Callers:
 
 
 @pytest.fixture(scope="module")
+def known(stack: RunningStack) -> fuzz.Known:
+    return fuzz.seed_data(stack, datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
 def schema(stack: RunningStack) -> Any:
     return fuzz.load_schema(stack.http)
 
@@ -58,9 +64,10 @@ def test_every_operation_of_the_document_is_fuzzed(schema: Any) -> None:
 
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_generated_requests_get_documented_answers(
-    stack: RunningStack, callers: fuzz.Callers, schema: Any, label: str
+    stack: RunningStack, callers: fuzz.Callers, known: fuzz.Known, schema: Any, label: str
 ) -> None:
-    outcome = fuzz.fuzz_operation(_operation(schema, label), stack.http, callers, CASES)
+    operation = _operation(schema, label)
+    outcome = fuzz.fuzz_operation(operation, stack.http, callers, CASES, known=known)
     assert outcome.cases["positive"] > 0, outcome.as_dict()
     # The admitted callers got past the gateway (a signer that signs wrong would leave 403s).
     assert set(outcome.statuses) - {401, 403}, outcome.as_dict()
