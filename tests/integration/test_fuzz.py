@@ -78,14 +78,21 @@ def test_generated_requests_get_documented_answers(
 def test_the_checks_catch_an_answer_the_document_does_not_give(
     stack: RunningStack, callers: fuzz.Callers
 ) -> None:
-    """The same run against a document that forgets the 422 of a route: invalid input must
-    then fail the status check (the fuzzing can fail)."""
+    """The same run against a document that forgets the 422 of a route and the gateway's body
+    of its 401: invalid input must then fail the status check, and a request without a valid
+    token the schema check (the fuzzing can fail)."""
     document = copy.deepcopy(DOCUMENT)
-    del document["paths"]["/v1/me/ledger"]["get"]["responses"]["422"]
+    responses = document["paths"]["/v1/me/ledger"]["get"]["responses"]
+    del responses["422"]
+    responses["401"]["content"]["application/json"]["schema"] = {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
     forgetful = schemathesis.openapi.from_dict(document)
     forgetful.config.update(base_url=stack.http)
     outcome = fuzz.fuzz_operation(
         _operation(forgetful, "GET /v1/me/ledger"), stack.http, callers, 20
     )
     assert outcome.statuses[422] > 0, outcome.as_dict()
-    assert any("status code" in title.lower() for title in outcome.failures), outcome.failures
+    assert outcome.statuses[401] > 0, outcome.as_dict()
+    titles = " ".join(outcome.failures).lower()
+    assert "status code" in titles and "schema" in titles, outcome.failures
