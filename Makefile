@@ -65,6 +65,7 @@ bench: install ## measure units and speed on DynamoDB Local (about half an hour)
 	@$(UV) run python -m bench.perks
 	@$(UV) run python -m bench.coldstart --update-readme README.md
 	@$(UV) run python -m bench.load --update-readme README.md
+	@$(UV) run python -m bench.fuzz --update-readme README.md
 	@$(UV) run python -m bench.cost
 
 clean: ## remove build outputs and caches (keeps .local data)

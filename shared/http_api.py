@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, get_origin, get_type_hints
+from urllib.parse import unquote
 
 from shared.api_models.errors import ErrorBody, invalid_input_from
 from shared.domain.errors import (
@@ -385,10 +386,13 @@ class HttpApi:
                 match = route.pattern.match(request.path)
                 if match is None:
                     continue
+                # A client percent-encodes the characters of an id that a path segment may not
+                # carry as they are (``@``, ``+``, ``/``, ...), and ``rawPath`` may keep them
+                # encoded: the handler gets the id the client meant. No id may contain ``%``,
+                # so decoding a value that arrived decoded changes nothing valid.
+                values = {name: unquote(value) for name, value in match.groupdict().items()}
                 try:
-                    response = route.answer(
-                        route.function(**route.arguments(request, match.groupdict()))
-                    )
+                    response = route.answer(route.function(**route.arguments(request, values)))
                 except Exception as exc:
                     handler = next(
                         (

@@ -142,6 +142,11 @@ def exclude(rating_id: RatingIdPath, body: AdminReason) -> Response:
 @app.delete(
     "/v1/admin/ratings/<ratingId>/exclusion",
     summary="Restore a rating an administrator excluded (audited; idempotent)",
+    description=(
+        'The reason is required, in the body (`{"reason": ...}`) or, for a client whose '
+        "DELETE carries no body, as the `reason` query parameter: without either, 422 naming "
+        "`reason`."
+    ),
     security=ADMIN,
     tags=["admin"],
     responses=_responses("The rating as it stands", RatingChange, *EDIT_ERRORS),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from shared.domain.ids import OrderIdField
+from shared.domain.numbers import WHOLE
 
 
 class HoldRequest(BaseModel):
@@ -18,7 +19,7 @@ class HoldRequest(BaseModel):
     )
 
     order_id: OrderIdField = Field(description="The order the points pay for (one hold each).")
-    points: Annotated[int, Field(ge=0, le=100_000_000, strict=True)] = Field(
+    points: Annotated[int, Field(ge=0, le=100_000_000, strict=True), WHOLE] = Field(
         default=0,
         description="Points to hold: at least the program's minimum, in its multiples (0 or "
         "absent: the wallet alone pays).",

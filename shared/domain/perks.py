@@ -40,6 +40,7 @@ from .events import InboundEvent
 from .ids import Identifier, MemberIdField
 from .keys import quota_sk
 from .money import Money
+from .numbers import WHOLE
 from .periods import period_key
 from .program import Limits, Perk, PerkKind, Program, QuotaPeriod, Slug
 from .tiers import earned_tier, is_eligible, rank
@@ -245,7 +246,7 @@ class RedemptionRequest(BaseModel):
         default=None, alias="date", description="Booking perks: the date booked (YYYY-MM-DD)."
     )
     unit: BookingUnit | None = Field(default=None, description="Booking perks: day or hour.")
-    hours: Annotated[int, Field(ge=1, le=24, strict=True)] | None = Field(
+    hours: Annotated[int, Field(ge=1, le=24, strict=True), WHOLE] | None = Field(
         default=None, description="Booking perks by the hour: how many hours on that date."
     )
 

@@ -105,6 +105,12 @@ def test_a_route_returning_a_model_answers_its_json_by_alias_with_validated_para
     assert request("GET", "/v1/things/t-7", stage="dev") == (200, {"thing_id": "t-7", "limit": 5})
 
 
+@pytest.mark.parametrize(("raw", "meant"), [("t-7", "t-7"), ("t%2D7", "t-7"), ("%74-7", "t-7")])
+def test_a_percent_encoded_path_parameter_reaches_the_handler_decoded(raw: str, meant: str) -> None:
+    # Found by fuzzing (bench/fuzz.py): an id with ``@`` or ``+``, sent encoded, was refused.
+    assert request("GET", f"/v1/things/{raw}") == (200, {"thing_id": meant, "limit": 5})
+
+
 @pytest.mark.parametrize(
     ("method", "path", "query", "field"),
     [
