@@ -38,10 +38,12 @@ from shared.http_api import (
     token_subject,
 )
 from shared.logic.members import (
+    ChallengesView,
     EntitlementsView,
     LedgerPage,
     MemberBadge,
     MemberView,
+    challenges_view,
     customer_view,
     entitlements_view,
     ledger_page,
@@ -118,6 +120,18 @@ def get_ledger(limit: PageSize = 50, next_token: PageToken = None) -> LedgerPage
 def get_perks() -> PerksView:
     program = token_program(app, settings().program_id)
     return perks_view(token_subject(app), request_time(app), program, perk_repository())
+
+
+@app.get(
+    "/v1/me/challenges",
+    summary="Campaigns and the member's progress in each this period",
+    security=MEMBER,
+    tags=["member"],
+    responses=responses("Each campaign of the member's program, with their progress", 401, 422),
+)
+def get_challenges() -> ChallengesView:
+    program = token_program(app, settings().program_id)
+    return challenges_view(token_subject(app), request_time(app), program, perk_repository())
 
 
 @app.get(

@@ -142,6 +142,22 @@ class PerkRepository(DynamoRepository):
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def campaign_counts(self, program_id: str, member_id: str, sks: list[str]) -> dict[str, int]:
+        """The member's campaign counts (``CAMPAIGN#{id}#{period}``, ``n``) under these keys,
+        eventually consistent (half a read unit each); absent keys count 0."""
+        counts: dict[str, int] = {}
+        for sk in sks:
+            response = self._call(
+                "GetItem",
+                self.client.get_item,
+                TableName=self.table_name,
+                Key=self._key(program_id, member_id, sk),
+                ConsistentRead=False,
+            )
+            item = response.get("Item")
+            counts[sk] = int(from_item(item).get("n") or 0) if item else 0
+        return counts
+
     def member_and_quotas(
         self, program_id: str, member_id: str, first_sk: str, last_sk: str
     ) -> dict[str, dict[str, Any]]:

@@ -323,3 +323,61 @@ def public_badge(
 
 
 # -- HTTP glue shared by member_api and perk_redemption --------------------------------------------
+
+
+# -- campaigns ----------------------------------------------------------------------------------
+
+
+class Challenge(_Out):
+    campaign_id: str
+    name: str
+    points: int = Field(description="The bonus an order that qualifies earns.")
+    eco_choice: str | None = Field(
+        default=None, description="The choice an order must carry (ecoChoices), if any."
+    )
+    period: str = Field(description="The current period the member's limit counts in.")
+    earned: int = Field(description="Bonuses earned in this period.")
+    limit: int
+    remaining: int
+
+
+class ChallengesView(_Out):
+    program_id: str
+    challenges: list[Challenge]
+
+
+class CampaignCounts(Protocol):
+    def campaign_counts(
+        self, program_id: str, member_id: str, sks: list[str]
+    ) -> dict[str, int]: ...
+
+
+def challenges_view(
+    member_id: str, now: datetime, program: Program, store: CampaignCounts
+) -> ChallengesView:
+    """``GET /v1/me/challenges``: each campaign with the member's progress in its current period
+    (the program's zone): one eventually consistent item read per campaign, none without."""
+    from shared.domain.keys import campaign_count_sk  # noqa: PLC0415
+    from shared.domain.periods import period_key  # noqa: PLC0415
+
+    today = local_day(now, program.zone)
+    periods = {c.id: period_key(today, c.per_member.period) for c in program.campaigns}
+    keys = {c.id: campaign_count_sk(c.id, periods[c.id]) for c in program.campaigns}
+    counts = store.campaign_counts(program.id, member_id, list(keys.values())) if keys else {}
+    challenges = []
+    for campaign in program.campaigns:
+        earned = counts.get(keys[campaign.id], 0)
+        limit = campaign.per_member.count
+        challenges.append(
+            Challenge(
+                campaign_id=campaign.id,
+                name=campaign.name or campaign.id,
+                points=campaign.points,
+                eco_choice=campaign.when.eco_choice,
+                period=periods[campaign.id],
+                earned=earned,
+                limit=limit,
+                remaining=max(0, limit - earned),
+            )
+        )
+    return ChallengesView(program_id=program.id, challenges=challenges)

@@ -171,3 +171,47 @@ def test_concurrent_orders_never_spend_past_the_budget(
             "Item"
         ]["spent"]["N"]
         assert int(spent) == budget
+
+
+def test_the_member_sees_their_progress_this_period(app: ModuleType) -> None:
+    """GET /v1/me/challenges: each campaign with what the member earned in its current period,
+    one half read unit per campaign."""
+    from tests.integration.test_customer_api import customer_http  # noqa: PLC0415
+    from tests.integration.test_perks_helpers import call  # noqa: PLC0415
+
+    for _ in range(3):
+        app.lambda_handler(order("pia"), FakeContext())
+    member_api = load_function("member_api")
+    request = customer_http("GET", "/v1/me/challenges", "pia")
+    request["requestContext"]["timeEpoch"] = int((NOW + timedelta(days=1)).timestamp() * 1000)
+    meter = composition.meter()
+    meter.reset()
+    status, body, _ = call(member_api, request)
+    assert status == 200, body
+    assert meter.read_units == 0.5
+    assert body == {
+        "programId": PROGRAM.id,
+        "challenges": [
+            {
+                "campaignId": "eco_no_cutlery",
+                "name": "No plastic cutlery",
+                "points": 20,
+                "ecoChoice": "no_cutlery",
+                "period": "2026-11",
+                "earned": 3,
+                "limit": 4,
+                "remaining": 1,
+            }
+        ],
+    }
+    # Next month the count starts again; a shopper's program has no campaigns.
+    request["requestContext"]["timeEpoch"] = int(
+        datetime(2026, 12, 2, tzinfo=UTC).timestamp() * 1000
+    )
+    _, december, _ = call(member_api, request)
+    assert december["challenges"][0]["earned"] == 0
+    assert december["challenges"][0]["period"] == "2026-12"
+    from tests.integration.test_perks_helpers import http  # noqa: PLC0415
+
+    _, shopper, _ = call(member_api, http("GET", "/v1/me/challenges", sub="pia"))
+    assert shopper == {"programId": "cart-star", "challenges": []}
