@@ -56,7 +56,7 @@ build: install ## sam build for python3.13 on arm64 (finds python3.13, e.g. pyen
 deploy: build ## sam deploy to STAGE=dev|staging|prod (needs AWS credentials)
 	@bash infra/scripts/tools.sh exec sam deploy --config-env $(if $(filter dev,$(STAGE)),default,$(STAGE))
 
-bench: install ## measure units and speed on DynamoDB Local (about half an hour); results in bench/results/
+bench: install ## measure units and speed on DynamoDB Local (about 40 minutes, the fuzzing 8 of them); results in bench/results/
 	@$(UV) run python -m infra.ddb_local install >/dev/null
 	@$(UV) run python -m bench.ingestion --update-readme README.md
 	@$(UV) run python -m bench.customers --update-readme README.md
