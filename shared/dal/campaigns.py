@@ -17,7 +17,7 @@ from typing import Any
 from shared.domain.campaigns import REVERSED, REWARDED, RewardPlan, RewardReversal
 from shared.domain.keys import MEMBER_SK, campaign_budget_key, campaign_count_sk, reward_sk
 
-from .dynamodb import DynamoRepository, Update, av, from_item
+from .dynamodb import DynamoRepository, Update, av
 
 
 class RewardWrite(StrEnum):
@@ -118,15 +118,9 @@ class CampaignWrites(DynamoRepository):
         """The order's reward items, of these campaigns (one strongly consistent read each)."""
         found = []
         for campaign_id in campaign_ids:
-            response = self._call(
-                "GetItem",
-                self.client.get_item,
-                TableName=self.table_name,
-                Key=self._key(program_id, member_id, reward_sk(campaign_id, order_id)),
-                ConsistentRead=True,
-            )
-            if "Item" in response:
-                found.append(from_item(response["Item"]))
+            item = self._get_item(program_id, member_id, reward_sk(campaign_id, order_id))
+            if item is not None:
+                found.append(item)
         return found
 
     def reverse_reward(

@@ -58,15 +58,7 @@ class CustomerRepository(CampaignWrites):
     def get_customer_order(
         self, program_id: str, member_id: str, order_id: str
     ) -> dict[str, Any] | None:
-        response = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key=self._key(program_id, member_id, order_sk(order_id)),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
+        return self._get_item(program_id, member_id, order_sk(order_id))
 
     def _found(
         self, reasons: list[dict[str, Any]], member: int | None = 1, wallet: int | None = None

@@ -264,14 +264,21 @@ class DynamoRepository:
 
     # -- the member item, which every repository reads --------------------------------------
 
-    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None:
-        """The member item's attributes (totals and window buckets), or None."""
+    def _get_item(
+        self, program_id: str, member_id: str, sk: str, consistent: bool = True
+    ) -> dict[str, Any] | None:
+        """One item of the member's partition as plain values, or None (one GetItem: a read
+        unit per 4 KB strongly consistent, half eventually)."""
         response = self._call(
             "GetItem",
             self.client.get_item,
             TableName=self.table_name,
-            Key=self._key(program_id, member_id, MEMBER_SK),
-            ConsistentRead=True,
+            Key=self._key(program_id, member_id, sk),
+            ConsistentRead=consistent,
         )
         item = response.get("Item")
         return from_item(item) if item else None
+
+    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None:
+        """The member item's attributes (totals and window buckets), or None."""
+        return self._get_item(program_id, member_id, MEMBER_SK)

@@ -132,30 +132,15 @@ class PerkRepository(DynamoRepository):
 
     def get_member_eventually(self, program_id: str, member_id: str) -> dict[str, Any] | None:
         """The member item, eventually consistent (half a read unit): for services' checks."""
-        response = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key=self._member_key(program_id, member_id),
-            ConsistentRead=False,
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
+        return self._get_item(program_id, member_id, MEMBER_SK, consistent=False)
 
     def campaign_counts(self, program_id: str, member_id: str, sks: list[str]) -> dict[str, int]:
         """The member's campaign counts (``CAMPAIGN#{id}#{period}``, ``n``) under these keys,
         eventually consistent (half a read unit each); absent keys count 0."""
         counts: dict[str, int] = {}
         for sk in sks:
-            response = self._call(
-                "GetItem",
-                self.client.get_item,
-                TableName=self.table_name,
-                Key=self._key(program_id, member_id, sk),
-                ConsistentRead=False,
-            )
-            item = response.get("Item")
-            counts[sk] = int(from_item(item).get("n") or 0) if item else 0
+            item = self._get_item(program_id, member_id, sk, consistent=False)
+            counts[sk] = int(item.get("n") or 0) if item else 0
         return counts
 
     def member_and_quotas(
@@ -399,15 +384,7 @@ class PerkRepository(DynamoRepository):
         self, program_id: str, member_id: str, redemption_id: str
     ) -> dict[str, Any] | None:
         """The stored redemption item (with its quota key and slot), strongly consistent."""
-        response = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key=self._key(program_id, member_id, redemption_sk(redemption_id)),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
+        return self._get_item(program_id, member_id, redemption_sk(redemption_id))
 
     # -- quota keys (one-off) -----------------------------------------------------------
 
