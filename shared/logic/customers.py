@@ -424,6 +424,21 @@ def _view(program: Program, order_id: str, hold: Mapping[str, Any], created: boo
     )
 
 
+def _new_view(
+    program: Program,
+    order_id: str,
+    points: int,
+    state: str,
+    expires_at: datetime,
+    wallet: tuple[str, Decimal] | None,
+) -> HoldView:
+    """The view of a hold just written (held, or captured at once)."""
+    hold: dict[str, Any] = {"points": points, "state": state, "expiresAt": to_utc_iso(expires_at)}
+    if wallet is not None:
+        hold["wallet"] = wallet[1]
+    return _view(program, order_id, hold, created=True)
+
+
 def _wallet_refused(
     member_id: str, wallet: tuple[str, Decimal], found: Mapping[str, Any]
 ) -> DomainError:
@@ -476,14 +491,7 @@ def place_hold(
             program.id, member_id, order_id, points, now, expires_at, attempt_id, wallet
         )
         if written.applied:
-            placed: dict[str, Any] = {
-                "points": points,
-                "state": "held",
-                "expiresAt": to_utc_iso(expires_at),
-            }
-            if wallet is not None:
-                placed["wallet"] = wallet[1]
-            return _view(program, order_id, placed, created=True)
+            return _new_view(program, order_id, points, "held", expires_at, wallet)
         if written.order is not None:
             existing = _hold(written.order)
             if existing is None and written.order.get("status") == "credited":
@@ -553,14 +561,7 @@ def _capture_late(
         wallet_returned=wallet_returned,
     )
     if written.applied:
-        captured: dict[str, Any] = {
-            "points": points,
-            "state": "captured",
-            "expiresAt": to_utc_iso(now),
-        }
-        if wallet is not None:
-            captured["wallet"] = wallet[1]
-        return _view(program, order_id, captured, created=True)
+        return _new_view(program, order_id, points, "captured", now, wallet)
     if written.order is not None:
         return None  # a hold (or a refund) came meanwhile: look again
     if wallet is not None and written.wallet is not None:
