@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cache
+
+from msgspec import Struct
 
 TABLE_NAME_LENGTH = (3, 255)
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Struct, frozen=True):
     table_name: str
     event_bus_name: str = "default"
     program_id: str = "cart-star"

@@ -10,10 +10,11 @@ cases never see a raw item.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, WAITING_SK_PREFIX
 
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Struct, frozen=True):
     keys: dict[str, Any]
     old: dict[str, Any] | None
     new: dict[str, Any] | None
@@ -78,8 +78,7 @@ def kind_of(sk: str) -> ItemKind | None:
 Handler = Callable[[Change], None]
 
 
-@dataclass(frozen=True)
-class StreamRouter:
+class StreamRouter(Struct, frozen=True):
     """Hands each change to the handler of its item's kind; changes of other kinds are ignored
     (a stream trigger's filter may pass them, and a record of no interest is not a failure)."""
 

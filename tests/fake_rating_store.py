@@ -8,8 +8,10 @@ Local in the other tests; this fake only trades the wire for speed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec.structs import replace
 
 from shared.dal.dynamodb import order_record
 from shared.domain.orders import OrderRecord

@@ -11,10 +11,11 @@ bench/ingestion.py) without anyone listing it here.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from msgspec.structs import replace
 
 from shared.dal.perks import PerkRepository
 from shared.dal.ratings import RatingRepository

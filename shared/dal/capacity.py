@@ -6,12 +6,12 @@ answer here, so benchmarks and tests read real units rather than estimates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import Struct, field
 
-@dataclass
-class CapacityMeter:
+
+class CapacityMeter(Struct):
     read_units: float = 0.0
     write_units: float = 0.0
     calls: int = 0

@@ -9,10 +9,11 @@ requests only ever reach their own items, whatever ids they send.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from shared.domain.keys import (
     LEGACY_QUOTA_SK_PREFIX,
@@ -39,8 +40,7 @@ IDEMPOTENCY_TTL = timedelta(days=7)
 """How long the first result of an ``Idempotency-Key`` is kept (DynamoDB's TTL removes it)."""
 
 
-@dataclass(frozen=True)
-class LegacyQuotaMove:
+class LegacyQuotaMove(Struct, frozen=True):
     """What ``PerkRepository.move_legacy_quotas`` did: the old items moved (``pk sk``), and
     those left where they are (a date slot the new item already holds)."""
 

@@ -11,9 +11,10 @@ exceeded, however many orders arrive at once. Pure: the rules here, the writes i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from msgspec import Struct
 
 from .events import OrderCompleted
 from .periods import period_key
@@ -24,8 +25,7 @@ REWARDED = "credited"
 REVERSED = "reversed"
 
 
-@dataclass(frozen=True)
-class RewardPlan:
+class RewardPlan(Struct, frozen=True):
     """One campaign's bonus for one order."""
 
     campaign: Campaign
@@ -78,8 +78,7 @@ def plan_reward(
     )
 
 
-@dataclass(frozen=True)
-class RewardReversal:
+class RewardReversal(Struct, frozen=True):
     """Taking back a bonus whose order was cancelled or wholly refunded."""
 
     campaign_id: str

@@ -17,10 +17,11 @@ So spending never rewrites lots (``ADD used``), and what expires is a function o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
+
+from msgspec import Struct
 
 from .errors import InvalidInput
 from .money import Money
@@ -144,8 +145,7 @@ def band(program: Program, index: int) -> tuple[int | None, int | None]:
     return low, high
 
 
-@dataclass(frozen=True)
-class Standing:
+class Standing(Struct, frozen=True):
     """What an order's points depend on, as the member item stood before it: the status bands of
     the previous and the current calendar year, and the membership plan valid at completion."""
 
@@ -202,8 +202,7 @@ def order_points(program: Program, total: Money, standing: Standing) -> int:
     return int(points.to_integral_value(rounding=ROUND_FLOOR))
 
 
-@dataclass(frozen=True)
-class CustomerCredit:
+class CustomerCredit(Struct, frozen=True):
     """What crediting one completed order to its customer does."""
 
     points: int
@@ -275,8 +274,7 @@ def share_of(points: int, share: Decimal) -> int:
     return int((Decimal(points) * share).to_integral_value(rounding=ROUND_FLOOR))
 
 
-@dataclass(frozen=True)
-class Refund:
+class Refund(Struct, frozen=True):
     """One refund's effect on the order and member items (decided by
     ``shared.logic.customers``)."""
 
@@ -334,8 +332,7 @@ def hold_expires_at(program: Program, now: datetime) -> datetime:
 # -- what falls due: maturation, expiry, notices --------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DuePlan:
+class DuePlan(Struct, frozen=True):
     """What the member item needs on ``today``: lots to make available, lots to expire, and the
     next day anything falls due."""
 
@@ -416,8 +413,7 @@ def plan_due(program: Program, attributes: Mapping[str, Any], today: date) -> Du
 # -- the member's points as they stand ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PointsStanding:
+class PointsStanding(Struct, frozen=True):
     available: int
     pending: int
     held: int

@@ -11,17 +11,17 @@ member can make the engine store (each new ``Idempotency-Key`` keeps its first a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from msgspec import Struct
 
 from shared.domain.errors import RateLimited
 
 __all__ = ["RequestWindow", "refusal"]
 
 
-@dataclass(frozen=True)
-class RequestWindow:
+class RequestWindow(Struct, frozen=True):
     """The windows a request made at ``now`` counts in."""
 
     day: str

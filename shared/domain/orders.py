@@ -9,10 +9,11 @@ member's totals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from msgspec import Struct
 
 from .earning import order_points
 from .events import OrderCancelled, OrderCompleted, TipAdjusted
@@ -35,8 +36,7 @@ class OrderStatus(StrEnum):
     """Only a tip adjustment has arrived so far."""
 
 
-@dataclass(frozen=True)
-class CreditPlan:
+class CreditPlan(Struct, frozen=True):
     """What crediting one completed order does."""
 
     points: int
@@ -48,8 +48,7 @@ class CreditPlan:
     rule_version: str
 
 
-@dataclass(frozen=True)
-class ReversalPlan:
+class ReversalPlan(Struct, frozen=True):
     points: int
     """Negative: what the reversal takes back (exactly what the credit gave)."""
     bucket: str | None
@@ -107,8 +106,7 @@ def is_tip_baited(baseline: Money, adjustment: TipAdjusted, program: Program) ->
     return drop > 0 and drop >= tip_drop_threshold(baseline, program)
 
 
-@dataclass(frozen=True)
-class Reversal:
+class Reversal(Struct, frozen=True):
     kind: str
     """``OrderCancelled`` or ``OrderRefunded``."""
     occurred_at: str
@@ -117,8 +115,7 @@ class Reversal:
     by: str
 
 
-@dataclass(frozen=True)
-class OrderRecord:
+class OrderRecord(Struct, frozen=True):
     """What the ledger knows of one order (the repository's view of the order item)."""
 
     member_id: str

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 Image = Mapping[str, Any]
 Deriver = Callable[[Image | None, Image | None], list["OutboundEvent"]]
@@ -24,8 +25,7 @@ Deriver = Callable[[Image | None, Image | None], list["OutboundEvent"]]
 SOURCE = "loyalty"
 
 
-@dataclass(frozen=True)
-class OutboundEvent:
+class OutboundEvent(Struct, frozen=True):
     detail_type: str
     detail: dict[str, Any] = field(default_factory=dict)
     """camelCase; always ``memberId`` (or ``customerId``), what changed, ``reason`` and

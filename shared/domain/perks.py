@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
+from msgspec import Struct
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -89,8 +89,7 @@ def effective_tier(attributes: Mapping[str, Any], today: date, program: Program)
     return earned if rank(earned, program) > rank(stored, program) else stored
 
 
-@dataclass(frozen=True)
-class Access:
+class Access(Struct, frozen=True):
     perk: Perk
     open: bool
     reason: AccessReason
@@ -118,8 +117,7 @@ def closed_message(access: Access, program: Program) -> str:
     return f"{access.perk.id} is open to the tiers {tiers}; the member's tier is {access.tier}"
 
 
-@dataclass(frozen=True)
-class MemberGuard:
+class MemberGuard(Struct, frozen=True):
     """What the transaction carrying out a decision re-checks on the member item: eligibility,
     that the stored tier is one of ``tiers`` (absent counts as None), and, when the decision
     used today's points, that the points (the version ``v``) have not changed."""
@@ -264,8 +262,7 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-@dataclass(frozen=True)
-class RedemptionPlan:
+class RedemptionPlan(Struct, frozen=True):
     perk: Perk
     period: str
     period_ends: date
@@ -515,8 +512,7 @@ def cashback_amount(amount: Decimal, rate: Decimal) -> Decimal:
     return _cents(amount * rate)
 
 
-@dataclass(frozen=True)
-class CashbackMonth:
+class CashbackMonth(Struct, frozen=True):
     """The counter of a calendar month's cashback credits (the program's zone): an item of
     the member's partition keyed as a quota (``quota_sk``: the perk, ``2026-11``), updated in
     the credit's transaction, which adds ``credit`` to it only while it holds at most
@@ -536,8 +532,7 @@ def cashback_month(perk_id: str, occurred_at: datetime, program: Program) -> Cas
     return CashbackMonth(perk_id, period, sk, program.limits.max_cashback_per_month)
 
 
-@dataclass(frozen=True)
-class CappedCashback:
+class CappedCashback(Struct, frozen=True):
     earned: Decimal
     """At the rate, before the caps."""
     credit: Decimal

@@ -35,17 +35,18 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from .program import HardToPlease, Program
 from .ratings import is_low
 from .timeutil import local_day, to_utc_iso
 
 
-@dataclass(frozen=True)
-class DayStats:
+class DayStats(Struct, frozen=True):
     count: int = 0
     total: int = 0
     low: int = 0
@@ -74,8 +75,7 @@ def kept_days(rules: HardToPlease) -> int:
     return rules.window_days + LATE_DAYS
 
 
-@dataclass(frozen=True)
-class Given:
+class Given(Struct, frozen=True):
     """One rating as the rater's index holds it."""
 
     day: int
@@ -89,8 +89,7 @@ class Given:
 TIP_BAIT_REASON = "tip_baited_orders"
 
 
-@dataclass(frozen=True)
-class RaterState:
+class RaterState(Struct, frozen=True):
     """The rater's (customer's) item."""
 
     customer_id: str
@@ -115,8 +114,7 @@ class RaterState:
         return stats is not None and mark in stats.marks
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Struct, frozen=True):
     """The rater's state after a new rating, and the verdict on that rating."""
 
     state: RaterState

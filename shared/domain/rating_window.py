@@ -16,8 +16,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from .ratings import EligibilityReason
 
@@ -73,8 +75,7 @@ def decode(blob: bytes) -> tuple[int, ...]:
     )
 
 
-@dataclass(frozen=True)
-class RatingWindow:
+class RatingWindow(Struct, frozen=True):
     """The member's counted ratings: the N most recent as entries, the rest as a count."""
 
     entries: tuple[int, ...] = ()

@@ -10,12 +10,13 @@ let the function decide; nothing else stores a verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
+from msgspec import Struct
+from msgspec.structs import replace
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -83,8 +84,7 @@ class Exclusion(StrEnum):
     ADMIN = "admin"
 
 
-@dataclass(frozen=True)
-class RatingFacts:
+class RatingFacts(Struct, frozen=True):
     """The rating as the customer submitted it."""
 
     rating_id: str
@@ -109,8 +109,7 @@ class RatingFacts:
         return datetime.fromisoformat(self.submitted_at)
 
 
-@dataclass(frozen=True)
-class TipChange:
+class TipChange(Struct, frozen=True):
     """One ``TipAdjusted``, as much of it as the verdict needs (the customer's free-text
     reason is not kept, only whether one was given)."""
 
@@ -129,8 +128,7 @@ class TipChange:
         )
 
 
-@dataclass(frozen=True)
-class AdminAction:
+class AdminAction(Struct, frozen=True):
     """An administrator's exclusion or restore: who (the token's ``sub``), when, why."""
 
     action: str
@@ -140,8 +138,7 @@ class AdminAction:
     why: str
 
 
-@dataclass(frozen=True)
-class RatingSlot:
+class RatingSlot(Struct, frozen=True):
     """Everything the moderation of one rated (or tip-adjusted) order depends on."""
 
     member_id: str
@@ -260,8 +257,7 @@ class EligibilityReason(StrEnum):
     """Back at or above the reinstatement threshold after being below the floor."""
 
 
-@dataclass(frozen=True)
-class Standing:
+class Standing(Struct, frozen=True):
     eligible: bool
     reason: EligibilityReason
     average: Decimal | None

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from shared.domain.tiers import TierDecision
 
@@ -30,8 +32,7 @@ class JobState(StrEnum):
     """A newer configuration version was deployed while the job ran: start a new job."""
 
 
-@dataclass(frozen=True)
-class RecalculationJob:
+class RecalculationJob(Struct, frozen=True):
     job_id: str
     program_id: str
     program_version: int
@@ -53,8 +54,7 @@ class RecalculationJob:
             raise ValueError("page_size must be positive")
 
 
-@dataclass(frozen=True)
-class SegmentMessage:
+class SegmentMessage(Struct, frozen=True):
     """The body of one SQS message: process ``segment`` of ``job_id`` from ``page``."""
 
     job_id: str
@@ -76,8 +76,7 @@ class SegmentMessage:
         return message
 
 
-@dataclass(frozen=True)
-class PageCounts:
+class PageCounts(Struct, frozen=True):
     """What one page did; added to the segment's counters by its checkpoint."""
 
     scanned: int = 0
@@ -114,8 +113,7 @@ class PageCounts:
         )
 
 
-@dataclass(frozen=True)
-class SegmentState:
+class SegmentState(Struct, frozen=True):
     """A segment's checkpoint. ``page`` is the next page to process; ``last_key`` the Scan's
     LastEvaluatedKey (JSON of its attribute values) it starts from, None for the first page."""
 
@@ -143,8 +141,7 @@ class SegmentState:
         )
 
 
-@dataclass(frozen=True)
-class ScanPage:
+class ScanPage(Struct, frozen=True):
     """One page of a segment's Scan."""
 
     items: list[dict[str, Any]]
@@ -156,8 +153,7 @@ class ScanPage:
     read_units: float
 
 
-@dataclass(frozen=True)
-class TierWrite:
+class TierWrite(Struct, frozen=True):
     """One member's write after a page's evaluation: the decision, conditioned on the version
     of the item it was made from, and the window buckets no order reaches any more. A page's
     writes go to DynamoDB in batches (``STATEMENTS_PER_BATCH``), each write keeping its own
@@ -179,8 +175,7 @@ class TierWrite:
         return int(value) if value is not None else None
 
 
-@dataclass(frozen=True)
-class TierWriteResult:
+class TierWriteResult(Struct, frozen=True):
     """What became of one ``TierWrite``."""
 
     applied: bool

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from shared.domain.customer import (
     CustomerCredit,
@@ -194,8 +195,7 @@ class CustomerOutcome(StrEnum):
     MEMBERSHIP_STALE = "membership_stale"
 
 
-@dataclass(frozen=True)
-class CustomerResult:
+class CustomerResult(Struct, frozen=True):
     program_id: str
     member_id: str
     outcome: CustomerOutcome
@@ -395,8 +395,7 @@ def settle(
 # -- checkout holds -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HoldView:
+class HoldView(Struct, frozen=True):
     hold_id: str
     order_id: str
     points: int
@@ -736,8 +735,7 @@ def refund_customer(
 # -- the scheduled settlement ---------------------------------------------------------------------
 
 
-@dataclass
-class SettlementRun:
+class SettlementRun(Struct):
     program_id: str
     holds_released: int = 0
     members_settled: int = 0

@@ -8,10 +8,11 @@ repository enforces the conditions; this module decides what a failed condition 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from msgspec import Struct
 
 from shared.domain.errors import InvalidInput
 from shared.domain.events import (
@@ -59,8 +60,7 @@ class Outcome(StrEnum):
     programs take back their share)."""
 
 
-@dataclass(frozen=True)
-class IngestResult:
+class IngestResult(Struct, frozen=True):
     event_type: str
     member_id: str
     order_id: str

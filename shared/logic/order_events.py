@@ -9,9 +9,11 @@ delivered again, and what was applied the first time is then a duplicate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from shared.domain.events import (
     InboundEvent,
@@ -49,8 +51,7 @@ ORDER_EVENTS: dict[str, type[InboundEvent]] = {
 }
 
 
-@dataclass(frozen=True)
-class OrderEventResult:
+class OrderEventResult(Struct, frozen=True):
     shopper: IngestResult | None
     customers: list[CustomerResult] = field(default_factory=list)
     shopper_program: str = ""

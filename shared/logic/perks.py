@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from msgspec import Struct
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -181,8 +181,7 @@ def _error_body(error: DomainError) -> str:
 # -- redeem ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RedeemResult:
+class RedeemResult(Struct, frozen=True):
     """The HTTP answer to a redemption request, as first given to its ``Idempotency-Key``."""
 
     status: int
@@ -465,8 +464,7 @@ class CashbackOutcome(StrEnum):
     """The refund came before the purchase: the purchase will be recorded without cashback."""
 
 
-@dataclass(frozen=True)
-class CashbackResult:
+class CashbackResult(Struct, frozen=True):
     member_id: str
     purchase_id: str
     outcome: CashbackOutcome

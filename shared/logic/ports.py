@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 if TYPE_CHECKING:
     # An annotation only: the ports load no domain module (event_publisher's perk repository
@@ -23,16 +24,14 @@ class TransientConflict(Exception):
     """Concurrent writers kept conflicting after every retry; the caller should retry later."""
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(Struct, frozen=True):
     """Whether a conditional write applied; if not, the item as it stood (ALL_OLD)."""
 
     applied: bool
     existing: OrderRecord | None = None
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(Struct, frozen=True):
     """What a refused transaction found: the order item, the member item and the wallet's
     member item as they stood (None: the condition on that item held, or the item was not in
     the transaction; {}: the item does not exist)."""
@@ -47,8 +46,7 @@ class Found:
 # -- lists ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(Struct, frozen=True):
     """One page of a member's items, newest first, and the token of the next page (if any)."""
 
     items: list[dict[str, Any]]
@@ -73,8 +71,7 @@ def decode_token(token: str, prefix: str) -> str | None:
 # -- perks ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StoredResult:
+class StoredResult(Struct, frozen=True):
     """The first result of one ``Idempotency-Key``: replayed, status included, to every later
     request with the same key and body."""
 
@@ -85,8 +82,7 @@ class StoredResult:
     redemption_id: str | None = None
 
 
-@dataclass(frozen=True)
-class RedeemWrite:
+class RedeemWrite(Struct, frozen=True):
     """What the redemption transaction found. ``applied``, or the reasons it was cancelled."""
 
     applied: bool
@@ -100,8 +96,7 @@ class RedeemWrite:
     """The quota item as it stood when its condition failed."""
 
 
-@dataclass(frozen=True)
-class CashbackWrite:
+class CashbackWrite(Struct, frozen=True):
     applied: bool
     existing: dict[str, Any] | None = None
     """The purchase was recorded before: its item."""

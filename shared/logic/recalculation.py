@@ -17,9 +17,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from shared.domain.program import Program
 from shared.domain.recalculation import (
@@ -157,8 +158,7 @@ def resume_messages(store: RecalculationStore, job_id: str) -> list[SegmentMessa
 # -- the worker ------------------------------------------------------------------------------
 
 
-@dataclass
-class SegmentRun:
+class SegmentRun(Struct):
     """What one worker invocation did with one message."""
 
     message: SegmentMessage
@@ -465,8 +465,7 @@ def _finish_if_complete(job: RecalculationJob, store: RecalculationStore, at: st
 # -- progress --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JobProgress:
+class JobProgress(Struct, frozen=True):
     job: RecalculationJob
     segments: list[SegmentState]
     """Every segment, in order; those without a checkpoint yet are at page 0."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from shared.domain.program import Program
 from shared.domain.tiers import TierDecision, Trigger, evaluate
@@ -33,8 +34,7 @@ class TierStore(Protocol):
     def get_members(self, program_id: str, member_ids: list[str]) -> list[dict[str, Any]]: ...
 
 
-@dataclass
-class TierRun:
+class TierRun(Struct):
     """Counts of one evaluation run (a stream batch, a daily sweep, a segment page)."""
 
     evaluated: int = 0
@@ -76,8 +76,7 @@ def _needs_write(item: Mapping[str, Any], decision: TierDecision, trigger: Trigg
     return stored != new or item.get("belowSince") != below or item.get("tierHeldUntil") != held
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Struct, frozen=True):
     """What evaluating one member item concluded, before any write (``evaluate_item``)."""
 
     item: Mapping[str, Any]

@@ -3,13 +3,13 @@ verdicts and the outbound event derivers."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from shared.domain.errors import InvalidInput
 from shared.domain.events import parse_detail

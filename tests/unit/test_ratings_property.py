@@ -11,13 +11,14 @@ property through the real handlers, order_ingestion and the table's stream on Dy
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from shared.domain.program import Program
 from shared.domain.raters import Given, RaterState, decide

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.program import Program
@@ -34,16 +36,14 @@ def decode_cursor(cursor: str) -> str | None:
     return sk if sk.startswith(SLOT_KEY_PREFIX) else None
 
 
-@dataclass(frozen=True)
-class AdminEdit:
+class AdminEdit(Struct, frozen=True):
     slot: RatingSlot
     """The rated slot as it stands."""
     changed: bool
     """False: it already stood so (nothing audited)."""
 
 
-@dataclass(frozen=True)
-class ExpiredRating:
+class ExpiredRating(Struct, frozen=True):
     """A waiting rating never applied, and why."""
 
     rating_id: str | None
@@ -52,8 +52,7 @@ class ExpiredRating:
     at: str | None
 
 
-@dataclass(frozen=True)
-class MemberPage:
+class MemberPage(Struct, frozen=True):
     """A member's standing and a page of their rated slots, newest first."""
 
     member_id: str

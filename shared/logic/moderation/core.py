@@ -8,10 +8,12 @@ one transaction guarded by versions; when another writer committed first, it rea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from shared.domain.orders import OrderRecord
 from shared.domain.program import Program
@@ -81,8 +83,7 @@ METRIC_NAMES: dict[Outcome, str] = {
 """The metric each outcome counts, in whichever function applies it."""
 
 
-@dataclass(frozen=True)
-class ModerationResult:
+class ModerationResult(Struct, frozen=True):
     event_type: str
     member_id: str
     order_id: str
@@ -139,8 +140,7 @@ def slot_write(slot: RatingSlot, read_version: int | None, program: Program) -> 
     )
 
 
-@dataclass(frozen=True)
-class MemberPlan:
+class MemberPlan(Struct, frozen=True):
     window: RatingWindow | None = None
     """The window to write (None: unchanged)."""
     member: MemberRating | None = None

@@ -7,9 +7,10 @@ imports it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
+
+from msgspec import Struct
 
 from shared.domain.orders import OrderRecord
 from shared.domain.raters import Given, RaterState
@@ -29,8 +30,7 @@ def slot_key_of(slot: RatingSlot) -> str:
     return slot_key(slot.completed_at, slot.order_id)
 
 
-@dataclass(frozen=True)
-class Waiting:
+class Waiting(Struct, frozen=True):
     """A rating and/or tip changes that arrived before their order."""
 
     member_id: str
@@ -43,16 +43,14 @@ class Waiting:
     version: int
 
 
-@dataclass(frozen=True)
-class RatingRef:
+class RatingRef(Struct, frozen=True):
     rating_id: str
     member_id: str
     order_id: str
     slot_sk: str
 
 
-@dataclass(frozen=True)
-class SlotWrite:
+class SlotWrite(Struct, frozen=True):
     """A slot to write, with what the moderation decided about it (stored for reading)."""
 
     slot: RatingSlot
@@ -63,8 +61,7 @@ class SlotWrite:
     entry: int | None
 
 
-@dataclass(frozen=True)
-class MemberRating:
+class MemberRating(Struct, frozen=True):
     """The member item's rating attributes (the rest of the member item is not ours)."""
 
     average: Decimal | None
@@ -77,8 +74,7 @@ class MemberRating:
     two flips at the same instant publish two events with different ids."""
 
 
-@dataclass(frozen=True)
-class Commit:
+class Commit(Struct, frozen=True):
     program_id: str
     member_id: str
     slots: Sequence[SlotWrite] = ()
@@ -94,23 +90,20 @@ class Commit:
     delete_waiting: Waiting | None = None
 
 
-@dataclass(frozen=True)
-class CommitResult:
+class CommitResult(Struct, frozen=True):
     applied: bool
     failed: tuple[str, ...] = ()
     """Which items' conditions failed: ``slot``, ``window``, ``rater``, ``waiting``."""
 
 
-@dataclass(frozen=True)
-class OrderChanged:
+class OrderChanged(Struct, frozen=True):
     """An order item changed (the stream's old and new images, as orders)."""
 
     before: OrderRecord | None
     after: OrderRecord
 
 
-@dataclass(frozen=True)
-class WaitingRemoved:
+class WaitingRemoved(Struct, frozen=True):
     """A waiting item was removed (by its TTL, or once applied)."""
 
     waiting: Waiting

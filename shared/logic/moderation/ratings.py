@@ -11,8 +11,9 @@ the write if a crash lost it (``count_for_rater``).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+
+from msgspec.structs import replace
 
 from shared.domain.errors import Conflict
 from shared.domain.orders import OrderRecord

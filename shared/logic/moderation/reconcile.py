@@ -6,8 +6,9 @@ each member's slots, window and standing updated in one transaction per member.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
+
+from msgspec.structs import replace
 
 from shared.domain.program import Program
 from shared.domain.raters import decide

@@ -4,8 +4,9 @@ rating or tip change whose order is not in the ledger yet waits for it (``orderW
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+
+from msgspec.structs import replace
 
 from shared.domain.errors import Conflict, InvalidInput
 from shared.domain.events import InboundEvent, TipAdjusted

@@ -6,8 +6,9 @@ removed by its TTL is recorded as expired, with its reason.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+
+from msgspec.structs import replace
 
 from shared.domain.program import Program
 

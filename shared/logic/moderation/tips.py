@@ -5,8 +5,9 @@ without a reason excludes it, ``tip_baited``); a first bait goes on the customer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
+
+from msgspec.structs import replace
 
 from shared.domain.events import TipAdjusted
 from shared.domain.orders import OrderRecord
