@@ -46,6 +46,10 @@ TABLE, SHADOW, SCRATCH = "bench-perks", "bench-perks-shadow", "bench-perks-scrat
 _deserializer = TypeDeserializer()
 
 
+PARTNER = "arn:aws:sts::123456789012:assumed-role/loyalty-autocare/bench"
+"""A principal the shop's car-maintenance partner lists."""
+
+
 def http(
     method: str,
     path: str,
@@ -256,10 +260,27 @@ def run() -> dict[str, Any]:
             ),
         ]
         booked: dict[int, str] = {}
+        codes: dict[int, str] = {}
         for i in range(SAMPLES):
             page = bench.invoke(http("GET", "/v1/me/redemptions", f"diamond-{i}"))
             redemptions = json.loads(page["body"])["redemptions"]
             booked[i] = next(r["redemptionId"] for r in redemptions if r["kind"] == "booking")
+            codes[i] = next(r["code"] for r in redemptions if r["kind"] == "code")
+
+        def partner(i: int) -> dict[str, Any]:
+            event = http(
+                "POST", f"/v1/partner-codes/{codes[i]}/redemption", body={"reference": "b"}
+            )
+            event["routeKey"] = event["requestContext"]["routeKey"] = (
+                "POST /v1/partner-codes/{code}/redemption"
+            )
+            event["requestContext"]["authorizer"]["iam"]["userArn"] = PARTNER
+            return event
+
+        rows += [
+            m("POST /v1/partner-codes/{code}/redemption: used by the partner", partner),
+            m("POST /v1/partner-codes/{code}/redemption: the same again (a retry)", partner),
+        ]
         rows += [
             m(
                 "DELETE /v1/me/redemptions/{id}: cancelled, quota back",

@@ -9,6 +9,8 @@ Triggers (template.yaml):
   route ``POST /v1/events/fuel-purchases`` (EventBridge shape, as ``POST /v1/events``), through
   ``shared.ingress.EventIngress``: cashback to the wallet at the tier's rate, once per purchase,
   and back out at the same rate on a refund.
+- ``POST /v1/partner-codes/{code}/redemption`` (IAM, the partner who honours a code perk's
+  codes): the code is used, once; docs/perks.md, "Partner codes".
 - ``POST /v1/members/{memberId}/holds`` and ``DELETE /v1/members/{memberId}/holds/{orderId}``
   (IAM, the checkout service; ``?programId=``): points held for an order, released (the order's
   completion captures them, in order_ingestion).
@@ -31,9 +33,12 @@ from shared.domain.errors import InvalidInput
 from shared.domain.events import InboundEvent
 from shared.domain.ids import Identifier
 from shared.domain.perks import (
+    PARTNER_CODE,
     FuelPurchaseRefunded,
     FuelPurchaseReported,
     IdempotencyKey,
+    PartnerCodeRedemption,
+    PartnerCodeRequest,
     Redemption,
     RedemptionRequest,
 )
@@ -62,6 +67,7 @@ from shared.logic.perks import (
     cancel,
     credit_fuel_purchase,
     redeem,
+    redeem_partner_code,
     refund_fuel_purchase,
 )
 from shared.observability import logger, metrics, tracer
@@ -260,6 +266,58 @@ def delete_hold(
     )
     metrics.add_metric(name="HoldsReleased", unit=MetricUnit.Count, value=1)
     return _hold_answer(200, view)
+
+
+_CODE_TEXTS = {
+    403: "Not a service (IAM-signed) request, or not the code's partner (other_partner)",
+    404: "No such code",
+    409: "code_used (redeemed with another reference) or code_expired",
+    422: "Invalid input (the field is named)",
+}
+
+CodePath = Annotated[
+    str,
+    Path(
+        alias="code",
+        pattern=PARTNER_CODE,
+        description="The code as the member shows it (XXXX-XXXX-XXXX, any case).",
+    ),
+]
+
+
+@app.post(
+    "/v1/partner-codes/<code>/redemption",
+    summary="A partner redeems a member's discount code, once (the same reference again "
+    "answers the first redemption)",
+    security=SERVICE,
+    tags=["partners"],
+    responses={
+        200: {
+            "description": "The code, redeemed: the discount to give",
+            "content": {"application/json": {"model": PartnerCodeRedemption}},
+        },
+        **error_responses((400, 403, 404, 409, 415, 422, 503), _CODE_TEXTS),
+    },
+)
+def post_partner_code(code: CodePath, body: PartnerCodeRequest) -> Response:
+    require_service(app)
+    require_object_body(app)
+    iam = app.request.authorizer.get("iam")
+    principal = iam.get("userArn") if isinstance(iam, Mapping) else None
+    answer = redeem_partner_code(
+        code,
+        str(principal) if principal else None,
+        body,
+        request_time(app),
+        load_program,
+        perk_repository(),
+    )
+    metrics.add_metric(
+        name="PartnerCodeReplays" if answer.replayed else "PartnerCodesRedeemed",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    return json_response(200, answer.model_dump_json(by_alias=True))
 
 
 answer_errors(app)

@@ -9,7 +9,7 @@ requests only ever reach their own items, whatever ids they send.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from shared.domain.keys import (
     fuel_sk,
     idempotency_sk,
     limit_sk,
+    partner_code_key,
     quota_sk,
     redemption_sk,
 )
@@ -254,15 +255,15 @@ class PerkRepository(DynamoRepository):
             program_id, member_id, redemption_sk(redemption.redemption_id), stored
         )
         redemption_put.pop("ReturnValuesOnConditionCheckFailure")
-
-        reasons = self._transact(
-            [
-                {"Put": self._idempotency_put(program_id, member_id, key_digest, result, now)},
-                {"ConditionCheck": member_check},
-                {"Update": quota_request},
-                {"Put": redemption_put},
-            ]
-        )
+        items = [
+            {"Put": self._idempotency_put(program_id, member_id, key_digest, result, now)},
+            {"ConditionCheck": member_check},
+            {"Update": quota_request},
+            {"Put": redemption_put},
+        ]
+        if redemption.code is not None and plan.perk.partner is not None:
+            items.append({"Put": self._code_put(program_id, member_id, plan, redemption)})
+        reasons = self._transact(items)
         if reasons is None:
             return RedeemWrite(applied=True)
         used_before, existing = _reason_item(reasons, 0)
@@ -276,6 +277,80 @@ class PerkRepository(DynamoRepository):
             quota_refused=quota_refused,
             quota=quota_item,
         )
+
+    def _code_put(
+        self, program_id: str, member_id: str, plan: RedemptionPlan, redemption: Redemption
+    ) -> dict[str, Any]:
+        """The issued code's own item, which a partner finds by the code alone: written in the
+        redemption's transaction, so a code exists exactly when its redemption does."""
+        from shared.domain.perks import CODE_RETENTION_DAYS  # noqa: PLC0415
+
+        assert redemption.code is not None and plan.perk.partner is not None
+        assert redemption.valid_until is not None
+        pk, sk = partner_code_key(redemption.code)
+        kept_until = redemption.valid_until + timedelta(days=CODE_RETENTION_DAYS)
+        attributes = {
+            "pk": pk,
+            "sk": sk,
+            "programId": program_id,
+            "memberId": member_id,
+            "redemptionId": redemption.redemption_id,
+            "perkId": plan.perk.id,
+            "partnerId": plan.perk.partner.id,
+            "discountRate": redemption.discount_rate,
+            "validUntil": redemption.valid_until.isoformat(),
+            "issuedAt": to_utc_iso(redemption.created_at),
+            "expiresAt": int(
+                datetime(kept_until.year, kept_until.month, kept_until.day, tzinfo=UTC).timestamp()
+            ),
+        }
+        return {
+            "TableName": self.table_name,
+            "Item": {name: av(value) for name, value in attributes.items() if value is not None},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+    def get_code(self, code: str) -> dict[str, Any] | None:
+        """An issued code's item (strongly consistent: a code just issued is found), or None."""
+        pk, sk = partner_code_key(code)
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key={"pk": av(pk), "sk": av(sk)},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def use_code(
+        self, code: str, item: Mapping[str, Any], partner_id: str, reference: str, now: datetime
+    ) -> bool:
+        """One transaction: the code marked used (unless it already is) and its redemption with
+        it. False when the code was used meanwhile (read it again)."""
+        pk, sk = partner_code_key(code)
+        used = Update()
+        used.set("usedAt", to_utc_iso(now))
+        used.set("usedBy", partner_id)
+        used.set("usedReference", reference)
+        code_update = used.request(
+            self.table_name,
+            {"pk": av(pk), "sk": av(sk)},
+            f"attribute_exists(pk) AND attribute_not_exists({used.name('usedAt')})",
+        )
+        mirror = Update()
+        mirror.set("usedAt", to_utc_iso(now))
+        mirror.set("usedBy", partner_id)
+        mirror_update = mirror.request(
+            self.table_name,
+            self._key(
+                str(item["programId"]),
+                str(item["memberId"]),
+                redemption_sk(str(item["redemptionId"])),
+            ),
+            "attribute_exists(pk)",
+        )
+        return self._transact([{"Update": code_update}, {"Update": mirror_update}]) is None
 
     def count_request(
         self, program_id: str, member_id: str, window: RequestWindow

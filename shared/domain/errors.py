@@ -145,3 +145,21 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class OtherPartner(Forbidden):
+    """A partner code presented by a principal its perk's partner does not list."""
+
+    code = "other_partner"
+
+
+class CodeUsed(Conflict):
+    """A partner code already redeemed (with another reference)."""
+
+    code = "code_used"
+
+
+class CodeExpired(Conflict):
+    """A partner code past the last day it was valid."""
+
+    code = "code_expired"

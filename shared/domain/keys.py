@@ -108,6 +108,12 @@ def redemption_sk(redemption_id: str) -> str:
     return f"{REDEMPTION_SK_PREFIX}{redemption_id}"
 
 
+def partner_code_key(code: str) -> tuple[str, str]:
+    """(pk, sk) of an issued code, outside every member's partition: a partner knows the code
+    only. Codes are 60 random bits, unique across programs."""
+    return f"CODE#{code}", "CODE"
+
+
 def idempotency_sk(key_digest: str) -> str:
     return f"{IDEMPOTENCY_SK_PREFIX}{key_digest}"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -407,12 +408,16 @@ class Redemption(BaseModel):
     valid_until: date | None = None
     created_at: datetime
     cancelled_at: datetime | None = None
+    used_at: datetime | None = Field(
+        default=None, description="Code perks: when the partner redeemed the code."
+    )
+    used_by: str | None = Field(default=None, description="Code perks: the partner who did.")
     rule_version: str | None = Field(
         default=None,
         description="The program version whose rules allowed and priced it (`{id}@{version}`).",
     )
 
-    @field_serializer("created_at", "cancelled_at")
+    @field_serializer("created_at", "cancelled_at", "used_at")
     def _instant(self, value: datetime | None) -> str | None:
         return to_utc_iso(value) if value is not None else None
 
@@ -453,6 +458,80 @@ def cancellation_problem(redemption: Redemption, now: datetime, program: Program
     if redemption.day is not None and today >= redemption.day:
         return f"cancellations close when the booked date ({redemption.day}) begins"
     return None
+
+
+# -- partner codes (docs/perks.md, "Partner codes") ----------------------------------------------
+
+PARTNER_CODE = r"^[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}$"
+"""A code as a partner may type it: case does not matter."""
+CODE_RETENTION_DAYS = 90
+"""How long an issued code's item stays after its last valid day (then DynamoDB's TTL removes
+it, and the code is unknown)."""
+
+
+class PartnerCodeRequest(BaseModel):
+    """Body of ``POST /v1/partner-codes/{code}/redemption``: the partner's own reference for the
+    sale (an invoice or work-order number). Presenting the same code with the same reference
+    again answers the first redemption (a retry); another reference is ``code_used``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=False,
+        title="PartnerCodeRequest",
+        defer_build=True,
+    )
+
+    reference: Annotated[
+        str, StringConstraints(pattern=r"^[\x21-\x7e]([\x20-\x7e]{0,98}[\x21-\x7e])?$")
+    ] = Field(
+        description="The partner's reference for the sale: printable ASCII, 1 to 100 characters."
+    )
+
+
+class PartnerCodeRedemption(BaseModel):
+    """What the partner learns of a code it redeemed: the discount to give, nothing of the
+    member."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        title="PartnerCodeRedemption",
+        defer_build=True,
+    )
+
+    code: str
+    perk_id: str
+    partner_id: str
+    discount_rate: Decimal | None = Field(description="The discount to give, e.g. 0.15 for 15 %.")
+    valid_until: date = Field(description="The last day the code was valid (program's zone).")
+    reference: str
+    redeemed_at: datetime
+    replayed: bool = Field(
+        default=False, description="True when this answers a retry of the same redemption."
+    )
+
+    @field_serializer("redeemed_at")
+    def _instant(self, value: datetime) -> str:
+        return to_utc_iso(value)
+
+
+def normalize_code(code: str) -> str:
+    """A code as issued: upper case (codes are Crockford base32, which has no I, L, O or U)."""
+    return code.strip().upper()
+
+
+def principal_allowed(perk: Perk, principal: str | None) -> bool:
+    """Whether ``principal`` (the caller's IAM ARN) is one the perk's partner lists; ``*`` in a
+    pattern matches any run of characters, nothing else is special."""
+    if perk.partner is None or not principal:
+        return False
+    return any(
+        re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), principal)
+        for pattern in perk.partner.principals
+    )
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

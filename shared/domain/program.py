@@ -215,6 +215,17 @@ class PerkKind(StrEnum):
     BADGE = "badge"
 
 
+class Partner(_Config):
+    """Who honours a code perk's codes: the partner's id, and the IAM principals (ARN patterns,
+    ``*`` matching any run of characters) allowed to redeem them at
+    ``POST /v1/partner-codes/{code}/redemption``."""
+
+    id: Slug
+    principals: Annotated[
+        tuple[Annotated[str, Field(min_length=1, max_length=300)], ...], Field(min_length=1)
+    ]
+
+
 class Perk(_Config):
     id: Slug
     kind: PerkKind
@@ -236,6 +247,8 @@ class Perk(_Config):
     lead_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
     """Entitlement perks that are a head start (early batch access): how many minutes early
     the member sees what others see later."""
+    partner: Partner | None = None
+    """Code perks: the partner who honours the codes (without one, nobody can redeem them)."""
 
     @model_validator(mode="after")
     def _kind_needs(self) -> Perk:
@@ -245,6 +258,8 @@ class Perk(_Config):
             raise ValueError("a booking perk needs pricePerDay")
         if self.kind is PerkKind.CASHBACK and not self.rates:
             raise ValueError("a cashback perk needs rates")
+        if self.partner is not None and self.kind is not PerkKind.CODE:
+            raise ValueError("only a code perk has a partner")
         return self
 
 

@@ -23,11 +23,14 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.errors import (
     AlreadyBooked,
+    CodeExpired,
+    CodeUsed,
     DomainError,
     IdempotencyKeyReused,
     InvalidInput,
     NotCancellable,
     NotFound,
+    OtherPartner,
     PerkClosed,
     QuotaExhausted,
 )
@@ -47,6 +50,8 @@ from shared.domain.perks import (
     FuelPurchaseRefunded,
     FuelPurchaseReported,
     MemberGuard,
+    PartnerCodeRedemption,
+    PartnerCodeRequest,
     Redemption,
     RedemptionPlan,
     RedemptionRequest,
@@ -57,17 +62,20 @@ from shared.domain.perks import (
     cashback_month,
     closed_message,
     effective_tier,
+    find_perk,
     key_digest,
     member_guard,
     new_code,
     new_redemption,
     new_redemption_id,
     next_period_start,
+    normalize_code,
     open_guard,
     period_ends,
     perk_access,
     perks_of_kind,
     plan_redemption,
+    principal_allowed,
     rate_for,
     redeemable_perk,
     request_digest,
@@ -172,6 +180,12 @@ class PerkStore(Protocol):
     def record_purchase(
         self, program_id: str, member_id: str, purchase: Mapping[str, Any]
     ) -> dict[str, Any] | None: ...
+
+    def get_code(self, code: str) -> dict[str, Any] | None: ...
+
+    def use_code(
+        self, code: str, item: Mapping[str, Any], partner_id: str, reference: str, now: datetime
+    ) -> bool: ...
 
 
 def _error_body(error: DomainError) -> str:
@@ -291,6 +305,70 @@ def redeem(
             )
         return _refuse(refusal, member_id, key, digest, now, program, repo)
     raise TransientConflict("the member item kept changing while the redemption was decided")
+
+
+# -- partner codes --------------------------------------------------------------------------------
+
+
+def redeem_partner_code(
+    code: str,
+    principal: str | None,
+    request: PartnerCodeRequest,
+    now: datetime,
+    programs: Callable[[str], Program],
+    repo: PerkStore,
+) -> PartnerCodeRedemption:
+    """``POST /v1/partner-codes/{code}/redemption`` (IAM): the partner whose principal the
+    code's perk lists uses the code, once. Checked in this order, so a caller who is not the
+    code's partner learns nothing of its state: unknown code (404), another partner's (403
+    ``other_partner``), used with another reference (409 ``code_used``; the same reference
+    answers the first redemption again), past its last valid day in the program's zone (409
+    ``code_expired``)."""
+    code = normalize_code(code)
+    for _ in range(MAX_DECISIONS):
+        item = repo.get_code(code)
+        perk = None
+        program = None
+        if item is not None:
+            try:
+                program = programs(str(item["programId"]))
+            except DomainError:
+                program = None
+            perk = find_perk(program, str(item["perkId"])) if program is not None else None
+        if item is None or program is None or perk is None:
+            raise NotFound(f"code: no code {code} was issued (or it was removed)", field="code")
+        if not principal_allowed(perk, principal):
+            raise OtherPartner("code: this code is for another partner's customers", field="code")
+        assert perk.partner is not None
+        valid_until = date.fromisoformat(str(item["validUntil"]))
+        answer = PartnerCodeRedemption(
+            code=code,
+            perk_id=perk.id,
+            partner_id=perk.partner.id,
+            discount_rate=item.get("discountRate"),
+            valid_until=valid_until,
+            reference=request.reference,
+            redeemed_at=now,
+        )
+        if item.get("usedAt") is not None:
+            if (
+                item.get("usedReference") == request.reference
+                and item.get("usedBy") == perk.partner.id
+            ):
+                return answer.model_copy(
+                    update={
+                        "redeemed_at": datetime.fromisoformat(str(item["usedAt"])),
+                        "replayed": True,
+                    }
+                )
+            raise CodeUsed(
+                f"code: already redeemed at {item['usedAt']} (another reference)", field="code"
+            )
+        if local_day(now, program.zone) > valid_until:
+            raise CodeExpired(f"code: valid until {valid_until}", field="code")
+        if repo.use_code(code, item, perk.partner.id, request.reference, now):
+            return answer
+    raise TransientConflict("the code kept changing while its redemption was decided")
 
 
 # -- cancel and list ------------------------------------------------------------------------------

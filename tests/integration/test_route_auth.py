@@ -42,6 +42,7 @@ ROUTES = {
     "POST /v1/events": SERVICE,
     "POST /v1/events/fuel-purchases": SERVICE,
     "POST /v1/events/ratings": SERVICE,
+    "POST /v1/partner-codes/{code}/redemption": SERVICE,
 }
 # Who gets past the gateway on a route for each kind of caller (an administrator's token is a
 # valid token too: the member routes answer them about their own membership).

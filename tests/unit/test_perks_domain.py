@@ -492,3 +492,31 @@ def test_a_purchase_counts_in_its_month_in_the_programs_zone() -> None:
     assert (late.period, early.period) == ("2026-11", "2026-12")
     assert late.sk == quota_sk("gas_cashback", "2026-11", date(2026, 12, 1))
     assert late.limit == program.limits.max_cashback_per_month
+
+
+# -- partner codes ---------------------------------------------------------------------------------
+
+
+def test_a_partners_principals_match_with_star_only() -> None:
+    from shared.domain.perks import find_perk, principal_allowed  # noqa: PLC0415
+
+    perk = find_perk(PROGRAM, "car_maintenance")
+    assert perk is not None and perk.partner is not None
+    assert principal_allowed(perk, "arn:aws:sts::111122223333:assumed-role/loyalty-autocare/s1")
+    assert principal_allowed(perk, "arn:aws:iam::000000000000:user/autocare")
+    # '*' is the only wildcard: dots and brackets are themselves, a prefix is not enough.
+    assert not principal_allowed(perk, "arn:aws:sts::1:assumed-role/loyalty-autocareX/s1")
+    assert not principal_allowed(perk, "arn:aws:iam::000000000000:user/autocare2")
+    assert not principal_allowed(perk, "arn:aws:iam::000000000000:user/other")
+    assert not principal_allowed(perk, None)
+    care = find_perk(PROGRAM, "care_days")
+    assert care is not None and not principal_allowed(care, "arn:aws:iam::0:user/autocare")
+
+
+def test_only_a_code_perk_has_a_partner() -> None:
+    document = load_program("cart-star").model_dump(mode="json", by_alias=True)
+    for perk in document["perks"]:
+        if perk["id"] == "care_days":
+            perk["partner"] = {"id": "nanny", "principals": ["arn:aws:iam::*:user/nanny"]}
+    with pytest.raises(ValidationError, match="only a code perk has a partner"):
+        type(PROGRAM).model_validate(document)

@@ -33,11 +33,12 @@ def test_the_document_covers_every_route_of_the_template() -> None:
         "OrderRefundedEvent",
         "TipAdjustedEvent",
     }
-    for model in ("RedemptionRequest", "AdminReason", "HoldRequest"):
+    for model in ("RedemptionRequest", "AdminReason", "HoldRequest", "PartnerCodeRequest"):
         assert document["components"]["schemas"][model]["additionalProperties"] is False
     schemes = {
         "/v1/members/": "serviceIam",
         "/v1/events": "serviceIam",
+        "/v1/partner-codes/": "serviceIam",
         "/v1/admin/": "adminJwt",
         "/v1/me": "memberJwt",
     }
