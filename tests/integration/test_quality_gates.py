@@ -23,7 +23,8 @@ from shared.dal.dynamodb import from_item
 from shared.domain.keys import MEMBER_SK, gate_sk, member_pk
 from shared.domain.program import Program
 from shared.domain.window import pack_days
-from tests.helpers import FakeContext, http_event, order_completed, sqs_event
+from tests.helpers import FakeContext, http_event, load_function, order_completed, sqs_event
+from tests.integration.streams import RecordingPublisher, StreamReader
 from tests.integration.test_perks_helpers import NOW, apps, call, http, seed_member
 from tests.unit.test_gates import gated_program
 
@@ -218,6 +219,51 @@ def test_the_101st_delivery_pushes_the_oldest_out(
     assert 100 <= len(window["e"]) < 116
     # the ancient report is gone; or-0's stays while within 24 h of the oldest kept delivery
     assert len(window["m"]) == 2
+
+
+def test_the_stream_takes_the_tier_down_at_once_and_gives_it_back(
+    apps: dict[str, ModuleType],
+    gated: Program,
+    table_name: str,
+    published: RecordingPublisher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tiers = load_function("tier_recalculation")
+    monkeypatch.setattr(tiers, "load_program", lambda _id: gated)
+    stream = StreamReader(table_name)
+
+    def flush() -> None:
+        for _ in range(3):  # the tier write is on the stream too
+            records = stream.read()
+            if not records:
+                return
+            for app in (tiers, apps["event_publisher"]):
+                response = app.lambda_handler({"Records": records}, FakeContext())
+                assert response == {"batchItemFailures": []}, response
+
+    def triple(order: str, minutes_ago: int) -> dict[str, Any]:
+        at = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+        return order_completed(
+            order_id=order, member_id="eve", completed_at=at, batch_size=3, time=NOW.isoformat()
+        )
+
+    for index in range(70):  # 2,100 points, on time: Diamond
+        send(apps["order_ingestion"], triple(f"or-{index}", 2_000 - index * 10))
+    flush()
+    assert member_item(table_name, "eve")["tier"] == "diamond"
+    for index in range(20):  # 50 of 70 on time (0.71): below Platinum's 0.8 too
+        send(apps["order_ingestion"], late("eve", f"or-{index}", 2_000 - index * 10))
+    flush()
+    item = member_item(table_name, "eve")
+    assert (item["tier"], item["tierReason"]) == ("gold", "quality_gate_unmet")
+    assert item["lifetimePoints"] == 2_100  # points keep accruing
+    for index in range(100):  # the late ones leave the last 100
+        send(apps["order_ingestion"], triple(f"or-new-{index}", 900 - index))
+    flush()
+    item = member_item(table_name, "eve")
+    assert (item["tier"], item["tierReason"]) == ("diamond", "quality_gate_met")
+    reasons = [e.detail["reason"] for e in published.events if e.detail_type == "MemberTierChanged"]
+    assert reasons == ["points_gained", "quality_gate_unmet", "quality_gate_met"]
 
 
 @pytest.mark.parametrize(
