@@ -10,7 +10,9 @@ why the tier is held below what the points reach.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from types import ModuleType
 from typing import Any
@@ -190,6 +192,24 @@ def test_redelivery_on_any_channel_changes_nothing_and_offers_read_nothing(
     standing = ("crN", "crOk", "otN", "otOk")
     assert {name: after[name] for name in standing} == {name: before[name] for name in standing}
     assert {gate: window_item(table_name, "cid", gate) for gate in gated.gated} == windows
+
+
+def test_concurrent_redeliveries_in_any_order_on_any_channel_count_once(
+    apps: dict[str, ModuleType], gated: Program, table_name: str
+) -> None:
+    """The history delivered 1 to 3 times each, shuffled, 8 at a time, over the three channels
+    (as order_ingestion's own property test does): the standing of one delivery of each."""
+    rng = random.Random(14)
+    deliveries = [
+        (event, rng.choice(["eventbridge", "sqs", "http"]))
+        for event in history("fay")
+        for _ in range(rng.randint(1, 3))
+    ]
+    rng.shuffle(deliveries)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda d: send(apps["order_ingestion"], *d), deliveries))
+    item = member_item(table_name, "fay")
+    assert (item["crN"], item["crOk"], item["otN"], item["otOk"]) == (25, 21, 25, 20)
 
 
 def test_the_101st_delivery_pushes_the_oldest_out(
