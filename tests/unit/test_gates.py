@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.domain.errors import InvalidInput
+from shared.domain.errors import InvalidInput, ProgramConfigError
 from shared.domain.events import (
     DeliveryLate,
     OfferAccepted,
@@ -52,7 +52,7 @@ from shared.logic.gates import (
 )
 from shared.logic.members import member_view
 from shared.logic.order_events import ORDER_EVENTS
-from shared.programs import parse_program
+from shared.programs import load_program, parse_program
 
 GATED = Path(__file__).resolve().parents[1] / "fixtures" / "programs" / "cart-star-gated.yaml"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -390,3 +390,18 @@ def test_bad_quality_events_are_refused_naming_the_field(
     with pytest.raises(InvalidInput) as refused:
         parse_detail(detail_type, detail, ORDER_EVENTS)
     assert refused.value.field == f"detail.{field}"
+
+
+def test_gates_are_for_shopper_programs_and_count_only_when_a_tier_asks() -> None:
+    assert load_program("cart-star").gated == frozenset()  # off by default: nothing counted
+    assert gated_program().gated == {COMPLETION_RATE, ON_TIME_RATE}
+    customer = (
+        (Path(__file__).resolve().parents[2] / "shared" / "programs" / "customer-rewards.yaml")
+        .read_text(encoding="utf-8")
+        .replace("minPoints: 1000", 'minPoints: 1000, gates: {onTimeRate: "0.9"}', 1)
+    )
+    assert 'gates: {onTimeRate: "0.9"}' in customer
+    with pytest.raises(ProgramConfigError, match="quality gates"):
+        parse_program(customer)
+    with pytest.raises(ProgramConfigError, match="onTimeRate"):
+        parse_program(GATED.read_text(encoding="utf-8").replace('"0.8"', '"1.2"'))
