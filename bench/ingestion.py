@@ -12,7 +12,13 @@ Measures, with ``ReturnConsumedCapacity`` (DynamoDB Local reports real units):
 - the handler's time as a ratio to the time of the raw DynamoDB calls it makes (botocore's
   round trips, timed around each call by the repository), invocation by invocation;
 - the naive design for comparison: order item + ledger item + member item in one transaction,
-  plus a Powertools-style idempotency record written before and after.
+  plus a Powertools-style idempotency record written before and after;
+- the quality gates' events (docs/tiers.md, "Quality gates"), with the test program that gates
+  Platinum and Diamond, for a shopper whose windows are full (120 accepted offers and
+  deliveries before): write and read units per ``OfferAccepted``, ``OfferDeclined`` (a drop;
+  and a plain refusal), ``DeliveryLate``, and what the on-time gate adds to an
+  ``OrderCompleted``. Those are plain ``UpdateItem`` calls only, which DynamoDB Local counts as
+  AWS bills them (the gate repository has its own meter here).
 
 Run: ``make bench`` (writes bench/results/ingestion.json and the README's figures).
 """
@@ -27,12 +33,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import common
-from bench.common import MeasuringClient, dynamodb_local, measured_handlers
+from bench.common import ROOT, MeasuringClient, dynamodb_local, measured_handlers
+from shared import composition
+from shared.dal.capacity import CapacityMeter
 from shared.dal.item_size import item_size
 from shared.dal.ledger import LedgerRepository
 from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.window import block_first_day
-from shared.programs import load_program
+from shared.programs import load_program, parse_program
 from tests.helpers import FakeContext, order_completed
 from tests.member_item import LONGEST_MEMBER_ID, give_every_attribute
 
@@ -202,6 +210,84 @@ def member_item(client: Any, member_id: str) -> dict[str, Any]:
     return item
 
 
+GATED_PROGRAM = ROOT / "tests" / "fixtures" / "programs" / "cart-star-gated.yaml"
+GATE_SAMPLES = 200
+
+
+def _quality_event(detail_type: str, minutes_ago: int, **detail: Any) -> dict[str, Any]:
+    at = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+    return {
+        "detail-type": detail_type,
+        "source": "dispatch.service",
+        "time": NOW.isoformat(),
+        "detail": {"memberId": "gated-shopper", "occurredAt": at, **detail},
+    }
+
+
+def measure_quality(app: Any) -> dict[str, Any]:
+    """Units per quality event for a shopper with full windows (the program gated)."""
+    program = parse_program(GATED_PROGRAM.read_text(encoding="utf-8"), GATED_PROGRAM.name)
+    app.load_program = lambda _program_id: program
+    gates = composition.gate_repository()
+    gates.meter = CapacityMeter()
+    member = "gated-shopper"
+
+    def accept(offer: str, minutes_ago: int) -> dict[str, Any]:
+        return _quality_event("OfferAccepted", minutes_ago, offerId=offer)
+
+    def deliver(order: str, minutes_ago: int) -> dict[str, Any]:
+        at = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+        return order_completed(
+            order_id=order, member_id=member, completed_at=at, time=NOW.isoformat()
+        )
+
+    for index in range(120):  # full windows: every later event also pushes the oldest out
+        app.ingress.handle(accept(f"seed-offer-{index}", 20_000 - index * 60), FakeContext())
+        app.ingress.handle(deliver(f"seed-order-{index}", 20_000 - index * 60), FakeContext())
+
+    def measure(events: list[dict[str, Any]]) -> dict[str, Any]:
+        writes: list[float] = []
+        reads: list[float] = []
+        calls: list[int] = []
+        for event in events:
+            gates.meter.reset()
+            app.ingress.handle(event, FakeContext())
+            writes.append(gates.meter.write_units)
+            reads.append(gates.meter.read_units)
+            calls.append(gates.meter.calls)
+        return {
+            "write_units": {
+                "min": min(writes),
+                "max": max(writes),
+                "mean": round(statistics.fmean(writes), 2),
+            },
+            "read_units_max": max(reads),
+            "calls_mean": round(statistics.fmean(calls), 2),
+        }
+
+    n = GATE_SAMPLES
+    offers = [accept(f"offer-{i}", 2_000 - i) for i in range(n)]
+    results: dict[str, Any] = {"accepted": measure(offers)}
+    # a drop of each offer just accepted, a minute after it, newest first: the newest 100 are
+    # in the window (the standing moves), the older 100 beyond it (it does not)
+    drops = [
+        _quality_event("OfferDeclined", 2_000 - i - 1, offerId=f"offer-{i}")
+        for i in range(n - 1, -1, -1)
+    ]
+    results["declined_after_accepting"] = measure(drops)
+    plain = [_quality_event("OfferDeclined", 100, offerId=f"refused-{i}") for i in range(n)]
+    results["declined_never_accepted"] = measure(plain)
+    orders = [deliver(f"order-{i}", 2_000 - i) for i in range(n)]
+    results["order_completed_gate_part"] = measure(orders)
+    lates = [
+        _quality_event("DeliveryLate", 2_000 - i - 1, orderId=f"order-{i}", minutesLate=12)
+        for i in range(n)
+    ]
+    results["delivery_late"] = measure(lates)
+    results["samples"] = n
+    return results
+
+
 def run() -> dict[str, Any]:
     with dynamodb_local("bench-ledger", "bench-shadow", "bench-naive") as bare:
         apps, repo, measuring = measured_handlers(
@@ -215,6 +301,7 @@ def run() -> dict[str, Any]:
         veteran = measure_orders(app, repo, measuring, lambda _i: LONGEST_MEMBER_ID, "vet")
         after = member_item(bare, LONGEST_MEMBER_ID)
         naive = naive_design(bare, "bench-naive")
+        quality = measure_quality(app)
     return {
         "date": datetime.now(UTC).date().isoformat(),  # the day of the run
         "samples": SAMPLES,
@@ -225,6 +312,7 @@ def run() -> dict[str, Any]:
         "new_member": new,
         "member_with_5000_orders": veteran,
         "naive_design": naive,
+        "quality_gates": quality,
     }
 
 

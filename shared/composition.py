@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
     from shared.dal.customers import CustomerRepository
+    from shared.dal.gates import GateRepository
     from shared.dal.ledger import LedgerRepository
     from shared.dal.perks import PerkRepository
     from shared.dal.publisher import EventBridgePublisher
@@ -103,6 +104,14 @@ def customer_repository() -> CustomerRepository:
     return CustomerRepository(settings().table_name, dynamodb(), meter=meter())
 
 
+@cache
+def gate_repository() -> GateRepository:
+    """The quality gates' windows (order ingestion: offers, deliveries, late reports)."""
+    from shared.dal.gates import GateRepository  # noqa: PLC0415 (on first use)
+
+    return GateRepository(settings().table_name, dynamodb(), meter=meter())
+
+
 _CACHED = (
     dynamodb,
     sqs,
@@ -112,6 +121,7 @@ _CACHED = (
     tier_repository,
     rating_repository,
     customer_repository,
+    gate_repository,
     recalculation_repository,
     publisher,
     settings,

@@ -17,9 +17,11 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from shared.dal.gates import GateRepository
 from shared.dal.perks import PerkRepository
 from shared.dal.ratings import RatingRepository
 from shared.dal.tiers import TierRepository
+from shared.domain.gates import COMPLETION_RATE, ON_TIME_RATE, Standing
 from shared.domain.perks import MemberGuard, cashback_month
 from shared.domain.program import Program
 from shared.domain.tiers import TierDecision, TierReason
@@ -79,3 +81,8 @@ def give_every_attribute(
         program.id, member_id, purchase, Decimal("4321.09"), guard, month
     ).applied:
         raise RuntimeError("the cashback write was refused")
+    # Both quality gates' standings over full windows, written by a millionth window version.
+    gates = GateRepository(table, client, sleep=lambda _: None)
+    for gate in (COMPLETION_RATE, ON_TIME_RATE):
+        if not gates.write_standing(program.id, member_id, gate, Standing(100, 97), 999_999):
+            raise RuntimeError("the gate standing write was refused")

@@ -1,7 +1,8 @@
 """order_ingestion: orders become points in members' ledgers, exactly once.
 
 Triggers (template.yaml): an EventBridge rule for OrderCompleted, OrderCancelled, OrderRefunded,
-TipAdjusted and MembershipChanged; an SQS queue of the same events; the IAM-authorised route
+TipAdjusted, MembershipChanged and the quality gates' OfferAccepted, OfferDeclined and
+DeliveryLate; an SQS queue of the same events; the IAM-authorised route
 ``POST /v1/events``. Each event is applied to every program it concerns: the shopper program
 (the order's ``memberId``) and the customer programs (its ``customerId``).
 """
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.composition import customer_repository, ledger_repository
+from shared.composition import customer_repository, gate_repository, ledger_repository
 from shared.domain.events import InboundEvent
 from shared.ingress import EventIngress
 from shared.logic.customers import CustomerOutcome
@@ -61,6 +62,7 @@ def _process(event: InboundEvent, now: datetime, attempt_id: str) -> Mapping[str
         ledger_repository(),
         customer_repository(),
         attempt_id,
+        gate_repository(),
     )
     shopper = result.shopper
     if shopper is not None:
@@ -71,6 +73,8 @@ def _process(event: InboundEvent, now: datetime, attempt_id: str) -> Mapping[str
             )
         if shopper.tip_baited:
             metrics.add_metric(name="TipBaitedOrders", unit=MetricUnit.Count, value=1)
+    if result.quality is not None and result.quality.outcome == "counted":
+        metrics.add_metric(name="QualityEventsCounted", unit=MetricUnit.Count, value=1)
     for customer in result.customers:
         metrics.add_metric(name=_CUSTOMER_METRICS[customer.outcome], unit=MetricUnit.Count, value=1)
     body = result.as_dict()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from .errors import InvalidInput, MalformedRequest, UnsupportedEvent
-from .ids import CustomerIdField, MemberIdField, OrderIdField
+from .ids import CustomerIdField, MemberIdField, OfferIdField, OrderIdField
 from .money import Money
 from .program import Slug
 from .timeutil import Instant
@@ -100,6 +100,36 @@ class TipAdjusted(InboundEvent):
     occurred_at: Instant
 
 
+class OfferAccepted(InboundEvent):
+    """From dispatch: the shopper accepted an offer (a batch to shop and deliver)."""
+
+    detail_type: ClassVar[str] = "OfferAccepted"
+
+    offer_id: OfferIdField
+    member_id: MemberIdField
+    occurred_at: Instant
+
+
+class OfferDeclined(OfferAccepted):
+    """From dispatch: the shopper declined an offer; after accepting it, a drop."""
+
+    detail_type: ClassVar[str] = "OfferDeclined"
+
+
+class DeliveryLate(InboundEvent):
+    """From dispatch: the order was delivered (or is on its way) past its promised time."""
+
+    detail_type: ClassVar[str] = "DeliveryLate"
+
+    order_id: OrderIdField
+    member_id: MemberIdField
+    minutes_late: Annotated[int, Field(ge=1, le=100_000, strict=True)]
+    occurred_at: Instant
+
+
+QualityEvent = OfferAccepted | OfferDeclined | DeliveryLate
+
+
 class Envelope(BaseModel):
     """The EventBridge envelope around ``detail``: only ``detail-type`` and ``detail`` matter."""
 
@@ -155,5 +185,5 @@ def event_time(event: InboundEvent) -> datetime:
     """When the event happened upstream (completion or occurrence time)."""
     if isinstance(event, OrderCompleted):
         return event.completed_at
-    assert isinstance(event, OrderCancelled | TipAdjusted | MembershipChanged)
+    assert isinstance(event, OrderCancelled | TipAdjusted | MembershipChanged | QualityEvent)
     return event.occurred_at

@@ -22,3 +22,4 @@ ProgramId = NewType("ProgramId", str)
 MemberIdField = Annotated[MemberId, StringConstraints(pattern=_ID_PATTERN)]
 CustomerIdField = Annotated[CustomerId, StringConstraints(pattern=_ID_PATTERN)]
 OrderIdField = Annotated[OrderId, StringConstraints(pattern=_ID_PATTERN)]
+OfferIdField = Annotated[str, StringConstraints(pattern=_ID_PATTERN)]

@@ -154,3 +154,21 @@ def campaign_budget_key(program_id: str, campaign_id: str, period: str) -> tuple
     """(pk, sk) of what a campaign paid in a period: one item per campaign and period, outside
     every member's partition."""
     return f"P#{program_id}#CAMPAIGN#{campaign_id}", f"BUDGET#{period}"
+
+
+# -- quality gates (docs/tiers.md, "Quality gates") -----------------------------------------------
+
+GATE_SK_PREFIX = "GATES#"
+"""Under the member: one window item per gate (``GATES#completionRate``, ``GATES#onTimeRate``):
+the entries of its last N events and their marks, as number sets."""
+OFFER_SK_PREFIX = "OFFER#"
+"""Under the member: an offer's acceptance and latest decline times (with a TTL), so that
+whichever of the two arrives second knows both."""
+
+
+def gate_sk(gate: str) -> str:
+    return f"{GATE_SK_PREFIX}{gate}"
+
+
+def offer_sk(offer_id: str) -> str:
+    return f"{OFFER_SK_PREFIX}{offer_id}"

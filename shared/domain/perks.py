@@ -38,6 +38,7 @@ from pydantic.alias_generators import to_camel
 
 from .errors import InvalidInput
 from .events import InboundEvent
+from .gates import gate_cap
 from .ids import Identifier, MemberIdField
 from .keys import quota_sk
 from .money import Money
@@ -82,12 +83,14 @@ def effective_tier(attributes: Mapping[str, Any], today: date, program: Program)
     """The member's tier for perks and display: None while ineligible; else the stored tier,
     or what today's points earn if that is higher (the stored tier lags an upgrade by the
     seconds the stream takes; downgrades wait for the daily evaluation, as the stored tier
-    does)."""
+    does), lowered to the highest tier whose quality gates the member meets (a failed gate
+    takes effect at once, as the rating floor does)."""
     if not is_eligible(attributes):
         return None
     stored = stored_tier(attributes)
     earned = earned_tier(attributes, today, program)
-    return earned if rank(earned, program) > rank(stored, program) else stored
+    tier = earned if rank(earned, program) > rank(stored, program) else stored
+    return gate_cap(tier, attributes, program)
 
 
 class Access(Struct, frozen=True):

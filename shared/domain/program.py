@@ -120,12 +120,26 @@ class WindowRules(_Config):
     calendar year's, and a status reached holds through the next year)."""
 
 
+Share = Annotated[Decimal, Field(gt=0, le=1)]
+
+
+class TierGates(_Config):
+    """Quality floors a tier asks for beyond its points (docs/tiers.md, "Quality gates"): a
+    share in (0, 1] each, None for a gate the tier does not have."""
+
+    completion_rate: Share | None = None
+    """Of the member's last accepted offers, the share not declined after acceptance."""
+    on_time_rate: Share | None = None
+    """Of the member's last completed deliveries, the share without a ``DeliveryLate``."""
+
+
 class Tier(_Config):
     id: Slug
     name: str
     min_points: PositiveInt
     multiplier: Annotated[Decimal, Field(ge=1, le=10)] = Decimal(1)
     """Customer programs: the earning multiplier of the status."""
+    gates: TierGates = Field(default_factory=TierGates)
 
 
 class DowngradeRules(_Config):
@@ -145,6 +159,18 @@ class RatingFloor(_Config):
         if self.reinstatement is not None and self.reinstatement < self.floor:
             raise ValueError("reinstatement threshold must be at or above the floor")
         return self
+
+
+class QualityGates(_Config):
+    """How the quality gates count (the floors are each tier's ``gates``)."""
+
+    last_n: Annotated[int, Field(ge=1, le=500)] = 100
+    """How many of the latest accepted offers (deliveries) a rate is computed over."""
+    min_count: NonNegativeInt = 20
+    """Fewer events than this in the last N: the gate does not judge (met)."""
+    late_report_slack_hours: Annotated[int, Field(ge=0, le=720)] = 24
+    """A ``DeliveryLate`` marks its order's delivery when it occurred at most this many hours
+    before the completion (a lateness reported while still on the way), or any time after."""
 
 
 class HardToPlease(_Config):
@@ -348,6 +374,7 @@ class Program(_Config):
     tiers: tuple[Tier, ...]
     downgrade: DowngradeRules = Field(default_factory=DowngradeRules)
     rating: RatingFloor = Field(default_factory=RatingFloor)
+    quality_gates: QualityGates = Field(default_factory=QualityGates)
     moderation: Moderation = Field(default_factory=Moderation)
     perks: tuple[Perk, ...] = ()
     points: PointsRules | None = None
@@ -404,6 +431,26 @@ class Program(_Config):
                 "{mode: fixed, period: year}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _gates_are_shoppers(self) -> Program:
+        if self.members is MemberRole.CUSTOMER and any(
+            tier.gates.completion_rate or tier.gates.on_time_rate for tier in self.tiers
+        ):
+            raise ValueError("quality gates judge deliveries: a shopper program's tiers only")
+        return self
+
+    @property
+    def gated(self) -> frozenset[str]:
+        """The gates some tier of the program asks for (``completionRate``, ``onTimeRate``):
+        only those have their events counted."""
+        names = set()
+        for tier in self.tiers:
+            if tier.gates.completion_rate is not None:
+                names.add("completionRate")
+            if tier.gates.on_time_rate is not None:
+                names.add("onTimeRate")
+        return frozenset(names)
 
     @property
     def app_audience(self) -> str:

@@ -8,7 +8,9 @@ Pure functions of the member item's attributes, a date and the program:
   mode), found by the daily evaluation, after an optional grace period;
 - a member whose tier will drop within N days gets one "tier at risk" notice per drop date;
 - a member below the rating floor (``eligible`` false on the member item, maintained by rating
-  moderation) holds no tier until reinstated; points keep accruing meanwhile.
+  moderation) holds no tier until reinstated; points keep accruing meanwhile;
+- a member who fails a tier's quality gates (``shared.domain.gates``) holds the highest tier
+  below it whose gates they meet, at once, as the rating floor does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+from .gates import gate_cap
 from .program import Program, Tier, WindowMode
 from .window import day_buckets, rolling_points, window_points
 
@@ -31,6 +34,8 @@ class TierReason(StrEnum):
     POINTS_EXPIRED = "points_expired"
     RATING_INELIGIBLE = "rating_ineligible"
     RATING_REINSTATED = "rating_reinstated"
+    QUALITY_GATE_UNMET = "quality_gate_unmet"
+    QUALITY_GATE_MET = "quality_gate_met"
     PERIOD_CLOSED = "period_closed"
     POLICY_CHANGED = "policy_changed"
 
@@ -231,10 +236,21 @@ def _evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
         reason = TierReason.RATING_INELIGIBLE if current is not None else None
         return TierDecision(current, None, reason, points, None)
 
+    allowed_id = gate_cap(earned_id, attributes, program)
+    if rank(allowed_id, program) < min(rank(earned_id, program), rank(current, program)):
+        # A quality gate the member fails takes the tier down now, as the rating floor does
+        # (points keep accruing); the stream applies it too.
+        reason = TierReason.QUALITY_GATE_UNMET
+        return _with_schedule(current, allowed_id, reason, points, attributes, window, today)
+    earned_id = allowed_id
+
     was_suspended = attributes.get("tierReason") == TierReason.RATING_INELIGIBLE.value
+    was_gated = attributes.get("tierReason") == TierReason.QUALITY_GATE_UNMET.value
     if rank(earned_id, program) > rank(current, program):
         if current is None and was_suspended:
             reason = TierReason.RATING_REINSTATED
+        elif was_gated:
+            reason = TierReason.QUALITY_GATE_MET
         elif trigger is Trigger.RECALCULATION:
             reason = TierReason.POLICY_CHANGED
         else:

@@ -19,6 +19,15 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from shared.domain.gates import (
+    COUNTS,
+    HINTS,
+    floors,
+    gate_cap,
+    gate_met,
+    judged,
+    standing_of,
+)
 from shared.domain.keys import LEDGER_SK_PREFIX
 from shared.domain.perks import (
     AccessReason,
@@ -29,7 +38,13 @@ from shared.domain.perks import (
     perks_of_kind,
 )
 from shared.domain.program import PerkKind, Program
-from shared.domain.tiers import earned_tier, is_eligible, points_to_next_tier
+from shared.domain.tiers import (
+    TierReason,
+    earned_tier,
+    is_eligible,
+    points_to_next_tier,
+    rank,
+)
 from shared.domain.timeutil import local_day, to_utc_iso
 from shared.domain.window import window_points
 from shared.logic.ledger import LedgerEntry
@@ -57,6 +72,20 @@ def _number(value: Any) -> int | float | None:
 class Rating(_Out):
     average: float | None = Field(description="Average of the counted ratings (null: none yet).")
     count: int
+
+
+class GateView(_Out):
+    gate: str = Field(description="`completionRate` or `onTimeRate`.")
+    tier: str = Field(description="The tier that asks for it.")
+    value: Decimal | None = Field(
+        description="The member's share, rounded down to 3 places (null: no events yet)."
+    )
+    floor: Decimal = Field(description="The share the tier asks for.")
+    count: int = Field(description="Events in the window (at most the program's last N).")
+    judged: bool = Field(description="False below the program's minimum count: met meanwhile.")
+    met: bool
+    counts: str = Field(description="What counts.")
+    hint: str = Field(description="What to do to raise it.")
 
 
 class Wallet(_Out):
@@ -106,6 +135,15 @@ class MemberView(_Out):
     rating: Rating
     eligible: bool
     eligibility_reason: str
+    tier_reason: str | None = Field(
+        default=None,
+        description="Why the tier is what it is: `quality_gate_unmet` while a gate holds it "
+        "below what the points reach, `rating_ineligible` below the rating floor, else the "
+        "reason of the last change (null: none yet).",
+    )
+    gates: list[GateView] = Field(
+        default_factory=list, description="Every quality gate of the program's tiers."
+    )
     wallet: Wallet
     badge: Badge | None = Field(description="The public badge, while the badge perk is open.")
     points: PointsView | None = Field(
@@ -180,6 +218,7 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
     eligible = is_eligible(attributes)
     projected_day = today + timedelta(days=program.downgrade.projection_days)
     projected = earned_tier(attributes, projected_day, program) if eligible else None
+    projected = gate_cap(projected, attributes, program)
     balance = Decimal(str(attributes.get("walletBalance", 0))).quantize(Decimal("0.01"))
     held = Decimal(str(attributes.get("walletHeld", 0))).quantize(Decimal("0.01"))
     return MemberView(
@@ -199,9 +238,48 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
         ),
         eligible=eligible,
         eligibility_reason=str(attributes.get("eligibilityReason", "not_judged")),
+        tier_reason=tier_reason(attributes, today, program),
+        gates=gate_views(attributes, program),
         wallet=Wallet(balance=balance, held=held, currency=program.currency),
         badge=badge_of(attributes, today, program),
     )
+
+
+def gate_views(attributes: Mapping[str, Any], program: Program) -> list[GateView]:
+    """Every gate of every tier, in tier order, with the member's standing against it."""
+    views = []
+    last_n = program.quality_gates.last_n
+    for tier in program.tiers:
+        for name, floor in floors(tier).items():
+            standing = standing_of(attributes, name)
+            views.append(
+                GateView(
+                    gate=name,
+                    tier=tier.id,
+                    value=standing.rate(),
+                    floor=floor,
+                    count=standing.count,
+                    judged=judged(standing, program),
+                    met=gate_met(standing, floor, program),
+                    counts=COUNTS[name].format(n=last_n),
+                    hint=HINTS[name],
+                )
+            )
+    return views
+
+
+def tier_reason(attributes: Mapping[str, Any], today: date, program: Program) -> str | None:
+    """Why the member holds the tier shown (``tierReason``)."""
+    if not is_eligible(attributes):
+        return TierReason.RATING_INELIGIBLE.value
+    stored = attributes.get("tier")
+    earned = earned_tier(attributes, today, program)
+    reached = earned if rank(earned, program) > rank(stored, program) else stored
+    reached = str(reached) if reached else None
+    if rank(gate_cap(reached, attributes, program), program) < rank(reached, program):
+        return TierReason.QUALITY_GATE_UNMET.value
+    reason = attributes.get("tierReason")
+    return str(reason) if reason else None
 
 
 # -- the ledger's read model ----------------------------------------------------------------------

@@ -16,8 +16,11 @@ from msgspec import Struct, field
 from msgspec.structs import replace
 
 from shared.domain.events import (
+    DeliveryLate,
     InboundEvent,
     MembershipChanged,
+    OfferAccepted,
+    OfferDeclined,
     OrderCancelled,
     OrderCompleted,
     OrderRefunded,
@@ -33,7 +36,14 @@ from shared.logic.customers import (
     credit_customer,
     refund_customer,
 )
-from shared.logic.ingestion import IngestResult, LedgerStore, check_order_total, ingest
+from shared.logic.gates import GateResult, GateStore, apply_quality_event, record_delivery
+from shared.logic.ingestion import (
+    IngestResult,
+    LedgerStore,
+    Outcome,
+    check_order_total,
+    ingest,
+)
 from shared.logic.ports import TransientConflict
 
 _MAY_EARN_BONUSES = {CustomerOutcome.CREDITED, CustomerOutcome.DUPLICATE}
@@ -47,7 +57,16 @@ class CustomerAndCampaignStore(CustomerStore, CampaignStore, Protocol):
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
     model.detail_type: model
-    for model in (OrderCompleted, OrderCancelled, OrderRefunded, TipAdjusted, MembershipChanged)
+    for model in (
+        OrderCompleted,
+        OrderCancelled,
+        OrderRefunded,
+        TipAdjusted,
+        MembershipChanged,
+        OfferAccepted,
+        OfferDeclined,
+        DeliveryLate,
+    )
 }
 
 
@@ -55,9 +74,13 @@ class OrderEventResult(Struct, frozen=True):
     shopper: IngestResult | None
     customers: list[CustomerResult] = field(default_factory=list)
     shopper_program: str = ""
+    quality: GateResult | None = None
+    """The shopper's quality gate the event counted for (offers, deliveries, lateness)."""
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = dict(self.shopper.as_dict()) if self.shopper else {}
+        if self.quality is not None:
+            body["quality"] = self.quality.as_dict()
         body["programs"] = [
             *(
                 [{"programId": self.shopper_program, **self.shopper.as_dict()}]
@@ -77,7 +100,13 @@ def apply_order_event(
     ledger: LedgerStore,
     customers: CustomerAndCampaignStore,
     attempt_id: str,
+    gates: GateStore | None = None,
 ) -> OrderEventResult:
+    if isinstance(event, OfferAccepted | DeliveryLate):  # OfferDeclined too
+        if gates is None:
+            raise TypeError("quality events need the gate store")
+        counted = apply_quality_event(event, now, shopper, gates)
+        return OrderEventResult(None, shopper_program=shopper.id, quality=counted)
     if isinstance(event, MembershipChanged):
         return OrderEventResult(
             None, [change_membership(event, program, customers) for program in customer_programs]
@@ -86,8 +115,12 @@ def apply_order_event(
         check_order_total(event, [shopper, *customer_programs])
     result = ingest(event, now, shopper, ledger, attempt_id)
     done: list[CustomerResult] = []
+    quality: GateResult | None = None
     if isinstance(event, OrderCompleted):
         void = result.void
+        delivered = result.outcome in {Outcome.CREDITED, Outcome.DUPLICATE} and not void
+        if delivered and gates is not None:  # a delivery for the on-time rate
+            quality = record_delivery(event, shopper, gates)
         for program in customer_programs:
             done.append(_complete(event, now, program, customers, attempt_id, void))
     elif isinstance(event, OrderCancelled):
@@ -106,7 +139,7 @@ def apply_order_event(
         if customer_id is not None:
             for program in customer_programs:
                 done.append(_cancel(event, customer_id, now, program, customers))
-    return OrderEventResult(result, done, shopper_program=shopper.id)
+    return OrderEventResult(result, done, shopper_program=shopper.id, quality=quality)
 
 
 def _complete(

@@ -47,6 +47,7 @@ PATHS: dict[tuple[str, str], object] = {
     ("perks.py", "refund_cashback"): "the wallet is not part of v (docs/perks.md)",
     ("ratings.py", "sync_member"): ("via", "_member_rating"),
     ("ratings.py", "_member_rating"): BUMPS,
+    ("gates.py", "write_standing"): BUMPS,
     ("recalculation.py", "tier_statement"): "a tier decision: conditioned on v, never bumps",
     ("recalculation.py", "scan_members"): READS,
     ("tiers.py", "apply_tier"): "a tier decision: conditioned on v, never bumps",

@@ -126,7 +126,7 @@ def slot(stars: int = 5, reasons: tuple[str, ...] = (), **changes: object) -> Ra
         tip_at_delivery=usd("10.00"),
         rating=RatingFacts("r", "c", stars, reasons, "2026-11-01T10:00:00.000000+00:00"),
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def tip(at_hours: int, new: str, reason: bool = False, previous: str = "10.00") -> TipChange:
