@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
     from shared.dal.customers import CustomerRepository
+    from shared.dal.digest import DigestRepository
     from shared.dal.ledger import LedgerRepository
     from shared.dal.perks import PerkRepository
     from shared.dal.publisher import EventBridgePublisher
@@ -103,6 +104,13 @@ def customer_repository() -> CustomerRepository:
     return CustomerRepository(settings().table_name, dynamodb(), meter=meter())
 
 
+@cache
+def digest_repository() -> DigestRepository:
+    from shared.dal.digest import DigestRepository  # noqa: PLC0415 (on first use)
+
+    return DigestRepository(settings().table_name, dynamodb(), meter=meter())
+
+
 _CACHED = (
     dynamodb,
     sqs,
@@ -112,6 +120,7 @@ _CACHED = (
     tier_repository,
     rating_repository,
     customer_repository,
+    digest_repository,
     recalculation_repository,
     publisher,
     settings,

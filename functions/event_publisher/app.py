@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 def _record(record: DynamoDBRecord) -> None:
     change = change_of(record)
-    projected = sum(project(change.old, change.new, perk_repository()) for project in PROJECTORS)
+    store = perk_repository()
+    projected = sum(project(change.old, change.new, store, change.at) for project in PROJECTORS)
     if projected:
         metrics.add_metric(name="LedgerEntriesProjected", unit=MetricUnit.Count, value=projected)
     events = derive_all(DERIVERS, change.old, change.new)

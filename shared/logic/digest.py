@@ -1,0 +1,248 @@
+"""Use cases of the ledger's daily digest (docs/audit.md): build a program-day's digest once,
+and verify stored digests against the entries and the chain.
+
+- ``build_digests``: the scheduled job. The digest of a UTC day chains the hashes of the
+  program's ledger entries recorded that day (``shared.domain.digest``) from the previous
+  day's digest. Days missed since the last digest are built first, in order, so the chain has
+  no gap. The item is written once: a run for a day already digested recomputes it and
+  reports a difference (an entry recorded late, after the digest, or an edit) without
+  changing anything.
+- ``verify_digests``: ``loyalty audit verify``. Recomputes every stored digest of a range from
+  the entries, checks each entry against its own hash and each digest's link to the one
+  before, and lists every difference by day (and by entry where it can).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from shared.domain.digest import (
+    GENESIS,
+    HASH_KEY,
+    DayChain,
+    DayDigest,
+    entry_hash,
+    utc_day,
+)
+from shared.domain.timeutil import to_utc_iso
+
+
+class DigestStore(Protocol):
+    """Where entries and digests are (``shared.dal.digest.DigestRepository``)."""
+
+    def day_entries(self, program_id: str, day: date) -> Iterator[dict[str, Any]]: ...
+
+    def get_digest(self, program_id: str, day: date) -> DayDigest | None: ...
+
+    def digests(
+        self, program_id: str, first: date | None = None, last: date | None = None
+    ) -> Iterator[DayDigest]: ...
+
+    def latest_digest_before(self, program_id: str, day: date) -> DayDigest | None: ...
+
+    def put_digest(self, digest: DayDigest) -> DayDigest | None: ...
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """What a run did for one program-day: ``built``, ``unchanged`` (digested before, and the
+    entries still give the same digest) or ``mismatch`` (digested before, and they do not)."""
+
+    program_id: str
+    day: date
+    status: str
+    entry_count: int
+    digest: str
+    stored_count: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "programId": self.program_id,
+            "day": self.day.isoformat(),
+            "status": self.status,
+            "entryCount": self.entry_count,
+            "digest": self.digest,
+            "storedCount": self.stored_count,
+        }
+
+
+def chain_day(store: DigestStore, program_id: str, day: date, previous: str) -> DayChain:
+    """The day's chain from its entries (each hashed again from its fields)."""
+    chain = DayChain(program_id, day, previous)
+    for entry in store.day_entries(program_id, day):
+        chain.add(entry_hash(entry))
+    return chain
+
+
+def _compare(stored: DayDigest, store: DigestStore) -> DayResult:
+    chain = chain_day(store, stored.program_id, stored.day, stored.previous_digest)
+    same = chain.digest == stored.digest and chain.count == stored.entry_count
+    return DayResult(
+        stored.program_id,
+        stored.day,
+        "unchanged" if same else "mismatch",
+        chain.count,
+        chain.digest,
+        stored.entry_count,
+    )
+
+
+def build_day(
+    program_id: str, day: date, previous: str, now: datetime, store: DigestStore
+) -> DayResult:
+    """Digest one day after ``previous`` (the digest before it), once."""
+    existing = store.get_digest(program_id, day)
+    if existing is not None:
+        return _compare(existing, store)
+    chain = chain_day(store, program_id, day, previous)
+    digest = DayDigest(
+        program_id=program_id,
+        day=day,
+        entry_count=chain.count,
+        digest=chain.digest,
+        previous_digest=previous,
+        built_at=to_utc_iso(now),
+    )
+    raced = store.put_digest(digest)
+    if raced is not None:  # another run wrote it first: compare with what it wrote
+        return _compare(raced, store)
+    return DayResult(program_id, day, "built", chain.count, chain.digest)
+
+
+def build_digests(
+    program_id: str, now: datetime, store: DigestStore, day: date | None = None
+) -> list[DayResult]:
+    """The scheduled job for one program: the digest of ``day`` (default: yesterday, UTC, as
+    of ``now``), after those of the days missed since the program's last digest. A program's
+    first digest starts the chain (its previous digest is ``GENESIS``)."""
+    target = day if day is not None else utc_day(now) - timedelta(days=1)
+    if target >= utc_day(now):
+        raise ValueError(f"day {target.isoformat()} is not over yet (UTC)")
+    existing = store.get_digest(program_id, target)
+    if existing is not None:
+        return [_compare(existing, store)]
+    latest = store.latest_digest_before(program_id, target)
+    days = [target]
+    previous = GENESIS
+    if latest is not None:
+        previous = latest.digest
+        days = [latest.day + timedelta(days=n) for n in range(1, (target - latest.day).days + 1)]
+    results = []
+    for each in days:
+        result = build_day(program_id, each, previous, now, store)
+        results.append(result)
+        stored = store.get_digest(program_id, each) if result.status != "built" else None
+        previous = stored.digest if stored is not None else result.digest
+    return results
+
+
+# -- verify ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigestDifference:
+    """One thing the entries or the chain do not account for."""
+
+    program_id: str
+    day: str
+    what: str
+    entry: str | None = None
+    """The entry (``{pk}|{sk}``) when it can be named."""
+
+    def __str__(self) -> str:
+        where = f"{self.program_id} {self.day}"
+        return f"{where}: {self.what}" + (f" [{self.entry}]" if self.entry else "")
+
+
+@dataclass
+class VerifyRun:
+    days: int = 0
+    entries: int = 0
+    differences: list[DigestDifference] = field(default_factory=list)
+
+
+def _verify_day(
+    stored: DayDigest, store: DigestStore, run: VerifyRun, on_entry: Callable[[VerifyRun], None]
+) -> None:
+    program_id, day = stored.program_id, stored.day.isoformat()
+    chain = DayChain(stored.program_id, stored.day, stored.previous_digest)
+    for entry in store.day_entries(stored.program_id, stored.day):
+        hashed = entry_hash(entry)
+        if entry.get(HASH_KEY) != hashed:
+            run.differences.append(
+                DigestDifference(
+                    program_id,
+                    day,
+                    "entry changed after it was recorded (its fields no longer give its hash)"
+                    if entry.get(HASH_KEY)
+                    else "entry without a recorded hash (not written by the projector)",
+                    f"{entry.get('pk')}|{entry.get('sk')}",
+                )
+            )
+        chain.add(hashed)
+        run.entries += 1
+        on_entry(run)
+    if chain.count != stored.entry_count:
+        run.differences.append(
+            DigestDifference(
+                program_id,
+                day,
+                f"{chain.count} entries where the digest counted {stored.entry_count} "
+                "(entries deleted or inserted, or recorded after the digest was built)",
+            )
+        )
+    if chain.digest != stored.digest:
+        run.differences.append(
+            DigestDifference(
+                program_id,
+                day,
+                f"the entries give digest {chain.digest[:16]}..., the stored one is "
+                f"{stored.digest[:16]}...",
+            )
+        )
+
+
+def verify_digests(
+    program_id: str,
+    store: DigestStore,
+    first: date | None = None,
+    last: date | None = None,
+    progress: Callable[[VerifyRun], None] | None = None,
+) -> VerifyRun:
+    """Recompute the program's digests from ``first`` to ``last`` (both included; open ends:
+    all) and check the chain: each digest's ``previousDigest`` is the digest of the day before
+    (``GENESIS`` for the program's first), with no day missing in between."""
+    run = VerifyRun()
+    tick = progress or (lambda _run: None)
+    before = store.latest_digest_before(program_id, first) if first is not None else None
+    expected = before.digest if before is not None else GENESIS
+    previous_day = before.day if before is not None else None
+    for stored in store.digests(program_id, first, last):
+        day = stored.day.isoformat()
+        if previous_day is not None and stored.day != previous_day + timedelta(days=1):
+            run.differences.append(
+                DigestDifference(
+                    program_id,
+                    day,
+                    f"no digest for {(previous_day + timedelta(days=1)).isoformat()} to "
+                    f"{(stored.day - timedelta(days=1)).isoformat()} (the chain has a gap)",
+                )
+            )
+        if stored.previous_digest != expected:
+            of = previous_day.isoformat() if previous_day is not None else "none (first day)"
+            run.differences.append(
+                DigestDifference(
+                    program_id,
+                    day,
+                    f"previousDigest {stored.previous_digest[:16]}... is not the digest of the "
+                    f"day before ({of}: {expected[:16]}...): the chain is broken",
+                )
+            )
+        _verify_day(stored, store, run, tick)
+        run.days += 1
+        tick(run)
+        expected, previous_day = stored.digest, stored.day
+    return run
