@@ -99,25 +99,47 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_entry(entry)).hexdigest()
 
 
+CHECKPOINTS = 1000
+"""At most this many checkpoints in a digest item (about 200 bytes each)."""
+
+
 @dataclass
 class DayChain:
     """A day's digest, folded entry by entry in the index's order:
     ``h0 = sha256(algorithm, program, day, previous digest)``, then ``h = sha256(h || entry
-    hash)`` for each entry; the digest is the last ``h``."""
+    hash)`` for each entry; the digest is the last ``h``.
+
+    Along the way it keeps *checkpoints*: after every ``every``-th entry, that entry's key and
+    the first 16 hex digits of ``h`` then. ``every`` starts at 1 and doubles (dropping every
+    other checkpoint) whenever there would be more than ``CHECKPOINTS``: a day of up to 1,000
+    entries keeps every entry's key, so ``verify`` can name a deleted or inserted entry; a
+    longer day narrows a difference down to ``every`` entries."""
 
     program_id: str
     day: date
     previous: str
     count: int = 0
+    every: int = 1
+    checkpoints: list[tuple[str, str]] = field(default_factory=list)
     _state: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         head = f"{ALGORITHM}\n{self.program_id}\n{self.day.isoformat()}\n{self.previous}"
         self._state = hashlib.sha256(head.encode()).digest()
 
-    def add(self, hashed: str) -> None:
+    def add(self, hashed: str, key: str | None = None) -> None:
         self._state = hashlib.sha256(self._state + bytes.fromhex(hashed)).digest()
         self.count += 1
+        if key is not None and self.count % self.every == 0:
+            self.checkpoints.append((key, self.mark))
+            if len(self.checkpoints) > CHECKPOINTS:
+                self.checkpoints = self.checkpoints[1::2]
+                self.every *= 2
+
+    @property
+    def mark(self) -> str:
+        """The running hash, shortened (what a checkpoint keeps)."""
+        return self._state.hex()[:16]
 
     @property
     def digest(self) -> str:
@@ -135,6 +157,9 @@ class DayDigest:
     previous_digest: str
     built_at: str
     algorithm: str = ALGORITHM
+    checkpoint_every: int = 1
+    checkpoints: tuple[tuple[str, str], ...] = ()
+    """(entry key, running hash's first 16 hex digits), see ``DayChain``."""
 
     def attributes(self) -> dict[str, Any]:
         return {
@@ -145,10 +170,14 @@ class DayDigest:
             "previousDigest": self.previous_digest,
             "algorithm": self.algorithm,
             "builtAt": self.built_at,
+            "checkpointEvery": self.checkpoint_every,
+            # "{mark} {key}": the mark has no space, the key may hold any character.
+            "checkpoints": [f"{mark} {key}" for key, mark in self.checkpoints],
         }
 
     @classmethod
     def of(cls, image: Mapping[str, Any]) -> DayDigest:
+        marks = [str(raw).split(" ", 1) for raw in image.get("checkpoints") or []]
         return cls(
             program_id=str(image["programId"]),
             day=date.fromisoformat(str(image["day"])),
@@ -157,6 +186,8 @@ class DayDigest:
             previous_digest=str(image["previousDigest"]),
             built_at=str(image.get("builtAt", "")),
             algorithm=str(image.get("algorithm", ALGORITHM)),
+            checkpoint_every=int(image.get("checkpointEvery", 1)),
+            checkpoints=tuple((pair[1], pair[0]) for pair in marks if len(pair) == 2),
         )
 
 

@@ -25,6 +25,7 @@ from shared.domain.digest import (
     DayChain,
     DayDigest,
     entry_hash,
+    entry_order_key,
     utc_day,
 )
 from shared.domain.timeutil import to_utc_iso
@@ -73,8 +74,12 @@ def chain_day(store: DigestStore, program_id: str, day: date, previous: str) -> 
     """The day's chain from its entries (each hashed again from its fields)."""
     chain = DayChain(program_id, day, previous)
     for entry in store.day_entries(program_id, day):
-        chain.add(entry_hash(entry))
+        chain.add(entry_hash(entry), _key(entry))
     return chain
+
+
+def _key(entry: dict[str, Any]) -> str:
+    return entry_order_key(str(entry.get("pk", "")), str(entry.get("sk", "")))
 
 
 def _compare(stored: DayDigest, store: DigestStore) -> DayResult:
@@ -105,6 +110,8 @@ def build_day(
         digest=chain.digest,
         previous_digest=previous,
         built_at=to_utc_iso(now),
+        checkpoint_every=chain.every,
+        checkpoints=tuple(chain.checkpoints),
     )
     raced = store.put_digest(digest)
     if raced is not None:  # another run wrote it first: compare with what it wrote
@@ -164,13 +171,77 @@ class VerifyRun:
     differences: list[DigestDifference] = field(default_factory=list)
 
 
+class _Locator:
+    """Finds the first checkpoint of a stored digest that the recomputed chain misses, and
+    names what differs there: with a checkpoint per entry (days of up to 1,000 entries), the
+    entry deleted, inserted or changed; else the range of entries it is in."""
+
+    def __init__(self, stored: DayDigest, run: VerifyRun) -> None:
+        self.stored, self.run = stored, run
+        self.marks = list(stored.checkpoints)
+        self.next = 0
+        self.segment: list[str] = []
+        """Keys of the entries read since the last checkpoint passed."""
+        self.found = False
+
+    def _difference(self, what: str, entry: str | None = None) -> None:
+        day = self.stored.day.isoformat()
+        self.run.differences.append(DigestDifference(self.stored.program_id, day, what, entry))
+
+    def _check(self, chain: DayChain) -> None:
+        key, mark = self.marks[self.next]
+        if not self.found and chain.mark != mark:
+            self.found = True
+            if self.stored.checkpoint_every == 1:
+                self._name(key)
+            else:
+                after = self.marks[self.next - 1][0] if self.next else "the day's start"
+                self._difference(
+                    f"the first difference is among the {self.stored.checkpoint_every} "
+                    f"entries after {after} up to {key}"
+                )
+        self.next += 1
+        self.segment = []
+
+    def _name(self, key: str) -> None:
+        inserted = [other for other in self.segment if other != key]
+        for other in inserted:
+            self._difference(
+                "entry not in the digest (inserted, or recorded after the digest was built)",
+                other,
+            )
+        if key not in self.segment:
+            self._difference("entry in the digest is no longer in the day's ledger", key)
+        elif not inserted:
+            self._difference("entry differs from the one digested", key)
+
+    def before(self, key: str, chain: DayChain) -> None:
+        """Pass the checkpoints that come before the entry ``key``."""
+        while self.next < len(self.marks) and self.marks[self.next][0] < key:
+            self._check(chain)
+
+    def after(self, key: str) -> None:
+        self.segment.append(key)
+
+    def end(self, chain: DayChain) -> None:
+        while self.next < len(self.marks):
+            self._check(chain)
+        if not self.found and self.segment and self.stored.checkpoint_every == 1:
+            for other in self.segment:  # after the last entry digested
+                self._difference(
+                    "entry not in the digest (inserted, or recorded after the digest was built)",
+                    other,
+                )
+
+
 def _verify_day(
     stored: DayDigest, store: DigestStore, run: VerifyRun, on_entry: Callable[[VerifyRun], None]
 ) -> None:
     program_id, day = stored.program_id, stored.day.isoformat()
     chain = DayChain(stored.program_id, stored.day, stored.previous_digest)
+    locator = _Locator(stored, run)
     for entry in store.day_entries(stored.program_id, stored.day):
-        hashed = entry_hash(entry)
+        hashed, key = entry_hash(entry), _key(entry)
         if entry.get(HASH_KEY) != hashed:
             run.differences.append(
                 DigestDifference(
@@ -179,12 +250,15 @@ def _verify_day(
                     "entry changed after it was recorded (its fields no longer give its hash)"
                     if entry.get(HASH_KEY)
                     else "entry without a recorded hash (not written by the projector)",
-                    f"{entry.get('pk')}|{entry.get('sk')}",
+                    key,
                 )
             )
+        locator.before(key, chain)
         chain.add(hashed)
+        locator.after(key)
         run.entries += 1
         on_entry(run)
+    locator.end(chain)
     if chain.count != stored.entry_count:
         run.differences.append(
             DigestDifference(

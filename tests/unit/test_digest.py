@@ -6,17 +6,21 @@ insertion only."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from shared.domain.digest import (
     GENESIS,
     DayChain,
+    DayDigest,
     canonical_entry,
     digest_events,
     entry_hash,
     utc_day,
 )
+from shared.logic.digest import build_digests, verify_digests
 
 ENTRY = {
     "pk": "P#cart-star#M#s-1",
@@ -98,3 +102,57 @@ def test_only_a_digest_items_insertion_is_published() -> None:
     assert digest_events(item, {**item, "digest": "b" * 64}) == []  # an edit is not news
     assert digest_events(None, {**item, "pk": "P#cart-star#M#s-1"}) == []
     assert digest_events(item, None) == []
+
+
+def test_checkpoints_thin_out_to_at_most_a_thousand() -> None:
+    chain = DayChain("cart-star", date(2026, 11, 23), GENESIS)
+    for n in range(2500):
+        chain.add(entry_hash({**ENTRY, "orderId": f"o-{n}"}), f"k{n:05d}")
+    assert chain.every == 4 and len(chain.checkpoints) == 625
+    assert [key for key, _ in chain.checkpoints[:3]] == ["k00003", "k00007", "k00011"]
+    assert chain.checkpoints[-1][0] == "k02499"
+
+
+class _Day:
+    """One program-day in memory (shared.logic.digest.DigestStore)."""
+
+    def __init__(self, entries: list[dict[str, object]]) -> None:
+        self.entries = entries
+        self.stored: dict[date, DayDigest] = {}
+
+    def day_entries(self, program_id: str, day: date) -> Iterator[dict[str, Any]]:
+        yield from sorted(self.entries, key=lambda e: f"{e['pk']}|{e['sk']}")
+
+    def get_digest(self, program_id: str, day: date) -> DayDigest | None:
+        return self.stored.get(day)
+
+    def digests(
+        self, program_id: str, first: date | None = None, last: date | None = None
+    ) -> Iterator[DayDigest]:
+        yield from (self.stored[day] for day in sorted(self.stored))
+
+    def latest_digest_before(self, program_id: str, day: date) -> DayDigest | None:
+        return None
+
+    def put_digest(self, digest: DayDigest) -> DayDigest | None:
+        self.stored[digest.day] = digest
+        return None
+
+
+def test_a_long_day_narrows_a_deletion_down_to_a_range() -> None:
+    entries: list[dict[str, object]] = [
+        {**ENTRY, "sk": f"LEDGER#{n:05d}", "orderId": f"o-{n}"} for n in range(2500)
+    ]
+    for entry in entries:
+        entry["entryHash"] = entry_hash(entry)
+    day = _Day(entries)
+    (built,) = build_digests("cart-star", datetime(2026, 11, 24, 1, tzinfo=UTC), day)
+    assert (built.status, built.entry_count) == ("built", 2500)
+    assert verify_digests("cart-star", day).differences == []
+    del entries[1234]
+    found = verify_digests("cart-star", day).differences
+    assert found[0].what == (
+        "the first difference is among the 4 entries after "
+        "P#cart-star#M#s-1|LEDGER#01231 up to P#cart-star#M#s-1|LEDGER#01235"
+    )
+    assert "2499 entries where the digest counted 2500" in found[1].what
