@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from shared.dal.dynamodb import from_item
@@ -419,6 +420,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--from", dest="first", help="first day (YYYY-MM-DD, UTC), included")
     verify.add_argument("--to", dest="last", help="last day (YYYY-MM-DD, UTC), included")
+    verify.add_argument(
+        "--published",
+        type=Path,
+        help="JSON lines of published events (LedgerDigestPublished; the local stack's "
+        ".local/events.jsonl, or an export of the bus's archive): the stored digests must be "
+        "the published ones",
+    )
     verify.add_argument("--quiet", action="store_true", help="no progress lines")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
@@ -432,6 +440,28 @@ def _day_argument(value: str | None, name: str, err: IO[str]) -> tuple[bool, dat
     except ValueError:
         print(f"error: {name} must be a day, YYYY-MM-DD (got {value!r})", file=err)
         return False, None
+
+
+def published_digests(path: Path) -> dict[str, dict[date, str]]:
+    """``LedgerDigestPublished`` digests by program and day, from JSON lines that are each an
+    EventBridge event or wrap one under ``event`` (the local stack's log); ``detail`` may be an
+    object or a JSON string. Other lines are skipped."""
+    found: dict[str, dict[date, str]] = defaultdict(dict)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        event = record.get("event", record) if isinstance(record, dict) else None
+        if not isinstance(event, dict) or event.get("detail-type") != "LedgerDigestPublished":
+            continue
+        detail = event.get("detail")
+        if isinstance(detail, str):
+            detail = json.loads(detail)
+        if isinstance(detail, dict):
+            day = date.fromisoformat(str(detail["day"]))
+            found[str(detail["programId"])][day] = str(detail["digest"])
+    return found
 
 
 def _verify(args: argparse.Namespace, out: IO[str], err: IO[str], client: Any) -> int:
@@ -453,6 +483,12 @@ def _verify(args: argparse.Namespace, out: IO[str], err: IO[str], client: Any) -
     if unknown:
         print(f"error: --program {unknown[0]!r} is not a program (shipped: {shipped})", file=err)
         return 2
+    published = None
+    if args.published is not None:
+        if not args.published.is_file():
+            print(f"error: --published {args.published} is not a file", file=err)
+            return 2
+        published = published_digests(args.published)
     store = DigestRepository(args.table, client)
     started = time.monotonic()
     last_print = [started]
@@ -471,7 +507,8 @@ def _verify(args: argparse.Namespace, out: IO[str], err: IO[str], client: Any) -
                     flush=True,
                 )
 
-        run = verify_digests(program, store, first, last, progress)
+        mine = published.get(program, {}) if published is not None else None
+        run = verify_digests(program, store, first, last, progress, mine)
         per_program[program] = {"days": run.days, "entries": run.entries}
         totals.days += run.days
         totals.entries += run.entries

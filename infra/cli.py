@@ -9,7 +9,7 @@
     loyalty local status
     loyalty replay --queue-url URL --function-name NAME [--max 100] [--dry-run]
     loyalty audit invariants [--table NAME] [--segments 4] [--program ID [--member ID]] [--json]
-    loyalty audit verify [--table NAME] [--program ID] [--from DAY] [--to DAY] [--json]
+    loyalty audit verify [--table NAME] [--program ID] [--from DAY] [--to DAY] [--published F]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under

@@ -14,7 +14,7 @@ and verify stored digests against the entries and the chain.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -285,11 +285,17 @@ def verify_digests(
     first: date | None = None,
     last: date | None = None,
     progress: Callable[[VerifyRun], None] | None = None,
+    published: Mapping[date, str] | None = None,
 ) -> VerifyRun:
     """Recompute the program's digests from ``first`` to ``last`` (both included; open ends:
     all) and check the chain: each digest's ``previousDigest`` is the digest of the day before
-    (``GENESIS`` for the program's first), with no day missing in between."""
+    (``GENESIS`` for the program's first), with no day missing in between.
+
+    ``published``: the program's digests as published (``LedgerDigestPublished``, kept outside
+    the table), by day; each stored digest of the range must be among them, unchanged, and
+    each published day of the range must still have its digest item."""
     run = VerifyRun()
+    seen: set[date] = set()
     tick = progress or (lambda _run: None)
     before = store.latest_digest_before(program_id, first) if first is not None else None
     expected = before.digest if before is not None else GENESIS
@@ -315,8 +321,33 @@ def verify_digests(
                     f"day before ({of}: {expected[:16]}...): the chain is broken",
                 )
             )
+        if published is not None:
+            seen.add(stored.day)
+            _compare_published(stored, published.get(stored.day), run)
         _verify_day(stored, store, run, tick)
         run.days += 1
         tick(run)
         expected, previous_day = stored.digest, stored.day
+    for gone in sorted(published or {}):
+        if gone in seen or (first is not None and gone < first) or (last and gone > last):
+            continue
+        run.differences.append(
+            DigestDifference(
+                program_id, gone.isoformat(), "published digest has no digest item (deleted)"
+            )
+        )
     return run
+
+
+def _compare_published(stored: DayDigest, published: str | None, run: VerifyRun) -> None:
+    day = stored.day.isoformat()
+    if published is None:
+        what = "digest item not among the published digests"
+    elif published != stored.digest:
+        what = (
+            f"stored digest {stored.digest[:16]}... is not the published one "
+            f"{published[:16]}... (the digest item was rewritten)"
+        )
+    else:
+        return
+    run.differences.append(DigestDifference(stored.program_id, day, what))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -330,3 +331,62 @@ def test_bad_arguments_name_the_option(table_name: str, capsys: Any) -> None:
     assert "--from is after --to" in capsys.readouterr().err
     assert _verify(table_name, "--program", "nope") == 2
     assert "--program 'nope'" in capsys.readouterr().err
+
+
+def test_only_the_published_digests_expose_a_consistent_rewrite(
+    apps: dict[str, ModuleType],
+    table_name: str,
+    digested: StreamReader,
+    recorder: RecordingPublisher,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    published = tmp_path / "events.jsonl"
+    # As the local stack logs them (.local/events.jsonl): the EventBridge event under "event".
+    lines = [
+        json.dumps({"bus": "loyalty-dev", "event": {"detail-type": kind, "detail": detail}})
+        for kind, detail in ((e.detail_type, e.detail) for e in recorder.events)
+    ]
+    published.write_text("\n".join(["not json", *lines]) + "\n")
+    assert _verify(table_name, "--published", str(published)) == 0
+
+    # Someone who can write the table changes an entry of the last day, with its hash, and
+    # rebuilds that day's digest: the table agrees with itself again.
+    client = boto3.client("dynamodb")
+    item = _ledger_items(table_name, "cart-star", "2026-11-24")[0]
+    plain = {name: next(iter(value.values())) for name, value in item.items()}
+    plain["points"] = int(plain["points"]) * 10
+    client.update_item(
+        TableName=table_name,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET points = :p, entryHash = :h",
+        ExpressionAttributeValues={
+            ":p": {"N": str(plain["points"])},
+            ":h": {"S": entry_hash(plain)},
+        },
+    )
+    client.delete_item(
+        TableName=table_name,
+        Key={"pk": {"S": "P#cart-star#DIGEST"}, "sk": {"S": "D#2026-11-24"}},
+    )
+    _digest(apps, "2026-11-25T06:00:00Z", day="2026-11-24")
+    assert _verify(table_name) == 0
+    capsys.readouterr()
+    assert _verify(table_name, "--published", str(published)) == 1
+    out = capsys.readouterr().out
+    assert "cart-star 2026-11-24: stored digest" in out and "(the digest item was rewritten)" in out
+    # A deleted last day leaves no gap in the chain: only the published copy shows it.
+    client.delete_item(
+        TableName=table_name,
+        Key={"pk": {"S": "P#customer-rewards#DIGEST"}, "sk": {"S": "D#2026-11-24"}},
+    )
+    assert _verify(table_name, "--program", "customer-rewards") == 0
+    capsys.readouterr()
+    arguments = ("--program", "customer-rewards", "--published", str(published))
+    assert _verify(table_name, *arguments) == 1
+    assert (
+        "customer-rewards 2026-11-24: published digest has no digest item (deleted)"
+        in capsys.readouterr().out
+    )
+    assert _verify(table_name, *arguments, "--to", "2026-11-23") == 0
+    assert _verify(table_name, "--published", str(tmp_path / "missing.jsonl")) == 2
