@@ -47,6 +47,23 @@ class DigestStore(Protocol):
     def put_digest(self, digest: DayDigest) -> DayDigest | None: ...
 
 
+class DigestReader(Protocol):
+    def get_digest(self, program_id: str, day: date) -> DayDigest | None: ...
+
+
+def digested_already(
+    program_id: str, recorded: datetime, now: datetime, store: DigestReader
+) -> DayDigest | None:
+    """The digest of the day of entries recorded at ``recorded``, when that day was digested
+    before they were written: a *late* entry, which the digest does not hold. Looked up only for
+    entries written on a later UTC day than their change was committed (the projector behind
+    across midnight, or a stream batch replayed), so a projection reads nothing otherwise."""
+    day = utc_day(recorded)
+    if day >= utc_day(now):
+        return None
+    return store.get_digest(program_id, day)
+
+
 @dataclass(frozen=True)
 class DayResult:
     """What a run did for one program-day: ``built``, ``unchanged`` (digested before, and the

@@ -390,3 +390,42 @@ def test_only_the_published_digests_expose_a_consistent_rewrite(
     )
     assert _verify(table_name, *arguments, "--to", "2026-11-23") == 0
     assert _verify(table_name, "--published", str(tmp_path / "missing.jsonl")) == 2
+
+
+def test_an_entry_recorded_after_its_days_digest_is_reported_when_written(
+    apps: dict[str, ModuleType],
+    table_name: str,
+    digested: StreamReader,
+    caplog: pytest.LogCaptureFixture,
+    capsys: Any,
+) -> None:
+    # A change committed on day two whose record reaches the publisher only after day two's
+    # digest (the publisher was behind across midnight): the entry is written, and reported.
+    apps["order_ingestion"].lambda_handler(
+        order_completed(order_id="o-late", member_id="s-0", customer_id="c-0"), FakeContext()
+    )
+    caplog.clear()
+    _project(apps, digested, DAY_TWO)
+    late = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "ledger entries recorded after their day's digest"
+    ]
+    assert len(late) == 2  # the shopper's entry and the customer's, one record each
+    assert {r.__dict__.get("program_id") for r in late} == set(PROGRAMS)
+    assert {r.__dict__.get("day") for r in late} == {"2026-11-24"}
+    assert len(_ledger_items(table_name, "cart-star", "2026-11-24")) == 3
+    capsys.readouterr()
+    assert _verify(table_name, "--program", "cart-star") == 1
+    assert "cart-star 2026-11-24: entry not in the digest" in capsys.readouterr().out
+
+    # Entries of a day not digested yet (today's) read nothing and report nothing.
+    apps["order_ingestion"].lambda_handler(
+        order_completed(order_id="o-now", member_id="s-0", customer_id="c-0"), FakeContext()
+    )
+    caplog.clear()
+    meter = composition.meter()
+    meter.reset()
+    _project(apps, digested, datetime.now(UTC))
+    assert meter.by_operation.get("GetItem", 0) == 0
+    assert not [r for r in caplog.records if "after their day's digest" in r.getMessage()]
