@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from samlite.cfn import load_template, resolve_intrinsics
+from samlite.cli import request
 from samlite.template import LOCAL_AUDIENCE, LOCAL_ISSUER, read_stack
 from samlite.testing import RunningStack, eventually, http, running_stack, signed_headers
 
+from infra import cli
 from infra.ddb_local import DynamoDBLocal
 from shared.domain.keys import member_pk, order_sk
 
@@ -268,3 +270,34 @@ def test_the_iam_route_ingests_signed_requests_only(stack: RunningStack) -> None
         headers=signed_headers("POST", url, b'{"detail-type": "OrderCompleted"}'),
     )
     assert status in (400, 422), answer
+
+
+def test_the_daily_digest_runs_on_the_local_stack(stack: RunningStack) -> None:
+    """The schedule's function fired through the stack: the index exists on the local table,
+    the stream projects the entries, the digest is built and the outbox publishes it."""
+    member = f"shopper-{uuid.uuid4().hex[:8]}"
+    url = f"{stack.http}/v1/events"
+    body = json.dumps(
+        {"detail-type": "OrderCompleted", "detail": order_completed("order-digest", member)}
+    ).encode()
+    status, _, answer = http("POST", url, body=body, headers=signed_headers("POST", url, body))
+    assert status == 200, answer
+    stack.wait_idle()  # the stream's consumers wrote the ledger entries
+    today = datetime.now(UTC).date()
+    tomorrow = f"{(today + timedelta(days=1)).isoformat()}T00:30:00Z"
+    outcome = request(
+        stack.aws, "/_local/fire", {"function": "LedgerDigestFunction", "time": tomorrow}
+    )
+    assert outcome.get("ok"), outcome
+    stack.wait_idle()  # the digest items' insertions, published by the outbox
+    digests = [
+        json.loads(line)["event"]["detail"]
+        for line in (stack.state_dir / "events.jsonl").read_text().splitlines()
+        if '"LedgerDigestPublished"' in line
+    ]
+    mine = {d["programId"]: d for d in digests if d["day"] == today.isoformat()}
+    assert set(mine) == {"cart-star", "customer-rewards"}
+    assert mine["cart-star"]["entryCount"] >= 1
+    published = str(stack.state_dir / "events.jsonl")
+    verify = ["audit", "verify", "--table", stack.table(), "--quiet", "--published", published]
+    assert cli.main(verify) == 0
