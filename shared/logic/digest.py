@@ -149,6 +149,14 @@ def build_digests(
     if existing is not None:
         return [_compare(existing, store)]
     latest = store.latest_digest_before(program_id, target)
+    if latest is None:
+        later = next(iter(store.digests(program_id, target + timedelta(days=1))), None)
+        if later is not None:
+            # A second genesis would break the chain the program already has.
+            raise ValueError(
+                f"{program_id}: {target.isoformat()} is before the first digested day "
+                f"({later.day.isoformat()}), where the chain starts"
+            )
     days = [target]
     previous = GENESIS
     if latest is not None:

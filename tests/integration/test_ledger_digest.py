@@ -315,6 +315,9 @@ def test_missing_days_are_built_in_order_and_a_gap_is_reported(
         for day in ("2026-11-25", "2026-11-26", "2026-11-27")
     ]
     assert _verify(table_name, "--from", "2026-11-25") == 0
+    # A day before the program's first digest would start a second chain: refused.
+    with pytest.raises(ValueError, match="before the first digested day"):
+        _digest(apps, "2026-11-28T00:30:00Z", day="2026-11-20")
     boto3.client("dynamodb").delete_item(
         TableName=table_name,
         Key={"pk": {"S": "P#cart-star#DIGEST"}, "sk": {"S": "D#2026-11-26"}},
