@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import cli
+from infra import audit, cli
 from shared import composition
 from shared.domain.digest import (
     DAY_KEY,
@@ -432,3 +432,20 @@ def test_an_entry_recorded_after_its_days_digest_is_reported_when_written(
     _project(apps, digested, datetime.now(UTC))
     assert meter.by_operation.get("GetItem", 0) == 0
     assert not [r for r in caplog.records if "after their day's digest" in r.getMessage()]
+
+
+def test_verify_prints_where_it_is_on_stderr(
+    apps: dict[str, ModuleType],
+    table_name: str,
+    digested: StreamReader,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
+    monkeypatch.setattr(audit, "PROGRESS_SECONDS", 0.0)
+    capsys.readouterr()
+    assert cli.main(["audit", "verify", "--table", table_name, "--program", "cart-star"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert lines and all(line.startswith("cart-star: verified ") for line in lines)
+    assert "2 days, 5 entries, 0 differences" in lines[-1]
+    assert "cart-star" not in captured.out  # progress goes to stderr only
