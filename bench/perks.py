@@ -210,7 +210,7 @@ class Bench:
             for raw in page["Items"]:
                 image = {name: _deserializer.deserialize(value) for name, value in raw.items()}
                 self.repo.meter.reset()
-                project_ledger(None, image, perks)
+                project_ledger(None, image, perks, datetime.now(UTC))
                 units.append(self.repo.meter.write_units)
             start = page.get("LastEvaluatedKey")
             if not start:

@@ -1,4 +1,6 @@
-"""Recompute every member from their items and report what the member item holds otherwise.
+"""Recompute every member from their items and report what the member item holds otherwise
+(``loyalty audit invariants``); ``loyalty audit verify`` checks the ledger's daily digests
+(``shared.logic.digest``, docs/audit.md).
 
 The member item keeps running totals (points, balances, counters) that every write changes with
 an ``ADD`` in the same transaction as the item it derives from (an order's credit, a hold, a
@@ -37,7 +39,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from shared.dal.dynamodb import from_item
@@ -405,7 +409,128 @@ def _parser() -> argparse.ArgumentParser:
     )
     invariants.add_argument("--quiet", action="store_true", help="no progress lines")
     invariants.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify = commands.add_parser(
+        "verify",
+        help="recompute the ledger's daily digests and check their chain; exit 1 on any "
+        "difference (docs/audit.md)",
+    )
+    verify.add_argument("--table", default=os.environ.get("TABLE_NAME"))
+    verify.add_argument(
+        "--program", action="append", default=[], help="this program only (repeatable)"
+    )
+    verify.add_argument("--from", dest="first", help="first day (YYYY-MM-DD, UTC), included")
+    verify.add_argument("--to", dest="last", help="last day (YYYY-MM-DD, UTC), included")
+    verify.add_argument(
+        "--published",
+        type=Path,
+        help="JSON lines of published events (LedgerDigestPublished; the local stack's "
+        ".local/events.jsonl, or an export of the bus's archive): the stored digests must be "
+        "the published ones",
+    )
+    verify.add_argument("--quiet", action="store_true", help="no progress lines")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
+
+
+def _day_argument(value: str | None, name: str, err: IO[str]) -> tuple[bool, date | None]:
+    if value is None:
+        return True, None
+    try:
+        return True, date.fromisoformat(value)
+    except ValueError:
+        print(f"error: {name} must be a day, YYYY-MM-DD (got {value!r})", file=err)
+        return False, None
+
+
+def published_digests(path: Path) -> dict[str, dict[date, str]]:
+    """``LedgerDigestPublished`` digests by program and day, from JSON lines that are each an
+    EventBridge event or wrap one under ``event`` (the local stack's log); ``detail`` may be an
+    object or a JSON string. Other lines are skipped."""
+    found: dict[str, dict[date, str]] = defaultdict(dict)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        event = record.get("event", record) if isinstance(record, dict) else None
+        if not isinstance(event, dict) or event.get("detail-type") != "LedgerDigestPublished":
+            continue
+        detail = event.get("detail")
+        if isinstance(detail, str):
+            detail = json.loads(detail)
+        if isinstance(detail, dict):
+            day = date.fromisoformat(str(detail["day"]))
+            found[str(detail["programId"])][day] = str(detail["digest"])
+    return found
+
+
+def _verify(args: argparse.Namespace, out: IO[str], err: IO[str], client: Any) -> int:
+    """``loyalty audit verify``: 0 when every digest of the range matches its entries and the
+    chain holds, 1 on any difference (each printed), 2 on bad arguments."""
+    from shared.dal.digest import DigestRepository  # noqa: PLC0415
+    from shared.logic.digest import VerifyRun, verify_digests  # noqa: PLC0415
+    from shared.programs import program_ids  # noqa: PLC0415
+
+    ok_first, first = _day_argument(args.first, "--from", err)
+    ok_last, last = _day_argument(args.last, "--to", err)
+    if not (ok_first and ok_last):
+        return 2
+    if first and last and first > last:
+        print("error: --from is after --to", file=err)
+        return 2
+    shipped = program_ids()
+    unknown = [program for program in args.program if program not in shipped]
+    if unknown:
+        print(f"error: --program {unknown[0]!r} is not a program (shipped: {shipped})", file=err)
+        return 2
+    published = None
+    if args.published is not None:
+        if not args.published.is_file():
+            print(f"error: --published {args.published} is not a file", file=err)
+            return 2
+        published = published_digests(args.published)
+    store = DigestRepository(args.table, client)
+    started = time.monotonic()
+    last_print = [started]
+    totals = VerifyRun()
+    per_program: dict[str, dict[str, int]] = {}
+    for program in args.program or list(shipped):
+
+        def progress(run: VerifyRun, program: str = program) -> None:
+            now = time.monotonic()
+            if not args.quiet and now - last_print[0] >= PROGRESS_SECONDS:
+                last_print[0] = now
+                print(
+                    f"{program}: verified {run.days:,} days, {run.entries:,} entries, "
+                    f"{len(run.differences)} differences, {now - started:.0f} s",
+                    file=err,
+                    flush=True,
+                )
+
+        mine = published.get(program, {}) if published is not None else None
+        run = verify_digests(program, store, first, last, progress, mine)
+        per_program[program] = {"days": run.days, "entries": run.entries}
+        totals.days += run.days
+        totals.entries += run.entries
+        totals.differences.extend(run.differences)
+    if args.json:
+        body = {
+            "programs": per_program,
+            "days": totals.days,
+            "entries": totals.entries,
+            "differences": [difference.__dict__ for difference in totals.differences],
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        print(json.dumps(body), file=out)
+    else:
+        for difference in totals.differences:
+            print(difference, file=out)
+        print(
+            f"{totals.days:,} days, {totals.entries:,} entries verified in "
+            f"{time.monotonic() - started:.1f} s: {len(totals.differences)} differences",
+            file=out,
+        )
+    return 1 if totals.differences else 0
 
 
 def main(
@@ -414,13 +539,20 @@ def main(
     err: IO[str] | None = None,
     client: DynamoDBClient | None = None,
 ) -> int:
-    """``loyalty audit invariants``: 0 when every member's totals match their items, 1 when
-    any differs (each difference printed), 2 on bad arguments."""
+    """``loyalty audit invariants``: 0 when every member's totals match their items, 1 when any
+    differs (each difference printed), 2 on bad arguments. ``loyalty audit verify``: see
+    ``_verify``."""
     out, err = out or sys.stdout, err or sys.stderr
     args = _parser().parse_args(argv)
     if not args.table:
         print("error: --table (or TABLE_NAME) must name the table", file=err)
         return 2
+    if args.command == "verify":
+        if client is None:
+            import boto3  # noqa: PLC0415 (only the command needs a client)
+
+            client = boto3.client("dynamodb")
+        return _verify(args, out, err, client)
     if args.segments < 1:
         print("error: --segments must be at least 1", file=err)
         return 2

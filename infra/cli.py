@@ -9,6 +9,7 @@
     loyalty local status
     loyalty replay --queue-url URL --function-name NAME [--max 100] [--dry-run]
     loyalty audit invariants [--table NAME] [--segments 4] [--program ID [--member ID]] [--json]
+    loyalty audit verify [--table NAME] [--program ID] [--from DAY] [--to DAY] [--published F]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under
@@ -84,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("local", help="the local stack: serve | fire | status | demo")
     commands.add_parser(
         "audit",
-        help="audit invariants: every member's totals against their items (infra/audit.py)",
+        help="audit invariants: every member's totals against their items; audit verify: the "
+        "ledger's daily digests (infra/audit.py)",
     )
     commands.add_parser(
         "replay",

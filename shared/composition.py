@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
     from shared.dal.customers import CustomerRepository
+    from shared.dal.digest import DigestRepository
     from shared.dal.gates import GateRepository
     from shared.dal.ledger import LedgerRepository
     from shared.dal.perks import PerkRepository
@@ -112,6 +113,13 @@ def gate_repository() -> GateRepository:
     return GateRepository(settings().table_name, dynamodb(), meter=meter())
 
 
+@cache
+def digest_repository() -> DigestRepository:
+    from shared.dal.digest import DigestRepository  # noqa: PLC0415 (on first use)
+
+    return DigestRepository(settings().table_name, dynamodb(), meter=meter())
+
+
 _CACHED = (
     dynamodb,
     sqs,
@@ -122,6 +130,7 @@ _CACHED = (
     rating_repository,
     customer_repository,
     gate_repository,
+    digest_repository,
     recalculation_repository,
     publisher,
     settings,

@@ -12,6 +12,7 @@ record writes the same items again.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,22 +22,45 @@ from shared.batch import (
     EventType,
     process_partial_response,
 )
-from shared.composition import perk_repository, publisher
+from shared.composition import digest_repository, perk_repository, publisher
 from shared.domain.outbound import derive_all
+from shared.logic.digest import digested_already
 from shared.logic.outbox import DERIVERS, PROJECTORS
 from shared.observability import logger, metrics, tracer
-from shared.streams import change_of
+from shared.streams import Change, change_of
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
+def _report_late(change: Change, projected: int) -> None:
+    """Entries written for a UTC day already digested are kept (they are real entries) but are
+    not in that day's digest: say so now, rather than leave it to the next verification."""
+    if change.program_id is None:
+        return
+    digest = digested_already(change.program_id, change.at, datetime.now(UTC), digest_repository())
+    if digest is None:
+        return
+    metrics.add_metric(name="LateLedgerEntries", unit=MetricUnit.Count, value=projected)
+    logger.error(
+        "ledger entries recorded after their day's digest",
+        extra={
+            "program_id": change.program_id,
+            "day": digest.day.isoformat(),
+            "entries": projected,
+            "item": f"{change.keys.get('pk')}|{change.sk}",
+        },
+    )
+
+
 def _record(record: DynamoDBRecord) -> None:
     change = change_of(record)
-    projected = sum(project(change.old, change.new, perk_repository()) for project in PROJECTORS)
+    store = perk_repository()
+    projected = sum(project(change.old, change.new, store, change.at) for project in PROJECTORS)
     if projected:
         metrics.add_metric(name="LedgerEntriesProjected", unit=MetricUnit.Count, value=projected)
+        _report_late(change, projected)
     events = derive_all(DERIVERS, change.old, change.new)
     if not events:
         return

@@ -8,6 +8,9 @@ checkout hold captured), ``clawback`` (a refund's share of the earned points), `
 refund's share of the spent points, back) and ``expiry``. Each carries the rule version that
 produced it.
 
+Each entry is also stamped for the daily digest (``shared.domain.digest``): the UTC day its
+change was committed, its place in that day's chain and its own hash (docs/audit.md).
+
 A module of its own so that the publisher loads only the projection, not the member API's views
 and the program they read.
 """
@@ -15,13 +18,24 @@ and the program they read.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from shared.domain.digest import (
+    DAY_KEY,
+    HASH_KEY,
+    ORDER_KEY,
+    digest_day_key,
+    entry_hash,
+    entry_order_key,
+    utc_day,
+)
 from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, REWARD_SK_PREFIX, ledger_sk
 from shared.domain.outbound import Image
+from shared.domain.timeutil import to_utc_iso
 
 EntryKind = Literal[
     "credit", "reversal", "spend", "clawback", "return", "expiry", "bonus", "bonus_reversal"
@@ -190,14 +204,31 @@ class LedgerEntryWriter(Protocol):
     def put_ledger_entry(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None: ...
 
 
-def project_ledger(old: Image | None, new: Image | None, store: LedgerEntryWriter) -> int:
+def _program_of(pk: str) -> str:
+    parts = pk.split("#", 2)
+    return parts[1] if len(parts) > 2 and parts[0] == "P" else ""
+
+
+def project_ledger(
+    old: Image | None, new: Image | None, store: LedgerEntryWriter, at: datetime
+) -> int:
     """The ``event_publisher``'s projector step: write the entries a change adds (idempotent:
-    a redelivered record writes the same items). Returns how many were written."""
+    a redelivered record writes the same items). Returns how many were written.
+
+    ``at`` is when the change was committed (the stream record's creation time, the same for
+    every delivery of the record): the entry is recorded on that UTC day, which puts it in that
+    day's digest (``ByLedgerDay`` index keys), with its own hash (docs/audit.md)."""
     added = ledger_projection(old, new)
     if not added:
         return 0
+    recorded_at = to_utc_iso(at)
+    day = utc_day(at)
     for pk, sk, entry in added:
-        attributes = entry.model_dump(by_alias=True, exclude_none=True)
+        attributes: dict[str, Any] = entry.model_dump(by_alias=True, exclude_none=True)
         attributes["memberId"] = new.get("memberId") if new else None
+        attributes["recordedAt"] = recorded_at
+        attributes[HASH_KEY] = entry_hash({**attributes, "pk": pk, "sk": sk})
+        attributes[DAY_KEY] = digest_day_key(_program_of(pk), day)
+        attributes[ORDER_KEY] = entry_order_key(pk, sk)
         store.put_ledger_entry(pk, sk, attributes)
     return len(added)

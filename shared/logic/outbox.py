@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from shared.domain.customer_events import customer_events
+from shared.domain.digest import digest_events
 from shared.domain.order_events import shopper_order_events
 from shared.domain.outbound import Deriver, Image
 from shared.domain.perk_events import perk_events
@@ -21,7 +23,8 @@ from shared.logic.ledger import LedgerEntryWriter, project_ledger
 ReadModelStore = LedgerEntryWriter
 """What the projectors write to (the perk repository holds the ledger's read model)."""
 
-Projector = Callable[[Image | None, Image | None, ReadModelStore], int]
+Projector = Callable[[Image | None, Image | None, ReadModelStore, datetime], int]
+"""(old image, new image, store, when the change was committed) -> items written."""
 
 DERIVERS: list[Deriver] = [
     tier_events,
@@ -29,5 +32,6 @@ DERIVERS: list[Deriver] = [
     perk_events,
     customer_events,
     shopper_order_events,
+    digest_events,
 ]
 PROJECTORS: list[Projector] = [project_ledger]

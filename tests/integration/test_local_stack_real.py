@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from samlite.cfn import load_template, resolve_intrinsics
+from samlite.cli import request
 from samlite.template import LOCAL_AUDIENCE, LOCAL_ISSUER, read_stack
 from samlite.testing import RunningStack, eventually, http, running_stack, signed_headers
 
+from infra import cli
 from infra.ddb_local import DynamoDBLocal
 from shared.domain.keys import member_pk, order_sk
 
@@ -51,6 +53,7 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
     for lid, failures in (
         ("TierRecalculationFunction", "TierStreamFailureQueue"),
         ("PointsSettlementFunction", "PointsSettlementFailureQueue"),
+        ("LedgerDigestFunction", "LedgerDigestFailureQueue"),
     ):
         assert model.functions[lid].on_failure == model.queues[failures].arn, lid
     rule = next(rule for rule in model.rules if rule.source == "OrderIngestionFunction.OrderEvents")
@@ -90,10 +93,11 @@ def test_real_template_functions_take_what_globals_gives_them() -> None:
     # Only the two parameters without a default: every loop expanded, nothing left out.
     assert len(model.warnings) == 2
     assert all(warning.startswith("parameter Jwt") for warning in model.warnings)
-    assert len(model.functions) == 9
+    assert len(model.functions) == 10
     own_limits = {
         "TierRecalculationFunction": (300.0, 512),
         "PointsSettlementFunction": (240.0, 512),
+        "LedgerDigestFunction": (900.0, 512),
         "TierFullRecalculationFunction": (900.0, 1769),
     }
     table = model.tables["LoyaltyTable"].name
@@ -130,6 +134,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         "OrderEventsRuleDeadLetterQueue",
         "TierStreamFailureQueue",
         "PointsSettlementFailureQueue",
+        "LedgerDigestFailureQueue",
         "TierFullRecalculationDeadLetterQueue",
         "EventPublisherFailureQueue",
         "PerkEventsFailureQueue",
@@ -144,7 +149,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         for lid, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     ]
-    assert len(functions) == 9
+    assert len(functions) == 10
     stream_consumers = [
         resource["Properties"]["FunctionName"]["Ref"].removesuffix("Function")
         for resource in template["Resources"].values()
@@ -265,3 +270,34 @@ def test_the_iam_route_ingests_signed_requests_only(stack: RunningStack) -> None
         headers=signed_headers("POST", url, b'{"detail-type": "OrderCompleted"}'),
     )
     assert status in (400, 422), answer
+
+
+def test_the_daily_digest_runs_on_the_local_stack(stack: RunningStack) -> None:
+    """The schedule's function fired through the stack: the index exists on the local table,
+    the stream projects the entries, the digest is built and the outbox publishes it."""
+    member = f"shopper-{uuid.uuid4().hex[:8]}"
+    url = f"{stack.http}/v1/events"
+    body = json.dumps(
+        {"detail-type": "OrderCompleted", "detail": order_completed("order-digest", member)}
+    ).encode()
+    status, _, answer = http("POST", url, body=body, headers=signed_headers("POST", url, body))
+    assert status == 200, answer
+    stack.wait_idle()  # the stream's consumers wrote the ledger entries
+    today = datetime.now(UTC).date()
+    tomorrow = f"{(today + timedelta(days=1)).isoformat()}T00:30:00Z"
+    outcome = request(
+        stack.aws, "/_local/fire", {"function": "LedgerDigestFunction", "time": tomorrow}
+    )
+    assert outcome.get("ok"), outcome
+    stack.wait_idle()  # the digest items' insertions, published by the outbox
+    digests = [
+        json.loads(line)["event"]["detail"]
+        for line in (stack.state_dir / "events.jsonl").read_text().splitlines()
+        if '"LedgerDigestPublished"' in line
+    ]
+    mine = {d["programId"]: d for d in digests if d["day"] == today.isoformat()}
+    assert set(mine) == {"cart-star", "customer-rewards"}
+    assert mine["cart-star"]["entryCount"] >= 1
+    published = str(stack.state_dir / "events.jsonl")
+    verify = ["audit", "verify", "--table", stack.table(), "--quiet", "--published", published]
+    assert cli.main(verify) == 0
