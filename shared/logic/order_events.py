@@ -19,9 +19,11 @@ from shared.domain.events import (
     OrderCancelled,
     OrderCompleted,
     OrderRefunded,
+    ProfileUpdated,
     TipAdjusted,
 )
 from shared.domain.program import Program
+from shared.logic.birthday import BirthdayStore, update_profile
 from shared.logic.campaigns import CampaignStore, reverse_order_rewards, reward_order
 from shared.logic.customers import (
     CustomerOutcome,
@@ -39,13 +41,20 @@ _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
 """A duplicate may be a redelivery whose first delivery stopped before the bonus step."""
 
 
-class CustomerAndCampaignStore(CustomerStore, CampaignStore, Protocol):
-    """The customer repository: points and campaign bonuses."""
+class CustomerAndCampaignStore(CustomerStore, CampaignStore, BirthdayStore, Protocol):
+    """The customer repository: points, campaign bonuses and the member's profile."""
 
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
     model.detail_type: model
-    for model in (OrderCompleted, OrderCancelled, OrderRefunded, TipAdjusted, MembershipChanged)
+    for model in (
+        OrderCompleted,
+        OrderCancelled,
+        OrderRefunded,
+        TipAdjusted,
+        MembershipChanged,
+        ProfileUpdated,
+    )
 }
 
 
@@ -81,6 +90,8 @@ def apply_order_event(
         return OrderEventResult(
             None, [change_membership(event, program, customers) for program in customer_programs]
         )
+    if isinstance(event, ProfileUpdated):  # the customer programs' alone: no order, no shopper
+        return OrderEventResult(None, [update_profile(event, now, customer_programs, customers)])
     if isinstance(event, OrderCompleted):  # every program's bound, before anything is written
         check_order_total(event, [shopper, *customer_programs])
     result = ingest(event, now, shopper, ledger, attempt_id)
