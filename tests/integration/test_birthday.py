@@ -243,3 +243,35 @@ def test_the_gift_never_spends_past_its_budget(
     run = sweep(apps, "2027-09-09T01:00:00Z")
     assert (run["birthdayGifts"], run["birthdaysRefused"]) == (1, {"budget_spent": 1})
     assert sweep(apps, "2027-09-09T02:00:00Z")["birthdaysRefused"] == {}
+
+
+def test_the_gift_keeps_the_members_next_due_day_the_earliest(
+    apps: dict[str, ModuleType], table_name: str
+) -> None:
+    """A member with points that expire later: the gift's expiry becomes their next due day (the
+    settlement must find them then), and after it the later day again; spending takes the points
+    that expire first (the gift's)."""
+    from tests.helpers import order_completed  # noqa: PLC0415
+
+    send(apps, profile("owen", "03-14", "UTC"))
+    bought = order_completed(
+        order_id="o-owen", customer_id="owen", completed_at="2026-06-01T12:00:00+00:00"
+    )
+    bought["time"] = "2026-06-01T12:00:00+00:00"
+    bought["detail"]["total"] = {"amount": "500.00", "currency": "USD"}  # 1,000 points
+    apps["ingestion"].lambda_handler(bought, FakeContext())
+    assert sweep(apps, "2027-03-14T00:05:00Z")["birthdayGifts"] == 1
+    owen = member("owen")
+    # June 2026's points expire on 2027-07-01, announced on 2027-06-01; the gift on 2027-04-13.
+    assert (owen["bal"], owen["av202606"], owen["xp20270413"]) == (1500, 1000, 500)
+    assert owen["checkOn"] == "2027-04-13"
+    # 300 spent: taken from the gift first (it expires first), so 200 of it expire.
+    composition.customer_repository().client.update_item(
+        TableName=table_name,
+        Key={"pk": {"S": f"P#{PROGRAM.id}#M#owen"}, "sk": {"S": "MEMBER"}},
+        UpdateExpression="ADD bal :minus, used :spent",
+        ExpressionAttributeValues={":minus": {"N": "-300"}, ":spent": {"N": "300"}},
+    )
+    assert sweep(apps, "2027-04-13T00:05:00Z")["pointsExpired"] == 200
+    owen = member("owen")
+    assert (owen["bal"], owen["checkOn"], int(owen["used"])) == (1000, "2027-06-01", 0)
