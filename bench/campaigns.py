@@ -96,8 +96,9 @@ def run() -> dict[str, Any]:
                 update_profile(event, SET_AT, [PROGRAM], store)
             # The schedule runs every 5 minutes: the days before were swept in their time.
             sweep_birthdays(datetime(2027, 3, 12, 12, tzinfo=UTC), PROGRAM, store)
-        sweeps = []
+        sweeps: list[dict[str, Any]] = []
         paid = 0
+        reads = writes = 0.0
         for start in STARTS:
             measuring.reset()
             result = sweep_birthdays(start, PROGRAM, store)
@@ -112,8 +113,8 @@ def run() -> dict[str, Any]:
                 }
             )
             paid += result.paid
-        reads = sum(s["read_units"] for s in sweeps)
-        writes = sum(s["write_units"] for s in sweeps)
+            reads += measuring.reads
+            writes += measuring.writes
         measuring.reset()
         again = sweep_birthdays(STARTS[-1], PROGRAM, store)
         rerun = {
