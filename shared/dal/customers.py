@@ -25,8 +25,6 @@ from shared.domain.customer import CustomerCredit, DuePlan, Refund, wallet_amoun
 from shared.domain.keys import (
     MEMBER_SK,
     ORDER_SK_PREFIX,
-    campaign_budget_key,
-    campaign_count_sk,
     order_sk,
     reward_sk,
 )
@@ -809,18 +807,7 @@ class CustomerRepository(CampaignWrites):
                 }
             }
         ]
-        count = Update()
-        count.add("n", 1)
-        n = count.name("n")
-        items.append(
-            {
-                "Update": count.request(
-                    self.table_name,
-                    self._key(program_id, member_id, campaign_count_sk(campaign.id, plan.period)),
-                    f"attribute_not_exists({n}) OR {n} < {count.value(plan.limit)}",
-                )
-            }
-        )
+        items.append(self._count_item(program_id, member_id, campaign.id, plan.period, plan.limit))
         member = Update()
         member.add(plan.lot, plan.points)
         member.add("bal", plan.points)
@@ -843,21 +830,11 @@ class CustomerRepository(CampaignWrites):
         )
         member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         items.append({"Update": member_request})
-        budget = plan.budget
-        if budget is not None and plan.budget_period is not None:
-            spend = Update()
-            spend.add("spent", plan.points)
-            spent = spend.name("spent")
-            pk, sk = campaign_budget_key(program_id, campaign.id, plan.budget_period)
+        if plan.budget is not None and plan.budget_period is not None:
             items.append(
-                {
-                    "Update": spend.request(
-                        self.table_name,
-                        {"pk": av(pk), "sk": av(sk)},
-                        f"attribute_not_exists({spent}) OR "
-                        f"{spent} <= {spend.value(budget - plan.points)}",
-                    )
-                }
+                self._budget_item(
+                    program_id, campaign.id, plan.budget_period, plan.points, plan.budget
+                )
             )
         reasons = self._transact(items)
         if reasons is None:
