@@ -275,3 +275,29 @@ def test_the_gift_keeps_the_members_next_due_day_the_earliest(
     assert sweep(apps, "2027-04-13T00:05:00Z")["pointsExpired"] == 200
     owen = member("owen")
     assert (owen["bal"], owen["checkOn"], int(owen["used"])) == (1000, "2027-06-01", 0)
+
+
+def test_overlapping_sweeps_pay_each_birthday_once(apps: dict[str, ModuleType]) -> None:
+    """Two runs of the schedule at once (a slow run and the next one): each gift once."""
+    import threading  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from shared.logic.birthday import sweep_birthdays  # noqa: PLC0415
+
+    names = [f"twin-{index}" for index in range(12)]
+    for name in names:
+        send(apps, profile(name, "10-10", "UTC"))
+    store = composition.customer_repository()
+    at = datetime(2026, 10, 10, 0, 5, tzinfo=UTC)
+    barrier = threading.Barrier(3)
+
+    def run(_: int) -> tuple[int, dict[str, int]]:
+        barrier.wait()
+        result = sweep_birthdays(at, PROGRAM, store)
+        return result.paid, result.refused
+
+    with ThreadPoolExecutor(3) as pool:
+        runs = list(pool.map(run, range(3)))
+    assert sum(paid for paid, _ in runs) == len(names), runs
+    assert all(member(name)["bal"] == 500 for name in names)
+    assert sweep_birthdays(at, PROGRAM, store).paid == 0
