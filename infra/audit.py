@@ -50,6 +50,7 @@ from shared.domain.customer import (
     AVAILABLE_PREFIX,
     PENDING_PREFIX,
     available_lots,
+    expiring_lots,
     pending_lots,
     year_attr,
 )
@@ -213,7 +214,9 @@ def _audit_customer(report: _Report, program: Program, items: list[Mapping[str, 
         report.check(name, years.get(name, 0))
     report.check("held", held)
     lots_pending = sum(points for _, points in pending_lots(member))
-    lots_available = sum(points for _, points in available_lots(member))
+    lots_available = sum(points for _, points in available_lots(member)) + sum(
+        points for _, points in expiring_lots(member)
+    )
     report.check("pend", lots_pending)
     balances = (
         _number(member.get("bal")) + _number(member.get("held")) + _number(member.get("pend"))

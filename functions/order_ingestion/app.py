@@ -1,10 +1,11 @@
 """order_ingestion: orders become points in members' ledgers, exactly once.
 
 Triggers (template.yaml): an EventBridge rule for OrderCompleted, OrderCancelled, OrderRefunded,
-TipAdjusted, MembershipChanged and the quality gates' OfferAccepted, OfferDeclined and
-DeliveryLate; an SQS queue of the same events; the IAM-authorised route
+TipAdjusted, MembershipChanged, ProfileUpdated and the quality gates' OfferAccepted,
+OfferDeclined and DeliveryLate; an SQS queue of the same events; the IAM-authorised route
 ``POST /v1/events``. Each event is applied to every program it concerns: the shopper program
-(the order's ``memberId``) and the customer programs (its ``customerId``).
+(the order's ``memberId``) and the customer programs (its ``customerId``); a profile to the
+customer program it names.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _CUSTOMER_METRICS = {
     CustomerOutcome.NOTHING_TO_REFUND: "DuplicateDeliveries",
     CustomerOutcome.MEMBERSHIP_CHANGED: "MembershipChanges",
     CustomerOutcome.MEMBERSHIP_STALE: "DuplicateDeliveries",
+    CustomerOutcome.PROFILE_UPDATED: "ProfileUpdates",
+    CustomerOutcome.PROFILE_STALE: "DuplicateDeliveries",
 }
 
 

@@ -2,8 +2,9 @@
 
 Trigger (template.yaml): an EventBridge schedule every 5 minutes. For each customer program:
 checkout holds not captured within their time are released, pending points whose day came
-become available, lots past their expiry expire, and expiry notices fall due. Members and holds
-are found in the table's sparse index (``ByCheckDate``), never by a Scan; every step is
+become available, lots past their expiry expire, expiry notices fall due, and the birthdays begun
+by now are paid (``shared.logic.birthday.sweep_birthdays``). Members and holds are found in the
+table's sparse indexes (``ByCheckDate``, ``ByBirthday``), never by a Scan; every step is
 idempotent (``shared.logic.customers.settle_due``).
 """
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.composition import customer_repository
+from shared.logic.birthday import sweep_birthdays
 from shared.logic.customers import settle_due
 from shared.observability import logger, metrics, tracer
 from shared.programs import customer_programs
@@ -29,6 +31,7 @@ _METRICS = {
     "pointsMatured": "PointsMatured",
     "pointsExpired": "PointsExpired",
     "expiryNotices": "ExpiryNotices",
+    "birthdayGifts": "BirthdayGifts",
 }
 
 
@@ -52,6 +55,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     runs = []
     for program in customer_programs(settings().program_ids):
         run = settle_due(now, program, customer_repository()).as_dict()
+        run.update(sweep_birthdays(now, program, customer_repository()).as_dict())
         for key, name in _METRICS.items():
             value = run[key]
             if isinstance(value, int) and value:

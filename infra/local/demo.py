@@ -5,10 +5,11 @@ bus the functions use: orders (single, double and triple batches; a few cancelle
 some refunds partial), tip adjustments (some of them tip-baiting), ratings, partner fuel
 purchases (a few refunded), and the customers' side: every order also credits its customer in
 the customer program (a third of the orders with an eco choice, which the ``eco_no_cutlery``
-campaign rewards), and a fifth of the customers hold a Plus membership (``MembershipChanged``
-from billing). Casual, regular, busy and pro shoppers are mixed so that every tier shows up.
-Each event's ``Time`` is when it happened (plus a short delivery delay), as a replay of the last
-90 days.
+campaign rewards), a fifth of the customers hold a Plus membership (``MembershipChanged``
+from billing), and every customer has a profile (``ProfileUpdated``): one in ten was born today,
+and the birthday sweep pays them. Casual, regular, busy and pro shoppers are mixed so that every
+tier shows up. Each event's ``Time`` is when it happened (plus a short delivery delay), as a
+replay of the last 90 days.
 
 Then it waits until the stack has processed everything and prints the tier distribution
 (window points of each member item in the table, through the program's tiers), the customers'
@@ -22,12 +23,13 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
+from zoneinfo import ZoneInfo
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
@@ -42,6 +44,8 @@ SOURCE_ORDERS = "demo.orders"
 SOURCE_RATINGS = "demo.ratings"
 SOURCE_PARTNERS = "demo.fuel-partners"
 SOURCE_BILLING = "demo.billing"
+SOURCE_PROFILES = "demo.profiles"
+DEMO_ZONES = ("Pacific/Auckland", "Europe/Berlin", "America/New_York", "America/Los_Angeles")
 CUSTOMER_PROGRAM = "customer-rewards"
 OUTSIDE_CONTROL = ["item_out_of_stock", "store_closed", "app_issue", "late_due_to_store"]
 OWN_FAULT = ["late_delivery", "wrong_item", "damaged_item", "rude"]
@@ -218,8 +222,41 @@ def generate(
                     "occurredAt": _iso(joined),
                 },
             )
+    # Profiles last, from a generator of their own: the history stays as it was.
+    _profiles(customers, random.Random(seed + 2), now - timedelta(days=days + 1), now, add)  # noqa: S311
     events.sort(key=lambda item: item[0])
     yield from events
+
+
+def _profiles(
+    customers: list[str],
+    born: random.Random,
+    set_at: datetime,
+    now: datetime,
+    add: Callable[[datetime, str, str, Mapping[str, Any]], None],
+) -> None:
+    """Every customer's ``ProfileUpdated``: one in ten was born today in their zone (the
+    birthday sweep of the 5-minute schedule pays them 500 points); the others' birthdays are
+    spread over the year."""
+    for customer in customers:
+        zone = born.choice(DEMO_ZONES)
+        if born.random() < 0.1:
+            birthday = f"{now.astimezone(ZoneInfo(zone)):%m-%d}"
+        else:
+            birthday = f"{born.randint(1, 12):02d}-{born.randint(1, 28):02d}"
+        add(
+            set_at,
+            SOURCE_PROFILES,
+            "ProfileUpdated",
+            {
+                "programId": CUSTOMER_PROGRAM,
+                "memberId": customer,
+                "birthday": birthday,
+                "timeZone": zone,
+                "locale": born.choice(("en", "de", "ru")),
+                "occurredAt": _iso(set_at),
+            },
+        )
 
 
 # --------------------------------------------------------------------------- talking to the stack
@@ -322,6 +359,10 @@ def _customers(
             points["available"] += standing.available
             points["pending"] += standing.pending
             points["held"] += standing.held
+            if attributes.get("birthday"):
+                points["profiles"] += 1
+            if any(str(name).startswith("xp") for name in attributes):
+                points["birthday gifts"] += 1
     return members, points
 
 
@@ -411,7 +452,11 @@ def run_demo(
         worth = points["available"] * (value.value if value else 0)
         print(
             f"  points: {points['available']:,} available (${worth:,.2f}), "
-            f"{points['pending']:,} pending, {points['held']:,} held\n"
+            f"{points['pending']:,} pending, {points['held']:,} held"
+        )
+        print(
+            f"  birthdays: {points['profiles']:,} profiles, {points['birthday gifts']:,} gifts of "
+            "500 points paid today (the 5-minute schedule's sweep pays the rest of today's)\n"
         )
     events_before, events_after = before["events"], after["events"]
     _table("Events routed to functions:", _delta(events_after["routed"], events_before["routed"]))

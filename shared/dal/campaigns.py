@@ -60,18 +60,7 @@ class CampaignWrites(DynamoRepository):
                 }
             }
         ]
-        count = Update()
-        count.add("n", 1)
-        n = count.name("n")
-        items.append(
-            {
-                "Update": count.request(
-                    self.table_name,
-                    self._key(program_id, member_id, campaign_count_sk(campaign.id, plan.period)),
-                    f"attribute_not_exists({n}) OR {n} < {count.value(plan.limit)}",
-                )
-            }
-        )
+        items.append(self._count_item(program_id, member_id, campaign.id, plan.period, plan.limit))
         member = Update()
         member.add(plan.lot, plan.points)
         member.add("pend" if plan.pending else "bal", plan.points)
@@ -85,21 +74,11 @@ class CampaignWrites(DynamoRepository):
                 )
             }
         )
-        budget = plan.budget
-        if budget is not None and plan.budget_period is not None:
-            spend = Update()
-            spend.add("spent", plan.points)
-            spent = spend.name("spent")
-            pk, sk = campaign_budget_key(program_id, campaign.id, plan.budget_period)
+        if plan.budget is not None and plan.budget_period is not None:
             items.append(
-                {
-                    "Update": spend.request(
-                        self.table_name,
-                        {"pk": av(pk), "sk": av(sk)},
-                        f"attribute_not_exists({spent}) OR "
-                        f"{spent} <= {spend.value(budget - plan.points)}",
-                    )
-                }
+                self._budget_item(
+                    program_id, campaign.id, plan.budget_period, plan.points, plan.budget
+                )
             )
         reasons = self._transact(items)
         if reasons is None:
@@ -111,6 +90,37 @@ class CampaignWrites(DynamoRepository):
             2: RewardWrite.NO_MEMBER,
             3: RewardWrite.BUDGET_SPENT,
         }[refused[0]]
+
+    def _count_item(
+        self, program_id: str, member_id: str, campaign_id: str, period: str, limit: int
+    ) -> dict[str, Any]:
+        """The member's count of the period, one more while below ``limit``."""
+        count = Update()
+        count.add("n", 1)
+        n = count.name("n")
+        return {
+            "Update": count.request(
+                self.table_name,
+                self._key(program_id, member_id, campaign_count_sk(campaign_id, period)),
+                f"attribute_not_exists({n}) OR {n} < {count.value(limit)}",
+            )
+        }
+
+    def _budget_item(
+        self, program_id: str, campaign_id: str, period: str, points: int, budget: int
+    ) -> dict[str, Any]:
+        """The campaign's spend of the period, ``points`` more while within ``budget``."""
+        spend = Update()
+        spend.add("spent", points)
+        spent = spend.name("spent")
+        pk, sk = campaign_budget_key(program_id, campaign_id, period)
+        return {
+            "Update": spend.request(
+                self.table_name,
+                {"pk": av(pk), "sk": av(sk)},
+                f"attribute_not_exists({spent}) OR {spent} <= {spend.value(budget - points)}",
+            )
+        }
 
     def rewards_of_order(
         self, program_id: str, member_id: str, campaign_ids: list[str], order_id: str

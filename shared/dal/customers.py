@@ -19,15 +19,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.domain.birthday import GiftPlan, index_day
+from shared.domain.campaigns import REWARDED
 from shared.domain.customer import CustomerCredit, DuePlan, Refund, wallet_amount, year_attr
-from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, order_sk
+from shared.domain.keys import (
+    MEMBER_SK,
+    ORDER_SK_PREFIX,
+    order_sk,
+    reward_sk,
+)
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import Found
 
-from .campaigns import CampaignWrites
-from .dynamodb import Update, from_item
+from .campaigns import CampaignWrites, RewardWrite
+from .dynamodb import Update, av, from_item
 
 CHECK_INDEX = "ByCheckDate"
+BIRTHDAY_INDEX = "ByBirthday"
 ZERO = Decimal(0)
 SHARDS = 16
 
@@ -710,3 +718,153 @@ class CustomerRepository(CampaignWrites):
         name = update.name("v")
         condition = f"{name} = {update.value(version)}"
         return self._update_member_if(program_id, member_id, update, condition)
+
+    # -- the profile and the birthday gift (docs/campaigns.md) -----------------------------------
+
+    def set_profile(
+        self,
+        program_id: str,
+        member_id: str,
+        values: Mapping[str, Any],
+        removed: list[str],
+        read_at: str | None,
+    ) -> bool:
+        """Keep a profile change, only while the member's ``profileAt`` is as read (``read_at``,
+        None: no profile yet) and older than the change: an older or repeated change, or one
+        racing another, changes nothing (the caller reads again)."""
+        update = Update()
+        update.set_if_absent("memberId", member_id)
+        update.set_if_absent("programId", program_id)
+        for name, value in values.items():
+            update.set(name, value)
+        for name in removed:
+            update.remove(name)
+        at = update.name("profileAt")
+        if read_at is None:
+            condition = f"attribute_not_exists({at})"
+        else:
+            condition = f"{at} = {update.value(read_at)}"
+        condition += (
+            f" AND (attribute_not_exists({at}) OR {at} < {update.value(values['profileAt'])})"
+        )
+        return self._update_member_if(program_id, member_id, update, condition)
+
+    def birthdays_due(
+        self, program_id: str, day: date, until: datetime
+    ) -> Iterator[dict[str, Any]]:
+        """The members whose birthday began on the UTC ``day`` by ``until``, as the index projects
+        them (keys, ``birthday``, ``timeZone``, ``birthdayChangedAt``; eventually consistent)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BIRTHDAY_INDEX,
+            "KeyConditionExpression": "bdayDay = :day AND bdayAt <= :until",
+            "ExpressionAttributeValues": {
+                ":day": {"S": index_day(program_id, day)},
+                ":until": {"S": to_utc_iso(until)},
+            },
+        }
+        while True:
+            response = self._call("Query", self.client.query, **request)
+            for item in response.get("Items", []):
+                yield from_item(item)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def gift(
+        self, program_id: str, member_id: str, plan: GiftPlan, at: str, lower_check: bool
+    ) -> tuple[RewardWrite, dict[str, Any] | None]:
+        """Pay a birthday gift: the campaign's transaction (the reward once, the member's count,
+        the budget), the member item's new lot and its next birthday in the index, while its
+        ``bdayAt`` is as the sweep read it. The member item's due day becomes the lot's expiry
+        when that is sooner (``lower_check``: it is later now; else absent or sooner). Refused
+        on the member item: the item as it stood ({} for none)."""
+        campaign = plan.campaign
+        reward = {
+            "memberId": member_id,
+            "programId": program_id,
+            "campaignId": campaign.id,
+            "occasion": plan.occasion,
+            "points": plan.points,
+            "period": plan.period,
+            "budgetPeriod": plan.budget_period,
+            "lot": plan.lot,
+            "expiresOn": plan.expires_on.isoformat(),
+            "state": REWARDED,
+            "occurredAt": plan.occurred_at,
+            "rewardedAt": at,
+            "ruleVersion": plan.rule_version,
+        }
+        item = {name: av(value) for name, value in reward.items() if value is not None}
+        item.update(self._key(program_id, member_id, reward_sk(campaign.id, plan.occasion)))
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(sk)",
+                }
+            }
+        ]
+        items.append(self._count_item(program_id, member_id, campaign.id, plan.period, plan.limit))
+        member = Update()
+        member.add(plan.lot, plan.points)
+        member.add("bal", plan.points)
+        member.add("v", 1)
+        for name, value in plan.next_keys.items():
+            member.set(name, value)
+        day = plan.expires_on.isoformat()
+        check = member.name("checkOn")
+        member.set_if_absent("checkShard", due_shard(program_id, member_id))
+        if lower_check:
+            member.set("checkOn", day)
+            check_condition = f"{check} > {member.value(day)}"
+        else:
+            member.set_if_absent("checkOn", day)
+            check_condition = f"(attribute_not_exists({check}) OR {check} <= {member.value(day)})"
+        member_request = member.request(
+            self.table_name,
+            self._key(program_id, member_id, MEMBER_SK),
+            f"{member.name('bdayAt')} = {member.value(plan.index_at)} AND {check_condition}",
+        )
+        member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        items.append({"Update": member_request})
+        if plan.budget is not None and plan.budget_period is not None:
+            items.append(
+                self._budget_item(
+                    program_id, campaign.id, plan.budget_period, plan.points, plan.budget
+                )
+            )
+        reasons = self._transact(items)
+        if reasons is None:
+            return RewardWrite.REWARDED, None
+        refused = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+        if refused[0] == 2:
+            found = reasons[2].get("Item")
+            return RewardWrite.NO_MEMBER, from_item(found) if found else {}
+        return {
+            0: RewardWrite.DUPLICATE,
+            1: RewardWrite.MEMBER_LIMIT,
+            3: RewardWrite.BUDGET_SPENT,
+        }[refused[0]], None
+
+    def move_birthday(
+        self,
+        program_id: str,
+        member_id: str,
+        index_at: str,
+        next_keys: Mapping[str, str],
+        outcome: Mapping[str, Any] | None,
+    ) -> bool:
+        """Move the member to their next birthday in the index, while ``bdayAt`` is as read,
+        keeping why this one paid nothing (``birthdayOutcome``)."""
+        update = Update()
+        for name, value in next_keys.items():
+            update.set(name, value)
+        if outcome is not None:
+            update.set("birthdayOutcome", dict(outcome))
+        at = update.name("bdayAt")
+        return self._update_member_if(
+            program_id, member_id, update, f"{at} = {update.value(index_at)}"
+        )

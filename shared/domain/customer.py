@@ -5,7 +5,10 @@ of a customer keeps its points as *lots*:
 
 - ``pd{YYYYMMDD}``: points pending until that local day (the day they become available);
 - ``av{YYYYMM}``: points that became available in that month (they expire together);
-- ``used``: how much of the ``av`` lots, oldest first, has been spent or clawed back;
+- ``xp{YYYYMMDD}``: points available now that expire on that day (a birthday gift: a bonus
+  with an expiry of its own);
+- ``used``: how much of the ``av`` and ``xp`` lots, the first to expire first, has been spent or
+  clawed back;
 - ``bal`` (spendable now), ``held`` (on checkout holds), ``pend`` (the sum of the ``pd`` lots);
 - ``yp{YYYY}``: points earned in that calendar year (the status);
 - ``plan``, ``planUntil``: the paid membership.
@@ -32,6 +35,7 @@ CENT = Decimal("0.01")
 
 PENDING_PREFIX = "pd"
 AVAILABLE_PREFIX = "av"
+EXPIRING_PREFIX = "xp"
 YEAR_PREFIX = "yp"
 
 
@@ -75,6 +79,23 @@ def pending_lots(attributes: Mapping[str, Any]) -> list[tuple[date, int]]:
     lots = []
     for name, value in attributes.items():
         day = _pending_day(name)
+        if day is not None and int(value):
+            lots.append((day, int(value)))
+    return sorted(lots)
+
+
+def _expiring_day(name: str) -> date | None:
+    digits = name[len(EXPIRING_PREFIX) :]
+    if not name.startswith(EXPIRING_PREFIX) or len(digits) != 8 or not digits.isdigit():
+        return None
+    return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+
+
+def expiring_lots(attributes: Mapping[str, Any]) -> list[tuple[date, int]]:
+    """The lots that expire on a day of their own (a birthday gift), by that day."""
+    lots = []
+    for name, value in attributes.items():
+        day = _expiring_day(name)
         if day is not None and int(value):
             lots.append((day, int(value)))
     return sorted(lots)
@@ -355,49 +376,66 @@ class DuePlan(Struct, frozen=True):
         return bool(self.matured or self.expired or self.notice)
 
 
+def _lots_by_expiry(
+    program: Program, months: Mapping[date, int], attributes: Mapping[str, Any]
+) -> list[tuple[date, str, int]]:
+    """Every available lot as (the day it expires, its attribute, points), the first to expire
+    first: the order ``used`` is taken in (for lots of months alone, oldest first, as ever)."""
+    lots = [(expires_on(program, month), available_attr(month), n) for month, n in months.items()]
+    lots += [(day, f"{EXPIRING_PREFIX}{day:%Y%m%d}", n) for day, n in expiring_lots(attributes)]
+    return sorted(lots)
+
+
 def plan_due(program: Program, attributes: Mapping[str, Any], today: date) -> DuePlan:
-    """Mature every pending lot due by ``today``, expire every lot past its expiry (oldest first:
-    a lot's points beyond what was ``used`` of it; points on holds are spared), and announce the
-    points of the next lot to expire when its notice day has come and no notice went out today."""
+    """Mature every pending lot due by ``today``, expire every lot past its expiry (the first to
+    expire first: a lot's points beyond what was ``used`` of it; points on holds are spared), and
+    announce the points of the next monthly lot to expire when its notice day has come and no
+    notice went out today. A lot of its own expiry (``xp``: a gift that lasts 30 days) has no
+    notice: the gift's event says when it expires."""
     matured = tuple(
         (pending_attr(day), available_attr(day), points)
         for day, points in pending_lots(attributes)
         if day <= today
     )
-    lots: dict[date, int] = dict(available_lots(attributes))
+    months: dict[date, int] = dict(available_lots(attributes))
     for _, available, points in matured:
         month = _available_month(available)
         assert month is not None
-        lots[month] = lots.get(month, 0) + points
+        months[month] = months.get(month, 0) + points
     used = _int(attributes, "used")
     spendable = _int(attributes, "bal") + sum(points for _, _, points in matured)
     expired: list[tuple[str, int]] = []
     expired_points = 0
-    for month in sorted(lots):
-        if expires_on(program, month) > today:
-            break
-        lot = lots.pop(month)
+    remaining = _lots_by_expiry(program, months, attributes)
+    while remaining and remaining[0][0] <= today:
+        _, name, lot = remaining.pop(0)
         left = max(0, lot - used)
         gone = min(left, max(0, spendable - expired_points))
         used = max(0, used - lot)
-        expired.append((available_attr(month), gone))
+        expired.append((name, gone))
         expired_points += gone
     notice: tuple[int, date] | None = None
     noticed: str | None = None
     dues = [day for day, _ in pending_lots(attributes) if day > today]
-    upcoming = sorted(lots)
-    if upcoming:
-        # Only the oldest lot matters: the next ones fall due after it.
-        first = upcoming[0]
-        dues.append(expires_on(program, first))
-        left = max(0, lots[first] - used)
+    if remaining:
+        # The first to expire falls due first; a notice is for the first monthly lot.
+        dues.append(remaining[0][0])
+    ahead = used
+    for expires, name, lot in remaining:
+        left = max(0, lot - ahead)
+        ahead = max(0, ahead - lot)
+        if not name.startswith(AVAILABLE_PREFIX):
+            continue
+        first = _available_month(name)
+        assert first is not None
         announced = attributes.get("noticed") == f"{first:%Y%m}"
         if left and not announced:
             if notice_on(program, first) <= today:
-                notice = (left, expires_on(program, first))
+                notice = (left, expires)
                 noticed = f"{first:%Y%m}"
             else:
                 dues.append(notice_on(program, first))
+        break
     return DuePlan(
         matured=matured,
         expired=tuple(expired),
@@ -436,16 +474,16 @@ def points_standing(
     matured = sum(points for _, _, points in due.matured)
     available = _int(attributes, "bal") + matured - due.expired_points
     pending = sum(points for day, points in pending_lots(attributes) if day > today)
-    lots = available_lots(attributes)
+    months = dict(available_lots(attributes))
     expired = {name for name, _ in due.expired}
     used = due.used_after
     expiring = None
-    for month, points in lots:
-        if available_attr(month) in expired:
+    for expires, name, points in _lots_by_expiry(program, months, attributes):
+        if name in expired:
             continue
         left = max(0, points - used)
         if left:
-            expiring = (left, expires_on(program, month))
+            expiring = (left, expires)
         break
     year = today.year
     band_now = max(

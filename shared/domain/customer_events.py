@@ -184,10 +184,14 @@ def _reward_events(before: Image, new: Image) -> list[OutboundEvent]:
         "ruleVersion": new.get("ruleVersion"),
     }
     if not before:
+        reason = "order_completed"
+        if new.get("occasion"):  # a gift of the member's calendar (the birthday), no order
+            reason = str(new.get("campaignId"))
+            detail.update(occasion=new.get("occasion"), expiresOn=new.get("expiresOn"))
         return [
             OutboundEvent(
                 "CampaignRewarded",
-                {**detail, "reason": "order_completed", "occurredAt": new.get("occurredAt")},
+                {**detail, "reason": reason, "occurredAt": new.get("occurredAt")},
             ).with_id(new.get("pk"), new.get("sk"), "rewarded")
         ]
     if new.get("state") == "reversed" and before.get("state") != "reversed":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
@@ -21,7 +21,7 @@ from .errors import InvalidInput, MalformedRequest, UnsupportedEvent
 from .ids import CustomerIdField, MemberIdField, OfferIdField, OrderIdField
 from .money import Money
 from .program import Slug
-from .timeutil import Instant
+from .timeutil import Birthday, Instant, TimeZoneName
 
 
 class InboundEvent(BaseModel):
@@ -86,6 +86,20 @@ class MembershipChanged(InboundEvent):
         if self.plan is not None and self.valid_until is None:
             raise ValueError("validUntil is required with a plan")
         return self
+
+
+class ProfileUpdated(InboundEvent):
+    """From the profile service: a customer's birthday, time zone and language, as they now
+    stand (an absent or null field is not set). The latest by ``occurredAt`` wins."""
+
+    detail_type: ClassVar[str] = "ProfileUpdated"
+
+    program_id: Slug
+    member_id: MemberIdField
+    birthday: Birthday | None = None
+    time_zone: TimeZoneName | None = None
+    locale: Literal["en", "de", "ru"] | None = None
+    occurred_at: Instant
 
 
 class TipAdjusted(InboundEvent):
@@ -185,5 +199,7 @@ def event_time(event: InboundEvent) -> datetime:
     """When the event happened upstream (completion or occurrence time)."""
     if isinstance(event, OrderCompleted):
         return event.completed_at
-    assert isinstance(event, OrderCancelled | TipAdjusted | MembershipChanged | QualityEvent)
+    assert isinstance(
+        event, OrderCancelled | TipAdjusted | MembershipChanged | QualityEvent | ProfileUpdated
+    )
     return event.occurred_at

@@ -206,11 +206,26 @@ class Quota(_Config):
 
 
 class CampaignTrigger(_Config):
-    """What makes an order earn a campaign's bonus."""
+    """What makes a member earn a campaign's bonus: an order (``event``) or a day of the
+    member's own calendar (``schedule``), never both."""
 
-    event: Literal["OrderCompleted"] = "OrderCompleted"
+    event: Literal["OrderCompleted"] | None = None
     eco_choice: Slug | None = None
     """The order's ``ecoChoices`` holds this choice (e.g. ``no_cutlery``); None: every order."""
+    schedule: Literal["birthday"] | None = None
+    """``birthday``: paid by the scheduled sweep on the member's local birthday, once a year
+    (docs/campaigns.md)."""
+    settled_days: Annotated[int, Field(ge=0, le=366)] = 30
+    """A schedule's day set or changed fewer days than this before it pays nothing that year
+    (no moving a birthday to collect a second bonus)."""
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> CampaignTrigger:
+        if self.schedule is None and self.event is None:
+            object.__setattr__(self, "event", "OrderCompleted")
+        if self.schedule is not None and (self.event is not None or self.eco_choice is not None):
+            raise ValueError("a campaign is triggered by an event or a schedule, not both")
+        return self
 
 
 class CampaignBudget(_Config):
@@ -231,6 +246,17 @@ class Campaign(_Config):
     per_member: Quota
     """How many times a member may earn it, and per which period (of the order's local day)."""
     budget: CampaignBudget | None = None
+    expires_in_days: Annotated[int, Field(ge=1, le=366)] | None = None
+    """The bonus is available at once and expires this many days after it was paid (its own
+    lot, ``xp{YYYYMMDD}``); None: it joins the order's lot and expires with it."""
+
+    @model_validator(mode="after")
+    def _scheduled_bonus_is_available(self) -> Campaign:
+        if self.expires_in_days is not None and self.when.schedule is None:
+            raise ValueError(
+                "expiresInDays is for scheduled campaigns (an order's bonus joins its lot)"
+            )
+        return self
 
 
 class PerkKind(StrEnum):

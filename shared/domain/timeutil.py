@@ -7,10 +7,11 @@ and windows are computed in the program's time zone.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AwareDatetime, BeforeValidator, WithJsonSchema
 
 
 def _iso_with_offset(value: Any) -> Any:
@@ -31,6 +32,54 @@ def _iso_with_offset(value: Any) -> Any:
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_with_offset)]
 """An aware datetime parsed strictly from an ISO 8601 string with an offset."""
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _zone_name(value: Any) -> Any:
+    """An IANA zone name this runtime knows (``Europe/Berlin``), checked against the zone
+    database's own list: never a file path, never a zone the clock cannot compute."""
+    if not isinstance(value, str) or value not in _zone_names():
+        raise ValueError(f"not an IANA time zone name: {value!r} (e.g. Europe/Berlin)")
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    BeforeValidator(_zone_name),
+    WithJsonSchema({"type": "string", "description": "An IANA time zone, e.g. Europe/Berlin"}),
+]
+
+
+def _month_day(value: Any) -> Any:
+    """``MM-DD`` of a day that exists in some year: 02-29 is one (a leap day), 02-30 is not."""
+    if not isinstance(value, str) or len(value) != 5 or value[2] != "-":
+        raise ValueError(f"not a birthday MM-DD: {value!r} (e.g. 07-14)")
+    month, day = value[:2], value[3:]
+    if not (month.isdigit() and day.isdigit()):
+        raise ValueError(f"not a birthday MM-DD: {value!r} (e.g. 07-14)")
+    try:
+        date(2000, int(month), int(day))  # 2000 is a leap year: every real MM-DD exists in it
+    except ValueError as exc:
+        raise ValueError(f"no such day: {value!r}") from exc
+    return value
+
+
+Birthday = Annotated[
+    str,
+    BeforeValidator(_month_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{2}-\d{2}$",
+            "description": "MM-DD of a real day (02-29 is one: it falls on 02-28 in other years)",
+        }
+    ),
+]
+"""A day of the year as ``MM-DD`` (no year: the member's age is none of the program's business)."""
 
 
 def to_utc_iso(moment: datetime) -> str:

@@ -71,9 +71,9 @@ def reverse_order_rewards(
 ) -> int:
     """Take back the bonuses of an order cancelled or wholly refunded (once each): from the
     order's pending lot while it is pending, else from the balance. Returns the points taken."""
-    if not program.campaigns:
+    ids = [campaign.id for campaign in program.campaigns if campaign.when.event is not None]
+    if not ids:
         return 0
-    ids = [campaign.id for campaign in program.campaigns]
     taken = 0
     for stored in store.rewards_of_order(program.id, customer_id, ids, order_id):
         taken += _reverse(stored, order_id, customer_id, now, program, store)

@@ -193,6 +193,9 @@ class CustomerOutcome(StrEnum):
     NOTHING_TO_REFUND = "nothing_to_refund"
     MEMBERSHIP_CHANGED = "membership_changed"
     MEMBERSHIP_STALE = "membership_stale"
+    PROFILE_UPDATED = "profile_updated"
+    PROFILE_STALE = "profile_stale"
+    """An older or repeated ``ProfileUpdated``: nothing changed."""
 
 
 class CustomerResult(Struct, frozen=True):

@@ -439,11 +439,13 @@ def challenges_view(
     from shared.domain.periods import period_key  # noqa: PLC0415
 
     today = local_day(now, program.zone)
-    periods = {c.id: period_key(today, c.per_member.period) for c in program.campaigns}
-    keys = {c.id: campaign_count_sk(c.id, periods[c.id]) for c in program.campaigns}
+    # Challenges are the campaigns an order earns; a scheduled gift (the birthday) is not one.
+    campaigns = [c for c in program.campaigns if c.when.event is not None]
+    periods = {c.id: period_key(today, c.per_member.period) for c in campaigns}
+    keys = {c.id: campaign_count_sk(c.id, periods[c.id]) for c in campaigns}
     counts = store.campaign_counts(program.id, member_id, list(keys.values())) if keys else {}
     challenges = []
-    for campaign in program.campaigns:
+    for campaign in campaigns:
         earned = counts.get(keys[campaign.id], 0)
         limit = campaign.per_member.count
         challenges.append(

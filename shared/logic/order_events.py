@@ -24,9 +24,11 @@ from shared.domain.events import (
     OrderCancelled,
     OrderCompleted,
     OrderRefunded,
+    ProfileUpdated,
     TipAdjusted,
 )
 from shared.domain.program import Program
+from shared.logic.birthday import BirthdayStore, update_profile
 from shared.logic.campaigns import CampaignStore, reverse_order_rewards, reward_order
 from shared.logic.customers import (
     CustomerOutcome,
@@ -51,8 +53,8 @@ _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
 """A duplicate may be a redelivery whose first delivery stopped before the bonus step."""
 
 
-class CustomerAndCampaignStore(CustomerStore, CampaignStore, Protocol):
-    """The customer repository: points and campaign bonuses."""
+class CustomerAndCampaignStore(CustomerStore, CampaignStore, BirthdayStore, Protocol):
+    """The customer repository: points, campaign bonuses and the member's profile."""
 
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
@@ -66,6 +68,7 @@ ORDER_EVENTS: dict[str, type[InboundEvent]] = {
         OfferAccepted,
         OfferDeclined,
         DeliveryLate,
+        ProfileUpdated,
     )
 }
 
@@ -102,15 +105,9 @@ def apply_order_event(
     attempt_id: str,
     gates: GateStore | None = None,
 ) -> OrderEventResult:
-    if isinstance(event, OfferAccepted | DeliveryLate):  # OfferDeclined too
-        if gates is None:
-            raise TypeError("quality events need the gate store")
-        counted = apply_quality_event(event, now, shopper, gates)
-        return OrderEventResult(None, shopper_program=shopper.id, quality=counted)
-    if isinstance(event, MembershipChanged):
-        return OrderEventResult(
-            None, [change_membership(event, program, customers) for program in customer_programs]
-        )
+    other = _apply_other_event(event, now, shopper, customer_programs, customers, gates)
+    if other is not None:
+        return other
     if isinstance(event, OrderCompleted):  # every program's bound, before anything is written
         check_order_total(event, [shopper, *customer_programs])
     result = ingest(event, now, shopper, ledger, attempt_id)
@@ -140,6 +137,30 @@ def apply_order_event(
             for program in customer_programs:
                 done.append(_cancel(event, customer_id, now, program, customers))
     return OrderEventResult(result, done, shopper_program=shopper.id, quality=quality)
+
+
+def _apply_other_event(
+    event: InboundEvent,
+    now: datetime,
+    shopper: Program,
+    customer_programs: Sequence[Program],
+    customers: CustomerAndCampaignStore,
+    gates: GateStore | None,
+) -> OrderEventResult | None:
+    """The events that are not an order's: the quality gates' and the customers' own (plan,
+    profile); None for an order's event."""
+    if isinstance(event, OfferAccepted | DeliveryLate):  # OfferDeclined too
+        if gates is None:
+            raise TypeError("quality events need the gate store")
+        counted = apply_quality_event(event, now, shopper, gates)
+        return OrderEventResult(None, shopper_program=shopper.id, quality=counted)
+    if isinstance(event, MembershipChanged):
+        return OrderEventResult(
+            None, [change_membership(event, program, customers) for program in customer_programs]
+        )
+    if isinstance(event, ProfileUpdated):  # the customer programs' alone: no order, no shopper
+        return OrderEventResult(None, [update_profile(event, now, customer_programs, customers)])
+    return None
 
 
 def _complete(

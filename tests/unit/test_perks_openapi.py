@@ -34,6 +34,7 @@ def test_the_document_covers_every_route_of_the_template() -> None:
         "OrderCancelledEvent",
         "OrderCompletedEvent",
         "OrderRefundedEvent",
+        "ProfileUpdatedEvent",
         "TipAdjustedEvent",
     }
     for model in ("RedemptionRequest", "AdminReason", "HoldRequest", "PartnerCodeRequest"):
