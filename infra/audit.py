@@ -44,6 +44,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import msgspec
+
 from shared.dal.dynamodb import from_item
 from shared.domain.campaigns import REWARDED
 from shared.domain.customer import (
@@ -521,7 +523,7 @@ def _verify(args: argparse.Namespace, out: IO[str], err: IO[str], client: Any) -
             "programs": per_program,
             "days": totals.days,
             "entries": totals.entries,
-            "differences": [difference.__dict__ for difference in totals.differences],
+            "differences": [msgspec.structs.asdict(found) for found in totals.differences],
             "seconds": round(time.monotonic() - started, 1),
         }
         print(json.dumps(body), file=out)
