@@ -269,6 +269,7 @@ class PerkRepository(DynamoRepository):
         used_before, existing = _reason_item(reasons, 0)
         member_changed, member = _reason_item(reasons, 1)
         quota_refused, quota_item = _reason_item(reasons, 2)
+        code_taken = len(items) > 4 and _reason_item(reasons, 4)[0]
         return RedeemWrite(
             applied=False,
             replay=_result_of(existing) if used_before else None,
@@ -276,6 +277,7 @@ class PerkRepository(DynamoRepository):
             member=member,
             quota_refused=quota_refused,
             quota=quota_item,
+            code_taken=code_taken,
         )
 
     def _code_put(

@@ -292,6 +292,8 @@ def redeem(
         if write.member_changed:
             member = write.member or {}
             continue
+        if write.code_taken and not write.quota_refused:
+            continue  # 60 random bits drawn twice: decide again, with a new code
         refusal: DomainError
         if plan.slot is not None and (write.quota or {}).get(plan.slot):
             refusal = AlreadyBooked(

@@ -94,6 +94,8 @@ class RedeemWrite(Struct, frozen=True):
     quota_refused: bool = False
     quota: dict[str, Any] | None = None
     """The quota item as it stood when its condition failed."""
+    code_taken: bool = False
+    """The new code's item exists already (another redemption drew the same 60 bits)."""
 
 
 class CashbackWrite(Struct, frozen=True):

@@ -152,3 +152,24 @@ def test_a_code_refused_by_its_quota_leaves_no_code_behind(
         ConsistentRead=True,
     )
     assert len(scan["Items"]) == 1  # the first code's, none for the refused one
+
+
+def test_a_code_drawn_twice_is_drawn_again(table_name: str, ddb_client: Any) -> None:
+    """Two members' redemptions that draw the same 60 bits: the second is decided again with a
+    new code (its quota is not debited twice, and it is not refused)."""
+    from shared.dal.perks import PerkRepository  # noqa: PLC0415
+    from shared.domain.perks import RedemptionRequest  # noqa: PLC0415
+    from shared.logic.perks import redeem  # noqa: PLC0415
+    from shared.programs import load_program  # noqa: PLC0415
+
+    draws = iter([b"\x01" * 10, b"\xaa" * 8, b"\x02" * 10, b"\xaa" * 8, b"\x03" * 10, b"\xbb" * 8])
+    repo = PerkRepository(table_name, ddb_client)
+    program = load_program("cart-star")
+    body = RedemptionRequest.model_validate({"perkId": "car_maintenance"})
+    first = redeem("tom", "k1", body, NOW, program, repo, lambda size: next(draws))
+    second = redeem("uma", "k1", body, NOW, program, repo, lambda size: next(draws))
+    assert first.status == 201 and second.status == 201, second.body
+    assert first.redemption is not None and second.redemption is not None
+    code = second.redemption.code
+    assert code is not None and code != first.redemption.code
+    assert code_item(ddb_client, table_name, code) is not None
