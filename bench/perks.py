@@ -100,7 +100,7 @@ def fuel(purchase_id: str, member_id: str) -> dict[str, Any]:
 
 def care_day(index: int) -> dict[str, Any]:
     day = (NOW + timedelta(days=1 + index % 30)).date().isoformat()
-    return {"perkId": "care_days", "date": day, "unit": "day"}
+    return {"perkId": "care_days", "careType": "child", "date": day, "unit": "day"}
 
 
 class Bench:

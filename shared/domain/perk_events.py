@@ -38,6 +38,7 @@ def _redemption_detail(image: Image) -> dict[str, Any]:
         "date",
         "unit",
         "hours",
+        "careType",
         "code",
         "discountRate",
         "validUntil",

@@ -251,6 +251,11 @@ class RedemptionRequest(BaseModel):
     hours: Annotated[int, Field(ge=1, le=24, strict=True), WHOLE] | None = Field(
         default=None, description="Booking perks by the hour: how many hours on that date."
     )
+    care_type: Slug | None = Field(
+        default=None,
+        description="Booking perks that list care types (care days: child, senior, pet): "
+        "which kind of care is booked.",
+    )
 
 
 def request_digest(request: RedemptionRequest) -> str:
@@ -276,6 +281,7 @@ class RedemptionPlan(Struct, frozen=True):
     day: date | None = None
     unit: BookingUnit | None = None
     hours: int | None = None
+    care_type: str | None = None
     discount_rate: Decimal | None = None
     valid_until: date | None = None
 
@@ -310,6 +316,7 @@ def plan_redemption(
             ("date", request.day),
             ("unit", request.unit),
             ("hours", request.hours),
+            ("careType", request.care_type),
         ):
             if value is not None:
                 raise InvalidInput(f"{field}: not used by a {perk.kind.value} perk", field=field)
@@ -334,7 +341,22 @@ def plan_redemption(
         day=day,
         unit=unit,
         hours=hours,
+        care_type=_care_type(request, perk),
     )
+
+
+def _care_type(request: RedemptionRequest, perk: Perk) -> str | None:
+    """The kind of care booked: one of the perk's ``careTypes`` (required when it lists some,
+    refused when it lists none)."""
+    if not perk.care_types:
+        if request.care_type is not None:
+            raise InvalidInput(f"careType: {perk.id} names no care types", field="careType")
+        return None
+    if request.care_type not in perk.care_types:
+        choices = ", ".join(perk.care_types)
+        given = "required" if request.care_type is None else f"{request.care_type!r} is not one"
+        raise InvalidInput(f"careType: {given} (one of {choices})", field="careType")
+    return request.care_type
 
 
 def _booking_day(request: RedemptionRequest, perk: Perk, today: date) -> date:
@@ -405,6 +427,7 @@ class Redemption(BaseModel):
     day: date | None = Field(default=None, alias="date")
     unit: BookingUnit | None = None
     hours: int | None = None
+    care_type: str | None = Field(default=None, description="Care days: the kind of care.")
     price: Money
     code: str | None = Field(default=None, description="Code perks: the single-use code.")
     discount_rate: Decimal | None = None
@@ -443,6 +466,7 @@ def new_redemption(
         day=plan.day,
         unit=plan.unit,
         hours=plan.hours,
+        care_type=plan.care_type,
         price=plan.price,
         code=code,
         discount_rate=plan.discount_rate,

@@ -299,6 +299,9 @@ class Perk(_Config):
     lead_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
     """Entitlement perks that are a head start (early batch access): how many minutes early
     the member sees what others see later."""
+    care_types: tuple[Slug, ...] | None = None
+    """Booking perks: the kinds of care a booking must name (``careType``), so the partner
+    knows whom to send; without them, a booking names none."""
     partner: Partner | None = None
     """Code perks: the partner who honours the codes (without one, nobody can redeem them)."""
 
@@ -310,6 +313,8 @@ class Perk(_Config):
             raise ValueError("a booking perk needs pricePerDay")
         if self.kind is PerkKind.CASHBACK and not self.rates:
             raise ValueError("a cashback perk needs rates")
+        if self.care_types is not None and self.kind is not PerkKind.BOOKING:
+            raise ValueError("only a booking perk has careTypes")
         if self.partner is not None and self.kind is not PerkKind.CODE:
             raise ValueError("only a code perk has a partner")
         return self

@@ -285,7 +285,7 @@ class UseCases:
             "POST",
             "/v1/me/redemptions",
             sub=member,
-            body={"perkId": "care_days", "date": "2026-12-13", "unit": "day"},
+            body={"perkId": "care_days", "careType": "child", "date": "2026-12-13", "unit": "day"},
             headers={"idempotency-key": f"key-{suffix}"},
         )
         answers: list[tuple[int, Any]] = []

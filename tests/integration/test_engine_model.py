@@ -737,7 +737,12 @@ class EngineModel(RuleBasedStateMachine):
         body: dict[str, Any] = (
             {"perkId": "car_maintenance"}
             if code
-            else {"perkId": "care_days", "date": day.isoformat(), "unit": "day"}
+            else {
+                "perkId": "care_days",
+                "careType": "child",
+                "date": day.isoformat(),
+                "unit": "day",
+            }
         )
         self.log.append(f"redeem {body}")
         request = http(

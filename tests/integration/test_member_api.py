@@ -119,7 +119,7 @@ def test_perks_say_open_or_not_and_why_with_the_quota_left(
     seed_member(ddb_client, table_name, "ann", tier="diamond")
     seed_member(ddb_client, table_name, "bob", tier="gold")
     seed_member(ddb_client, table_name, "ivy", tier="diamond", eligible=False)
-    booking = {"perkId": "care_days", "date": "2026-12-10", "unit": "day"}
+    booking = {"perkId": "care_days", "careType": "child", "date": "2026-12-10", "unit": "day"}
     status, _, _ = call(
         apps["perk_redemption"],
         http(
@@ -164,7 +164,7 @@ def test_redemptions_list_only_the_members_own(
             "POST",
             "/v1/me/redemptions",
             sub="ann",
-            body={"perkId": "care_days", "date": day, "unit": "day"},
+            body={"perkId": "care_days", "careType": "child", "date": day, "unit": "day"},
             headers={"idempotency-key": f"k-{index}"},
             at=NOW + timedelta(seconds=index),
         )
@@ -173,7 +173,7 @@ def test_redemptions_list_only_the_members_own(
         "POST",
         "/v1/me/redemptions",
         sub="bob",
-        body={"perkId": "care_days", "date": "2026-12-03", "unit": "day"},
+        body={"perkId": "care_days", "careType": "child", "date": "2026-12-03", "unit": "day"},
         headers={"idempotency-key": "k-0"},
         at=NOW - timedelta(seconds=5),  # older than Ann's
     )

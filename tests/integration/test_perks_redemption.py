@@ -56,7 +56,12 @@ def redeem_event(
 
 
 def care_day(day: date = CARE_DAY, unit: str = "day", hours: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"perkId": "care_days", "date": day.isoformat(), "unit": unit}
+    body: dict[str, Any] = {
+        "perkId": "care_days",
+        "careType": "child",
+        "date": day.isoformat(),
+        "unit": unit,
+    }
     if hours is not None:
         body["hours"] = hours
     return body
@@ -220,15 +225,48 @@ def test_bodies_with_unknown_or_read_only_fields_are_refused_naming_the_field(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"perkId": "care_days", "unit": "day"}, "date"),
-        ({"perkId": "care_days", "date": "2026-11-22", "unit": "day"}, "date"),
-        ({"perkId": "care_days", "date": "2027-06-01", "unit": "day"}, "date"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "week"}, "unit"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "hour"}, "hours"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "hour", "hours": 11}, "hours"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "day", "hours": 2}, "hours"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "hour", "hours": "3"}, "hours"),
-        ({"perkId": "care_days", "date": "01/12/2026", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "careType": "child", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "careType": "child", "date": "2026-11-22", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "careType": "child", "date": "2027-06-01", "unit": "day"}, "date"),
+        (
+            {"perkId": "care_days", "careType": "child", "date": "2026-12-01", "unit": "week"},
+            "unit",
+        ),
+        (
+            {"perkId": "care_days", "careType": "child", "date": "2026-12-01", "unit": "hour"},
+            "hours",
+        ),
+        (
+            {
+                "perkId": "care_days",
+                "careType": "child",
+                "date": "2026-12-01",
+                "unit": "hour",
+                "hours": 11,
+            },
+            "hours",
+        ),
+        (
+            {
+                "perkId": "care_days",
+                "careType": "child",
+                "date": "2026-12-01",
+                "unit": "day",
+                "hours": 2,
+            },
+            "hours",
+        ),
+        (
+            {
+                "perkId": "care_days",
+                "careType": "child",
+                "date": "2026-12-01",
+                "unit": "hour",
+                "hours": "3",
+            },
+            "hours",
+        ),
+        ({"perkId": "care_days", "careType": "child", "date": "01/12/2026", "unit": "day"}, "date"),
         ({"perkId": "car_maintenance", "date": "2026-12-01"}, "date"),
         ({"perkId": "early_batch_access"}, "perkId"),
         ({"perkId": "gas_cashback"}, "perkId"),

@@ -72,14 +72,17 @@ def test_the_perks_are_one_query_of_the_current_periods_across_quarter_month_and
         "q4",
         datetime(2025, 12, 20, 15, tzinfo=UTC),
         perkId="care_days",
+        careType="child",
         date="2025-12-22",
         unit="day",
     )
     redeemed("feb", datetime(2026, 2, 10, 15, tzinfo=UTC), perkId="car_maintenance")
     # The first quarter and March, and a care day booked ahead in the second quarter.
-    redeemed("q1", BOOKED, perkId="care_days", date="2026-03-31", unit="day")
+    redeemed("q1", BOOKED, perkId="care_days", careType="child", date="2026-03-31", unit="day")
     redeemed("mar", BOOKED, perkId="car_maintenance")
-    ahead = redeemed("q2", BOOKED, perkId="care_days", date="2026-04-02", unit="day")
+    ahead = redeemed(
+        "q2", BOOKED, perkId="care_days", careType="child", date="2026-04-02", unit="day"
+    )
     # A counter under the old keys (as written before): not read.
     ddb_client.put_item(
         TableName=table_name,
@@ -184,13 +187,15 @@ def test_old_quota_items_are_moved_once_and_their_bookings_still_cancel(
         assert result.status == 201 and result.redemption is not None, result.body
         return result.redemption.redemption_id
 
-    booking = redeemed("ann", "b", perkId="care_days", date="2026-12-13", unit="day")
+    booking = redeemed(
+        "ann", "b", perkId="care_days", careType="child", date="2026-12-13", unit="day"
+    )
     code = redeemed("ann", "c", perkId="car_maintenance")
-    bobs = redeemed("bob", "b", perkId="care_days", date="2026-12-13", unit="day")
+    bobs = redeemed("bob", "b", perkId="care_days", careType="child", date="2026-12-13", unit="day")
     for member, redemption_id in (("ann", booking), ("ann", code), ("bob", bobs)):
         as_written_before(ddb_client, table_name, member, redemption_id)
     # Bob books the same date again under the new keys (between the deploy and the move).
-    redeemed("bob", "again", perkId="care_days", date="2026-12-13", unit="day")
+    redeemed("bob", "again", perkId="care_days", careType="child", date="2026-12-13", unit="day")
 
     # Until the move, the old items are not read.
     assert quotas(perks_view("ann", NOW, UTC_PROGRAM, repo))["care_days"]["used"] == 0

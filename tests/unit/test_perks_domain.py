@@ -184,13 +184,15 @@ def request(**body: Any) -> RedemptionRequest:
 @given(st.integers(min_value=1, max_value=10), st.integers(min_value=0, max_value=90))
 def test_an_hour_booking_costs_its_hours_and_uses_the_dates_quarter(hours: int, ahead: int) -> None:
     day = NOW.date() + timedelta(days=ahead)
-    body = request(perkId="care_days", date=day.isoformat(), unit="hour", hours=hours)
+    body = request(
+        perkId="care_days", careType="child", date=day.isoformat(), unit="hour", hours=hours
+    )
     plan = plan_redemption(body, perk("care_days"), "diamond", NOW, PROGRAM)
     assert plan.price.amount == Decimal(hours) and plan.price.currency == "USD"
     assert plan.period == period_key(day, QuotaPeriod.QUARTER) and plan.limit == 2
     assert plan.slot == f"s:{day.isoformat()}"
     day_plan = plan_redemption(
-        request(perkId="care_days", date=day.isoformat(), unit="day"),
+        request(perkId="care_days", careType="child", date=day.isoformat(), unit="day"),
         perk("care_days"),
         "diamond",
         NOW,
@@ -202,13 +204,34 @@ def test_an_hour_booking_costs_its_hours_and_uses_the_dates_quarter(hours: int, 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"perkId": "care_days", "unit": "day"}, "date"),
-        ({"perkId": "care_days", "date": "2026-11-22", "unit": "day"}, "date"),
-        ({"perkId": "care_days", "date": "2027-02-22", "unit": "day"}, "date"),
-        ({"perkId": "care_days", "date": "2026-12-01"}, "unit"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "hour"}, "hours"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "hour", "hours": 11}, "hours"),
-        ({"perkId": "care_days", "date": "2026-12-01", "unit": "day", "hours": 1}, "hours"),
+        ({"perkId": "care_days", "careType": "child", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "careType": "child", "date": "2026-11-22", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "careType": "child", "date": "2027-02-22", "unit": "day"}, "date"),
+        ({"perkId": "care_days", "careType": "child", "date": "2026-12-01"}, "unit"),
+        (
+            {"perkId": "care_days", "careType": "child", "date": "2026-12-01", "unit": "hour"},
+            "hours",
+        ),
+        (
+            {
+                "perkId": "care_days",
+                "careType": "child",
+                "date": "2026-12-01",
+                "unit": "hour",
+                "hours": 11,
+            },
+            "hours",
+        ),
+        (
+            {
+                "perkId": "care_days",
+                "careType": "child",
+                "date": "2026-12-01",
+                "unit": "day",
+                "hours": 1,
+            },
+            "hours",
+        ),
         ({"perkId": "car_maintenance", "unit": "day"}, "unit"),
     ],
 )
@@ -221,17 +244,18 @@ def test_plans_refuse_naming_the_field(body: dict[str, Any], field: str) -> None
 @pytest.mark.parametrize("field", ["tier", "points", "memberId", "price", "status", "day"])
 def test_requests_refuse_unknown_and_read_only_fields(field: str) -> None:
     with pytest.raises(ValidationError) as refused:
-        request(perkId="care_days", **{field: "x"})
+        request(perkId="care_days", careType="child", **{field: "x"})
     error = invalid_input_from(refused.value.errors())
     assert error.field == field and error.status == 422 and "read-only" in error.message
 
 
 def test_request_digests_ignore_spelling_not_content() -> None:
-    one = request(perkId="care_days", date="2026-12-01", unit="day")
+    one = request(perkId="care_days", careType="child", date="2026-12-01", unit="day")
     same = RedemptionRequest.model_validate_json(
-        '{ "unit": "day", "date": "2026-12-01", "perkId": "care_days", "hours": null }'
+        '{ "unit": "day", "date": "2026-12-01", "perkId": "care_days", "careType": "child",'
+        ' "hours": null }'
     )
-    other = request(perkId="care_days", date="2026-12-02", unit="day")
+    other = request(perkId="care_days", careType="child", date="2026-12-02", unit="day")
     assert request_digest(one) == request_digest(same) != request_digest(other)
     assert key_digest("a") != key_digest("b") and len(key_digest("x" * 255)) == 40
 
@@ -296,7 +320,7 @@ def test_codes_are_readable(entropy: bytes) -> None:
 
 def booked(day: date) -> Any:
     plan = plan_redemption(
-        request(perkId="care_days", date=day.isoformat(), unit="day"),
+        request(perkId="care_days", careType="child", date=day.isoformat(), unit="day"),
         perk("care_days"),
         None,
         NOW,
@@ -372,6 +396,7 @@ def redemption_image(status: str, **extra: Any) -> dict[str, Any]:
         "programId": "cart-star",
         "redemptionId": "01ABC",
         "perkId": "care_days",
+        "careType": "child",
         "kind": "booking",
         "status": status,
         "period": "2026-Q4",
@@ -520,3 +545,22 @@ def test_only_a_code_perk_has_a_partner() -> None:
             perk["partner"] = {"id": "nanny", "principals": ["arn:aws:iam::*:user/nanny"]}
     with pytest.raises(ValidationError, match="only a code perk has a partner"):
         type(PROGRAM).model_validate(document)
+
+
+def test_a_care_day_names_its_kind_of_care() -> None:
+    perk = find_perk(PROGRAM, "care_days")
+    assert perk is not None
+    now = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    body = {"perkId": "care_days", "date": "2026-12-01", "unit": "day"}
+    plan = plan_redemption(request(**body, careType="pet"), perk, "diamond", now, PROGRAM)
+    assert plan.care_type == "pet"
+    for bad, words in (({}, "required"), ({"careType": "plants"}, "'plants' is not one")):
+        with pytest.raises(InvalidInput) as raised:
+            plan_redemption(request(**body, **bad), perk, "diamond", now, PROGRAM)
+        assert raised.value.field == "careType" and words in raised.value.message
+        assert "child, senior, pet" in raised.value.message
+    code = find_perk(PROGRAM, "car_maintenance")
+    assert code is not None
+    with pytest.raises(InvalidInput) as raised:
+        plan_redemption(request(perkId="car_maintenance", careType="pet"), code, None, now, PROGRAM)
+    assert raised.value.field == "careType"

@@ -55,7 +55,7 @@ def test_a_member_that_keeps_changing_answers_503_to_retry(
     base = perk_repository()
     stub = ChangingMember(base.table_name, base.client, sleep=lambda _: None)
     monkeypatch.setattr(app, "perk_repository", lambda: stub)
-    body = {"perkId": "care_days", "date": "2026-12-01", "unit": "day"}
+    body = {"perkId": "care_days", "careType": "child", "date": "2026-12-01", "unit": "day"}
     jwt = {"authorizer": {"jwt": {"claims": {"sub": "ann"}, "scopes": []}}}
     response = app.lambda_handler(event("POST", "/v1/me/redemptions", body, **jwt), FakeContext())
     assert response["statusCode"] == 503 and response["headers"]["Retry-After"] == "1"

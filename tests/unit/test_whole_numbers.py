@@ -18,7 +18,9 @@ def hold(points: Any) -> HoldRequest:
 
 
 def booking(hours: Any) -> RedemptionRequest:
-    return RedemptionRequest.model_validate({"perkId": "care_days", "hours": hours})
+    return RedemptionRequest.model_validate(
+        {"perkId": "care_days", "careType": "child", "hours": hours}
+    )
 
 
 @pytest.mark.parametrize("value", [500, 500.0, 5e2])
