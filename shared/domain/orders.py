@@ -136,6 +136,9 @@ class OrderRecord(Struct, frozen=True):
     tip_adjusted_at: str | None = None
     tip_baited: bool = False
     reversal: Reversal | None = None
+    batch_size: int = 1
+    """Orders this completion counts for (an event for a whole batch counts its size)."""
+    batch_id: str | None = None
 
     @property
     def tip_reference(self) -> Money | None:

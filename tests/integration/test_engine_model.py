@@ -295,7 +295,7 @@ class Reference:
             )
         return {
             "lifetimePoints": sum(o.shopper_points for o in mine),
-            "ordersCompleted": len(mine),
+            "ordersCompleted": sum(o.batch for o in mine),
             "rating": {"average": average, "count": len(stars)},
         }
 
