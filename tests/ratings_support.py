@@ -50,10 +50,12 @@ def small_program(**overrides: Any) -> Program:
     document["moderation"] = {
         "hardToPlease": {"minRatings": 3, "windowDays": 10, "maxMean": "3.0"},
         "tipBait": {
-            "minDropAmount": "2.00",
+            "minTipAtDelivery": "5.00",
             "minDropRatio": "0.5",
             "flagAfter": 2,
-            "flagWindowDays": 10,
+            # Long enough that the property tests' orders (10 to 40 days old) both age out
+            # of the customer's record and count.
+            "flagWindowDays": 30,
         },
         "outsideControlReasons": ["item_out_of_stock", "store_closed"],
         "orderWaitDays": 7,

@@ -249,7 +249,7 @@ def test_late_event_counts_on_its_own_day(app: ModuleType) -> None:
 
 def test_tip_bait_is_recorded_through_http(app: ModuleType) -> None:
     deliver(app, order_completed(tip="10.00"), "http")
-    result = deliver(app, tip_adjusted(previous="10.00", new="7.00"), "http")
+    result = deliver(app, tip_adjusted(previous="10.00", new="5.00"), "http")
     assert result["outcome"] == "tip_recorded" and result["tipBaited"] is True
     record = ledger_repository().get_order("cart-star", "shopper-1", "ord-1")
     assert record is not None and record.tip_baited

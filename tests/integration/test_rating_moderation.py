@@ -402,7 +402,7 @@ def test_tip_bait_after_the_rating_excludes_it_and_flags_the_customer_once(
     assert len(flags) == 1
     assert flags[0].detail["customerId"] == "baiter"
     assert sorted(flags[0].detail["orderIds"]) == ["o-0", "o-1"]
-    assert flags[0].detail["windowDays"] == 10
+    assert flags[0].detail["windowDays"] == 30
 
 
 def test_a_rating_whose_order_never_comes_expires_with_its_reason(pipeline: Pipeline) -> None:
