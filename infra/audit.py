@@ -12,7 +12,8 @@ and the load benchmark (``bench/load.py``) use this auditor after their runs.
 What it checks, per member partition (``P#{programId}#M#{memberId}``):
 
 - shopper programs: ``lifetimePoints`` (credits plus reversals of the order items),
-  ``ordersCompleted`` (orders still credited), each day block or period bucket present on the
+  ``ordersCompleted`` (orders still credited, an event for a whole batch counting its
+  ``batchSize``), each day block or period bucket present on the
   member item (its orders' points on their days; blocks absent were pruned, which only happens
   before the window), ``walletBalance`` (cashback of the purchases still credited), each cashback
   month counter (cashback credited that month, refunds included: they do not give room back),
@@ -136,7 +137,8 @@ def _audit_shopper(report: _Report, items: list[Mapping[str, Any]]) -> None:
         reversal = order.get("reversal")
         reversed_points = int(reversal["points"]) if isinstance(reversal, Mapping) else 0
         lifetime += points + reversed_points
-        completed += status == "credited"
+        # An order item for a whole batch counts its orders.
+        completed += int(order.get("batchSize") or 1) * (status == "credited")
         bucket = order.get("bucket")
         if isinstance(bucket, str):
             for change in (points, reversed_points):

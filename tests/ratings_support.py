@@ -50,10 +50,12 @@ def small_program(**overrides: Any) -> Program:
     document["moderation"] = {
         "hardToPlease": {"minRatings": 3, "windowDays": 10, "maxMean": "3.0"},
         "tipBait": {
-            "minDropAmount": "2.00",
+            "minTipAtDelivery": "5.00",
             "minDropRatio": "0.5",
             "flagAfter": 2,
-            "flagWindowDays": 10,
+            # Long enough that the property tests' orders (10 to 40 days old) both age out
+            # of the customer's record and count.
+            "flagWindowDays": 30,
         },
         "outsideControlReasons": ["item_out_of_stock", "store_closed"],
         "orderWaitDays": 7,
@@ -106,20 +108,25 @@ def rating_submitted(
 
 
 def order_completed(
-    order_id: str, member_id: str, customer_id: str, completed_at: datetime, tip: str = "10.00"
+    order_id: str,
+    member_id: str,
+    customer_id: str,
+    completed_at: datetime,
+    tip: str = "10.00",
+    batch_id: str | None = None,
 ) -> dict[str, Any]:
-    return envelope(
-        "OrderCompleted",
-        {
-            "orderId": order_id,
-            "memberId": member_id,
-            "customerId": customer_id,
-            "completedAt": completed_at.isoformat(),
-            "batchSize": 1,
-            "total": money("40.00"),
-            "tip": money(tip),
-        },
-    )
+    detail: dict[str, Any] = {
+        "orderId": order_id,
+        "memberId": member_id,
+        "customerId": customer_id,
+        "completedAt": completed_at.isoformat(),
+        "batchSize": 1,
+        "total": money("40.00"),
+        "tip": money(tip),
+    }
+    if batch_id is not None:
+        detail["batchId"] = batch_id
+    return envelope("OrderCompleted", detail)
 
 
 def order_refunded(order_id: str, member_id: str, occurred_at: datetime) -> dict[str, Any]:

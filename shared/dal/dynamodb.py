@@ -90,6 +90,8 @@ def order_record(item: Mapping[str, Any]) -> OrderRecord:
         tip_baseline=money_or_none(item.get("tipBaseline")),
         tip_adjusted_at=item.get("tipAdjustedAt"),
         tip_baited=bool(item.get("tipBaited", False)),
+        batch_size=int(item.get("batchSize") or 1),
+        batch_id=item.get("batchId"),
         reversal=Reversal(
             kind=str(reversal["kind"]),
             occurred_at=str(reversal["occurredAt"]),

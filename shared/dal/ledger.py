@@ -113,6 +113,8 @@ class LedgerRepository(DynamoRepository):
         ):
             order.set(attribute, value)
         order.set_if_absent("tip", money(event.tip))
+        if event.batch_id is not None:
+            order.set("batchId", event.batch_id)
         if plan.bucket is not None:
             order.set("bucket", plan.bucket)
         order_request = order.request(
@@ -125,7 +127,8 @@ class LedgerRepository(DynamoRepository):
             program_id,
             event.member_id,
             plan.points,
-            1,
+            # The badge counts orders: one event for a batch completes batchSize of them.
+            event.batch_size,
             plan.bucket,
             plan.prune,
             to_compact_utc(event.completed_at),
@@ -193,7 +196,13 @@ class LedgerRepository(DynamoRepository):
         )
         request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         member_request = self._member_update(
-            program_id, order.member_id, plan.points, -1, plan.bucket, plan.prune, None
+            program_id,
+            order.member_id,
+            plan.points,
+            -order.batch_size,
+            plan.bucket,
+            plan.prune,
+            None,
         )
         reasons = self._transact([{"Update": request}, {"Update": member_request}])
         if reasons is None:

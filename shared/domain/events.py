@@ -14,11 +14,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from .errors import InvalidInput, MalformedRequest, UnsupportedEvent
-from .ids import CustomerIdField, MemberIdField, OfferIdField, OrderIdField
+from .ids import BatchIdField, CustomerIdField, MemberIdField, OfferIdField, OrderIdField
 from .money import Money
 from .program import Slug
 from .timeutil import Birthday, Instant, TimeZoneName
@@ -40,17 +48,38 @@ class InboundEvent(BaseModel):
 
 
 class OrderCompleted(InboundEvent):
+    """One completed order, or one event for a whole batch.
+
+    A batch is several orders delivered together, each with its own customer, tip and rating.
+    Producers describe it one of two ways: one event per order, each carrying the batch's
+    ``batchId`` (each is one order, ``batchSize`` 1), or one event for the batch with its
+    ``batchSize`` (the points and the orders count are the batch's; the event's customer is
+    the one its rating and tip belong to). Both ways at once is refused."""
+
     detail_type: ClassVar[str] = "OrderCompleted"
 
     order_id: OrderIdField
     member_id: MemberIdField
     customer_id: CustomerIdField
     completed_at: Instant
+    batch_id: BatchIdField | None = None
+    """The batch this order was delivered in (an event with a batch id is one order)."""
     batch_size: Annotated[int, Field(ge=1, le=3, strict=True)] = 1
     total: Money
     tip: Money
     eco_choices: Annotated[tuple[Slug, ...], Field(max_length=10)] = ()
     """What the customer chose to spare (e.g. ``no_cutlery``): campaigns may reward it."""
+
+    @field_validator("batch_size")
+    @classmethod
+    def _one_order_per_batch_id(cls, value: int, info: ValidationInfo) -> int:
+        # batch_id is declared first, so it is validated by now (absent from data if invalid).
+        if value > 1 and info.data.get("batch_id") is not None:
+            raise ValueError(
+                "an event with a batchId is one order of its batch: batchSize must be 1 "
+                "(send each order of the batch as its own event)"
+            )
+        return value
 
 
 class OrderCancelled(InboundEvent):

@@ -86,24 +86,27 @@ def reversal_kind(event: OrderCancelled) -> str:
     return event.detail_type
 
 
-def tip_drop_threshold(baseline: Money, program: Program) -> Decimal:
-    """The smaller of the configured amount (in the program's currency) and ratio of the tip."""
+def tip_drop_threshold(baseline: Money, program: Program) -> Decimal | None:
+    """The smallest drop from ``baseline`` (the tip at delivery) that baits: ``minDropRatio`` of
+    it; None when the tip is below ``minTipAtDelivery`` (a small tip is never baited). A tip in
+    another currency than the program's has no amount to compare with: the ratio alone."""
     rules = program.moderation.tip_bait
-    by_ratio = baseline.amount * rules.min_drop_ratio
-    if baseline.currency != program.currency:
-        return by_ratio
-    return min(rules.min_drop_amount, by_ratio)
+    if baseline.currency == program.currency and baseline.amount < rules.min_tip_at_delivery:
+        return None
+    return baseline.amount * rules.min_drop_ratio
 
 
 def is_tip_baited(baseline: Money, adjustment: TipAdjusted, program: Program) -> bool:
-    """Tip baiting: the customer lowered the tip after delivery by at least $2 or 50% (whichever is
-    smaller) without giving a reason. ``baseline`` is the tip at delivery."""
+    """Tip baiting: a tip at delivery of at least ``minTipAtDelivery`` ($5) lowered afterwards by
+    at least ``minDropRatio`` (50%) of it, without a reason. ``baseline`` is the tip at
+    delivery (not the previous step: two small cuts add up)."""
     if adjustment.reason is not None and adjustment.reason.strip():
         return False
     if adjustment.new_tip.currency != baseline.currency:
         return False
+    threshold = tip_drop_threshold(baseline, program)
     drop = baseline.amount - adjustment.new_tip.amount
-    return drop > 0 and drop >= tip_drop_threshold(baseline, program)
+    return threshold is not None and drop > 0 and drop >= threshold
 
 
 class Reversal(Struct, frozen=True):
@@ -136,6 +139,9 @@ class OrderRecord(Struct, frozen=True):
     tip_adjusted_at: str | None = None
     tip_baited: bool = False
     reversal: Reversal | None = None
+    batch_size: int = 1
+    """Orders this completion counts for (an event for a whole batch counts its size)."""
+    batch_id: str | None = None
 
     @property
     def tip_reference(self) -> Money | None:

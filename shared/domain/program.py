@@ -180,10 +180,19 @@ class HardToPlease(_Config):
 
 
 class TipBait(_Config):
-    min_drop_amount: Annotated[Decimal, Field(gt=0)] = Decimal("2.00")
+    """An order is tip-baited when its customer promised a real tip and took most of it back
+    after delivery, without a reason (``orders.is_tip_baited``)."""
+
+    min_tip_at_delivery: Annotated[Decimal, Field(ge=0)] = Decimal("5.00")
+    """The smallest tip at delivery (the program's currency) that can be baited: taking back
+    part of a small tip is not the promise-and-withdraw pattern the rule is for."""
     min_drop_ratio: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
+    """The share of the tip at delivery the customer must have taken back."""
     flag_after: PositiveInt = 3
     flag_window_days: PositiveInt = 90
+    """Baited orders delivered within this many days of each other count toward the flag; a
+    bait delivered longer ago than this when a bait is recorded ages out of the customer's
+    record."""
 
 
 class Moderation(_Config):

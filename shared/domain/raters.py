@@ -27,8 +27,11 @@ of the order id in the day's bucket) tells a redelivery whether that write was m
 tip-baited from its first baited tip change on, and counts at its delivery time; the customer
 is flagged once, when three baited orders were delivered within 90 days of each other. Both
 facts are fixed once known (a later raise does not un-bait an order, a delivery time never
-moves), so the flag, which is never withdrawn, depends only on the set of events, not on the
-order in which the tip changes arrive.
+moves). Old baits age out: when a bait is recorded at ``now``, the orders delivered more than
+90 days before ``now`` leave the customer's record (it stays a handful of entries, however long
+the customer's history), and a bait that old is not counted. So the flag, which is never
+withdrawn, depends on the set of baits and the time each was recorded, not on the order in
+which the tip changes arrive among those recorded at one time.
 """
 
 from __future__ import annotations
@@ -273,17 +276,23 @@ def with_tip_bait(
     state: RaterState, order_id: str, baited_at: str, program: Program, now: datetime
 ) -> RaterState:
     """Count a baited order at ``baited_at`` (its delivery time); flag the customer on the third
-    within the window. Nothing changes once the customer is flagged (the flag is published
-    once)."""
+    within the window. Baits delivered more than the window before ``now`` (this one too) are
+    dropped from the record: they age out of the count, and the record stays small. Nothing
+    changes once the customer is flagged (the flag is published once)."""
     if state.flagged_at is not None:
         return state
     known = state.tip_baits.get(order_id)
     if known is not None and known <= baited_at:
         return state
-    baits = {**state.tip_baits, order_id: baited_at}
     rules = program.moderation.tip_bait
-    ordered = sorted(baits.items(), key=lambda item: item[1])
     window = timedelta(days=rules.flag_window_days)
+    since = now - window
+    baits = {
+        order: at
+        for order, at in {**state.tip_baits, order_id: baited_at}.items()
+        if datetime.fromisoformat(at) >= since
+    }
+    ordered = sorted(baits.items(), key=lambda item: item[1])
     for start in range(len(ordered) - rules.flag_after + 1):
         group = ordered[start : start + rules.flag_after]
         first = datetime.fromisoformat(group[0][1])

@@ -37,16 +37,23 @@ from shared.domain.perks import (
     perk_access,
     perks_of_kind,
 )
-from shared.domain.program import PerkKind, Program
+from shared.domain.program import PerkKind, Program, WindowMode
 from shared.domain.tiers import (
     TierReason,
     earned_tier,
     is_eligible,
     points_to_next_tier,
     rank,
+    tier_for,
 )
-from shared.domain.timeutil import local_day, to_utc_iso
-from shared.domain.window import window_points
+from shared.domain.timeutil import (
+    local_day,
+    previous_quarter,
+    quarter_of,
+    quarter_start,
+    to_utc_iso,
+)
+from shared.domain.window import period_points, window_points
 from shared.logic.ledger import LedgerEntry
 from shared.logic.perks import page_after
 from shared.logic.ports import Page
@@ -121,6 +128,49 @@ class PlanView(_Out):
     entitlements: list[str]
 
 
+class PeriodView(_Out):
+    """Fixed-period mode: the period under way, what it has earned so far, and what that earns
+    next period. The current ``tier`` is the one last period's points set (or this period's,
+    if already higher: upgrades are immediate)."""
+
+    period: str = Field(description="The period under way, e.g. `2026-Q4`.")
+    starts_on: date = Field(description="Its first day (the program's time zone).")
+    ends_on: date = Field(description="Its last day; the next period starts the day after.")
+    points: int = Field(description="Points earned in this period so far.")
+    next_period_tier: str | None = Field(
+        description="The tier this period's points earn for the next period, as they stand "
+        "(null below the first tier); the rating floor and quality gates still apply then."
+    )
+    points_to_next_period_tier: int | None = Field(
+        description="Points this period still needs for a higher tier next period (null at "
+        "the top tier)."
+    )
+    previous_points: int = Field(
+        description="Last period's points: they set the tier held through this period."
+    )
+
+
+def period_view(attributes: Mapping[str, Any], today: date, program: Program) -> PeriodView | None:
+    """``period`` of ``GET /v1/me``: in fixed mode (quarters), this quarter's points so far and
+    the tier they earn for the next quarter; None in rolling mode."""
+    if program.window.mode is not WindowMode.FIXED:
+        return None
+    year, quarter = quarter_of(today)
+    start = quarter_start(today)
+    end = quarter_start(start + timedelta(days=95)) - timedelta(days=1)
+    points = period_points(attributes, year, quarter)
+    earned = tier_for(points, program)
+    return PeriodView(
+        period=f"{year}-Q{quarter}",
+        starts_on=start,
+        ends_on=end,
+        points=points,
+        next_period_tier=earned.id if earned else None,
+        points_to_next_period_tier=points_to_next_tier(points, program),
+        previous_points=period_points(attributes, *previous_quarter(year, quarter)),
+    )
+
+
 class MemberView(_Out):
     program_id: str
     tier: str | None = Field(description="Null below the first tier, and while ineligible.")
@@ -146,6 +196,11 @@ class MemberView(_Out):
     )
     wallet: Wallet
     badge: Badge | None = Field(description="The public badge, while the badge perk is open.")
+    period: PeriodView | None = Field(
+        default=None,
+        description="Fixed-period (quarter) programs: this period's points so far and the tier "
+        "they earn for the next period (null in rolling mode).",
+    )
     points: PointsView | None = Field(
         default=None, description="Customer programs: points that are money."
     )
@@ -242,6 +297,7 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
         gates=gate_views(attributes, program),
         wallet=Wallet(balance=balance, held=held, currency=program.currency),
         badge=badge_of(attributes, today, program),
+        period=period_view(attributes, today, program),
     )
 
 

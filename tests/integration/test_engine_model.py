@@ -118,7 +118,7 @@ PLAN_MULTIPLIER = Decimal(2)
 PENDING_DAYS = 14
 HOLD_LIFE = timedelta(minutes=30)
 RATING_FLOOR_OUTSIDE_CONTROL = {"store_closed", "item_out_of_stock", "app_issue"}
-TIP_BAIT_AMOUNT, TIP_BAIT_RATIO = Decimal("2.00"), Decimal("0.5")
+TIP_BAIT_MIN_TIP, TIP_BAIT_RATIO = Decimal("5.00"), Decimal("0.5")
 CARE_DAYS_A_QUARTER, CODES_A_MONTH = 2, 1
 REQUESTS_A_MINUTE = 20
 
@@ -165,15 +165,13 @@ class Order:
         return self.completed_at.date() + timedelta(days=PENDING_DAYS + 1)
 
     def tip_baited(self) -> bool:
-        """The latest tip change lowered the tip below the tip at delivery by at least the
-        smaller of $2 and half of it, without a reason (docs/ratings.md)."""
-        if not self.tip_changes:
+        """The latest tip change lowered a tip at delivery of at least $5 by at least half of
+        it, without a reason (docs/ratings.md)."""
+        if not self.tip_changes or self.tip < TIP_BAIT_MIN_TIP:
             return False
         _, new, with_reason = max(self.tip_changes)
         drop = self.tip - new
-        return (
-            not with_reason and drop > 0 and drop >= min(TIP_BAIT_AMOUNT, self.tip * TIP_BAIT_RATIO)
-        )
+        return not with_reason and drop > 0 and drop >= self.tip * TIP_BAIT_RATIO
 
     def rating_counts(self) -> bool:
         return (
@@ -295,7 +293,7 @@ class Reference:
             )
         return {
             "lifetimePoints": sum(o.shopper_points for o in mine),
-            "ordersCompleted": len(mine),
+            "ordersCompleted": sum(o.batch for o in mine),
             "rating": {"average": average, "count": len(stars)},
         }
 

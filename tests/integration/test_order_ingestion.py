@@ -25,6 +25,7 @@ from shared import composition
 from shared.composition import ledger_repository
 from shared.domain.orders import OrderStatus
 from shared.domain.window import window_points
+from shared.logic.members import public_badge
 from shared.programs import load_program
 from tests.helpers import (
     FakeContext,
@@ -141,7 +142,8 @@ def test_concurrent_duplicate_delivery_in_any_order_is_exactly_once(
     expected_points = sum(10 * order.batch for order in kept)
     item = ledger_repository().get_member("cart-star", member_id) or {}
     assert int(item.get("lifetimePoints", 0)) == expected_points
-    assert int(item.get("ordersCompleted", 0)) == len(kept)
+    # The badge counts orders: an event for a batch of n is n orders.
+    assert int(item.get("ordersCompleted", 0)) == sum(order.batch for order in kept)
     today = NOW.date()
     expected_window = sum(
         10 * order.batch for order in kept if order.completed_at.date() > today - timedelta(days=90)
@@ -188,6 +190,51 @@ def test_a_poisoned_message_fails_alone_and_redelivery_changes_nothing(app: Modu
     assert ledger_repository().get_order("cart-star", "shopper-1", "ord-bad") is None
 
 
+def test_a_batch_is_several_orders_whichever_way_it_is_sent(
+    app: ModuleType, table_name: str
+) -> None:
+    """One event with batchSize 3, or three events with one batchId (each its own customer):
+    30 points and 3 orders either way, in the badge too; a cancellation of the batch event
+    takes its 3 orders back, one of the batch's own events its one."""
+    repo = ledger_repository()
+    deliver(app, order_completed(order_id="b-one", member_id="s-one", batch_size=3), "http")
+    for index in range(3):
+        event = order_completed(
+            order_id=f"b-{index}", member_id="s-three", customer_id=f"cust-{index}"
+        )
+        event["detail"]["batchId"] = "batch-7"
+        for channel in ("eventbridge", "sqs", "http"):  # redelivered: still one order each
+            deliver(app, event, channel)
+    for member in ("s-one", "s-three"):
+        item = repo.get_member("cart-star", member) or {}
+        assert (item["lifetimePoints"], item["ordersCompleted"]) == (30, 3), member
+        diamond = {**item, "tier": "diamond"}  # the badge is shown from Platinum on
+        badge = public_badge(member, diamond, NOW, load_program("cart-star"))
+        assert badge is not None and badge.orders_completed == 3
+    for index in range(3):  # each order of the batch is its own, with its customer
+        record = repo.get_order("cart-star", "s-three", f"b-{index}")
+        assert record is not None and record.customer_id == f"cust-{index}"
+        assert (record.batch_id, record.batch_size, record.points) == ("batch-7", 1, 10)
+    deliver(app, order_reversed(order_id="b-one", member_id="s-one"), "http")
+    deliver(app, order_reversed(order_id="b-1", member_id="s-three"), "http")
+    assert (repo.get_member("cart-star", "s-one") or {})["ordersCompleted"] == 0
+    assert (repo.get_member("cart-star", "s-three") or {})["ordersCompleted"] == 2
+
+
+def test_a_batch_id_with_a_batch_size_is_refused_naming_the_field(app: ModuleType) -> None:
+    """An event with a batchId is one order: a batchSize above 1 with it is bad input."""
+    event = order_completed(order_id="b-bad", batch_size=2)
+    event["detail"]["batchId"] = "batch-8"
+    response = app.lambda_handler(http_event(event), FakeContext())
+    assert response["statusCode"] == 422, response
+    error = json.loads(response["body"])["error"]
+    assert (error["code"], error["field"]) == ("invalid_input", "detail.batchSize")
+    assert "batchId" in error["message"]
+    event["detail"]["batchSize"] = 1
+    assert deliver(app, event, "http")["points"] == 10
+    assert ledger_repository().get_order("cart-star", "shopper-1", "b-bad") is not None
+
+
 def test_late_event_counts_on_its_own_day(app: ModuleType) -> None:
     three_days_ago = (NOW - timedelta(days=3)).isoformat()
     app.lambda_handler(
@@ -202,7 +249,7 @@ def test_late_event_counts_on_its_own_day(app: ModuleType) -> None:
 
 def test_tip_bait_is_recorded_through_http(app: ModuleType) -> None:
     deliver(app, order_completed(tip="10.00"), "http")
-    result = deliver(app, tip_adjusted(previous="10.00", new="7.00"), "http")
+    result = deliver(app, tip_adjusted(previous="10.00", new="5.00"), "http")
     assert result["outcome"] == "tip_recorded" and result["tipBaited"] is True
     record = ledger_repository().get_order("cart-star", "shopper-1", "ord-1")
     assert record is not None and record.tip_baited

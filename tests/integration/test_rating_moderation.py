@@ -217,6 +217,50 @@ def test_concurrent_deliveries_count_each_rating_once(pipeline: Pipeline) -> Non
     assert item["ratingCount"] == 3
 
 
+# -- batches -------------------------------------------------------------------------------------
+
+
+def test_each_order_of_a_batch_takes_its_own_customers_rating_and_tip(
+    pipeline: Pipeline,
+) -> None:
+    """A batch of 3 orders sent as 3 events with one batchId, completed at the same instant,
+    each with its own customer: each customer's rating counts on their own order (none waits
+    or expires), a tip change excludes only its order's rating, and a rating naming the wrong
+    customer of the batch is refused and kept with why."""
+    at = NOW - timedelta(hours=4)
+    customers = ("c-ann", "c-bob", "c-cy")
+    for index, customer in enumerate(customers):
+        pipeline.deliver(order_completed(f"b-{index}", "m-1", customer, at, batch_id="batch-1"))
+    assert pipeline.member("m-1")["ordersCompleted"] == 3
+    # Bob's rating names Ann's order: refused (a 422 on HTTP), kept with the reason.
+    wrong = rating_submitted("r-wrong", "b-0", "m-1", "c-bob", 1, at + timedelta(hours=1))
+    request = http_event(wrong)
+    request["rawPath"] = request["requestContext"]["http"]["path"] = "/v1/events/ratings"
+    response = pipeline.moderation.lambda_handler(request, FakeContext())
+    assert response["statusCode"] == 422, response
+    assert json.loads(response["body"])["error"]["field"] == "detail.customerId"
+    for index, (customer, stars) in enumerate(zip(customers, (5, 4, 5), strict=True)):
+        pipeline.deliver(rating_submitted(f"r-{index}", f"b-{index}", "m-1", customer, stars, at))
+    item = pipeline.member("m-1")
+    assert (item["ratingCount"], item["ratingAverage"]) == (3, Decimal("4.666"))
+    assert pipeline.repo.list_waiting(pipeline.program.id, "m-1") == []
+    refused = pipeline.repo.list_expired(pipeline.program.id, "m-1")
+    assert [(r["orderId"], r["reason"]) for r in refused] == [("b-0", "customer_mismatch")]
+    window = pipeline.repo.get_window(pipeline.program.id, "m-1")
+    assert window.counted_total == 3
+    # Cy takes his whole tip back: his order's rating only is excluded.
+    pipeline.deliver(tip_adjusted("b-2", "m-1", "c-cy", "10.00", "0.00", at + timedelta(hours=2)))
+    item = pipeline.member("m-1")
+    assert (item["ratingCount"], item["ratingAverage"]) == (2, Decimal("4.5"))
+    for index, customer in enumerate(customers):
+        view = admin(pipeline, "GET", "/v1/admin/members/m-1")["body"]
+        counted = {r["orderId"]: r for r in view["counted"]}
+        excluded = {r["orderId"]: r for r in view["excluded"]}
+        assert ((f"b-{index}" in counted), (f"b-{index}" in excluded)) == (
+            (True, False) if index < 2 else (False, True)
+        ), customer
+
+
 # -- retroactive exclusion, tip bait, expiry ----------------------------------------------------
 
 
@@ -358,7 +402,7 @@ def test_tip_bait_after_the_rating_excludes_it_and_flags_the_customer_once(
     assert len(flags) == 1
     assert flags[0].detail["customerId"] == "baiter"
     assert sorted(flags[0].detail["orderIds"]) == ["o-0", "o-1"]
-    assert flags[0].detail["windowDays"] == 10
+    assert flags[0].detail["windowDays"] == 30
 
 
 def test_a_rating_whose_order_never_comes_expires_with_its_reason(pipeline: Pipeline) -> None:

@@ -71,16 +71,19 @@ def adjustment(previous: str, new: str, reason: str | None = None) -> TipAdjuste
 @pytest.mark.parametrize(
     ("at_delivery", "new", "reason", "baited"),
     [
-        ("10.00", "8.00", None, True),  # $2 drop reaches min($2, $5)
-        ("10.00", "8.01", None, False),  # $1.99 drop
-        ("3.00", "1.50", None, True),  # 50% of $3 = $1.50 is the smaller threshold
-        ("3.00", "2.00", None, False),  # $1 drop < $1.50
+        ("10.00", "5.00", None, True),  # half of a $10 tip taken back
+        ("10.00", "5.01", None, False),  # $4.99 of $10: less than half
+        ("10.00", "8.00", None, False),  # $2 of $10 (the old min($2, 50%) rule baited it)
+        ("5.00", "2.50", None, True),  # a $5 tip is the smallest that can be baited
+        ("4.99", "0.00", None, False),  # all of a tip below $5: not a bait
+        ("3.00", "1.50", None, False),  # (the old rule baited it)
         ("10.00", "0.00", "wrong address", False),  # a reason clears it
+        ("10.00", "0.00", "   ", True),  # a blank reason is no reason
         ("10.00", "12.00", None, False),  # a raise is no bait
         ("0.00", "0.00", None, False),
     ],
 )
-def test_tip_bait_threshold_is_the_smaller_of_amount_and_ratio(
+def test_tip_bait_needs_a_5_dollar_tip_lowered_by_half(
     at_delivery: str, new: str, reason: str | None, baited: bool
 ) -> None:
     baseline = Money(amount=Decimal(at_delivery), currency="USD")
@@ -90,6 +93,7 @@ def test_tip_bait_threshold_is_the_smaller_of_amount_and_ratio(
 
 def test_tip_bait_compares_with_the_tip_at_delivery_not_the_previous_step() -> None:
     program = load_program("cart-star")
-    # 10 -> 9 -> 8: each step is $1, but the tip fell $2 since delivery.
+    # 10 -> 7 -> 5: each step is less than half, but the tip fell by half since delivery.
     baseline = Money(amount=Decimal("10.00"), currency="USD")
-    assert is_tip_baited(baseline, adjustment("9.00", "8.00"), program)
+    assert not is_tip_baited(baseline, adjustment("10.00", "7.00"), program)
+    assert is_tip_baited(baseline, adjustment("7.00", "5.00"), program)

@@ -41,7 +41,8 @@ def test_completion_credits_ten_per_order_on_its_day(
     )
     assert result.outcome is Outcome.CREDITED and result.points == 20
     item = member(repo)
-    assert item["lifetimePoints"] == 20 and item["ordersCompleted"] == 1
+    # A double batch is two orders (the badge counts orders, not events).
+    assert item["lifetimePoints"] == 20 and item["ordersCompleted"] == 2
     # 23:30 in New York on the 20th is the 21st in UTC, the program's zone.
     assert day_buckets(item) == {date(2026, 11, 21): 20}
     assert window_points(item, date(2026, 11, 23), program) == 20

@@ -165,10 +165,10 @@ def test_tip_bait_follows_the_latest_change_and_a_reason_clears_it() -> None:
     assert not exclusions(raised, program)
     # The first bait is kept for the customer's flag.
     assert first_baited_at(raised, program) == tip(1, "1.00").occurred_at
-    # With a reason, or by less than min($2, 50%), it is not a bait.
+    # With a reason, or by less than 50% of the $10 at delivery, it is not a bait.
     assert not exclusions(with_tips(slot(), (tip(1, "1.00", reason=True),)), program)
-    assert not exclusions(with_tips(slot(), (tip(1, "8.50"),)), program)
-    assert exclusions(with_tips(slot(), (tip(1, "8.00"),)), program)
+    assert not exclusions(with_tips(slot(), (tip(1, "5.01"),)), program)
+    assert exclusions(with_tips(slot(), (tip(1, "5.00"),)), program)
     # A change seen twice is kept once.
     twice = with_tips(lowered, (tip(1, "1.00"),))
     assert twice is lowered
@@ -366,7 +366,9 @@ def test_a_late_rating_is_judged_from_the_day_buckets() -> None:
 
 
 def test_three_baited_orders_in_the_window_flag_the_customer_once() -> None:
-    program = small_program(**{"moderation.tipBait.flagAfter": 3})
+    program = small_program(
+        **{"moderation.tipBait.flagAfter": 3, "moderation.tipBait.flagWindowDays": 10}
+    )
     state = RaterState("c")
 
     def at(days: int) -> str:
@@ -380,6 +382,32 @@ def test_three_baited_orders_in_the_window_flag_the_customer_once() -> None:
     assert flagged.flagged_at is not None
     assert flagged.flagged_orders == ("o1", "o2", "o4")
     assert with_tip_bait(flagged, "o5", at(1), program, T0) is flagged
+
+
+def test_old_baits_age_out_of_the_customers_record() -> None:
+    """Baits of orders delivered more than the flag window before the time a bait is recorded
+    leave the record (it stays small) and no longer count toward the flag."""
+    program = small_program(
+        **{"moderation.tipBait.flagAfter": 2, "moderation.tipBait.flagWindowDays": 10}
+    )
+
+    def at(days: int) -> str:
+        return to_utc_iso(T0 + timedelta(days=days))
+
+    state = RaterState("c")
+    for day in range(0, 100, 20):  # five baits, 20 days apart, each recorded on its day
+        state = with_tip_bait(state, f"o{day}", at(day), program, T0 + timedelta(days=day))
+        assert list(state.tip_baits) == [f"o{day}"], "only the latest is within 10 days"
+    assert state.flagged_at is None
+    # Recorded on day 89, a bait of day 85 is within 10 days of day 80's: flagged.
+    flagged = with_tip_bait(state, "o85", at(85), program, T0 + timedelta(days=89))
+    assert flagged.flagged_orders == ("o80", "o85")
+    # Recorded on day 95 instead, day 80's bait had aged out (and day 85's counts alone).
+    alone = with_tip_bait(state, "o85", at(85), program, T0 + timedelta(days=95))
+    assert alone.flagged_at is None and dict(alone.tip_baits) == {"o85": at(85)}
+    # A bait older than the window when it is recorded does not count at all.
+    stale = with_tip_bait(RaterState("c"), "o0", at(0), program, T0 + timedelta(days=11))
+    assert stale.tip_baits == {}
 
 
 # -- outbound events ----------------------------------------------------------------------------

@@ -154,6 +154,14 @@ def test_a_rating_naming_another_customer_is_refused(app: ModuleType) -> None:
     with pytest.raises(RejectedEvent, match="another customer"):
         app.lambda_handler(other, FakeContext())
     assert count() == 0
+    # The refusal is kept with its reason (once, however often the rating comes back).
+    app.lambda_handler(http_event(other), FakeContext())
+    refused = rating_repository().list_expired("cart-star", MEMBER)
+    assert [(r["orderId"], r["reason"], r["rating"]["customerId"]) for r in refused] == [
+        ("o-1", "customer_mismatch", "cust-other")
+    ]
+    # The order's own customer still rates it.
+    assert app.lambda_handler(rating(), FakeContext())["outcome"] == "counted"
 
 
 def test_the_deployed_stream_consumer_releases_waiting_ratings(

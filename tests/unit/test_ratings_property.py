@@ -100,11 +100,13 @@ class Expected:
 
 
 def _baited(order: Order, tip: Tip, program: Program) -> bool:
+    """A tip at delivery of at least minTipAtDelivery, lowered by at least minDropRatio of it,
+    without a reason."""
     rules = program.moderation.tip_bait
-    if tip.reason:
+    if tip.reason or order.tip < rules.min_tip_at_delivery:
         return False
     drop = order.tip - tip.new
-    return drop > 0 and drop >= min(rules.min_drop_amount, order.tip * rules.min_drop_ratio)
+    return drop > 0 and drop >= order.tip * rules.min_drop_ratio
 
 
 def reference(program: Program, scenario: Scenario) -> Expected:
@@ -178,9 +180,14 @@ def reference(program: Program, scenario: Scenario) -> Expected:
         expected.judged[member] = judged
         expected.eligible[member] = not judged or total >= program.rating.floor * len(window)
     rules = program.moderation.tip_bait
+    # Every event is delivered at NOW: baits of orders delivered more than the flag window
+    # before it have aged out of the customer's record and never count.
+    since = NOW - timedelta(days=rules.flag_window_days)
     for customer in CUSTOMERS:
         times = sorted(
-            at for order_id, at in first_bait.items() if orders[order_id].customer == customer
+            at
+            for order_id, at in first_bait.items()
+            if orders[order_id].customer == customer and at >= since
         )
         k = rules.flag_after
         expected.flagged[customer] = any(

@@ -18,17 +18,34 @@ from shared.domain.ratings import RatingFacts, RatingSubmitted, TipChange
 from shared.domain.timeutil import to_utc_iso
 
 from .core import ModerationResult, Outcome, delivered, waiting_expiry
-from .ports import RatingStore
-from .ratings import apply_rating, drain
+from .ports import RatingStore, Waiting
+from .ratings import apply_rating, drain, not_applied
 from .tips import apply_tips
 
 
-def _check_customer(order: OrderRecord, facts: RatingFacts) -> None:
-    if order.customer_id != facts.customer_id:
-        raise InvalidInput(
-            f"order {order.order_id} was delivered to another customer",
-            field="detail.customerId",
-        )
+def _check_customer(
+    order: OrderRecord, facts: RatingFacts, now: datetime, program: Program, store: RatingStore
+) -> None:
+    """A rating must come from the customer the order was delivered to (in a batch, each order
+    has its own). Another customer's rating is kept as refused, with the reason, as a waiting
+    rating refused once its order arrives is (the admin API shows both), and answered as bad
+    input naming the field."""
+    if order.customer_id == facts.customer_id:
+        return
+    refused = Waiting(
+        member_id=order.member_id,
+        order_id=order.order_id,
+        rating=facts,
+        tips=(),
+        expires_at=0,
+        since=to_utc_iso(now),
+        version=0,
+    )
+    not_applied(program, store, refused, "customer_mismatch", now)
+    raise InvalidInput(
+        f"order {order.order_id} was delivered to another customer (refused: customer_mismatch)",
+        field="detail.customerId",
+    )
 
 
 def submit_rating(
@@ -72,7 +89,7 @@ def submit_rating(
         if drained is not None and drained.rating_id == event.rating_id:
             return drained
     assert order is not None
-    _check_customer(order, facts)
+    _check_customer(order, facts, now, program, store)
     return apply_rating(program, store, order, facts, now, read=read)
 
 
