@@ -6,6 +6,8 @@ Routes:
   waiting for their order, and expired ones.
 - ``POST /v1/admin/ratings/{ratingId}/exclusion`` (body ``{"reason": "..."}``): exclude a
   rating, audited (who: the token's ``sub``, when, why).
+- ``DELETE /v1/admin/customers/{customerId}/tip-bait-flag`` (a reason, as for a restore): lift a
+  customer's tip-baiting flag, audited on the customer's item.
 - ``DELETE /v1/admin/ratings/{ratingId}/exclusion`` (body ``{"reason": "..."}`` or
   ``?reason=``): restore it, audited the same way.
 
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
-from shared.api_models.admin import MemberRatings, RatingChange
+from shared.api_models.admin import MemberRatings, RatingChange, TipBaitFlag
 from shared.api_models.errors import invalid_input_from
 from shared.composition import rating_repository
 from shared.domain.ids import Identifier
@@ -41,7 +43,12 @@ from shared.http_api import (
     resolve,
     scoped_subject,
 )
-from shared.logic.moderation import exclude_rating, member_ratings, restore_rating
+from shared.logic.moderation import (
+    clear_tip_bait_flag,
+    exclude_rating,
+    member_ratings,
+    restore_rating,
+)
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
@@ -57,6 +64,9 @@ MAX_PAGE = 100
 
 MemberIdPath = Annotated[Identifier, Path(alias="memberId", description="The member's id.")]
 RatingIdPath = Annotated[Identifier, Path(alias="ratingId", description="The rating's id.")]
+CustomerIdPath = Annotated[
+    Identifier, Path(alias="customerId", description="The customer (rater) flagged.")
+]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size (1-100).")]
 PageToken = Annotated[
     str | None,
@@ -85,7 +95,7 @@ def _responses(ok: str, model: type[BaseModel], *errors: int) -> dict[int, OpenA
     return {200: success, **error_responses(errors, _ERROR_TEXTS)}
 
 
-def _answer(model: MemberRatings | RatingChange) -> Response:
+def _answer(model: MemberRatings | RatingChange | TipBaitFlag) -> Response:
     return json_response(200, model.answer_json())
 
 
@@ -167,6 +177,38 @@ def restore(
         extra={"rating_id": rating_id, "changed": edit.changed, "admin": admin},
     )
     return _answer(RatingChange.of(edit, program))
+
+
+@app.delete(
+    "/v1/admin/customers/<customerId>/tip-bait-flag",
+    summary="Lift a customer's tip-baiting flag (audited; idempotent)",
+    description=(
+        "The baits counted so far are forgotten, and tip changes of orders delivered before "
+        "now flag nobody again; later baits count afresh. The reason is required, in the body "
+        '(`{"reason": ...}`) or as the `reason` query parameter.'
+    ),
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("The customer's flag as it stands", TipBaitFlag, *EDIT_ERRORS),
+)
+def lift_tip_bait_flag(
+    customer_id: CustomerIdPath,
+    body: Annotated[AdminReason | None, Body()] = None,
+    reason: ReasonQuery = None,
+) -> Response:
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    why = _reason(body, reason)
+    program = load_program(settings().program_id)
+    lift = clear_tip_bait_flag(
+        program, rating_repository(), customer_id, admin, why, request_time(app)
+    )
+    if lift.changed:
+        metrics.add_metric(name="TipBaitFlagsLifted", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "tip-baiting flag lifted by an administrator",
+        extra={"customer_id": customer_id, "changed": lift.changed, "admin": admin},
+    )
+    return _answer(TipBaitFlag.of(lift))
 
 
 answer_errors(app)

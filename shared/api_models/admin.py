@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.program import Program
 from shared.domain.ratings import Exclusion, RatingSlot, average_of, exclusions, is_counted
-from shared.logic.moderation.admin import AdminEdit, MemberPage
+from shared.logic.moderation.admin import AdminEdit, FlagLift, MemberPage
 from shared.logic.moderation.ports import Waiting
 
 
@@ -109,6 +109,44 @@ class RatingChange(_Out):
     @classmethod
     def of(cls, edit: AdminEdit, program: Program) -> Self:
         return cls(rating=RatingView.of(edit.slot, program), changed=edit.changed)
+
+
+class ClearanceView(_Out):
+    flagged_at: str
+    order_ids: list[str] = Field(description="The baited orders the flag was raised on")
+    cleared_at: str
+    by: str = Field(description="The administrator (the token's subject)")
+    reason: str
+
+
+class TipBaitFlag(_Out):
+    """A customer's tip-baiting flag after an administrator's request to lift it: whether it
+    changed (false: the customer was not flagged, nothing was audited) and the audit trail of
+    lifted flags."""
+
+    customer_id: str
+    flagged: bool
+    changed: bool
+    clearances: list[ClearanceView]
+
+    @classmethod
+    def of(cls, lift: FlagLift) -> Self:
+        state = lift.state
+        return cls(
+            customer_id=state.customer_id,
+            flagged=state.flagged_at is not None,
+            changed=lift.changed,
+            clearances=[
+                ClearanceView(
+                    flagged_at=entry.flagged_at,
+                    order_ids=list(entry.orders),
+                    cleared_at=entry.cleared_at,
+                    by=entry.by,
+                    reason=entry.reason,
+                )
+                for entry in state.clearances
+            ],
+        )
 
 
 class Standing(_Out):

@@ -39,7 +39,7 @@ from shared.domain.keys import (
     waiting_sk,
 )
 from shared.domain.orders import OrderRecord
-from shared.domain.raters import DayStats, Given, RaterState
+from shared.domain.raters import Clearance, DayStats, Given, RaterState
 from shared.domain.rating_window import RatingWindow, decode, encode, entry_time
 from shared.domain.ratings import AdminAction, RatingFacts, RatingSlot, TipChange
 from shared.domain.timeutil import parse_instant, to_compact_utc, to_utc_iso
@@ -257,6 +257,17 @@ def rater_of(customer_id: str, item: Mapping[str, Any] | None) -> RaterState:
         flagged_at=item.get("tipBaitFlaggedAt"),
         flagged_orders=tuple(str(order) for order in item.get("tipBaitOrderIds", [])),
         flag_window_days=int(window) if window is not None else None,
+        cleared_at=item.get("tipBaitClearedAt"),
+        clearances=tuple(
+            Clearance(
+                str(entry["flaggedAt"]),
+                tuple(str(order) for order in entry.get("orderIds", [])),
+                str(entry["clearedAt"]),
+                str(entry["by"]),
+                str(entry["reason"]),
+            )
+            for entry in item.get("tipBaitClearances", [])
+        ),
         version=int(item.get("v", 0)),
     )
 
@@ -286,6 +297,19 @@ def _rater_item(program_id: str, state: RaterState) -> dict[str, Any]:
         item["tipBaitReason"] = "tip_baited_orders"
         if state.flag_window_days is not None:
             item["tipBaitWindowDays"] = state.flag_window_days
+    if state.cleared_at is not None:
+        item["tipBaitClearedAt"] = state.cleared_at
+    if state.clearances:
+        item["tipBaitClearances"] = [
+            {
+                "flaggedAt": entry.flagged_at,
+                "orderIds": list(entry.orders),
+                "clearedAt": entry.cleared_at,
+                "by": entry.by,
+                "reason": entry.reason,
+            }
+            for entry in state.clearances
+        ]
     return item
 
 

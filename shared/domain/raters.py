@@ -92,6 +92,20 @@ class Given(Struct, frozen=True):
 TIP_BAIT_REASON = "tip_baited_orders"
 
 
+MAX_CLEARANCES = 20
+"""How many lifted flags a customer's item keeps in its audit trail (about 150 bytes each)."""
+
+
+class Clearance(Struct, frozen=True):
+    """An administrator lifted a customer's tip-baiting flag: who, when, why, and the flag."""
+
+    flagged_at: str
+    orders: tuple[str, ...]
+    cleared_at: str
+    by: str
+    reason: str
+
+
 class RaterState(Struct, frozen=True):
     """The rater's (customer's) item."""
 
@@ -108,6 +122,11 @@ class RaterState(Struct, frozen=True):
     flagged_at: str | None = None
     flagged_orders: tuple[str, ...] = ()
     flag_window_days: int | None = None
+    cleared_at: str | None = None
+    """When an administrator last lifted the flag: baits of orders delivered up to then no
+    longer count (a late tip change of such an order flags nobody again)."""
+    clearances: tuple[Clearance, ...] = ()
+    """The audit trail of lifted flags, oldest first (the last ``MAX_CLEARANCES``)."""
     version: int = 0
     """The version read; the repository writes ``version + 1`` under a condition on it."""
 
@@ -281,6 +300,8 @@ def with_tip_bait(
     changes once the customer is flagged (the flag is published once)."""
     if state.flagged_at is not None:
         return state
+    if state.cleared_at is not None and baited_at <= state.cleared_at:
+        return state  # delivered before the flag was lifted: the administrator weighed it
     known = state.tip_baits.get(order_id)
     if known is not None and known <= baited_at:
         return state
@@ -306,3 +327,23 @@ def with_tip_bait(
                 flag_window_days=rules.flag_window_days,
             )
     return replace(state, tip_baits=baits)
+
+
+def cleared_of_tip_baiting(
+    state: RaterState, by: str, reason: str, now: datetime
+) -> RaterState | None:
+    """The customer with the tip-baiting flag lifted by ``by`` for ``reason`` (audited), and the
+    baits counted so far forgotten; None when the customer is not flagged (nothing to lift)."""
+    if state.flagged_at is None:
+        return None
+    at = to_utc_iso(now)
+    clearance = Clearance(state.flagged_at, state.flagged_orders, at, by, reason)
+    return replace(
+        state,
+        tip_baits={},
+        flagged_at=None,
+        flagged_orders=(),
+        flag_window_days=None,
+        cleared_at=at,
+        clearances=(*state.clearances, clearance)[-MAX_CLEARANCES:],
+    )

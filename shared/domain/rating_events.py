@@ -71,6 +71,34 @@ def tip_bait_events(old: Image | None, new: Image | None) -> list[OutboundEvent]
     ]
 
 
+def tip_bait_cleared_events(old: Image | None, new: Image | None) -> list[OutboundEvent]:
+    """``CustomerTipBaitFlagCleared``: an administrator lifted the flag (the clearance the
+    customer item's audit trail gained)."""
+    if new is None or new.get("sk") != CUSTOMER_SK or new.get("tipBaitFlaggedAt"):
+        return []
+    if not (old or {}).get("tipBaitFlaggedAt") or not new.get("tipBaitClearances"):
+        return []
+    customer_id = new.get("customerId")
+    clearance = new["tipBaitClearances"][-1]
+    return [
+        OutboundEvent(
+            "CustomerTipBaitFlagCleared",
+            {
+                "customerId": customer_id,
+                "programId": new.get("programId"),
+                "flaggedAt": clearance.get("flaggedAt"),
+                "orderIds": list(clearance.get("orderIds", [])),
+                "reason": "admin_cleared",
+                "occurredAt": clearance.get("clearedAt"),
+            },
+        ).with_id(customer_id, "cleared", clearance.get("clearedAt"))
+    ]
+
+
 def rating_events(old: Image | None, new: Image | None) -> list[OutboundEvent]:
     """The deriver to register with the stream-fed publisher."""
-    return [*eligibility_events(old, new), *tip_bait_events(old, new)]
+    return [
+        *eligibility_events(old, new),
+        *tip_bait_events(old, new),
+        *tip_bait_cleared_events(old, new),
+    ]

@@ -56,7 +56,11 @@ from tests.unit.test_ratings_property import Scenario, check, scenarios
 CHANNELS = ("eventbridge", "sqs", "http")
 
 
-RATING_EVENT_TYPES = {"MemberEligibilityChanged", "CustomerFlaggedForTipBaiting"}
+RATING_EVENT_TYPES = {
+    "MemberEligibilityChanged",
+    "CustomerFlaggedForTipBaiting",
+    "CustomerTipBaitFlagCleared",
+}
 STREAM_FILTERS = next(
     mapping.filters
     for mapping in read_stack(TEMPLATE_PATH).mappings
@@ -403,6 +407,57 @@ def test_tip_bait_after_the_rating_excludes_it_and_flags_the_customer_once(
     assert flags[0].detail["customerId"] == "baiter"
     assert sorted(flags[0].detail["orderIds"]) == ["o-0", "o-1"]
     assert flags[0].detail["windowDays"] == 30
+
+
+def test_an_administrator_lifts_a_tip_baiting_flag_once_and_old_baits_stay_lifted(
+    pipeline: Pipeline,
+) -> None:
+    start = NOW - timedelta(days=2)
+
+    def bait(order: str, changed: datetime) -> dict[str, Any]:
+        return tip_adjusted(order, "m-1", "baiter", "10.00", "0.00", changed)
+
+    for index in range(3):
+        delivered = start + timedelta(minutes=index)
+        pipeline.deliver(order_completed(f"o-{index}", "m-1", "baiter", delivered))
+    for index in range(2):
+        pipeline.deliver(bait(f"o-{index}", start + timedelta(hours=5 + index)))
+    assert pipeline.repo.get_rater(pipeline.program.id, "baiter").flagged_at is not None
+
+    path = "/v1/admin/customers/baiter/tip-bait-flag"
+    assert admin(pipeline, "DELETE", path)["status"] == 422  # a reason is required
+    lifted = admin(pipeline, "DELETE", path, body={"reason": "tips disputed with support"})
+    assert lifted["status"] == 200, lifted
+    body = lifted["body"]
+    assert (body["customerId"], body["flagged"], body["changed"]) == ("baiter", False, True)
+    (clearance,) = body["clearances"]
+    assert clearance["by"] == "admin-7" and clearance["reason"] == "tips disputed with support"
+    assert sorted(clearance["orderIds"]) == ["o-0", "o-1"]
+    pipeline.pump()
+    cleared = [e for e in pipeline.published if e.detail_type == "CustomerTipBaitFlagCleared"]
+    assert len(cleared) == 1 and cleared[0].detail["customerId"] == "baiter"
+
+    # Again: nothing to lift, nothing audited.
+    again = admin(pipeline, "DELETE", path, query={"reason": "double click"})
+    assert again["status"] == 200 and again["body"]["changed"] is False
+    assert len(again["body"]["clearances"]) == 1
+
+    # A late tip change of an order delivered before the lift flags nobody again ...
+    pipeline.deliver(bait("o-2", start + timedelta(hours=8)))
+    assert pipeline.repo.get_rater(pipeline.program.id, "baiter").flagged_at is None
+    # ... but baits of orders delivered after it count afresh.
+    later = NOW + timedelta(days=1)
+    for index in (3, 4):
+        pipeline.deliver(order_completed(f"o-{index}", "m-1", "baiter", later))
+        pipeline.deliver(bait(f"o-{index}", later + timedelta(hours=index)))
+    state = pipeline.repo.get_rater(pipeline.program.id, "baiter")
+    assert state.flagged_at is not None and sorted(state.flagged_orders) == ["o-3", "o-4"]
+    assert len(state.clearances) == 1  # the audit trail survives the rater's own writes
+
+    missing = admin(
+        pipeline, "DELETE", "/v1/admin/customers/nobody/tip-bait-flag", query={"reason": "check"}
+    )
+    assert missing["status"] == 404
 
 
 def test_a_rating_whose_order_never_comes_expires_with_its_reason(pipeline: Pipeline) -> None:

@@ -10,7 +10,8 @@ Entry points:
 - ``moderate``: one ``RatingSubmitted`` or ``TipAdjusted`` (``submission``).
 - ``apply_table_change``: one change of the table's stream, parsed by the stream's router
   (``table_changes``).
-- ``exclude_rating``, ``restore_rating``, ``member_ratings``: the admin API (``admin``).
+- ``exclude_rating``, ``restore_rating``, ``member_ratings``, ``clear_tip_bait_flag``: the admin
+  API (``admin``).
 
 Modules: ``ports`` (the store's protocol and the values it takes), ``core`` (results, the
 member's window and standing), ``ratings`` (a rating of a known order, and what waited for the
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
     from .admin import (
         AdminEdit,
         ExpiredRating,
+        FlagLift,
         MemberPage,
+        clear_tip_bait_flag,
         exclude_rating,
         member_ratings,
         restore_rating,
@@ -50,6 +53,8 @@ if TYPE_CHECKING:
 
 _MODULE_OF = {
     "AdminEdit": "admin",
+    "FlagLift": "admin",
+    "clear_tip_bait_flag": "admin",
     "Commit": "ports",
     "CommitResult": "ports",
     "ExpiredRating": "admin",
@@ -92,6 +97,7 @@ __all__ = [
     "Commit",
     "CommitResult",
     "ExpiredRating",
+    "FlagLift",
     "MemberPage",
     "MemberRating",
     "ModerationResult",
@@ -105,6 +111,7 @@ __all__ = [
     "WaitingRemoved",
     "adjust_tip",
     "apply_table_change",
+    "clear_tip_bait_flag",
     "exclude_rating",
     "member_ratings",
     "moderate",

@@ -16,9 +16,11 @@ from msgspec.structs import replace
 
 from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.program import Program
+from shared.domain.raters import RaterState, cleared_of_tip_baiting
 from shared.domain.rating_window import RatingWindow
 from shared.domain.ratings import MAX_AUDIT_ENTRIES, AdminAction, RatingSlot
 from shared.domain.timeutil import stored_instant_iso, to_utc_iso
+from shared.logic.ports import TransientConflict
 
 from .core import edit_slot
 from .ports import SLOT_KEY_PREFIX, RatingStore, Waiting
@@ -160,3 +162,32 @@ def member_ratings(
         if first
         else None,
     )
+
+
+MAX_FLAG_ATTEMPTS = 5
+"""How many times lifting a flag reads the customer again when rating moderation wrote it first."""
+
+
+class FlagLift(Struct, frozen=True):
+    state: RaterState
+    """The customer as it stands."""
+    changed: bool
+    """False: the customer was not flagged (nothing lifted, nothing audited)."""
+
+
+def clear_tip_bait_flag(
+    program: Program, store: RatingStore, customer_id: str, by: str, reason: str, now: datetime
+) -> FlagLift:
+    """An administrator lifts a customer's tip-baiting flag (audited on the customer's item: who,
+    when, why, and the flag lifted). Idempotent: a customer not flagged is answered as is. The
+    write is conditioned on the customer's version, like rating moderation's own."""
+    for _ in range(MAX_FLAG_ATTEMPTS):
+        state = store.get_rater(program.id, customer_id)
+        if state.version == 0:
+            raise NotFound(f"customerId: no customer {customer_id} has rated", field="customerId")
+        lifted = cleared_of_tip_baiting(state, by, reason, now)
+        if lifted is None:
+            return FlagLift(state, changed=False)
+        if store.put_rater(program.id, lifted):
+            return FlagLift(replace(lifted, version=state.version + 1), changed=True)
+    raise TransientConflict("the customer kept changing while the flag was lifted")
