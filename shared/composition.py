@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shared.dal.gates import GateRepository
     from shared.dal.ledger import LedgerRepository
     from shared.dal.perks import PerkRepository
+    from shared.dal.privacy import PrivacyRepository
     from shared.dal.publisher import EventBridgePublisher
     from shared.dal.ratings import RatingRepository
     from shared.dal.recalculation import RecalculationRepository
@@ -114,6 +115,14 @@ def gate_repository() -> GateRepository:
 
 
 @cache
+def privacy_repository() -> PrivacyRepository:
+    """The administrators' privacy requests (export, erasure)."""
+    from shared.dal.privacy import PrivacyRepository  # noqa: PLC0415 (on first use)
+
+    return PrivacyRepository(settings().table_name, dynamodb(), meter=meter())
+
+
+@cache
 def digest_repository() -> DigestRepository:
     from shared.dal.digest import DigestRepository  # noqa: PLC0415 (on first use)
 
@@ -131,6 +140,7 @@ _CACHED = (
     customer_repository,
     gate_repository,
     digest_repository,
+    privacy_repository,
     recalculation_repository,
     publisher,
     settings,

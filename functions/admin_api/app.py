@@ -6,6 +6,9 @@ Routes:
   waiting for their order, and expired ones.
 - ``POST /v1/admin/ratings/{ratingId}/exclusion`` (body ``{"reason": "..."}``): exclude a
   rating, audited (who: the token's ``sub``, when, why).
+- ``GET /v1/admin/members/{memberId}/export`` and ``POST /v1/admin/members/{memberId}/erasure``
+  (``?programId=``): a member's data export, and the erasure of their personal fields
+  (docs/privacy.md).
 - ``DELETE /v1/admin/customers/{customerId}/tip-bait-flag`` (a reason, as for a restore): lift a
   customer's tip-baiting flag, audited on the customer's item.
 - ``DELETE /v1/admin/ratings/{ratingId}/exclusion`` (body ``{"reason": "..."}`` or
@@ -24,9 +27,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
-from shared.api_models.admin import MemberRatings, RatingChange, TipBaitFlag
+from shared.api_models.admin import (
+    MemberErasure,
+    MemberExport,
+    MemberRatings,
+    RatingChange,
+    TipBaitFlag,
+)
 from shared.api_models.errors import invalid_input_from
-from shared.composition import rating_repository
+from shared.composition import privacy_repository, rating_repository
+from shared.domain.errors import InvalidInput
 from shared.domain.ids import Identifier
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
 from shared.http_api import (
@@ -42,6 +52,7 @@ from shared.http_api import (
     require_object_body,
     resolve,
     scoped_subject,
+    service_program,
 )
 from shared.logic.moderation import (
     clear_tip_bait_flag,
@@ -95,7 +106,9 @@ def _responses(ok: str, model: type[BaseModel], *errors: int) -> dict[int, OpenA
     return {200: success, **error_responses(errors, _ERROR_TEXTS)}
 
 
-def _answer(model: MemberRatings | RatingChange | TipBaitFlag) -> Response:
+def _answer(
+    model: MemberRatings | RatingChange | TipBaitFlag | MemberExport | MemberErasure,
+) -> Response:
     return json_response(200, model.answer_json())
 
 
@@ -209,6 +222,90 @@ def lift_tip_bait_flag(
         extra={"customer_id": customer_id, "changed": lift.changed, "admin": admin},
     )
     return _answer(TipBaitFlag.of(lift))
+
+
+ProgramQuery = Annotated[
+    str | None,
+    Query(
+        alias="programId",
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        description="The program (default: the shopper program).",
+    ),
+]
+ExportToken = Annotated[
+    str | None,
+    Query(alias="nextToken", max_length=2048, description="nextToken of the previous page."),
+]
+ExportSize = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
+
+
+@app.get(
+    "/v1/admin/members/<memberId>/export",
+    summary="Everything kept of a member in a program, page by page (a data export request)",
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("A page of the member's items", MemberExport, 401, 403, 404, 422),
+)
+def export(
+    member_id: MemberIdPath,
+    program_id: ProgramQuery = None,
+    limit: ExportSize = 200,
+    next_token: ExportToken = None,
+) -> Response:
+    from shared.logic.ports import decode_token  # noqa: PLC0415
+    from shared.logic.privacy import export_member  # noqa: PLC0415
+
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    program = service_program(program_id, settings().program_id)
+    after = None
+    if next_token is not None:
+        after = decode_token(next_token, "")
+        if after is None:
+            raise InvalidInput("nextToken: not a token of this list", field="nextToken")
+    page = export_member(program, member_id, privacy_repository(), limit, after)
+    logger.info(
+        "member data exported",
+        extra={"member_id": member_id, "program_id": program.id, "admin": admin},
+    )
+    return _answer(
+        MemberExport(
+            member_id=member_id,
+            program_id=program.id,
+            items=page.items,
+            next_token=page.next_token,
+        )
+    )
+
+
+@app.post(
+    "/v1/admin/members/<memberId>/erasure",
+    summary="Erase a member's personal fields (audited; idempotent); totals and ledger stay",
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("What was erased", MemberErasure, *EDIT_ERRORS),
+)
+def erase(member_id: MemberIdPath, body: AdminReason, program_id: ProgramQuery = None) -> Response:
+    from shared.logic.privacy import erase_member  # noqa: PLC0415
+
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    why = _reason(body, None)
+    program = service_program(program_id, settings().program_id)
+    done = erase_member(program, member_id, admin, why, request_time(app), privacy_repository())
+    if done.changed:
+        metrics.add_metric(name="MembersErased", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "member personal data erased",
+        extra={"member_id": member_id, "changed": done.changed, "admin": admin},
+    )
+    return _answer(
+        MemberErasure(
+            member_id=member_id,
+            program_id=program.id,
+            changed=done.changed,
+            removed=list(done.removed),
+            erased_at=done.erased_at,
+        )
+    )
 
 
 answer_errors(app)

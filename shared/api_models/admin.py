@@ -149,6 +149,27 @@ class TipBaitFlag(_Out):
         )
 
 
+class MemberExport(_Out):
+    """A page of everything kept under the member's partition in one program, in key order
+    (stored values as JSON carries them: binary as base64, sets as lists)."""
+
+    member_id: str
+    program_id: str
+    items: list[dict[str, Any]]
+    next_token: str | None = None
+
+
+class MemberErasure(_Out):
+    """An erasure of a member's personal fields: which were removed (none, and ``changed``
+    false, when none were left), and when."""
+
+    member_id: str
+    program_id: str
+    changed: bool
+    removed: list[str]
+    erased_at: str | None = None
+
+
 class Standing(_Out):
     average: str | None = Field(description="Over the last N counted ratings, rounded down")
     count: int

@@ -33,6 +33,8 @@ ROUTES = {
     "POST /v1/me/redemptions": MEMBER,
     "DELETE /v1/me/redemptions/{redemptionId}": MEMBER,
     "GET /v1/admin/members/{memberId}": ADMIN,
+    "GET /v1/admin/members/{memberId}/export": ADMIN,
+    "POST /v1/admin/members/{memberId}/erasure": ADMIN,
     "POST /v1/admin/ratings/{ratingId}/exclusion": ADMIN,
     "DELETE /v1/admin/ratings/{ratingId}/exclusion": ADMIN,
     "DELETE /v1/admin/customers/{customerId}/tip-bait-flag": ADMIN,

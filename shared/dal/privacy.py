@@ -1,0 +1,58 @@
+"""A member's items for the privacy requests an administrator makes: the export of everything
+kept under the member's partition, and the erasure of the personal fields of the member item
+(``shared.logic.privacy``). Mechanical, like every repository."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shared.domain.keys import MEMBER_SK
+from shared.logic.ports import Page, encode_token
+
+from .dynamodb import DynamoRepository, Update, from_item
+
+
+class PrivacyRepository(DynamoRepository):
+    """Satisfies ``shared.logic.privacy.PrivacyStore``."""
+
+    def member_items(self, program_id: str, member_id: str, limit: int, after: str | None) -> Page:
+        """A page of the member's items in key order (strongly consistent Query)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": self._key(program_id, member_id, MEMBER_SK)["pk"]},
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = self._key(program_id, member_id, after)
+        response = self._call("Query", self.client.query, **request)
+        items = [from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return Page(items, encode_token(str(last["sk"]["S"])) if last else None)
+
+    def erase(
+        self,
+        program_id: str,
+        member_id: str,
+        removed: Sequence[str],
+        audit: Mapping[str, Any],
+        profile_at: str,
+    ) -> bool:
+        """Remove ``removed`` from the member item and append ``audit`` to its erasures, while
+        the item holds them as read (a profile change in between: False, read again).
+        ``profileAt`` moves to the erasure, so an older profile change arriving later is
+        stale and cannot bring the fields back."""
+        update = Update()
+        for name in removed:
+            update.remove(name)
+        update.set("profileAt", profile_at)
+        erasures = update.name("erasures")
+        update.sets.append(
+            f"{erasures} = list_append(if_not_exists({erasures}, {update.value([])}), "
+            f"{update.value([dict(audit)])})"
+        )
+        conditions = [f"attribute_exists({update.name(name)})" for name in removed]
+        key = self._key(program_id, member_id, MEMBER_SK)
+        return self._update_if(update.request(self.table_name, key, " AND ".join(conditions)))
