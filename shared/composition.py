@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from shared.dal.publisher import EventBridgePublisher
     from shared.dal.ratings import RatingRepository
     from shared.dal.recalculation import RecalculationRepository
+    from shared.dal.stats import StatsRepository
     from shared.dal.tiers import TierRepository
 
 
@@ -120,6 +121,14 @@ def digest_repository() -> DigestRepository:
     return DigestRepository(settings().table_name, dynamodb(), meter=meter())
 
 
+@cache
+def stats_repository() -> StatsRepository:
+    """The stats counters (event_publisher keeps them, the admin API reads them)."""
+    from shared.dal.stats import StatsRepository  # noqa: PLC0415 (on first use)
+
+    return StatsRepository(settings().table_name, dynamodb(), meter=meter())
+
+
 _CACHED = (
     dynamodb,
     sqs,
@@ -131,6 +140,7 @@ _CACHED = (
     customer_repository,
     gate_repository,
     digest_repository,
+    stats_repository,
     recalculation_repository,
     publisher,
     settings,

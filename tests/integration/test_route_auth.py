@@ -35,6 +35,7 @@ ROUTES = {
     "GET /v1/admin/members/{memberId}": ADMIN,
     "POST /v1/admin/ratings/{ratingId}/exclusion": ADMIN,
     "DELETE /v1/admin/ratings/{ratingId}/exclusion": ADMIN,
+    "GET /v1/admin/stats": ADMIN,
     "GET /v1/members/{memberId}/entitlements": SERVICE,
     "GET /v1/members/{memberId}/badge": SERVICE,
     "POST /v1/members/{memberId}/holds": SERVICE,

@@ -1,0 +1,318 @@
+"""Live statistics on DynamoDB Local (docs/stats.md): after a workload of members, orders in
+both programs, tier and eligibility changes, at-risk notices, checkout holds, redemptions and
+cancellations, and fuel purchases, the counters ``event_publisher`` kept from the table's
+stream equal a recount written here from a Scan of the items; redelivered stream records (the
+whole batch again, and a record retried after its publication failed) count nothing twice."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+from shared import composition
+from shared.domain.keys import MEMBER_SK, member_pk
+from tests.helpers import FakeContext, load_function, order_completed, order_reversed
+from tests.integration.streams import RecordingPublisher, StreamReader
+from tests.integration.test_perks_helpers import NOW, call, http
+
+SHOPPERS = "cart-star"
+CUSTOMERS = "customer-rewards"
+FUNCTIONS = ("order_ingestion", "perk_redemption", "event_publisher", "admin_api")
+
+
+@pytest.fixture
+def apps(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, ModuleType]]:
+    monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Loyalty")
+    composition.reset()
+    loaded = {name: load_function(name) for name in FUNCTIONS}
+    monkeypatch.setattr(loaded["event_publisher"], "publisher", RecordingPublisher)
+    yield loaded
+    composition.reset()
+
+
+def _publish(apps: dict[str, ModuleType], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hand records to event_publisher as committed at the workload's ``NOW``."""
+    for record in records:
+        record["dynamodb"]["ApproximateCreationDateTime"] = NOW.timestamp()
+    response: dict[str, Any] = apps["event_publisher"].lambda_handler(
+        {"Records": records}, FakeContext(function_name="event_publisher")
+    )
+    return response
+
+
+def _admin(program: str | None) -> dict[str, Any]:
+    event = http(
+        "GET", "/v1/admin/stats", sub="ops-1", query={"programId": program} if program else None
+    )
+    event["requestContext"]["authorizer"]["jwt"] = {
+        "claims": {"sub": "ops-1", "scope": "loyalty/admin"},
+        "scopes": ["loyalty/admin"],
+    }
+    return event
+
+
+def stats(apps: dict[str, ModuleType], program: str) -> dict[str, Any]:
+    status, body, _ = call(apps["admin_api"], _admin(program))
+    assert status == 200, body
+    return dict(body)
+
+
+def _order(
+    apps: dict[str, ModuleType],
+    order_id: str,
+    shopper: str,
+    customer: str,
+    days_ago: int,
+    total: str,
+) -> None:
+    event = order_completed(
+        order_id=order_id,
+        member_id=shopper,
+        customer_id=customer,
+        completed_at=(NOW - timedelta(days=days_ago)).isoformat(),
+        time=NOW.isoformat(),
+    )
+    event["detail"]["total"] = {"amount": total, "currency": "USD"}
+    apps["order_ingestion"].lambda_handler(event, FakeContext())
+
+
+def _set(table: str, program: str, member: str, expression: str, values: dict[str, Any]) -> None:
+    """A write as tier recalculation or rating moderation makes it, straight to the member item."""
+    boto3.client("dynamodb").update_item(
+        TableName=table,
+        Key={"pk": {"S": member_pk(program, member)}, "sk": {"S": MEMBER_SK}},
+        UpdateExpression=expression,
+        ExpressionAttributeValues=values,
+    )
+
+
+def _fuel(purchase_id: str, member_id: str, amount: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"evt-{purchase_id}",
+        "detail-type": "FuelPurchaseReported",
+        "source": "fuel.partner",
+        "time": NOW.isoformat(),
+        "detail": {
+            "purchaseId": purchase_id,
+            "memberId": member_id,
+            "amount": {"amount": amount, "currency": "USD"},
+            "occurredAt": (NOW - timedelta(hours=2)).isoformat(),
+        },
+    }
+
+
+def workload(apps: dict[str, ModuleType], table: str) -> None:
+    """Members of both programs, orders (old: available; recent: pending), a cancellation,
+    holds placed and released, tier and eligibility changes, an at-risk notice, redemptions
+    and a cancelled one, fuel purchases."""
+    for index in range(8):
+        shopper, customer = f"s-{index}", f"c-{index % 6}"
+        _order(apps, f"old-{index}", shopper, customer, 30, f"{300 + 10 * index}.00")
+        _order(apps, f"new-{index}", shopper, customer, 1, "40.00")
+    apps["order_ingestion"].lambda_handler(
+        order_reversed(
+            order_id="new-3", member_id="s-3", occurred_at=NOW.isoformat(), time=NOW.isoformat()
+        ),
+        FakeContext(),
+    )
+    redemption = apps["perk_redemption"]
+    for index in range(3):
+        query = {"programId": CUSTOMERS}
+        body = {"orderId": f"cart-{index}", "points": 500 + 100 * (index // 2)}
+        status, answer, _ = call(
+            redemption,
+            http("POST", f"/v1/members/c-{index}/holds", iam=True, query=query, body=body),
+        )
+        assert status in {200, 201}, answer
+    status, answer, _ = call(
+        redemption,
+        http(
+            "DELETE",
+            "/v1/members/c-0/holds/cart-0",
+            iam=True,
+            query={"programId": CUSTOMERS},
+            route="DELETE /v1/members/{memberId}/holds/{orderId}",
+        ),
+    )
+    assert status == 200, answer
+    _set(table, SHOPPERS, "s-1", "SET tier = :t", {":t": {"S": "gold"}})
+    _set(table, SHOPPERS, "s-2", "SET tier = :t", {":t": {"S": "platinum"}})
+    _set(table, SHOPPERS, "s-1", "SET tier = :t", {":t": {"S": "diamond"}})
+    _set(table, SHOPPERS, "s-4", "SET eligible = :e", {":e": {"BOOL": False}})
+    _set(table, SHOPPERS, "s-5", "SET eligible = :e", {":e": {"BOOL": False}})
+    _set(table, SHOPPERS, "s-5", "SET eligible = :e", {":e": {"BOOL": True}})
+    _set(table, SHOPPERS, "s-2", "SET atRiskFor = :d", {":d": {"S": "2026-11-30"}})
+    for index in range(3):
+        event = http(
+            "POST",
+            "/v1/me/redemptions",
+            sub=f"s-{index}",
+            body={"perkId": "car_maintenance"},
+            headers={"idempotency-key": f"k-{index}"},
+        )
+        status, answer, _ = call(redemption, event)
+        assert status == 201, answer
+    booked = []
+    for day in ("2026-12-13", "2026-12-14"):
+        body = {"perkId": "care_days", "date": day, "unit": "day"}
+        event = http(
+            "POST", "/v1/me/redemptions", sub="s-1", body=body, headers={"idempotency-key": day}
+        )
+        status, answer, _ = call(redemption, event)
+        assert status == 201, answer
+        booked.append(answer["redemptionId"])
+    cancel = http(
+        "DELETE",
+        f"/v1/me/redemptions/{booked[0]}",
+        sub="s-1",
+        route="DELETE /v1/me/redemptions/{redemptionId}",
+    )
+    status, answer, _ = call(redemption, cancel)
+    assert status == 200, answer
+    for index, amount in enumerate(("45.50", "10.00", "80.25")):
+        redemption.lambda_handler(_fuel(f"p-{index}", f"s-{index + 5}", amount), FakeContext())
+
+
+def _scan(table: str) -> list[dict[str, Any]]:
+    client, load = boto3.client("dynamodb"), TypeDeserializer().deserialize
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    items: list[dict[str, Any]] = []
+    while True:
+        page = client.scan(**request)
+        items.extend({name: load(value) for name, value in raw.items()} for raw in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def recount(table: str, program: str) -> dict[str, Any]:
+    """The figures counted from the items themselves (written apart from the counters' code)."""
+    prefix = f"P#{program}#M#"
+    tiers: Counter[str] = Counter()
+    figures: dict[str, Any] = {"members": 0, "eligible": 0, "pend": 0, "bal": 0, "held": 0}
+    wallet, cashback, redeemed = Decimal(0), Decimal(0), Counter[str]()
+    for item in _scan(table):
+        if not str(item["pk"]).startswith(prefix):
+            continue
+        sk = str(item["sk"])
+        if sk == MEMBER_SK:
+            figures["members"] += 1
+            tiers[str(item.get("tier") or "none")] += 1
+            figures["eligible"] += item.get("eligible") is not False
+            for name in ("pend", "bal", "held"):
+                figures[name] += int(item.get(name, 0))
+            wallet += Decimal(str(item.get("walletBalance", 0)))
+        elif sk.startswith("REDEMPTION#") and item.get("status") == "confirmed":
+            redeemed[f"{item['perkId']}@{item['period']}"] += 1
+        elif sk.startswith("FUEL#") and item.get("status") == "credited":
+            cashback += Decimal(str(item["cashback"]["amount"]))
+    return {**figures, "tiers": tiers, "wallet": wallet, "cashback": cashback, "redeemed": redeemed}
+
+
+def _counted(body: dict[str, Any]) -> dict[str, Any]:
+    points = body["points"]
+    return {
+        "members": body["members"],
+        "eligible": body["eligible"],
+        "pend": points["pending"]["points"],
+        "bal": points["available"]["points"],
+        "held": points["held"]["points"],
+        "tiers": Counter({tier: n for tier, n in body["membersByTier"].items() if n}),
+        "wallet": Decimal(body["walletCredit"]),
+        "cashback": Decimal(body["cashback"]["credited"]),
+        "redeemed": Counter(
+            {
+                f"{use['perkId']}@{use['period']}": use["redemptions"]
+                for use in body["perkUse"]
+                if use["redemptions"]
+            }
+        ),
+    }
+
+
+def test_stats_match_a_recount_and_redelivery_counts_nothing_twice(
+    apps: dict[str, ModuleType], table_name: str
+) -> None:
+    stream = StreamReader(table_name)
+    workload(apps, table_name)
+    records = stream.read()
+    assert _publish(apps, records) == {"batchItemFailures": []}
+    first = {program: stats(apps, program) for program in (SHOPPERS, CUSTOMERS)}
+    for program in (SHOPPERS, CUSTOMERS):
+        assert _counted(first[program]) == recount(table_name, program), program
+    shoppers, customers = first[SHOPPERS], first[CUSTOMERS]
+    assert shoppers["membersByTier"]["diamond"] == 1 and shoppers["membersByTier"]["platinum"] == 1
+    assert (shoppers["members"], shoppers["eligible"], shoppers["eligibleShare"]) == (
+        8,
+        7,
+        "0.8750",
+    )
+    assert shoppers["atRisk"]["members"] == 1
+    assert [(u["perkId"], u["redemptions"]) for u in shoppers["perkUse"]] == [
+        ("care_days", 1),
+        ("car_maintenance", 3),
+    ]
+    assert shoppers["notCounted"] == ["donations", "matches"]
+    points = customers["points"]
+    assert points["held"]["points"] == 500 + 600 and points["held"]["value"] == "11.00"
+    liability = (
+        points["pending"]["points"] + points["available"]["points"] + points["held"]["points"]
+    )
+    assert points["liability"] == {"points": liability, "value": f"{liability / 100:.2f}"}
+    assert customers["members"] == 6
+
+    # The whole batch again (a function error: Lambda hands the batch over again), and the
+    # stream's own later records (the markers and counters written above) on top.
+    assert _publish(apps, records + stream.read()) == {"batchItemFailures": []}
+    assert {program: stats(apps, program) for program in (SHOPPERS, CUSTOMERS)} == first
+
+
+def test_a_record_retried_after_its_publication_failed_counts_once(
+    apps: dict[str, ModuleType], table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counters are written before the events go out: a failed publication fails the record
+    after its counters were added (a fuel purchase: its cashback counted, CashbackCredited not
+    sent), and the stream retries that record."""
+    stream = StreamReader(table_name)
+    apps["perk_redemption"].lambda_handler(_fuel("p-1", "s-1", "50.00"), FakeContext())
+    records = stream.read()
+
+    class Down(RecordingPublisher):
+        def publish(self, events: Any) -> int:
+            raise ConnectionError("the bus is down")
+
+    monkeypatch.setattr(apps["event_publisher"], "publisher", Down)
+    failed = _publish(apps, records)["batchItemFailures"]
+    retried = [r for r in records if {"itemIdentifier": r["dynamodb"]["SequenceNumber"]} in failed]
+    assert any(str(r["dynamodb"]["Keys"]["sk"]["S"]).startswith("FUEL#") for r in retried)
+    monkeypatch.setattr(apps["event_publisher"], "publisher", RecordingPublisher)
+    assert _publish(apps, retried) == {"batchItemFailures": []}
+    body = stats(apps, SHOPPERS)
+    recounted = recount(table_name, SHOPPERS)
+    assert Decimal(body["cashback"]["credited"]) == recounted["cashback"] > 0
+    assert Decimal(body["walletCredit"]) == recounted["wallet"] > 0
+
+
+def test_an_unknown_program_is_a_422_naming_it(apps: dict[str, ModuleType]) -> None:
+    for program in ("no-such-program", None):
+        status, body, _ = call(apps["admin_api"], _admin(program))
+        assert status == 422, body
+        assert body["error"]["field"] == "programId", body
+    event = _admin(SHOPPERS)
+    event["requestContext"]["authorizer"]["jwt"] = {
+        "claims": {"sub": "m-1", "scope": "openid"},
+        "scopes": ["openid"],
+    }
+    assert call(apps["admin_api"], event)[0] == 403
+    assert json.dumps(stats(apps, SHOPPERS)["members"]) == "0"
