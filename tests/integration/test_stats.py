@@ -74,6 +74,7 @@ def _order(
     customer: str,
     days_ago: int,
     total: str,
+    eco: bool = False,
 ) -> None:
     event = order_completed(
         order_id=order_id,
@@ -83,6 +84,8 @@ def _order(
         time=NOW.isoformat(),
     )
     event["detail"]["total"] = {"amount": total, "currency": "USD"}
+    if eco:
+        event["detail"]["ecoChoices"] = ["no_cutlery"]
     apps["order_ingestion"].lambda_handler(event, FakeContext())
 
 
@@ -119,7 +122,7 @@ def workload(apps: dict[str, ModuleType], table: str) -> None:
     for index in range(8):
         shopper, customer = f"s-{index}", f"c-{index % 6}"
         _order(apps, f"old-{index}", shopper, customer, 30, f"{300 + 10 * index}.00")
-        _order(apps, f"new-{index}", shopper, customer, 1, "40.00")
+        _order(apps, f"new-{index}", shopper, customer, 1, "40.00", eco=index % 3 == 0)
     apps["order_ingestion"].lambda_handler(
         order_reversed(
             order_id="new-3", member_id="s-3", occurred_at=NOW.isoformat(), time=NOW.isoformat()
@@ -202,7 +205,12 @@ def recount(table: str, program: str) -> dict[str, Any]:
     tiers: Counter[str] = Counter()
     figures: dict[str, Any] = {"members": 0, "eligible": 0, "pend": 0, "bal": 0, "held": 0}
     wallet, cashback, redeemed = Decimal(0), Decimal(0), Counter[str]()
+    spent: Counter[str] = Counter()
     for item in _scan(table):
+        if str(item["pk"]).startswith(f"P#{program}#CAMPAIGN#"):
+            spent[f"{item['pk'].split('#')[-1]}@{item['sk'][len('BUDGET#') :]}"] += int(
+                item["spent"]
+            )
         if not str(item["pk"]).startswith(prefix):
             continue
         sk = str(item["sk"])
@@ -217,7 +225,14 @@ def recount(table: str, program: str) -> dict[str, Any]:
             redeemed[f"{item['perkId']}@{item['period']}"] += 1
         elif sk.startswith("FUEL#") and item.get("status") == "credited":
             cashback += Decimal(str(item["cashback"]["amount"]))
-    return {**figures, "tiers": tiers, "wallet": wallet, "cashback": cashback, "redeemed": redeemed}
+    return {
+        **figures,
+        "tiers": tiers,
+        "wallet": wallet,
+        "cashback": cashback,
+        "redeemed": redeemed,
+        "spent": +spent,
+    }
 
 
 def _counted(body: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +246,13 @@ def _counted(body: dict[str, Any]) -> dict[str, Any]:
         "tiers": Counter({tier: n for tier, n in body["membersByTier"].items() if n}),
         "wallet": Decimal(body["walletCredit"]),
         "cashback": Decimal(body["cashback"]["credited"]),
+        "spent": Counter(
+            {
+                f"{c['campaignId']}@{c['period']}": c["spent"]
+                for c in body["campaigns"]
+                if c["spent"]
+            }
+        ),
         "redeemed": Counter(
             {
                 f"{use['perkId']}@{use['period']}": use["redemptions"]
@@ -271,6 +293,12 @@ def test_stats_match_a_recount_and_redelivery_counts_nothing_twice(
     )
     assert points["liability"] == {"points": liability, "value": f"{liability / 100:.2f}"}
     assert customers["members"] == 6
+    eco = {c["campaignId"]: c for c in customers["campaigns"]}["eco_no_cutlery"]
+    assert (eco["period"], eco["spent"], eco["budget"]) == (
+        "2026-11",
+        2 * 20,
+        200000,
+    )  # new-3 was cancelled
 
     # The whole batch again (a function error: Lambda hands the batch over again), and the
     # stream's own later records (the markers and counters written above) on top.
