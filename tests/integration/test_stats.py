@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from types import ModuleType
@@ -16,11 +17,14 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from boto3.dynamodb.types import TypeDeserializer
 
 from infra import cli
 from shared import composition
 from shared.domain.keys import MEMBER_SK, member_pk
+from shared.logic.stats import count_change
+from shared.streams import change_of
 from tests.helpers import FakeContext, load_function, order_completed, order_reversed
 from tests.integration.streams import RecordingPublisher, StreamReader
 from tests.integration.test_perks_helpers import NOW, call, http
@@ -366,3 +370,34 @@ def test_check_names_what_the_counters_missed_and_rebuild_corrects_it(
     for program in (SHOPPERS, CUSTOMERS):
         assert _counted(stats(apps, program)) == recount(table_name, program), program
     assert cli.main(["stats", "check", "--table", table_name]) == 0
+
+
+def test_the_same_records_counted_from_four_threads_at_once_count_once(
+    apps: dict[str, ModuleType], table_name: str
+) -> None:
+    """Two deliveries can overlap (a retry while the first attempt still runs): the markers'
+    condition, evaluated by DynamoDB inside each transaction, lets one of them count."""
+    stream = StreamReader(table_name)
+    for index in range(6):
+        _order(apps, f"o-{index}", f"s-{index}", f"c-{index % 3}", 30, "100.00")
+    changes = [change_of(DynamoDBRecord(record)) for record in stream.read()]
+    store = composition.stats_repository()
+
+    def count_all(_: int) -> int:
+        return sum(count_change(c.record_id, c.old, c.new, NOW, store) for c in changes)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counted = list(pool.map(count_all, range(4)))
+    assert sum(counted) == sum(count_change("x", c.old, c.new, NOW, _Nothing()) for c in changes)
+    for program in (SHOPPERS, CUSTOMERS):
+        assert _counted(stats(apps, program)) == recount(table_name, program), program
+
+
+class _Nothing:
+    """A store that counts every change as new (how many counter items each change moves)."""
+
+    def apply_once(self, record_id: str, deltas: Any, expires_at: int) -> bool:
+        return True
+
+    def get_many(self, keys: Any) -> dict[Any, Any]:
+        return {}
