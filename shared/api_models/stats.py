@@ -94,6 +94,9 @@ class ProgramStatsView(_Out):
     at_risk: StatsAtRisk
     points: StatsPoints
     wallet_credit: str = Field(description="Cashback credit in members' wallets (a liability).")
+    wallet_held: str = Field(
+        description="Wallet credit on checkout holds (another program's checkout), still owed."
+    )
     cashback: StatsCashback
     perk_use: list[StatsPerkUse]
     campaigns: list[StatsCampaign]
@@ -125,6 +128,7 @@ class ProgramStatsView(_Out):
                 liability=StatsPointsFigure.of(stats.pending + stats.available + stats.held, value),
             ),
             wallet_credit=_money(stats.wallet_cents),
+            wallet_held=_money(stats.wallet_held_cents),
             cashback=StatsCashback(
                 month=stats.cashback_month, credited=_money(stats.cashback_cents)
             ),

@@ -46,6 +46,7 @@ PENDING = "pend"
 AVAILABLE = "bal"
 HELD = "held"
 WALLET_CENTS = "walletCents"
+WALLET_HELD_CENTS = "walletHeldCents"
 TIER_PREFIX = "t:"
 NO_TIER = "-"
 """The tier counter of members below the first tier (no ``tier`` attribute)."""
@@ -123,6 +124,7 @@ def _member_state(image: Mapping[str, Any] | None) -> dict[str, int]:
         AVAILABLE: _int(image.get("bal")),
         HELD: _int(image.get("held")),
         WALLET_CENTS: _cents(image.get("walletBalance")),
+        WALLET_HELD_CENTS: _cents(image.get("walletHeld")),
     }
     return {name: value for name, value in state.items() if value}
 

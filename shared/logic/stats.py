@@ -37,6 +37,7 @@ from shared.domain.stats import (
     SHARDS,
     TIER_PREFIX,
     WALLET_CENTS,
+    WALLET_HELD_CENTS,
     Delta,
     period_bucket,
     stats_deltas,
@@ -112,6 +113,8 @@ class ProgramStats(Struct, frozen=True):
     point_value: Decimal | None
     """What a point is worth (customer programs), None where points are not money."""
     wallet_cents: int
+    wallet_held_cents: int
+    """Wallet credit on checkout holds (still owed until captured)."""
     cashback_month: str
     cashback_cents: int
     perk_use: list[PerkUse]
@@ -196,6 +199,7 @@ def program_stats(program: Program, store: StatsStore, now: datetime) -> Program
         held=state.get(HELD, 0),
         point_value=program.points.value if program.points is not None else None,
         wallet_cents=state.get(WALLET_CENTS, 0),
+        wallet_held_cents=state.get(WALLET_HELD_CENTS, 0),
         cashback_month=month,
         cashback_cents=_sum(items, program.id, period_bucket(month)).get(CASHBACK_CENTS, 0),
         perk_use=perk_use,

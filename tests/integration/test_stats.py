@@ -190,6 +190,13 @@ def workload(apps: dict[str, ModuleType], table: str) -> None:
     assert status == 200, answer
     for index, amount in enumerate(("45.50", "10.00", "80.25")):
         redemption.lambda_handler(_fuel(f"p-{index}", f"s-{index + 5}", amount), FakeContext())
+    # s-7's cashback pays part of a checkout in the customer program: held out of the wallet.
+    body = {"orderId": "cart-w", "points": 0, "wallet": "1.50"}
+    event = http(
+        "POST", "/v1/members/s-7/holds", iam=True, query={"programId": CUSTOMERS}, body=body
+    )
+    status, answer, _ = call(redemption, event)
+    assert status in {200, 201}, answer
 
 
 def _scan(table: str) -> list[dict[str, Any]]:
@@ -210,6 +217,7 @@ def recount(table: str, program: str) -> dict[str, Any]:
     tiers: Counter[str] = Counter()
     figures: dict[str, Any] = {"members": 0, "eligible": 0, "pend": 0, "bal": 0, "held": 0}
     wallet, cashback, redeemed = Decimal(0), Decimal(0), Counter[str]()
+    held_wallet = Decimal(0)
     spent: Counter[str] = Counter()
     for item in _scan(table):
         if str(item["pk"]).startswith(f"P#{program}#CAMPAIGN#"):
@@ -226,6 +234,7 @@ def recount(table: str, program: str) -> dict[str, Any]:
             for name in ("pend", "bal", "held"):
                 figures[name] += int(item.get(name, 0))
             wallet += Decimal(str(item.get("walletBalance", 0)))
+            held_wallet += Decimal(str(item.get("walletHeld", 0)))
         elif sk.startswith("REDEMPTION#") and item.get("status") == "confirmed":
             redeemed[f"{item['perkId']}@{item['period']}"] += 1
         elif sk.startswith("FUEL#") and item.get("status") == "credited":
@@ -234,6 +243,7 @@ def recount(table: str, program: str) -> dict[str, Any]:
         **figures,
         "tiers": tiers,
         "wallet": wallet,
+        "walletHeld": held_wallet,
         "cashback": cashback,
         "redeemed": redeemed,
         "spent": +spent,
@@ -250,6 +260,7 @@ def _counted(body: dict[str, Any]) -> dict[str, Any]:
         "held": points["held"]["points"],
         "tiers": Counter({tier: n for tier, n in body["membersByTier"].items() if n}),
         "wallet": Decimal(body["walletCredit"]),
+        "walletHeld": Decimal(body["walletHeld"]),
         "cashback": Decimal(body["cashback"]["credited"]),
         "spent": Counter(
             {
@@ -291,6 +302,7 @@ def test_stats_match_a_recount_and_redelivery_counts_nothing_twice(
         ("car_maintenance", 3),
     ]
     assert shoppers["notCounted"] == ["donations", "matches"]
+    assert shoppers["walletHeld"] == "1.50"
     points = customers["points"]
     assert points["held"]["points"] == 500 + 600 and points["held"]["value"] == "11.00"
     liability = (

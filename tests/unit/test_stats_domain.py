@@ -31,6 +31,7 @@ member_images = st.fixed_dictionaries(
         "bal": st.integers(-500, 5_000),
         "held": st.integers(0, 5_000),
         "walletBalance": st.decimals(-50, 500, places=2),
+        "walletHeld": st.decimals(0, 500, places=2),
     },
 ).map(lambda attributes: {"pk": PK, "sk": "MEMBER", **attributes})
 
@@ -48,6 +49,7 @@ def _state(image: dict[str, Any] | None) -> Counter[str]:
             "bal": image.get("bal", 0),
             "held": image.get("held", 0),
             "walletCents": int(image.get("walletBalance", 0) * 100),
+            "walletHeldCents": int(image.get("walletHeld", 0) * 100),
         }
     )
     return Counter({name: value for name, value in counted.items() if value})
