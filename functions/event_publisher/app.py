@@ -9,7 +9,7 @@ Before publishing, the projectors keep read models up to date from the same chan
 entries, one item each, for ``GET /v1/me/ledger``); their writes are idempotent, so a retried
 record writes the same items again. The stats counters (``GET /v1/admin/stats``) are kept from
 the same change too, once per record: a retried record finds its marker and adds nothing
-(``shared.logic.stats``, docs/stats.md).
+(``shared.logic.stats_counting``, docs/stats.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from shared.composition import digest_repository, perk_repository, publisher, st
 from shared.domain.outbound import derive_all
 from shared.logic.digest import digested_already
 from shared.logic.outbox import DERIVERS, PROJECTORS
-from shared.logic.stats import count_change
+from shared.logic.stats_counting import count_change
 from shared.observability import logger, metrics, tracer
 from shared.streams import Change, change_of
 

@@ -1,9 +1,6 @@
-"""Live program statistics: the stream keeps counters, a request sums them (docs/stats.md).
+"""Live program statistics: the stream keeps counters (``shared.logic.stats_counting``), a
+request sums them (docs/stats.md).
 
-- ``count_change``: the ``event_publisher``'s step for each committed change: the change's
-  counter deltas (``shared.domain.stats``), applied exactly once per stream record: the deltas
-  and a marker named after the record go in one transaction, and the marker's condition refuses
-  a second delivery of the record (a plain ``ADD`` would count a redelivered batch twice).
 - ``program_stats``: ``GET /v1/admin/stats``: the program's counter items for now, this week,
   this month and the perks' and campaigns' current periods, every shard, in one batch read,
   summed; plus the campaigns' budget items. The same handful of items whatever the number of
@@ -13,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -38,50 +35,21 @@ from shared.domain.stats import (
     TIER_PREFIX,
     WALLET_CENTS,
     WALLET_HELD_CENTS,
-    Delta,
     period_bucket,
-    stats_deltas,
     stats_pk,
     week_of,
 )
 from shared.domain.timeutil import local_day
 
-MARK_TTL = timedelta(days=2)
-"""How long a record's marker is kept: longer than the stream keeps a record (24 hours), so
-every redelivery finds it; TTL removes it afterwards, free of charge."""
-
 Key = tuple[str, str]
 
 
 class StatsStore(Protocol):
-    """Where the counters live (``shared.dal.stats.StatsRepository``)."""
-
-    def apply_once(self, record_id: str, deltas: Sequence[Delta], expires_at: int) -> bool:
-        """Add the deltas and write the record's marker, in one transaction; False (nothing
-        written) when the marker exists: the record was counted already."""
-        ...
+    """Where the counters are read (``shared.dal.stats.StatsRepository``)."""
 
     def get_many(self, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
         """The items with these keys (absent ones are left out)."""
         ...
-
-
-def count_change(
-    record_id: str,
-    old: Mapping[str, Any] | None,
-    new: Mapping[str, Any] | None,
-    at: datetime,
-    store: StatsStore,
-) -> int:
-    """Apply one committed change's counter deltas, once. Returns how many counter items it
-    changed (0: nothing to count, or counted by an earlier delivery)."""
-    deltas = stats_deltas(old, new, at)
-    if not deltas:
-        return 0
-    if not record_id:
-        raise ValueError("a stream record without an eventID or sequence number")
-    expires_at = int((at + MARK_TTL).timestamp())
-    return len(deltas) if store.apply_once(record_id, deltas, expires_at) else 0
 
 
 class PerkUse(Struct, frozen=True):

@@ -23,7 +23,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from infra import cli
 from shared import composition
 from shared.domain.keys import MEMBER_SK, member_pk
-from shared.logic.stats import count_change
+from shared.logic.stats_counting import count_change
 from shared.streams import change_of
 from tests.helpers import FakeContext, load_function, order_completed, order_reversed
 from tests.integration.streams import RecordingPublisher, StreamReader
