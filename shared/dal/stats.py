@@ -19,7 +19,8 @@ MAX_UNPROCESSED_ROUNDS = 8
 
 
 class StatsRepository(DynamoRepository):
-    """Satisfies ``shared.logic.stats.StatsStore``."""
+    """Satisfies ``shared.logic.stats_counting.CounterStore`` and
+    ``shared.logic.stats.StatsStore``."""
 
     def apply_once(self, record_id: str, deltas: Sequence[Delta], expires_at: int) -> bool:
         """One transaction: Put the record's marker (condition: absent) and ADD each delta to its

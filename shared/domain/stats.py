@@ -8,8 +8,8 @@ at most one ``Delta`` per counter item, keyed by the member's *shard*: the count
 are spread over ``SHARDS`` items so that no single item takes every order's write, and a
 request sums the shards.
 
-No I/O: ``shared.logic.stats`` applies the deltas (exactly once per stream record) and reads
-them back.
+No I/O: ``shared.logic.stats_counting`` applies the deltas (exactly once per stream record)
+and ``shared.logic.stats`` reads them back.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def stats_deltas(
     """The counter deltas of one committed change (``at``: when it was committed, the same on
     every delivery of its stream record). Pure: the same images give the same deltas, so a
     redelivered record gives what it gave the first time, and whether to apply them again is
-    the caller's (``shared.logic.stats``)."""
+    the caller's (``shared.logic.stats_counting``)."""
     image = new or old
     if not image:
         return []
