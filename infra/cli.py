@@ -10,6 +10,7 @@
     loyalty replay --queue-url URL --function-name NAME [--max 100] [--dry-run]
     loyalty audit invariants [--table NAME] [--segments 4] [--program ID [--member ID]] [--json]
     loyalty audit verify [--table NAME] [--program ID] [--from DAY] [--to DAY] [--published F]
+    loyalty stats check|rebuild [--table NAME] [--program ID] [--json]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under
@@ -33,7 +34,7 @@ from infra.local.demo import run_demo
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TOOLS = {"recalc": "recalc", "replay": "replay", "audit": "audit"}
+TOOLS = {"recalc": "recalc", "replay": "replay", "audit": "audit", "stats": "stats"}
 """Commands that are a module's ``main`` under ``infra``."""
 
 
@@ -89,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
         "ledger's daily digests (infra/audit.py)",
     )
     commands.add_parser(
+        "stats",
+        help="stats check: the live statistics' counters against the items; stats rebuild: "
+        "correct them (infra/stats.py)",
+    )
+    commands.add_parser(
         "replay",
         help="re-drive the stream batches in a consumer's on-failure queue (infra/replay.py)",
     )
@@ -111,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] and arguments[0] in TOOLS:
         # recalc: full tier recalculation (infra/recalc.py); replay: re-drive the stream batches
         # a consumer gave up on (infra/replay.py); audit: every member's totals against their
-        # items (infra/audit.py). Imported only for their command (boto3-heavy).
+        # items (infra/audit.py); stats: the live statistics' counters (infra/stats.py).
+        # Imported only for their command (boto3-heavy).
         tool = importlib.import_module(f"infra.{TOOLS[arguments[0]]}")
         code: int = tool.main(arguments[1:])
         return code

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shared.dal.publisher import EventBridgePublisher
     from shared.dal.ratings import RatingRepository
     from shared.dal.recalculation import RecalculationRepository
+    from shared.dal.stats import StatsRepository
     from shared.dal.tiers import TierRepository
 
 
@@ -129,6 +130,14 @@ def digest_repository() -> DigestRepository:
     return DigestRepository(settings().table_name, dynamodb(), meter=meter())
 
 
+@cache
+def stats_repository() -> StatsRepository:
+    """The stats counters (event_publisher keeps them, the admin API reads them)."""
+    from shared.dal.stats import StatsRepository  # noqa: PLC0415 (on first use)
+
+    return StatsRepository(settings().table_name, dynamodb(), meter=meter())
+
+
 _CACHED = (
     dynamodb,
     sqs,
@@ -141,6 +150,7 @@ _CACHED = (
     gate_repository,
     digest_repository,
     privacy_repository,
+    stats_repository,
     recalculation_repository,
     publisher,
     settings,

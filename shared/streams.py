@@ -28,6 +28,9 @@ class Change(Struct, frozen=True):
     new: dict[str, Any] | None
     at: datetime
     """When the change was committed (the record's ApproximateCreationDateTime)."""
+    record_id: str = ""
+    """The stream record's ``eventID`` (unique in the stream, the same on every delivery of the
+    record; else its sequence number): what the stats counters mark as applied."""
 
     @property
     def sk(self) -> str:
@@ -52,6 +55,7 @@ def change_of(record: DynamoDBRecord) -> Change:
         old=stream.old_image or None,
         new=stream.new_image or None,
         at=at,
+        record_id=record.event_id or stream.sequence_number or "",
     )
 
 

@@ -13,6 +13,8 @@ Routes:
   customer's tip-baiting flag, audited on the customer's item.
 - ``DELETE /v1/admin/ratings/{ratingId}/exclusion`` (body ``{"reason": "..."}`` or
   ``?reason=``): restore it, audited the same way.
+- ``GET /v1/admin/stats?programId=``: a program's live statistics, summed from the counters
+  the table's stream keeps (``shared.logic.stats``, docs/stats.md): one batch read.
 
 API Gateway enforces the scope (``AuthorizationScopes``); the handler checks it again.
 Requests and responses are pydantic models, validated by ``shared.http_api`` and documented
@@ -35,7 +37,8 @@ from shared.api_models.admin import (
     TipBaitFlag,
 )
 from shared.api_models.errors import invalid_input_from
-from shared.composition import privacy_repository, rating_repository
+from shared.api_models.stats import ProgramStatsView
+from shared.composition import privacy_repository, rating_repository, stats_repository
 from shared.domain.errors import InvalidInput
 from shared.domain.ids import Identifier
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
@@ -60,8 +63,9 @@ from shared.logic.moderation import (
     member_ratings,
     restore_rating,
 )
+from shared.logic.stats import program_stats
 from shared.observability import logger, metrics, tracer
-from shared.programs import load_program
+from shared.programs import load_program, program_ids
 from shared.settings import settings
 
 if TYPE_CHECKING:
@@ -87,6 +91,14 @@ ReasonQuery = Annotated[
     str | None,
     Query(min_length=3, max_length=500, description="Why, when the request has no body."),
 ]
+ProgramIdQuery = Annotated[
+    str,
+    Query(
+        alias="programId",
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        description="The program (one of the deployed programs' ids).",
+    ),
+]
 _ERROR_TEXTS = {
     401: "No subject in the token",
     403: f"The token lacks the {ADMIN_SCOPE} scope",
@@ -107,7 +119,12 @@ def _responses(ok: str, model: type[BaseModel], *errors: int) -> dict[int, OpenA
 
 
 def _answer(
-    model: MemberRatings | RatingChange | TipBaitFlag | MemberExport | MemberErasure,
+    model: MemberRatings
+    | RatingChange
+    | TipBaitFlag
+    | MemberExport
+    | MemberErasure
+    | ProgramStatsView,
 ) -> Response:
     return json_response(200, model.answer_json())
 
@@ -190,6 +207,27 @@ def restore(
         extra={"rating_id": rating_id, "changed": edit.changed, "admin": admin},
     )
     return _answer(RatingChange.of(edit, program))
+
+
+@app.get(
+    "/v1/admin/stats",
+    summary="A program's live statistics: members by tier, points and their value, perk use",
+    description=(
+        "Kept current by the table's stream (counters sharded per program, summed here): one "
+        "batch read whatever the number of members. An unknown `programId` is a 422 naming it. "
+        "Donations and matches are not counted yet (`notCounted`)."
+    ),
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("The program's statistics", ProgramStatsView, 401, 403, 422),
+)
+def get_stats(program_id: ProgramIdQuery) -> Response:
+    scoped_subject(app, ADMIN_SCOPE)
+    if program_id not in program_ids():
+        raise InvalidInput(f"programId: no program {program_id!r}", field="programId")
+    program = load_program(program_id)
+    stats = program_stats(program, stats_repository(), request_time(app))
+    return _answer(ProgramStatsView.of(stats))
 
 
 @app.delete(

@@ -7,7 +7,9 @@ stream retries it (bisecting the batch), so nothing is lost. Events carry a dete
 
 Before publishing, the projectors keep read models up to date from the same change (the ledger's
 entries, one item each, for ``GET /v1/me/ledger``); their writes are idempotent, so a retried
-record writes the same items again.
+record writes the same items again. The stats counters (``GET /v1/admin/stats``) are kept from
+the same change too, once per record: a retried record finds its marker and adds nothing
+(``shared.logic.stats_counting``, docs/stats.md).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from shared.batch import (
     EventType,
     process_partial_response,
 )
-from shared.composition import digest_repository, perk_repository, publisher
+from shared.composition import digest_repository, perk_repository, publisher, stats_repository
 from shared.domain.outbound import derive_all
 from shared.logic.digest import digested_already
 from shared.logic.outbox import DERIVERS, PROJECTORS
+from shared.logic.stats_counting import count_change
 from shared.observability import logger, metrics, tracer
 from shared.streams import Change, change_of
 
@@ -61,6 +64,9 @@ def _record(record: DynamoDBRecord) -> None:
     if projected:
         metrics.add_metric(name="LedgerEntriesProjected", unit=MetricUnit.Count, value=projected)
         _report_late(change, projected)
+    counted = count_change(change.record_id, change.old, change.new, change.at, stats_repository())
+    if counted:
+        metrics.add_metric(name="StatsCountersUpdated", unit=MetricUnit.Count, value=counted)
     events = derive_all(DERIVERS, change.old, change.new)
     if not events:
         return

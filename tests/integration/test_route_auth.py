@@ -38,6 +38,7 @@ ROUTES = {
     "POST /v1/admin/ratings/{ratingId}/exclusion": ADMIN,
     "DELETE /v1/admin/ratings/{ratingId}/exclusion": ADMIN,
     "DELETE /v1/admin/customers/{customerId}/tip-bait-flag": ADMIN,
+    "GET /v1/admin/stats": ADMIN,
     "GET /v1/members/{memberId}/entitlements": SERVICE,
     "GET /v1/members/{memberId}/badge": SERVICE,
     "POST /v1/members/{memberId}/holds": SERVICE,

@@ -54,4 +54,7 @@ def test_the_document_covers_every_route_of_the_template() -> None:
             )
             statuses = set(operation["responses"])
             if path.startswith("/v1/admin/"):
-                assert {"200", "401", "403", "404", "422"} <= statuses
+                # A route about one item (a member, a rating) may not find it; the stats route
+                # names an unknown program with 422, as every bad query parameter.
+                found = {"404"} if "{" in path else set()
+                assert {"200", "401", "403", "422"} | found <= statuses
