@@ -31,7 +31,8 @@ from shared.domain.keys import (
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import Found
 
-from .campaigns import CampaignWrites, RewardWrite
+from .campaigns import RewardWrite
+from .challenges import ChallengeWrites
 from .dynamodb import Update, av, from_item
 
 CHECK_INDEX = "ByCheckDate"
@@ -50,7 +51,7 @@ def hold_shard(program_id: str, member_id: str) -> str:
     return f"{program_id}#H#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
 
 
-class CustomerRepository(CampaignWrites):
+class CustomerRepository(ChallengeWrites):
     """Satisfies ``shared.logic.customers.CustomerStore``."""
 
     def _update_member_if(

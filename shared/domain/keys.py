@@ -150,6 +150,20 @@ def campaign_count_sk(campaign_id: str, period: str) -> str:
     return f"{CAMPAIGN_SK_PREFIX}{campaign_id}#{period}"
 
 
+CHALLENGE_SK_PREFIX = "CHALLENGE#"
+"""Under the member: a weekly challenge's progress in one week (orders counted, bonus paid)."""
+CHALLENGE_ORDER_SK_PREFIX = "CHORDER#"
+"""Under the member: one order counted toward a weekly challenge (once; its week)."""
+
+
+def challenge_week_sk(campaign_id: str, week: str) -> str:
+    return f"{CHALLENGE_SK_PREFIX}{campaign_id}#{week}"
+
+
+def challenge_order_sk(campaign_id: str, order_id: str) -> str:
+    return f"{CHALLENGE_ORDER_SK_PREFIX}{campaign_id}#{order_id}"
+
+
 def campaign_budget_key(program_id: str, campaign_id: str, period: str) -> tuple[str, str]:
     """(pk, sk) of what a campaign paid in a period: one item per campaign and period, outside
     every member's partition."""

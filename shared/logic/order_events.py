@@ -30,6 +30,7 @@ from shared.domain.events import (
 from shared.domain.program import Program
 from shared.logic.birthday import BirthdayStore, update_profile
 from shared.logic.campaigns import CampaignStore, reverse_order_rewards, reward_order
+from shared.logic.challenges import ChallengeStore, count_order, uncount_order
 from shared.logic.customers import (
     CustomerOutcome,
     CustomerResult,
@@ -53,8 +54,11 @@ _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
 """A duplicate may be a redelivery whose first delivery stopped before the bonus step."""
 
 
-class CustomerAndCampaignStore(CustomerStore, CampaignStore, BirthdayStore, Protocol):
-    """The customer repository: points, campaign bonuses and the member's profile."""
+class CustomerAndCampaignStore(
+    CustomerStore, CampaignStore, ChallengeStore, BirthdayStore, Protocol
+):
+    """The customer repository: points, campaign bonuses, weekly challenges and the member's
+    profile."""
 
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
@@ -176,8 +180,9 @@ def _complete(
     if not program.campaigns or credited.outcome not in _MAY_EARN_BONUSES:
         return credited
     lot = credited.lot if credited.outcome is CustomerOutcome.CREDITED else None
-    bonuses = reward_order(event, now, program, customers, lot)
-    return replace(credited, campaigns=dict(bonuses)) if bonuses else credited
+    bonuses: dict[str, object] = dict(reward_order(event, now, program, customers, lot))
+    bonuses.update(count_order(event, now, program, customers, lot))
+    return replace(credited, campaigns=bonuses) if bonuses else credited
 
 
 def _cancel(
@@ -193,4 +198,5 @@ def _cancel(
     if not (whole and program.campaigns and refunded.outcome in _MAY_TAKE_BONUSES):
         return refunded
     taken = reverse_order_rewards(event.order_id, customer_id, now, program, customers)
+    taken += uncount_order(event.order_id, customer_id, now, program, customers)
     return replace(refunded, campaigns={"pointsTakenBack": taken}) if taken else refunded

@@ -211,14 +211,17 @@ def test_tip_bait_is_recorded_through_http(app: ModuleType) -> None:
 def test_completion_reads_nothing_and_writes_one_transaction_per_program(
     app: ModuleType,
 ) -> None:
-    """The shopper's credit and the customer's: one transaction each, no read (the billed
-    units, doubled for transactions as AWS bills them, are `make bench`'s)."""
+    """The shopper's credit and the customer's: one transaction each, no read; the customer
+    program's weekly challenge adds its count (one transaction) and the member's zone (one
+    eventually consistent read of half a unit). The billed units, doubled for transactions as
+    AWS bills them, are `make bench`'s."""
     repo = ledger_repository()
     repo.meter.reset()
     result = app.lambda_handler(order_completed(order_id="ord-cost"), FakeContext())
     assert [p["programId"] for p in result["programs"]] == ["cart-star", "customer-rewards"]
-    assert repo.meter.read_units == 0
-    assert repo.meter.by_operation == {"TransactWriteItems": 2}
+    assert result["programs"][1]["campaigns"] == {"three_orders_week": "counted"}
+    assert repo.meter.read_units == 0.5
+    assert repo.meter.by_operation == {"TransactWriteItems": 3, "GetItem": 1}
 
 
 def test_an_order_total_above_the_programs_limit_is_refused_on_every_channel(
