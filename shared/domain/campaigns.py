@@ -56,8 +56,7 @@ def qualifying(program: Program, event: OrderCompleted) -> list[Campaign]:
     return [
         campaign
         for campaign in program.campaigns
-        if campaign.when.event == "OrderCompleted"
-        and not campaign.is_weekly_challenge
+        if campaign.per_order
         and (campaign.when.eco_choice is None or campaign.when.eco_choice in choices)
     ]
 

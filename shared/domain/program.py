@@ -224,7 +224,9 @@ class CampaignTrigger(_Config):
     """What makes a member earn a campaign's bonus: an order (``event``) or a day of the
     member's own calendar (``schedule``), never both."""
 
-    event: Literal["OrderCompleted"] | None = None
+    event: Literal["OrderCompleted", "CustomerSignedUp"] | None = None
+    """``CustomerSignedUp``: a referral (docs/campaigns.md): paid to the new customer and to
+    the member whose code they gave once their first order has survived its pending period."""
     eco_choice: Slug | None = None
     """The order's ``ecoChoices`` holds this choice (e.g. ``no_cutlery``); None: every order."""
     schedule: Literal["birthday"] | None = None
@@ -247,6 +249,10 @@ class CampaignTrigger(_Config):
             or self.orders_per_week is not None
         ):
             raise ValueError("a campaign is triggered by an event or a schedule, not both")
+        if self.event == "CustomerSignedUp" and (
+            self.eco_choice is not None or self.orders_per_week is not None
+        ):
+            raise ValueError("ecoChoice and ordersPerWeek are for OrderCompleted campaigns")
         return self
 
 
@@ -276,6 +282,15 @@ class Campaign(_Config):
     @property
     def is_weekly_challenge(self) -> bool:
         return self.when.orders_per_week is not None
+
+    @property
+    def is_referral(self) -> bool:
+        return self.when.event == "CustomerSignedUp"
+
+    @property
+    def per_order(self) -> bool:
+        """Earned by an order's completion, one bonus per order (the eco choice)."""
+        return self.when.event == "OrderCompleted" and not self.is_weekly_challenge
 
     @model_validator(mode="after")
     def _weekly_challenge_is_once_a_week(self) -> Campaign:

@@ -459,9 +459,7 @@ def challenges_view(
 
     today = local_day(now, program.zone)
     # Challenges are the campaigns an order earns; a scheduled gift (the birthday) is not one.
-    campaigns = [
-        c for c in program.campaigns if c.when.event is not None and not c.is_weekly_challenge
-    ]
+    campaigns = [c for c in program.campaigns if c.per_order]
     periods = {c.id: period_key(today, c.per_member.period) for c in campaigns}
     keys = {c.id: campaign_count_sk(c.id, periods[c.id]) for c in campaigns}
     counts = store.campaign_counts(program.id, member_id, list(keys.values())) if keys else {}

@@ -16,6 +16,7 @@ from msgspec import Struct, field
 from msgspec.structs import replace
 
 from shared.domain.events import (
+    CustomerSignedUp,
     DeliveryLate,
     InboundEvent,
     MembershipChanged,
@@ -34,7 +35,6 @@ from shared.logic.challenges import ChallengeStore, count_order, uncount_order
 from shared.logic.customers import (
     CustomerOutcome,
     CustomerResult,
-    CustomerStore,
     change_membership,
     credit_customer,
     refund_customer,
@@ -48,6 +48,7 @@ from shared.logic.ingestion import (
     ingest,
 )
 from shared.logic.ports import TransientConflict
+from shared.logic.referrals import ReferralStore, record_signups
 
 _MAY_EARN_BONUSES = {CustomerOutcome.CREDITED, CustomerOutcome.DUPLICATE}
 _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
@@ -55,10 +56,10 @@ _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
 
 
 class CustomerAndCampaignStore(
-    CustomerStore, CampaignStore, ChallengeStore, BirthdayStore, Protocol
+    ReferralStore, CampaignStore, ChallengeStore, BirthdayStore, Protocol
 ):
-    """The customer repository: points, campaign bonuses, weekly challenges and the member's
-    profile."""
+    """The customer repository: points, campaign bonuses, weekly challenges, referrals and the
+    member's profile."""
 
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
@@ -73,6 +74,7 @@ ORDER_EVENTS: dict[str, type[InboundEvent]] = {
         OfferDeclined,
         DeliveryLate,
         ProfileUpdated,
+        CustomerSignedUp,
     )
 }
 
@@ -164,6 +166,8 @@ def _apply_other_event(
         )
     if isinstance(event, ProfileUpdated):  # the customer programs' alone: no order, no shopper
         return OrderEventResult(None, [update_profile(event, now, customer_programs, customers)])
+    if isinstance(event, CustomerSignedUp):  # the referral, in each customer program with one
+        return OrderEventResult(None, record_signups(event, now, customer_programs, customers))
     return None
 
 
