@@ -52,6 +52,9 @@ _CUSTOMER_METRICS = {
     CustomerOutcome.MEMBERSHIP_STALE: "DuplicateDeliveries",
     CustomerOutcome.PROFILE_UPDATED: "ProfileUpdates",
     CustomerOutcome.PROFILE_STALE: "DuplicateDeliveries",
+    CustomerOutcome.REFERRAL_RECORDED: "ReferralsRecorded",
+    CustomerOutcome.REFERRAL_REFUSED: "ReferralsRefused",
+    CustomerOutcome.NO_REFERRAL: "SignupsWithoutReferral",
 }
 
 

@@ -11,6 +11,9 @@ Triggers (template.yaml):
   and back out at the same rate on a refund.
 - ``POST /v1/partner-codes/{code}/redemption`` (IAM, the partner who honours a code perk's
   codes): the code is used, once; docs/perks.md, "Partner codes".
+- ``GET /v1/me/referral`` (JWT, a customer program's token): the member's referral code, made
+  on the first request and the same after (a write, hence here and not in member_api):
+  docs/campaigns.md, "Referral".
 - ``POST /v1/members/{memberId}/holds`` and ``DELETE /v1/members/{memberId}/holds/{orderId}``
   (IAM, the checkout service; ``?programId=``): points held for an order, released (the order's
   completion captures them, in order_ingestion).
@@ -70,6 +73,7 @@ from shared.logic.perks import (
     redeem_partner_code,
     refund_fuel_purchase,
 )
+from shared.logic.referrals import ReferralView, referral_code
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program
 from shared.settings import settings
@@ -125,6 +129,21 @@ def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIRespo
         "content": {"application/json": {"model": Redemption}},
     }
     return {ok_status: success, **error_responses(errors, _ERROR_TEXTS)}
+
+
+@app.get(
+    "/v1/me/referral",
+    summary="The member's referral code (made on the first request, the same after)",
+    security=MEMBER,
+    tags=["member"],
+    responses={
+        200: {"description": "The code, and what a referral pays"},
+        **error_responses((401, 404, 422), {404: "The token's program has no referrals"}),
+    },
+)
+def get_referral() -> ReferralView:
+    program = token_program(app, settings().program_id)
+    return referral_code(token_subject(app), request_time(app), program, customer_repository())
 
 
 @app.post(

@@ -2,10 +2,11 @@
 
 Trigger (template.yaml): an EventBridge schedule every 5 minutes. For each customer program:
 checkout holds not captured within their time are released, pending points whose day came
-become available, lots past their expiry expire, expiry notices fall due, and the birthdays begun
-by now are paid (``shared.logic.birthday.sweep_birthdays``). Members and holds are found in the
-table's sparse indexes (``ByCheckDate``, ``ByBirthday``), never by a Scan; every step is
-idempotent (``shared.logic.customers.settle_due``).
+become available, lots past their expiry expire, expiry notices fall due, referrals whose first
+order's points became available are paid (``shared.logic.referrals.settle_referral``), and the
+birthdays begun by now are paid (``shared.logic.birthday.sweep_birthdays``). Members and holds
+are found in the table's sparse indexes (``ByCheckDate``, ``ByBirthday``), never by a Scan;
+every step is idempotent (``shared.logic.customers.settle_due``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _METRICS = {
     "pointsExpired": "PointsExpired",
     "expiryNotices": "ExpiryNotices",
     "birthdayGifts": "BirthdayGifts",
+    "referralsPaid": "ReferralsPaid",
 }
 
 

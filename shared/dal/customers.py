@@ -31,8 +31,9 @@ from shared.domain.keys import (
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import Found
 
-from .campaigns import CampaignWrites, RewardWrite
+from .campaigns import RewardWrite
 from .dynamodb import Update, av, from_item
+from .referrals import ReferralWrites
 
 CHECK_INDEX = "ByCheckDate"
 BIRTHDAY_INDEX = "ByBirthday"
@@ -50,7 +51,7 @@ def hold_shard(program_id: str, member_id: str) -> str:
     return f"{program_id}#H#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
 
 
-class CustomerRepository(CampaignWrites):
+class CustomerRepository(ReferralWrites):
     """Satisfies ``shared.logic.customers.CustomerStore``."""
 
     def _update_member_if(
@@ -197,7 +198,7 @@ class CustomerRepository(CampaignWrites):
         order_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
         member_request = self._credit_member(
-            program_id, member_id, credit, hold, lower_check, completed_at
+            program_id, member_id, str(order["orderId"]), credit, hold, lower_check, completed_at
         )
         items = [{"Update": order_request}, {"Update": member_request}]
         paid = wallet_amount(hold)
@@ -210,6 +211,7 @@ class CustomerRepository(CampaignWrites):
         self,
         program_id: str,
         member_id: str,
+        order_id: str,
         credit: CustomerCredit,
         hold: Mapping[str, Any] | None,
         lower_check: bool,
@@ -221,6 +223,10 @@ class CustomerRepository(CampaignWrites):
         member.set_if_absent("memberId", member_id)
         member.set_if_absent("programId", program_id)
         member.set_if_absent("memberSince", completed_at)
+        # The customer's first credited order, for ever (a referral pays once it survives its
+        # pending period; a later order never becomes the first): docs/campaigns.md.
+        member.set_if_absent("firstOrder", order_id)
+        member.set_if_absent("firstLot", credit.lot)
         member.add("lifetimePoints", credit.points)
         member.add("ordersCompleted", 1)
         member.add(year_attr(standing.year), credit.points)

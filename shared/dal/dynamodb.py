@@ -281,6 +281,22 @@ class DynamoRepository:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def member_zone_item(self, program_id: str, member_id: str) -> dict[str, Any]:
+        """The member's profile zone alone (half a read unit: eventually consistent, projected):
+        the week is the member's."""
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._key(program_id, member_id, MEMBER_SK),
+            ProjectionExpression="#z",
+            ExpressionAttributeNames={"#z": "timeZone"},
+            ConsistentRead=False,
+        )
+        item = response.get("Item") or {}
+        zone = item.get("timeZone", {}).get("S")
+        return {"timeZone": zone} if zone else {}
+
     def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None:
         """The member item's attributes (totals and window buckets), or None."""
         return self._get_item(program_id, member_id, MEMBER_SK)

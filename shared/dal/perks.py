@@ -144,6 +144,18 @@ class PerkRepository(DynamoRepository):
             counts[sk] = int(item.get("n") or 0) if item else 0
         return counts
 
+    def campaign_items(
+        self, program_id: str, member_id: str, sks: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The member's items under these keys (a weekly challenge's week), eventually
+        consistent (half a read unit each); absent keys are left out."""
+        found: dict[str, dict[str, Any]] = {}
+        for sk in sks:
+            item = self._get_item(program_id, member_id, sk, consistent=False)
+            if item is not None:
+                found[sk] = item
+        return found
+
     def member_and_quotas(
         self, program_id: str, member_id: str, first_sk: str, last_sk: str
     ) -> dict[str, dict[str, Any]]:

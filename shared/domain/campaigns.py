@@ -50,12 +50,13 @@ class RewardPlan(Struct, frozen=True):
 
 
 def qualifying(program: Program, event: OrderCompleted) -> list[Campaign]:
-    """The program's campaigns the order qualifies for."""
+    """The program's campaigns the order qualifies for (a bonus per order; the weekly
+    challenges count orders: ``shared.domain.challenges``)."""
     choices = set(event.eco_choices)
     return [
         campaign
         for campaign in program.campaigns
-        if campaign.when.event == "OrderCompleted"
+        if campaign.per_order
         and (campaign.when.eco_choice is None or campaign.when.eco_choice in choices)
     ]
 

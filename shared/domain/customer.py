@@ -29,6 +29,7 @@ from msgspec import Struct
 from .errors import InvalidInput
 from .money import Money
 from .program import MembershipPlan, PointsRules, Program, Tier
+from .referral import referral_due
 from .timeutil import local_day, to_utc_iso
 
 CENT = Decimal("0.01")
@@ -417,6 +418,9 @@ def plan_due(program: Program, attributes: Mapping[str, Any], today: date) -> Du
     notice: tuple[int, date] | None = None
     noticed: str | None = None
     dues = [day for day, _ in pending_lots(attributes) if day > today]
+    referral = referral_due(attributes)
+    if referral is not None:  # a referral waits for the first order's lot: the schedule pays it
+        dues.append(referral)
     if remaining:
         # The first to expire falls due first; a notice is for the first monthly lot.
         dues.append(remaining[0][0])

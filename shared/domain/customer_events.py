@@ -188,6 +188,13 @@ def _reward_events(before: Image, new: Image) -> list[OutboundEvent]:
         if new.get("occasion"):  # a gift of the member's calendar (the birthday), no order
             reason = str(new.get("campaignId"))
             detail.update(occasion=new.get("occasion"), expiresOn=new.get("expiresOn"))
+        if new.get("referral"):  # a referral: the order is the referred customer's first
+            reason = "referral"
+            detail.update(
+                role=new.get("referral"),
+                referredId=new.get("referredId"),
+                referrerId=new.get("referrerId"),
+            )
         return [
             OutboundEvent(
                 "CampaignRewarded",

@@ -117,6 +117,29 @@ class MembershipChanged(InboundEvent):
         return self
 
 
+class CustomerSignedUp(InboundEvent):
+    """From the sign-up service: a new customer, and the referral code they gave (if any). The
+    referral is recorded in every customer program with a referral campaign (docs/campaigns.md)."""
+
+    detail_type: ClassVar[str] = "CustomerSignedUp"
+
+    customer_id: CustomerIdField
+    referral_code: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=40,
+                pattern=r"^[A-Za-z0-9 -]+$",
+                description="The code as the customer typed it: case, spaces and hyphens do not "
+                "matter (Crockford base32: I and L read as 1, O as 0).",
+            ),
+        ]
+        | None
+    ) = None
+    signed_up_at: Instant
+
+
 class ProfileUpdated(InboundEvent):
     """From the profile service: a customer's birthday, time zone and language, as they now
     stand (an absent or null field is not set). The latest by ``occurredAt`` wins."""

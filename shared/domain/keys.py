@@ -150,6 +150,37 @@ def campaign_count_sk(campaign_id: str, period: str) -> str:
     return f"{CAMPAIGN_SK_PREFIX}{campaign_id}#{period}"
 
 
+CHALLENGE_SK_PREFIX = "CHALLENGE#"
+"""Under the member: a weekly challenge's progress in one week (orders counted, bonus paid)."""
+CHALLENGE_ORDER_SK_PREFIX = "CHORDER#"
+"""Under the member: one order counted toward a weekly challenge (once; its week)."""
+
+
+def challenge_week_sk(campaign_id: str, week: str) -> str:
+    return f"{CHALLENGE_SK_PREFIX}{campaign_id}#{week}"
+
+
+def challenge_order_sk(campaign_id: str, order_id: str) -> str:
+    return f"{CHALLENGE_ORDER_SK_PREFIX}{campaign_id}#{order_id}"
+
+
+REFERRAL_CODE_SK = "REFCODE"
+"""Under the member: their referral code (``code``); the code's own item has the same sort key
+under ``P#{programId}#REFCODE#{code}`` and names the member."""
+REFERRAL_SK = "REFERRAL"
+"""Under a referred customer: who referred them, and what became of it (docs/campaigns.md)."""
+REFERRAL_REFUSED_SK_PREFIX = "REFERRAL#REFUSED#"
+"""Under a customer: a referral refused, with why (one item per code and sign-up instant)."""
+
+
+def referral_code_pk(program_id: str, code: str) -> str:
+    return f"P#{program_id}#REFCODE#{code}"
+
+
+def referral_refused_sk(signed_up_at: str, code: str) -> str:
+    return f"{REFERRAL_REFUSED_SK_PREFIX}{signed_up_at}#{code}"
+
+
 def campaign_budget_key(program_id: str, campaign_id: str, period: str) -> tuple[str, str]:
     """(pk, sk) of what a campaign paid in a period: one item per campaign and period, outside
     every member's partition."""

@@ -214,11 +214,28 @@ class Quota(_Config):
     period: QuotaPeriod
 
 
+class CampaignPeriod(StrEnum):
+    """The periods a campaign's per-member limit counts in: a quota's, and the week (Monday to
+    Sunday, for the weekly challenges)."""
+
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class CampaignQuota(_Config):
+    count: PositiveInt
+    period: CampaignPeriod
+
+
 class CampaignTrigger(_Config):
     """What makes a member earn a campaign's bonus: an order (``event``) or a day of the
     member's own calendar (``schedule``), never both."""
 
-    event: Literal["OrderCompleted"] | None = None
+    event: Literal["OrderCompleted", "CustomerSignedUp"] | None = None
+    """``CustomerSignedUp``: a referral (docs/campaigns.md): paid to the new customer and to
+    the member whose code they gave once their first order has survived its pending period."""
     eco_choice: Slug | None = None
     """The order's ``ecoChoices`` holds this choice (e.g. ``no_cutlery``); None: every order."""
     schedule: Literal["birthday"] | None = None
@@ -227,13 +244,24 @@ class CampaignTrigger(_Config):
     settled_days: Annotated[int, Field(ge=0, le=366)] = 30
     """A schedule's day set or changed fewer days than this before it pays nothing that year
     (no moving a birthday to collect a second bonus)."""
+    orders_per_week: Annotated[int, Field(ge=1, le=100)] | None = None
+    """A weekly challenge: the bonus is paid to the order that makes this many credited orders
+    in the member's calendar week (Monday to Sunday, the member's zone), once a week."""
 
     @model_validator(mode="after")
     def _one_trigger(self) -> CampaignTrigger:
         if self.schedule is None and self.event is None:
             object.__setattr__(self, "event", "OrderCompleted")
-        if self.schedule is not None and (self.event is not None or self.eco_choice is not None):
+        if self.schedule is not None and (
+            self.event is not None
+            or self.eco_choice is not None
+            or self.orders_per_week is not None
+        ):
             raise ValueError("a campaign is triggered by an event or a schedule, not both")
+        if self.event == "CustomerSignedUp" and (
+            self.eco_choice is not None or self.orders_per_week is not None
+        ):
+            raise ValueError("ecoChoice and ordersPerWeek are for OrderCompleted campaigns")
         return self
 
 
@@ -252,12 +280,35 @@ class Campaign(_Config):
     name: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     when: CampaignTrigger = Field(default_factory=CampaignTrigger)
     points: Annotated[int, Field(ge=1, le=1_000_000)]
-    per_member: Quota
-    """How many times a member may earn it, and per which period (of the order's local day)."""
+    per_member: CampaignQuota
+    """How many times a member may earn it, and per which period (of the order's local day);
+    ``week`` is for weekly challenges alone, which pay once a week."""
     budget: CampaignBudget | None = None
     expires_in_days: Annotated[int, Field(ge=1, le=366)] | None = None
     """The bonus is available at once and expires this many days after it was paid (its own
     lot, ``xp{YYYYMMDD}``); None: it joins the order's lot and expires with it."""
+
+    @property
+    def is_weekly_challenge(self) -> bool:
+        return self.when.orders_per_week is not None
+
+    @property
+    def is_referral(self) -> bool:
+        return self.when.event == "CustomerSignedUp"
+
+    @property
+    def per_order(self) -> bool:
+        """Earned by an order's completion, one bonus per order (the eco choice)."""
+        return self.when.event == "OrderCompleted" and not self.is_weekly_challenge
+
+    @model_validator(mode="after")
+    def _weekly_challenge_is_once_a_week(self) -> Campaign:
+        weekly = self.per_member.period is CampaignPeriod.WEEK
+        if weekly != self.is_weekly_challenge:
+            raise ValueError("perMember.period week goes with when.ordersPerWeek (and only it)")
+        if weekly and self.per_member.count != 1:
+            raise ValueError("a weekly challenge pays once a week (perMember.count 1)")
+        return self
 
     @model_validator(mode="after")
     def _scheduled_bonus_is_available(self) -> Campaign:

@@ -71,7 +71,7 @@ def reverse_order_rewards(
 ) -> int:
     """Take back the bonuses of an order cancelled or wholly refunded (once each): from the
     order's pending lot while it is pending, else from the balance. Returns the points taken."""
-    ids = [campaign.id for campaign in program.campaigns if campaign.when.event is not None]
+    ids = [campaign.id for campaign in program.campaigns if campaign.per_order]
     if not ids:
         return 0
     taken = 0

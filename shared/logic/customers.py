@@ -196,6 +196,10 @@ class CustomerOutcome(StrEnum):
     PROFILE_UPDATED = "profile_updated"
     PROFILE_STALE = "profile_stale"
     """An older or repeated ``ProfileUpdated``: nothing changed."""
+    REFERRAL_RECORDED = "referral_recorded"
+    REFERRAL_REFUSED = "referral_refused"
+    """A ``CustomerSignedUp`` whose referral was refused (stored with why: ``campaigns``)."""
+    NO_REFERRAL = "no_referral"
 
 
 class CustomerResult(Struct, frozen=True):
@@ -745,6 +749,10 @@ class SettlementRun(Struct):
     matured: int = 0
     expired: int = 0
     notices: int = 0
+    referrals_paid: int = 0
+    referrals_refused: dict[str, int] = field(default_factory=dict)
+    """Referrals due that paid nothing (``first_order_cancelled``, ``budget_spent``) and
+    referrers not paid past their yearly limit (``referrer_yearly_cap``)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -754,6 +762,8 @@ class SettlementRun(Struct):
             "pointsMatured": self.matured,
             "pointsExpired": self.expired,
             "expiryNotices": self.notices,
+            "referralsPaid": self.referrals_paid,
+            "referralsRefused": dict(self.referrals_refused),
         }
 
 
@@ -772,6 +782,14 @@ def settle_due(now: datetime, program: Program, store: CustomerStore) -> Settlem
     for member_id in list(store.due_members(program.id, today)):
         before = store.get_member(program.id, member_id) or {}
         after = settle(member_id, now, program, store) or {}
+        if after.get("refState") == "pending":  # a referral waiting for its first order
+            from shared.logic.referrals import settle_referral  # noqa: PLC0415
+
+            for outcome in settle_referral(member_id, after, now, program, store):  # type: ignore[arg-type]
+                if outcome == "paid":
+                    run.referrals_paid += 1
+                else:
+                    run.referrals_refused[outcome] = run.referrals_refused.get(outcome, 0) + 1
         if after.get("v") == before.get("v"):
             continue
         run.members_settled += 1

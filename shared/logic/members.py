@@ -473,6 +473,18 @@ class Challenge(_Out):
     earned: int = Field(description="Bonuses earned in this period.")
     limit: int
     remaining: int
+    orders_needed: int | None = Field(
+        default=None, description="A weekly challenge: the credited orders a week needs."
+    )
+    orders: int | None = Field(
+        default=None, description="A weekly challenge: the member's credited orders this week."
+    )
+    week_start: date | None = Field(
+        default=None, description="A weekly challenge: this week's Monday (the member's zone)."
+    )
+    week_end: date | None = Field(
+        default=None, description="A weekly challenge: this week's Sunday (its last day)."
+    )
 
 
 class ChallengesView(_Out):
@@ -485,18 +497,25 @@ class CampaignCounts(Protocol):
         self, program_id: str, member_id: str, sks: list[str]
     ) -> dict[str, int]: ...
 
+    def campaign_items(
+        self, program_id: str, member_id: str, sks: list[str]
+    ) -> dict[str, dict[str, Any]]: ...
+
+    def member_zone_item(self, program_id: str, member_id: str) -> dict[str, Any]: ...
+
 
 def challenges_view(
     member_id: str, now: datetime, program: Program, store: CampaignCounts
 ) -> ChallengesView:
     """``GET /v1/me/challenges``: each campaign with the member's progress in its current period
-    (the program's zone): one eventually consistent item read per campaign, none without."""
+    (the program's zone; a weekly challenge's week is the member's): one eventually consistent
+    item read per campaign, none without, and one of the member's zone with weekly challenges."""
     from shared.domain.keys import campaign_count_sk  # noqa: PLC0415
     from shared.domain.periods import period_key  # noqa: PLC0415
 
     today = local_day(now, program.zone)
     # Challenges are the campaigns an order earns; a scheduled gift (the birthday) is not one.
-    campaigns = [c for c in program.campaigns if c.when.event is not None]
+    campaigns = [c for c in program.campaigns if c.per_order]
     periods = {c.id: period_key(today, c.per_member.period) for c in campaigns}
     keys = {c.id: campaign_count_sk(c.id, periods[c.id]) for c in campaigns}
     counts = store.campaign_counts(program.id, member_id, list(keys.values())) if keys else {}
@@ -516,4 +535,40 @@ def challenges_view(
                 remaining=max(0, limit - earned),
             )
         )
+    challenges.extend(_weekly(member_id, now, program, store))
     return ChallengesView(program_id=program.id, challenges=challenges)
+
+
+def _weekly(
+    member_id: str, now: datetime, program: Program, store: CampaignCounts
+) -> list[Challenge]:
+    """Each weekly challenge: the member's credited orders this week, and whether it paid."""
+    from shared.domain.challenges import member_week, weekly_challenges  # noqa: PLC0415
+    from shared.domain.keys import challenge_week_sk  # noqa: PLC0415
+
+    weekly = weekly_challenges(program)
+    if not weekly:
+        return []
+    week = member_week(now, store.member_zone_item(program.id, member_id), program)
+    keys = {c.id: challenge_week_sk(c.id, week.key) for c in weekly}
+    items = store.campaign_items(program.id, member_id, list(keys.values()))
+    found = []
+    for campaign in weekly:
+        item = items.get(keys[campaign.id], {})
+        earned = 1 if item.get("paid") else 0
+        found.append(
+            Challenge(
+                campaign_id=campaign.id,
+                name=campaign.name or campaign.id,
+                points=campaign.points,
+                period=week.key,
+                earned=earned,
+                limit=1,
+                remaining=1 - earned,
+                orders_needed=campaign.when.orders_per_week,
+                orders=max(0, int(item.get("n") or 0)),
+                week_start=week.start,
+                week_end=week.end,
+            )
+        )
+    return found

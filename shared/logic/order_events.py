@@ -16,6 +16,7 @@ from msgspec import Struct, field
 from msgspec.structs import replace
 
 from shared.domain.events import (
+    CustomerSignedUp,
     DeliveryLate,
     InboundEvent,
     MembershipChanged,
@@ -30,10 +31,10 @@ from shared.domain.events import (
 from shared.domain.program import Program
 from shared.logic.birthday import BirthdayStore, update_profile
 from shared.logic.campaigns import CampaignStore, reverse_order_rewards, reward_order
+from shared.logic.challenges import ChallengeStore, count_order, uncount_order
 from shared.logic.customers import (
     CustomerOutcome,
     CustomerResult,
-    CustomerStore,
     change_membership,
     credit_customer,
     refund_customer,
@@ -47,14 +48,18 @@ from shared.logic.ingestion import (
     ingest,
 )
 from shared.logic.ports import TransientConflict
+from shared.logic.referrals import ReferralStore, record_signups
 
 _MAY_EARN_BONUSES = {CustomerOutcome.CREDITED, CustomerOutcome.DUPLICATE}
 _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
 """A duplicate may be a redelivery whose first delivery stopped before the bonus step."""
 
 
-class CustomerAndCampaignStore(CustomerStore, CampaignStore, BirthdayStore, Protocol):
-    """The customer repository: points, campaign bonuses and the member's profile."""
+class CustomerAndCampaignStore(
+    ReferralStore, CampaignStore, ChallengeStore, BirthdayStore, Protocol
+):
+    """The customer repository: points, campaign bonuses, weekly challenges, referrals and the
+    member's profile."""
 
 
 ORDER_EVENTS: dict[str, type[InboundEvent]] = {
@@ -69,6 +74,7 @@ ORDER_EVENTS: dict[str, type[InboundEvent]] = {
         OfferDeclined,
         DeliveryLate,
         ProfileUpdated,
+        CustomerSignedUp,
     )
 }
 
@@ -160,6 +166,8 @@ def _apply_other_event(
         )
     if isinstance(event, ProfileUpdated):  # the customer programs' alone: no order, no shopper
         return OrderEventResult(None, [update_profile(event, now, customer_programs, customers)])
+    if isinstance(event, CustomerSignedUp):  # the referral, in each customer program with one
+        return OrderEventResult(None, record_signups(event, now, customer_programs, customers))
     return None
 
 
@@ -176,8 +184,9 @@ def _complete(
     if not program.campaigns or credited.outcome not in _MAY_EARN_BONUSES:
         return credited
     lot = credited.lot if credited.outcome is CustomerOutcome.CREDITED else None
-    bonuses = reward_order(event, now, program, customers, lot)
-    return replace(credited, campaigns=dict(bonuses)) if bonuses else credited
+    bonuses: dict[str, object] = dict(reward_order(event, now, program, customers, lot))
+    bonuses.update(count_order(event, now, program, customers, lot))
+    return replace(credited, campaigns=bonuses) if bonuses else credited
 
 
 def _cancel(
@@ -193,4 +202,5 @@ def _cancel(
     if not (whole and program.campaigns and refunded.outcome in _MAY_TAKE_BONUSES):
         return refunded
     taken = reverse_order_rewards(event.order_id, customer_id, now, program, customers)
+    taken += uncount_order(event.order_id, customer_id, now, program, customers)
     return replace(refunded, campaigns={"pointsTakenBack": taken}) if taken else refunded

@@ -176,7 +176,8 @@ def test_concurrent_orders_never_spend_past_the_budget(
 
 def test_the_member_sees_their_progress_this_period(app: ModuleType) -> None:
     """GET /v1/me/challenges: each campaign with what the member earned in its current period,
-    one half read unit per campaign."""
+    one half read unit per campaign, and one for the member's zone (the weekly challenge's week
+    is theirs)."""
     from tests.integration.test_customer_api import customer_http  # noqa: PLC0415
     from tests.integration.test_perks_helpers import call  # noqa: PLC0415
 
@@ -189,7 +190,9 @@ def test_the_member_sees_their_progress_this_period(app: ModuleType) -> None:
     meter.reset()
     status, body, _ = call(member_api, request)
     assert status == 200, body
-    assert meter.read_units == 0.5
+    assert meter.read_units == 1.5
+    weekly = body["challenges"].pop()
+    assert (weekly["campaignId"], weekly["orders"], weekly["earned"]) == ("three_orders_week", 3, 1)
     assert body == {
         "programId": PROGRAM.id,
         "challenges": [
@@ -202,6 +205,10 @@ def test_the_member_sees_their_progress_this_period(app: ModuleType) -> None:
                 "earned": 3,
                 "limit": 4,
                 "remaining": 1,
+                "ordersNeeded": None,
+                "orders": None,
+                "weekStart": None,
+                "weekEnd": None,
             }
         ],
     }

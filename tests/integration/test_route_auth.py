@@ -29,6 +29,7 @@ ROUTES = {
     "GET /v1/me/ledger": MEMBER,
     "GET /v1/me/perks": MEMBER,
     "GET /v1/me/challenges": MEMBER,
+    "GET /v1/me/referral": MEMBER,
     "GET /v1/me/redemptions": MEMBER,
     "POST /v1/me/redemptions": MEMBER,
     "DELETE /v1/me/redemptions/{redemptionId}": MEMBER,

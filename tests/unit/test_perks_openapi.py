@@ -27,6 +27,7 @@ def test_the_document_covers_every_route_of_the_template() -> None:
     assert ("POST", "/v1/events") in routes and ("GET", "/v1/me") in routes
     events = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in events["schema"]["oneOf"]} == {
+        "CustomerSignedUpEvent",
         "DeliveryLateEvent",
         "MembershipChangedEvent",
         "OfferAcceptedEvent",
