@@ -66,8 +66,9 @@ def plain(value: Any) -> Any:
     strings, binary as base64, sets as sorted lists."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode()
+    raw = getattr(value, "value", value)  # boto3's Binary holds its bytes in ``value``
+    if isinstance(raw, bytes | bytearray):
+        return base64.b64encode(bytes(raw)).decode()
     if isinstance(value, set | frozenset):
         return sorted(plain(item) for item in value)
     if isinstance(value, Mapping):

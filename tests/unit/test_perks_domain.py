@@ -564,3 +564,28 @@ def test_a_care_day_names_its_kind_of_care() -> None:
     with pytest.raises(InvalidInput) as raised:
         plan_redemption(request(perkId="car_maintenance", careType="pet"), code, None, now, PROGRAM)
     assert raised.value.field == "careType"
+
+
+def test_an_export_carries_every_stored_type_as_json() -> None:
+    import json  # noqa: PLC0415
+
+    from boto3.dynamodb.types import Binary  # noqa: PLC0415
+
+    from shared.logic.privacy import plain  # noqa: PLC0415
+
+    stored = {
+        "b": Binary(b"\x00\x01"),
+        "raw": b"\xff",
+        "n": Decimal("12"),
+        "d": Decimal("0.05"),
+        "ss": {"b", "a"},
+        "m": {"l": [Decimal("1"), Binary(b"x")]},
+    }
+    assert json.loads(json.dumps(plain(stored))) == {
+        "b": "AAE=",
+        "raw": "/w==",
+        "n": 12,
+        "d": "0.05",
+        "ss": ["a", "b"],
+        "m": {"l": [1, "eA=="]},
+    }
