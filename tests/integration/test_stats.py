@@ -173,7 +173,7 @@ def workload(apps: dict[str, ModuleType], table: str) -> None:
         assert status == 201, answer
     booked = []
     for day in ("2026-12-13", "2026-12-14"):
-        body = {"perkId": "care_days", "date": day, "unit": "day"}
+        body = {"perkId": "care_days", "careType": "child", "date": day, "unit": "day"}
         event = http(
             "POST", "/v1/me/redemptions", sub="s-1", body=body, headers={"idempotency-key": day}
         )
