@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from shared.domain.keys import MEMBER_SK, member_pk
 from shared.domain.money import Money
-from shared.logic.ports import TransientConflict
+from shared.logic.ports import Page, TransientConflict, encode_token
 
 from .capacity import CapacityMeter
 
@@ -280,6 +280,39 @@ class DynamoRepository:
         )
         item = response.get("Item")
         return from_item(item) if item else None
+
+    def _partition_page(
+        self,
+        program_id: str,
+        member_id: str,
+        limit: int,
+        after: str | None,
+        *,
+        prefix: str = "",
+        newest_first: bool = False,
+        consistent: bool = True,
+    ) -> Page:
+        """A page of the member's partition (items under ``prefix``, all without), in key order
+        or newest (highest key) first; the next page's token is the last key's sort key."""
+        values: dict[str, Any] = {":pk": self._key(program_id, member_id, MEMBER_SK)["pk"]}
+        condition = "pk = :pk"
+        if prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+            "ConsistentRead": consistent,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = self._key(program_id, member_id, after)
+        response = self._call("Query", self.client.query, **request)
+        items = [from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return Page(items, encode_token(str(last["sk"]["S"])) if last else None)
 
     def member_zone_item(self, program_id: str, member_id: str) -> dict[str, Any]:
         """The member's profile zone alone (half a read unit: eventually consistent, projected):

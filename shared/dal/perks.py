@@ -26,7 +26,7 @@ from shared.domain.keys import (
     redemption_sk,
 )
 from shared.domain.timeutil import to_utc_iso
-from shared.logic.ports import CashbackWrite, Page, RedeemWrite, StoredResult, encode_token
+from shared.logic.ports import CashbackWrite, Page, RedeemWrite, StoredResult
 
 from .dynamodb import DynamoRepository, Update, av, from_item
 
@@ -193,23 +193,15 @@ class PerkRepository(DynamoRepository):
         consistent: bool,
     ) -> Page:
         """Items of the member's partition under ``prefix``, newest (highest key) first."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": self._key(program_id, member_id, prefix)["pk"],
-                ":prefix": {"S": prefix},
-            },
-            "ScanIndexForward": False,
-            "Limit": limit,
-            "ConsistentRead": consistent,
-        }
-        if after is not None:
-            request["ExclusiveStartKey"] = self._key(program_id, member_id, after)
-        response = self._call("Query", self.client.query, **request)
-        items = [from_item(item) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return Page(items, encode_token(str(last["sk"]["S"])) if last else None)
+        return self._partition_page(
+            program_id,
+            member_id,
+            limit,
+            after,
+            prefix=prefix,
+            newest_first=True,
+            consistent=consistent,
+        )
 
     # -- redemptions ------------------------------------------------------------------------
 

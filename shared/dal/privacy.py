@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.domain.keys import MEMBER_SK
-from shared.logic.ports import Page, encode_token
+from shared.logic.ports import Page
 
-from .dynamodb import DynamoRepository, Update, from_item
+from .dynamodb import DynamoRepository, Update
 
 
 class PrivacyRepository(DynamoRepository):
@@ -18,19 +18,7 @@ class PrivacyRepository(DynamoRepository):
 
     def member_items(self, program_id: str, member_id: str, limit: int, after: str | None) -> Page:
         """A page of the member's items in key order (strongly consistent Query)."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": self._key(program_id, member_id, MEMBER_SK)["pk"]},
-            "Limit": limit,
-            "ConsistentRead": True,
-        }
-        if after is not None:
-            request["ExclusiveStartKey"] = self._key(program_id, member_id, after)
-        response = self._call("Query", self.client.query, **request)
-        items = [from_item(item) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return Page(items, encode_token(str(last["sk"]["S"])) if last else None)
+        return self._partition_page(program_id, member_id, limit, after)
 
     def erase(
         self,
