@@ -194,6 +194,12 @@ class EventIngress:
         return response
 
 
+def scheduled_at(event: Any) -> datetime:
+    """A schedule's "now": the EventBridge envelope's ``time``, so that a retried or re-run
+    invocation is evaluated at the same instant (an operator's event without it: the clock)."""
+    return _parse_time(event.get("time") if isinstance(event, dict) else None)
+
+
 def _parse_time(value: Any) -> datetime:
     """EventBridge's envelope ``time`` (UTC, ISO 8601); the clock only if a caller left it out."""
     if isinstance(value, str):

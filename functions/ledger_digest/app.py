@@ -14,12 +14,13 @@ show it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.composition import digest_repository
+from shared.ingress import scheduled_at
 from shared.logic.digest import build_digests
 from shared.observability import logger, metrics, tracer
 from shared.programs import program_ids
@@ -33,18 +34,6 @@ class DigestMismatch(RuntimeError):
     """A day digested before no longer gives the same digest."""
 
 
-def _now(event: Any) -> datetime:
-    raw = event.get("time") if isinstance(event, dict) else None
-    if isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment
-    return datetime.now(UTC)
-
-
 def _day(event: Any) -> date | None:
     raw = event.get("day") if isinstance(event, dict) else None
     return date.fromisoformat(raw) if isinstance(raw, str) else None
@@ -54,7 +43,7 @@ def _day(event: Any) -> date | None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = _now(event)
+    now = scheduled_at(event)
     day = _day(event)
     results = []
     for program_id in settings().program_ids or program_ids():

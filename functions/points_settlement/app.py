@@ -11,12 +11,12 @@ every step is idempotent (``shared.logic.customers.settle_due``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.composition import customer_repository
+from shared.ingress import scheduled_at
 from shared.logic.birthday import sweep_birthdays
 from shared.logic.customers import settle_due
 from shared.observability import logger, metrics, tracer
@@ -37,23 +37,11 @@ _METRICS = {
 }
 
 
-def _now(event: Any) -> datetime:
-    raw = event.get("time") if isinstance(event, dict) else None
-    if isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment
-    return datetime.now(UTC)
-
-
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = _now(event)
+    now = scheduled_at(event)
     runs = []
     for program in customer_programs(settings().program_ids):
         run = settle_due(now, program, customer_repository()).as_dict()

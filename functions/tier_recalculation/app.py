@@ -14,7 +14,6 @@ per shard without throttling, and this function and event_publisher are those tw
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,6 +25,7 @@ from shared.batch import (
 )
 from shared.composition import rating_repository, tier_repository
 from shared.domain.tiers import Trigger
+from shared.ingress import scheduled_at
 from shared.logic.moderation import METRIC_NAMES, apply_table_change
 from shared.logic.tiers import TierRun, daily_evaluation, evaluate_member
 from shared.observability import logger, metrics, tracer
@@ -75,8 +75,7 @@ and the stream, and are none of the tier or rating rules' business."""
 
 
 def _schedule(event: dict[str, Any]) -> dict[str, Any]:
-    raw = event.get("time")
-    now = datetime.fromisoformat(raw) if isinstance(raw, str) else datetime.now(UTC)
+    now = scheduled_at(event)
     run = daily_evaluation(now, load_program(settings().program_id), tier_repository())
     _record(run)
     logger.info("daily evaluation done", extra=run.as_dict())
