@@ -29,7 +29,7 @@ PATHS: dict[tuple[str, str], object] = {
     ("challenges.py", "complete_week"): BUMPS,
     ("challenges.py", "_take_bonus"): BUMPS,
     ("privacy.py", "erase"): "the personal fields only: no points, no eligibility",
-    ("privacy.py", "member_items"): READS,
+    ("dynamodb.py", "_partition_page"): READS,
     ("referrals.py", "record_referral"): "who referred the customer: no points, no eligibility",
     ("referrals.py", "_decide"): "a helper: its callers decide",
     ("referrals.py", "_member_bonus"): BUMPS,
