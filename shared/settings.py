@@ -17,6 +17,11 @@ class Settings(Struct, frozen=True):
     program_ids: tuple[str, ...] | None = None
     """``PROGRAM_IDS`` (comma-separated): the programs the functions serve; None: every program
     shipped in shared/programs/."""
+    analytics_stream_name: str | None = None
+    """``ANALYTICS_STREAM_NAME``: the Firehose delivery stream of the analytics rows."""
+    analytics_dir: str | None = None
+    """``LOYALTY_ANALYTICS_DIR``: the local stack's stand-in for that stream, a folder of Parquet
+    files (set by ``loyalty local serve``; wins over the stream name)."""
 
 
 class MissingConfiguration(RuntimeError):
@@ -38,4 +43,6 @@ def settings() -> Settings:
             name.strip() for name in os.environ.get("PROGRAM_IDS", "").split(",") if name.strip()
         )
         or None,
+        analytics_stream_name=os.environ.get("ANALYTICS_STREAM_NAME") or None,
+        analytics_dir=os.environ.get("LOYALTY_ANALYTICS_DIR") or None,
     )
