@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -115,14 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _local_analytics(*, fresh: bool) -> None:
-    """The local stand-in for the analytics Firehose stream: event_publisher writes its rows as
-    Parquet under .local/analytics (the functions inherit this variable); ``--fresh`` empties
+def _local_analytics(state_dir: Path, *, fresh: bool) -> None:
+    """The local stand-in for the analytics Firehose stream: on the local stack event_publisher
+    writes its rows as Parquet under <state>/analytics (shared.settings); ``--fresh`` empties
     it with the rest of the state."""
-    folder = DEFAULTS.state_dir / "analytics"
+    folder = state_dir / "analytics"
     if fresh and folder.is_dir():
         shutil.rmtree(folder)
-    os.environ.setdefault("LOYALTY_ANALYTICS_DIR", str(folder))
 
 
 def _local_parser() -> argparse.ArgumentParser:
@@ -160,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timeout=args.timeout,
             )
         if args.command == "serve":
-            _local_analytics(fresh=bool(getattr(args, "fresh", False)))
+            _local_analytics(Path(args.state_dir), fresh=bool(getattr(args, "fresh", False)))
         return samlite.run(args, dynamodb_starter=start_dynamodb_local)
     _parser().parse_args(arguments)  # --help, or an error naming the commands
     return 2

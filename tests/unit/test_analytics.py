@@ -221,3 +221,22 @@ def test_locally_the_rows_are_parquet_files_by_day(
     assert table.column_names == [name for name, _ in COLUMNS]
     assert table.column("tier").to_pylist() == ["platinum"]
     assert not list(tmp_path.glob("day=*/.*"))  # no half-written file left behind
+
+
+def test_pyarrow_stays_out_of_the_lambda_runtime() -> None:
+    """The layer holds the runtime dependencies only; the functions' code imports pyarrow only
+    when the local sink is asked for, so a function without it still loads and publishes."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import tomllib  # noqa: PLC0415
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not [d for d in project["dependencies"] if d.startswith(("pyarrow", "duckdb"))]
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; sys.modules['duckdb'] = None\n"
+        "import shared.dal.analytics, shared.domain.analytics, shared.composition\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
