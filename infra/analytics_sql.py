@@ -4,8 +4,9 @@ Every query reads one relation, ``events`` (the Glue table ``events`` on Athena;
 view over the Parquet files, :func:`duckdb_events_view`), and takes ``?`` parameters, which
 both engines bind (Athena's ``ExecutionParameters``). What keeps them portable: ``day`` is a
 ``YYYY-MM-DD`` string (a projected partition on Athena; read as text on DuckDB), months are
-``substr(day, 1, 7)``, weeks are ``date_trunc('week', CAST(day AS DATE))`` cast back to text,
-conditional sums are ``SUM(CASE ...)``, casts are ``CAST``, and nothing engine-specific
+``substr(day, 1, 7)``, weeks are ``date_trunc('week', CAST(day AS DATE))`` cast to ``DATE``
+(DuckDB answers a timestamp) and back to text, conditional sums are ``SUM(CASE ...)``, casts
+are ``CAST``, and nothing engine-specific
 (``::``, ``FILTER``, ``QUALIFY``, list functions, ``generate_series``/``sequence``) appears.
 
 A row can be delivered twice (the stream retries a batch after a failure), so every query reads
@@ -96,7 +97,7 @@ program, to, from."""
 
 POINTS_FLOW = f"""
 WITH {UNIQUE}
-SELECT CAST(date_trunc('week', CAST(day AS DATE)) AS VARCHAR) AS week,
+SELECT CAST(CAST(date_trunc('week', CAST(day AS DATE)) AS DATE) AS VARCHAR) AS week,
        SUM(CASE WHEN detail_type = 'PointsEarned' THEN points ELSE 0 END) AS earned,
        SUM(CASE WHEN detail_type = 'CampaignRewarded' THEN points
                 WHEN detail_type = 'CampaignRewardReversed' THEN -points ELSE 0 END) AS bonus,

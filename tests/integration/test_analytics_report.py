@@ -281,6 +281,8 @@ def test_the_report_matches_independent_queries_of_what_was_published(
     )
     assert sum(r[3] for r in customers.points) == totals["PointsSpent"] > 0
     assert sum(r[4] for r in customers.points) == totals["PointsExpired"] == 200
+    weeks = [week for week, *_ in customers.points]
+    assert all(date.fromisoformat(week).weekday() == 0 for week in weeks), weeks  # Mondays
     html_text = out.read_text(encoding="utf-8")
     assert f"<td>{earned:,}</td>" in html_text
 
