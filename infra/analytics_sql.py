@@ -45,6 +45,11 @@ ORDER BY program_id
 """
 """Parameters: from day, to day."""
 
+DAYS = """
+SELECT DISTINCT day FROM events WHERE day BETWEEN ? AND ? ORDER BY day
+"""
+"""The days of the range that have any event (the tier mix's axis). Parameters: from, to."""
+
 TIER_MIX = f"""
 WITH {UNIQUE},
 changes AS (

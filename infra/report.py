@@ -81,6 +81,8 @@ class Campaign:
 @dataclass
 class ProgramReport:
     program_id: str
+    days: list[str] = field(default_factory=list)
+    """The days of the range with any event: the tier mix's axis."""
     tier_mix: list[tuple[str, str, int]] = field(default_factory=list)
     retention: list[tuple[str, int, int]] = field(default_factory=list)
     points: list[tuple[str, int, int, int, int]] = field(default_factory=list)
@@ -123,6 +125,7 @@ def gather(connection: Any, program_id: str, start: str, end: str) -> ProgramRep
         return result
 
     report = ProgramReport(program_id)
+    report.days = [str(row[0]) for row in connection.execute(sql.DAYS, [start, end]).fetchall()]
     report.tier_mix = [(d, t, int(n)) for d, t, n in rows(sql.TIER_MIX, start, end)]
     report.retention = [(c, int(k), int(n)) for c, k, n in rows(sql.RETENTION, start)]
     report.points = [
@@ -300,7 +303,7 @@ def _fmt(value: float | Decimal | None, places: int = 1) -> str:
 
 def section(report: ProgramReport) -> str:
     pid = report.program_id
-    days = sorted({d for d, _, _ in report.tier_mix})
+    days = report.days if report.tier_mix else []
     tiers = sorted({t for _, t, _ in report.tier_mix})
     counts = {(d, t): n for d, t, n in report.tier_mix}
     tier_series = {t: [float(counts.get((d, t), 0)) for d in days] for t in tiers}
