@@ -240,3 +240,24 @@ def test_pyarrow_stays_out_of_the_lambda_runtime() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_loyalty_report_names_what_is_wrong_with_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import cli  # noqa: PLC0415
+
+    assert cli.main(["report", "--data", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 1
+    assert "no Parquet files under" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "--from", "2026-02-30"])
+    assert exit_.value.code == 2
+    assert "not a day (YYYY-MM-DD): '2026-02-30'" in capsys.readouterr().err
+    sink_dir = tmp_path / "rows"
+    from shared.dal.analytics import ParquetSink  # noqa: PLC0415
+
+    ParquetSink(sink_dir).deliver(_rows("a"))
+    with pytest.raises(SystemExit):
+        cli.main(["report", "--data", str(sink_dir), "--from", "2026-12-02", "--to", "2026-12-01"])
+    assert "--from is after --to" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
