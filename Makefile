@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help uv install run demo test unit integration lint fmt tools build deploy bench clean
+.PHONY: help uv install browser run demo test unit integration lint fmt tools build deploy bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ uv: ## make sure uv is available (python3 -m pip install uv when it is not)
 install: uv ## install the runtime and dev dependencies from uv.lock into .venv
 	@$(UV) sync --frozen --quiet
 
+browser: ## headless Chromium for the report's rendering test (apt-get install chromium when missing)
+	@bash infra/scripts/chromium.sh
+
 run: install ## the whole application locally on DynamoDB Local (HTTP API :3000, EventBridge/SQS :3001); FRESH=1 starts empty
 	@$(UV) run python -m infra.ddb_local install >/dev/null
 	@$(UV) run loyalty local serve $(if $(FRESH),--fresh)
@@ -26,14 +29,14 @@ run: install ## the whole application locally on DynamoDB Local (HTTP API :3000,
 demo: install ## while `make run` serves (second terminal): a synthetic marketplace through the local stack
 	@$(UV) run loyalty local demo
 
-test: install ## run every test (unit with moto, integration and the local stack's package on DynamoDB Local)
+test: install browser ## run every test (unit with moto, integration and the local stack's package on DynamoDB Local)
 	@$(UV) run python -m infra.ddb_local install
 	@$(UV) run pytest $(PYTEST_ARGS)
 
 unit: install ## run the unit tests only (no DynamoDB Local)
 	@$(UV) run pytest tests/unit $(PYTEST_ARGS)
 
-integration: install ## run the integration tests only (DynamoDB Local)
+integration: install browser ## run the integration tests only (DynamoDB Local)
 	@$(UV) run pytest tests/integration $(PYTEST_ARGS)
 
 lint: install ## ruff, mypy, and the template checks (sam validate --lint, cfn-lint, checkov)

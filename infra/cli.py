@@ -11,6 +11,7 @@
     loyalty audit invariants [--table NAME] [--segments 4] [--program ID [--member ID]] [--json]
     loyalty audit verify [--table NAME] [--program ID] [--from DAY] [--to DAY] [--published F]
     loyalty stats check|rebuild [--table NAME] [--program ID] [--json]
+    loyalty report [--from DAY] [--to DAY] [--program ID] [--data DIR] [--out FILE]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +36,13 @@ from infra.local.demo import run_demo
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TOOLS = {"recalc": "recalc", "replay": "replay", "audit": "audit", "stats": "stats"}
+TOOLS = {
+    "recalc": "recalc",
+    "replay": "replay",
+    "audit": "audit",
+    "stats": "stats",
+    "report": "report",
+}
 """Commands that are a module's ``main`` under ``infra``."""
 
 
@@ -95,10 +103,24 @@ def _parser() -> argparse.ArgumentParser:
         "correct them (infra/stats.py)",
     )
     commands.add_parser(
+        "report",
+        help="an HTML report of the analytics rows (.local/analytics): tiers, retention, "
+        "points, perks, campaigns (infra/report.py, docs/analytics.md)",
+    )
+    commands.add_parser(
         "replay",
         help="re-drive the stream batches in a consumer's on-failure queue (infra/replay.py)",
     )
     return parser
+
+
+def _local_analytics(state_dir: Path, *, fresh: bool) -> None:
+    """The local stand-in for the analytics Firehose stream: on the local stack event_publisher
+    writes its rows as Parquet under <state>/analytics (shared.settings); ``--fresh`` empties
+    it with the rest of the state."""
+    folder = state_dir / "analytics"
+    if fresh and folder.is_dir():
+        shutil.rmtree(folder)
 
 
 def _local_parser() -> argparse.ArgumentParser:
@@ -135,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 days=args.days,
                 timeout=args.timeout,
             )
+        if args.command == "serve":
+            _local_analytics(Path(args.state_dir), fresh=bool(getattr(args, "fresh", False)))
         return samlite.run(args, dynamodb_starter=start_dynamodb_local)
     _parser().parse_args(arguments)  # --help, or an error naming the commands
     return 2

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
+    from shared.dal.analytics import FirehoseSink, ParquetSink
     from shared.dal.customers import CustomerRepository
     from shared.dal.digest import DigestRepository
     from shared.dal.gates import GateRepository
@@ -101,6 +102,25 @@ def publisher() -> EventBridgePublisher:
 
 
 @cache
+def analytics_sink() -> FirehoseSink | ParquetSink | None:
+    """Where event_publisher delivers the analytics rows: a local folder of Parquet files when
+    ``LOYALTY_ANALYTICS_DIR`` is set (the local stack), else the Firehose stream of
+    ``ANALYTICS_STREAM_NAME``, else nowhere (tests that do not look at analytics)."""
+    config = settings()
+    if config.analytics_dir:
+        from pathlib import Path  # noqa: PLC0415
+
+        from shared.dal.analytics import ParquetSink  # noqa: PLC0415 (on first use)
+
+        return ParquetSink(Path(config.analytics_dir))
+    if config.analytics_stream_name:
+        from shared.dal.analytics import FirehoseSink  # noqa: PLC0415 (on first use)
+
+        return FirehoseSink(config.analytics_stream_name, boto3.client("firehose"))
+    return None
+
+
+@cache
 def customer_repository() -> CustomerRepository:
     from shared.dal.customers import CustomerRepository  # noqa: PLC0415 (on first use)
 
@@ -153,6 +173,7 @@ _CACHED = (
     stats_repository,
     recalculation_repository,
     publisher,
+    analytics_sink,
     settings,
 )
 

@@ -17,10 +17,26 @@ class Settings(Struct, frozen=True):
     program_ids: tuple[str, ...] | None = None
     """``PROGRAM_IDS`` (comma-separated): the programs the functions serve; None: every program
     shipped in shared/programs/."""
+    analytics_stream_name: str | None = None
+    """``ANALYTICS_STREAM_NAME``: the Firehose delivery stream of the analytics rows."""
+    analytics_dir: str | None = None
+    """``LOYALTY_ANALYTICS_DIR``, or ``analytics`` in the local stack's state folder: the local
+    stand-in for that stream, a folder of Parquet files (wins over the stream name)."""
 
 
 class MissingConfiguration(RuntimeError):
     pass
+
+
+def _analytics_dir() -> str | None:
+    """``LOYALTY_ANALYTICS_DIR``, else ``<state>/analytics`` on the local stack (samlite names
+    its state folder ``SAMLITE_STATE_DIR``): there, the template's Firehose stream does not
+    exist, and a function must never reach out to AWS."""
+    explicit = os.environ.get("LOYALTY_ANALYTICS_DIR")
+    if explicit:
+        return explicit
+    state = os.environ.get("SAMLITE_STATE_DIR")
+    return os.path.join(state, "analytics") if state else None
 
 
 @cache
@@ -38,4 +54,6 @@ def settings() -> Settings:
             name.strip() for name in os.environ.get("PROGRAM_IDS", "").split(",") if name.strip()
         )
         or None,
+        analytics_stream_name=os.environ.get("ANALYTICS_STREAM_NAME") or None,
+        analytics_dir=_analytics_dir(),
     )

@@ -10,6 +10,12 @@ entries, one item each, for ``GET /v1/me/ledger``); their writes are idempotent,
 record writes the same items again. The stats counters (``GET /v1/admin/stats``) are kept from
 the same change too, once per record: a retried record finds its marker and adds nothing
 (``shared.logic.stats_counting``, docs/stats.md).
+
+Every published event is also an analytics row (docs/analytics.md). The rows of an invocation's
+published events are delivered together after its records, in one ``PutRecordBatch`` (Firehose
+on AWS; Parquet files on the local stack): a delivery that still fails after its retries fails
+the invocation, and the stream retries the batch (events go out again with the same
+``eventId``, which the analytics queries deduplicate on), so no row is lost.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ from shared.batch import (
     EventType,
     process_partial_response,
 )
-from shared.composition import digest_repository, perk_repository, publisher, stats_repository
+from shared.composition import (
+    analytics_sink,
+    digest_repository,
+    perk_repository,
+    publisher,
+    stats_repository,
+)
+from shared.domain.analytics import analytics_row
 from shared.domain.outbound import derive_all
 from shared.logic.digest import digested_already
 from shared.logic.outbox import DERIVERS, PROJECTORS
@@ -35,6 +48,9 @@ from shared.streams import Change, change_of
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+_analytics: list[dict[str, Any]] = []
+"""The analytics rows of the events published by the running invocation."""
 
 
 def _report_late(change: Change, projected: int) -> None:
@@ -71,6 +87,9 @@ def _record(record: DynamoDBRecord) -> None:
     if not events:
         return
     publisher().publish(events)
+    if analytics_sink() is not None:
+        published_at = datetime.now(UTC)
+        _analytics.extend(analytics_row(event, published_at) for event in events)
     for event in events:
         metrics.add_metric(name=f"Published{event.detail_type}", unit=MetricUnit.Count, value=1)
         logger.info(
@@ -84,6 +103,26 @@ def _record(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-    return process_partial_response(
+    _analytics.clear()
+    response = process_partial_response(
         event=event, record_handler=_record, processor=processor, context=context
     )
+    _deliver_analytics()
+    return response
+
+
+def _deliver_analytics() -> None:
+    """The invocation's rows, at once; a failure fails the invocation (the stream retries it,
+    then its on-failure queue keeps the batch), and is logged with the rows' count."""
+    sink = analytics_sink()
+    if sink is None or not _analytics:
+        return
+    rows = list(_analytics)
+    _analytics.clear()
+    try:
+        sink.deliver(rows)
+    except Exception:
+        metrics.add_metric(name="AnalyticsRowsFailed", unit=MetricUnit.Count, value=len(rows))
+        logger.exception("analytics rows not delivered", extra={"rows": len(rows)})
+        raise
+    metrics.add_metric(name="AnalyticsRowsDelivered", unit=MetricUnit.Count, value=len(rows))

@@ -301,3 +301,28 @@ def test_the_daily_digest_runs_on_the_local_stack(stack: RunningStack) -> None:
     published = str(stack.state_dir / "events.jsonl")
     verify = ["audit", "verify", "--table", stack.table(), "--quiet", "--published", published]
     assert cli.main(verify) == 0
+
+
+def test_published_events_become_parquet_rows_in_the_state_folder(stack: RunningStack) -> None:
+    """On the local stack event_publisher writes its analytics rows under <state>/analytics
+    (the template's Firehose stream is not emulated, and nothing may call AWS): every event in
+    events.jsonl is a row there."""
+    import duckdb  # noqa: PLC0415
+
+    member = f"shopper-{uuid.uuid4().hex[:8]}"
+    url = f"{stack.http}/v1/events"
+    body = json.dumps(
+        {"detail-type": "OrderCompleted", "detail": order_completed("order-rows", member)}
+    ).encode()
+    status, _, answer = http("POST", url, body=body, headers=signed_headers("POST", url, body))
+    assert status == 200, answer
+    stack.wait_idle()
+    published = {
+        json.loads(line)["event"]["detail"]["eventId"]
+        for line in (stack.state_dir / "events.jsonl").read_text().splitlines()
+    }
+    files = f"{stack.state_dir}/analytics/day=*/*.parquet"
+    rows = duckdb.connect().execute(f"SELECT DISTINCT event_id, member_id FROM '{files}'")
+    found = rows.fetchall()
+    assert {event_id for event_id, _ in found} == published
+    assert member in {member_id for _, member_id in found}

@@ -63,7 +63,8 @@ def test_only_the_function_that_publishes_may_put_events() -> None:
         lid
         for lid, props in functions.items()
         if re.search(
-            r"^from shared\.composition import .*\bpublisher\b",
+            # one line, or a parenthesised list over several
+            r"^from shared\.composition import (?:\([^)]*|.*)\bpublisher\b",
             (ROOT / props["CodeUri"] / "app.py").read_text(encoding="utf-8"),
             re.MULTILINE,
         )

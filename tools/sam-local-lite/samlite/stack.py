@@ -354,6 +354,9 @@ class LocalStack:
                 "LAMBDA_TASK_ROOT": str(spec.code_dir),
                 "_HANDLER": spec.handler,
                 "TZ": "UTC",
+                # Where a function may keep a local stand-in for a service samlite does not
+                # emulate (files under the stack's state folder), and how it knows it runs here.
+                "SAMLITE_STATE_DIR": str(self.state_dir),
             }
         )
         # No X-Ray daemon here: the tracer would only complain.
