@@ -74,7 +74,11 @@ def order(
 
 
 def donate(
-    apps: dict[str, ModuleType], member: str, body: Any, key: str | None = None
+    apps: dict[str, ModuleType],
+    member: str,
+    body: Any,
+    key: str | None = None,
+    at: datetime = NOW,
 ) -> tuple[int, Any, dict[str, str]]:
     event = customer_http(
         "POST",
@@ -82,7 +86,7 @@ def donate(
         member,
         body=body,
         headers={"Idempotency-Key": key or str(uuid.uuid4())},
-        at=NOW,
+        at=at,
     )
     status, body, headers = call(apps["api"], event)
     return status, (body["error"] if status >= 400 else body), headers
@@ -230,6 +234,7 @@ def test_concurrent_donations_never_match_past_the_budget(
         order(apps, donor, f"o-{donor}", "10000.00")  # 20,000 points: 100 trials
     for trial in range(trials):
         cause = ("food-bank", "tree-planting", "school-meals")[trial % 3]
+        at = NOW + timedelta(minutes=trial)  # a minute each: the member's 20 requests a minute
         key = {"pk": {"S": cause_pk(PROGRAM.id, cause)}, "sk": {"S": cause_month_sk(MONTH)}}
         client.put_item(
             TableName=table_name,
@@ -238,8 +243,8 @@ def test_concurrent_donations_never_match_past_the_budget(
         with ThreadPoolExecutor(max_workers=16) as pool:
             answers = list(
                 pool.map(
-                    lambda donor, cause=cause: donate(
-                        apps, donor, {"causeId": cause, "points": 200}
+                    lambda donor, cause=cause, at=at: donate(
+                        apps, donor, {"causeId": cause, "points": 200}, at=at
                     ),
                     donors,
                 )
