@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from infra.audit import audit_members
 from shared import composition
 from shared.domain.customer_events import customer_events
 from shared.domain.keys import cause_month_sk, cause_pk, donation_sk, member_pk
@@ -128,6 +129,8 @@ def test_points_go_to_the_cause_once_per_key_with_the_match(
     assert status == 422 and error["field"] == "Idempotency-Key", error
     item = member(table_name, "cust-1")
     assert int(item["bal"]) == 200 and int(item["used"]) == 300
+    # The audit counts given points out of the balances.
+    assert audit_members(boto3.client("dynamodb"), table_name, [(PROGRAM.id, "cust-1")]) == []
     totals = causes(apps)["food-bank"]
     assert totals["donatedThisMonth"]["amount"] == "3.00"
     assert totals["matchedThisMonth"]["amount"] == "3.00"
