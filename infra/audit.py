@@ -21,7 +21,8 @@ What it checks, per member partition (``P#{programId}#M#{memberId}``):
 - customer programs: ``lifetimePoints`` and the year points ``yp{YYYY}`` (points minus clawed
   back, by the order's year), ``ordersCompleted``, ``held`` (holds still held), ``pend`` (the
   pending lots), the lots against the balances (``sum(lots) - used = bal + held + pend``) and the
-  balances against the orders (credited - clawed + returned - spent). Points that expired leave
+  balances against the orders (credited - clawed + returned - spent, plus bonuses, minus points
+  given to causes). Points that expired leave
   no trace on an order: the last check is skipped for a member whose settlement expired some
   (``lastDue.expired``), the others still hold.
 
@@ -60,6 +61,7 @@ from shared.domain.customer import (
 from shared.domain.errors import ProgramConfigError
 from shared.domain.keys import (
     CAMPAIGN_SK_PREFIX,
+    DONATION_SK_PREFIX,
     FUEL_SK_PREFIX,
     MEMBER_SK,
     ORDER_SK_PREFIX,
@@ -231,11 +233,20 @@ def _audit_customer(report: _Report, program: Program, items: list[Mapping[str, 
         lots_pending + lots_available - _number(member.get("used")),
     )
     bonuses = _audit_campaigns(report, items)
+    # Points given to causes left the balance (docs/campaigns.md, "Giving").
+    donated = sum(
+        (
+            _number(i.get("points"))
+            for i in items
+            if str(i["sk"]).startswith(DONATION_SK_PREFIX) and i.get("state") == "donated"
+        ),
+        Decimal(0),
+    )
     last_due = member.get("lastDue")
     if not (isinstance(last_due, Mapping) and last_due.get("expired")):
         report.check(
             "bal+held+pend",
-            credited_points - clawed_all + returned_all - spent + bonuses,
+            credited_points - clawed_all + returned_all - spent + bonuses - donated,
             balances,
         )
 

@@ -10,6 +10,7 @@ body field, so a member can only ever read their own partition):
 Service routes (IAM authorizer; the caller is a service, the member is the path's):
 - ``GET /v1/members/{memberId}/entitlements``: early batch access and other entitlements.
 - ``GET /v1/members/{memberId}/badge``: the public badge (tier, orders, tenure), or 404.
+- ``GET /v1/causes?programId=``: each cause's donated and matched totals (counters only).
 
 Requests and responses are pydantic models, validated by ``shared.http_api`` and documented
 by Powertools in the OpenAPI document (``python -m infra.openapi``).
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.composition import ledger_repository, perk_repository
+from shared.composition import customer_repository, ledger_repository, perk_repository
 from shared.domain.errors import NotFound
 from shared.domain.ids import Identifier
 from shared.http_api import (
@@ -37,6 +38,7 @@ from shared.http_api import (
     token_program,
     token_subject,
 )
+from shared.logic.giving import CausesView, causes_view
 from shared.logic.members import (
     ChallengesView,
     EntitlementsView,
@@ -179,6 +181,19 @@ def get_badge(member_id: MemberIdPath, program_id: ProgramIdQuery = None) -> Mem
     if badge is None:
         raise NotFound(f"member {member_id} holds no badge", field="memberId")
     return badge
+
+
+@app.get(
+    "/v1/causes",
+    summary="A program's causes with what was given and matched this month and in all",
+    security=SERVICE,
+    tags=["services"],
+    responses=responses("Each cause's totals (counters only)", 403, 404, 422),
+)
+def get_causes(program_id: ProgramIdQuery = None) -> CausesView:
+    require_service(app)
+    program = service_program(program_id, settings().program_id)
+    return causes_view(program, request_time(app), customer_repository())
 
 
 answer_errors(app)

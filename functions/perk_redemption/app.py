@@ -14,6 +14,8 @@ Triggers (template.yaml):
 - ``GET /v1/me/referral`` (JWT, a customer program's token): the member's referral code, made
   on the first request and the same after (a write, hence here and not in member_api):
   docs/campaigns.md, "Referral".
+- ``POST /v1/me/donations`` (JWT, a customer program's token): points given to a cause, once
+  per Idempotency-Key, matched by the company: docs/campaigns.md, "Giving".
 - ``POST /v1/members/{memberId}/holds`` and ``DELETE /v1/members/{memberId}/holds/{orderId}``
   (IAM, the checkout service; ``?programId=``): points held for an order, released (the order's
   completion captures them, in order_ingestion).
@@ -64,6 +66,7 @@ from shared.http_api import (
 )
 from shared.ingress import EventIngress
 from shared.logic.customers import HoldView, place_hold, release_hold
+from shared.logic.giving import DonationRequest, DonationView, donate_points
 from shared.logic.limits import admit_member_request
 from shared.logic.perks import (
     CashbackOutcome,
@@ -144,6 +147,45 @@ def _documented(ok_status: int, ok: str, *errors: int) -> dict[int, OpenAPIRespo
 def get_referral() -> ReferralView:
     program = token_program(app, settings().program_id)
     return referral_code(token_subject(app), request_time(app), program, customer_repository())
+
+
+_DONATION_TEXTS = {
+    404: "The token's program has no causes",
+    409: "insufficient_points: more points than the member has available (nothing is written)",
+    422: "Invalid input (the field is named): an unknown cause, fewer than 100 points, or a key "
+    "reused with another body",
+    429: "Too many requests from the member this minute or day (see Retry-After)",
+    503: "Busy: retry with the same Idempotency-Key",
+}
+
+
+@app.post(
+    "/v1/me/donations",
+    summary="Give points to a cause (idempotent with Idempotency-Key); the company matches",
+    security=MEMBER,
+    tags=["member"],
+    status_code=201,
+    responses={
+        201: {
+            "description": "The donation, with the company's match",
+            "content": {"application/json": {"model": DonationView}},
+        },
+        **error_responses((400, 401, 404, 409, 415, 422, 429, 503), _DONATION_TEXTS),
+    },
+)
+def post_donation(body: DonationRequest, idempotency_key: KeyHeader) -> Response:
+    require_object_body(app)
+    program = token_program(app, settings().program_id)
+    member_id, now = token_subject(app), request_time(app)
+    admit_member_request(member_id, now, program, perk_repository())
+    view, made = donate_points(
+        member_id, idempotency_key, body, now, program, customer_repository()
+    )
+    metrics.add_metric(
+        name="Donations" if made else "DonationReplays", unit=MetricUnit.Count, value=1
+    )
+    headers = {} if made else {"Idempotent-Replayed": "true"}
+    return json_response(201 if made else 200, view.model_dump_json(by_alias=True), headers)
 
 
 @app.post(

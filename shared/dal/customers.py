@@ -33,6 +33,7 @@ from shared.logic.ports import Found
 
 from .campaigns import RewardWrite
 from .dynamodb import Update, av, from_item
+from .giving import GivingWrites
 from .referrals import ReferralWrites
 
 CHECK_INDEX = "ByCheckDate"
@@ -51,7 +52,7 @@ def hold_shard(program_id: str, member_id: str) -> str:
     return f"{program_id}#H#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
 
 
-class CustomerRepository(ReferralWrites):
+class CustomerRepository(ReferralWrites, GivingWrites):
     """Satisfies ``shared.logic.customers.CustomerStore``."""
 
     def _update_member_if(

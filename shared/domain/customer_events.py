@@ -9,6 +9,8 @@
   ``WalletSpent`` for the part the shopper's wallet paid (``amount``, ``walletProgramId``).
 - ``PointsExpiring``: the oldest lot's points expire on ``expiresOn`` (once per lot).
 - ``PointsExpired``: lots past their expiry left the balance.
+- ``DonationMade``: points or an order's change given to a cause, with the company's match
+  (a refused round-up publishes nothing; it is kept with its reason).
 - ``CampaignRewarded`` / ``CampaignRewardReversed``: a campaign's bonus paid for an order, and
   taken back when the order was cancelled (docs/campaigns.md).
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .keys import MEMBER_SK, ORDER_SK_PREFIX, REWARD_SK_PREFIX
+from .keys import DONATION_SK_PREFIX, MEMBER_SK, ORDER_SK_PREFIX, REWARD_SK_PREFIX
 from .outbound import Image, OutboundEvent
 
 
@@ -48,6 +50,8 @@ def customer_events(old: Image | None, new: Image | None) -> list[OutboundEvent]
         return []
     if str(new.get("sk", "")).startswith(REWARD_SK_PREFIX):
         return _reward_events(old or {}, new)
+    if str(new.get("sk", "")).startswith(DONATION_SK_PREFIX):
+        return _donation_events(old or {}, new)
     if _is_customer_order(new):
         return _order_events(old or {}, new)
     if new.get("sk") == MEMBER_SK and isinstance(new.get("lastDue"), Mapping):
@@ -209,3 +213,25 @@ def _reward_events(before: Image, new: Image) -> list[OutboundEvent]:
             ).with_id(new.get("pk"), new.get("sk"), "reversed")
         ]
     return []
+
+
+def _donation_events(before: Image, new: Image) -> list[OutboundEvent]:
+    """``DonationMade`` when a donation item is written (once: its key is put once)."""
+    if before or new.get("state") != "donated":
+        return []
+    cents, matched = int(new.get("cents") or 0), int(new.get("matchedCents") or 0)
+    detail = {
+        **_base(new),
+        "donationId": new.get("donationId"),
+        "campaignId": new.get("campaignId"),
+        "causeId": new.get("causeId"),
+        "source": new.get("source"),
+        "points": int(new.get("points") or 0),
+        "amount": {"amount": f"{cents / 100:.2f}", "currency": new.get("currency")},
+        "matched": {"amount": f"{matched / 100:.2f}", "currency": new.get("currency")},
+        "orderId": new.get("orderId"),
+        "ruleVersion": new.get("ruleVersion"),
+        "reason": str(new.get("source")),
+        "occurredAt": new.get("occurredAt"),
+    }
+    return [OutboundEvent("DonationMade", detail).with_id(new.get("pk"), new.get("sk"), "donated")]

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -27,7 +28,7 @@ from pydantic.alias_generators import to_camel
 
 from .errors import InvalidInput, MalformedRequest, UnsupportedEvent
 from .ids import BatchIdField, CustomerIdField, MemberIdField, OfferIdField, OrderIdField
-from .money import Money
+from .money import Amount, Currency, Money
 from .program import Slug
 from .timeutil import Birthday, Instant, TimeZoneName
 
@@ -45,6 +46,24 @@ class InboundEvent(BaseModel):
     @property
     def unknown_fields(self) -> list[str]:
         return sorted(self.model_extra or {})
+
+
+class RoundUp(BaseModel):
+    """The change of an order the customer gives to a cause (docs/campaigns.md, "Giving").
+    Checked against the program when applied, not here: a cause it does not know (or another
+    currency, or too much) is kept as a refusal with its reason, and the order still counts."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=False,
+        defer_build=True,
+    )
+
+    amount: Amount
+    currency: Currency
+    cause_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class OrderCompleted(InboundEvent):
@@ -69,6 +88,8 @@ class OrderCompleted(InboundEvent):
     tip: Money
     eco_choices: Annotated[tuple[Slug, ...], Field(max_length=10)] = ()
     """What the customer chose to spare (e.g. ``no_cutlery``): campaigns may reward it."""
+    round_up: RoundUp | None = None
+    """The change given to a cause (customer programs with causes)."""
 
     @field_validator("batch_size")
     @classmethod

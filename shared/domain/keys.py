@@ -203,3 +203,23 @@ def gate_sk(gate: str) -> str:
 
 def offer_sk(offer_id: str) -> str:
     return f"{OFFER_SK_PREFIX}{offer_id}"
+
+
+DONATION_SK_PREFIX = "DONATION#"
+"""Under the member: a donation (``DONATION#api#{Idempotency-Key}`` for points given through
+the API, ``DONATION#order#{orderId}`` for an order's round-up), put once."""
+CAUSE_TOTAL_SK = "TOTAL"
+
+
+def donation_sk(source: str, key: str) -> str:
+    return f"{DONATION_SK_PREFIX}{source}#{key}"
+
+
+def cause_pk(program_id: str, cause_id: str) -> str:
+    """A cause's counters (one item per month, ``MONTH#{YYYY-MM}``, and ``TOTAL``), outside
+    every member's partition."""
+    return f"P#{program_id}#CAUSE#{cause_id}"
+
+
+def cause_month_sk(month: str) -> str:
+    return f"MONTH#{month}"

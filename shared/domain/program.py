@@ -449,6 +449,43 @@ class Limits(_Config):
         return self
 
 
+class Cause(_Config):
+    """A cause members may give to (docs/campaigns.md, "Giving")."""
+
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    monthly_match_budget: Amount | None = None
+    """What the company matches for this cause per calendar month (the program's zone), in the
+    program's currency; None: ``giving.match.monthlyBudget``."""
+
+
+class MatchRules(_Config):
+    ratio: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)
+    """What the company adds per unit given (1: one dollar per dollar)."""
+    monthly_budget: Amount = Decimal("1000.00")
+    """Per cause and calendar month: matching stops there (a donation that finds less left is
+    matched in part)."""
+
+
+class GivingRules(_Config):
+    """Giving: points (``POST /v1/me/donations``) or an order's change (``roundUp``) to a cause,
+    matched by the company up to a monthly budget per cause. Program data: causes come and go
+    with the program's version."""
+
+    campaign_id: Slug = "giving"
+    min_points: PositiveInt = 100
+    max_round_up: Amount = Decimal("10.00")
+    """An order's round-up above this is refused (stored with the reason; the order counts)."""
+    match: MatchRules = Field(default_factory=MatchRules)
+    causes: Annotated[tuple[Cause, ...], Field(min_length=1, max_length=100)]
+
+    def cause(self, cause_id: str) -> Cause | None:
+        return next((cause for cause in self.causes if cause.id == cause_id), None)
+
+    def match_budget(self, cause: Cause) -> Decimal:
+        return cause.monthly_match_budget or self.match.monthly_budget
+
+
 class Program(_Config):
     id: Slug
     version: PositiveInt
@@ -473,6 +510,8 @@ class Program(_Config):
     memberships: tuple[MembershipPlan, ...] = ()
     campaigns: tuple[Campaign, ...] = ()
     """Customer programs: bonuses as data (docs/campaigns.md)."""
+    giving: GivingRules | None = None
+    """Customer programs: causes and the company's match (docs/campaigns.md, "Giving")."""
     limits: Limits = Field(default_factory=Limits)
 
     @field_validator("time_zone")
@@ -512,6 +551,12 @@ class Program(_Config):
             raise ValueError("a customer program needs points and earning.pointsPerDollar")
         if not customer and (self.points is not None or self.earning.points_per_dollar):
             raise ValueError("points and earning.pointsPerDollar are for customer programs")
+        if self.giving is not None and not customer:
+            raise ValueError("giving moves points that are money: a customer program's")
+        if self.giving is not None and len({c.id for c in self.giving.causes}) != len(
+            self.giving.causes
+        ):
+            raise ValueError("cause ids must be unique")
         if self.campaigns and not customer:
             raise ValueError("campaigns pay points that are money: a customer program's")
         if len({campaign.id for campaign in self.campaigns}) != len(self.campaigns):

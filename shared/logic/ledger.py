@@ -33,12 +33,26 @@ from shared.domain.digest import (
     entry_order_key,
     utc_day,
 )
-from shared.domain.keys import MEMBER_SK, ORDER_SK_PREFIX, REWARD_SK_PREFIX, ledger_sk
+from shared.domain.keys import (
+    DONATION_SK_PREFIX,
+    MEMBER_SK,
+    ORDER_SK_PREFIX,
+    REWARD_SK_PREFIX,
+    ledger_sk,
+)
 from shared.domain.outbound import Image
 from shared.domain.timeutil import to_utc_iso
 
 EntryKind = Literal[
-    "credit", "reversal", "spend", "clawback", "return", "expiry", "bonus", "bonus_reversal"
+    "credit",
+    "reversal",
+    "spend",
+    "clawback",
+    "return",
+    "expiry",
+    "bonus",
+    "bonus_reversal",
+    "donation",
 ]
 
 
@@ -52,8 +66,8 @@ class LedgerEntry(BaseModel):
     points: int = Field(description="Positive for a credit or a return, negative otherwise.")
     rule_version: str = Field(description="The program version that computed the points.")
     reason: str = Field(
-        description="OrderCompleted, OrderCancelled, OrderRefunded, checkout, expiry or "
-        "campaign:{campaignId} (a bonus)."
+        description="OrderCompleted, OrderCancelled, OrderRefunded, checkout, expiry, "
+        "campaign:{campaignId} (a bonus) or campaign:{campaignId}:cause:{causeId} (a donation)."
     )
     occurred_at: str = Field(description="When it happened (completion, refund, capture...).")
     batch_size: int | None = None
@@ -147,6 +161,24 @@ def _bonus_entries(image: Image) -> dict[str, LedgerEntry]:
     return found
 
 
+def _donation_entries(image: Image) -> dict[str, LedgerEntry]:
+    """Points given to a cause (a round-up is cash: no points entry)."""
+    points = int(image.get("points") or 0)
+    if image.get("state") != "donated" or not points:
+        return {}
+    at = str(image.get("occurredAt", ""))
+    donation = str(image.get("donationId", ""))
+    entry = LedgerEntry(
+        order_id="",
+        kind="donation",
+        points=-points,
+        rule_version=str(image.get("ruleVersion", "")),
+        reason=f"campaign:{image.get('campaignId')}:cause:{image.get('causeId')}",
+        occurred_at=at,
+    )
+    return {ledger_sk(at, donation, "donation"): entry}
+
+
 def _entries(image: Image | None) -> dict[str, LedgerEntry]:
     """The ledger entries an item holds: an order's credit and its reversal (a customer order's
     spend and refunds too), a campaign's bonus, a customer member item's last expiry."""
@@ -156,6 +188,8 @@ def _entries(image: Image | None) -> dict[str, LedgerEntry]:
         return _expiry_entries(image)
     if str(image.get("sk", "")).startswith(REWARD_SK_PREFIX):
         return _bonus_entries(image)
+    if str(image.get("sk", "")).startswith(DONATION_SK_PREFIX):
+        return _donation_entries(image)
     if not str(image.get("sk", "")).startswith(ORDER_SK_PREFIX):
         return {}
     order_id = str(image.get("orderId", str(image["sk"])[len(ORDER_SK_PREFIX) :]))

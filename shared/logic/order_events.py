@@ -40,6 +40,7 @@ from shared.logic.customers import (
     refund_customer,
 )
 from shared.logic.gates import GateResult, GateStore, apply_quality_event, record_delivery
+from shared.logic.giving import GivingStore, give_round_up
 from shared.logic.ingestion import (
     IngestResult,
     LedgerStore,
@@ -56,7 +57,7 @@ _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
 
 
 class CustomerAndCampaignStore(
-    ReferralStore, CampaignStore, ChallengeStore, BirthdayStore, Protocol
+    ReferralStore, CampaignStore, ChallengeStore, BirthdayStore, GivingStore, Protocol
 ):
     """The customer repository: points, campaign bonuses, weekly challenges, referrals and the
     member's profile."""
@@ -181,11 +182,17 @@ def _complete(
 ) -> CustomerResult:
     """The customer's credit, then the campaign bonuses the order earns."""
     credited = credit_customer(event, now, program, customers, attempt_id, void=void)
-    if not program.campaigns or credited.outcome not in _MAY_EARN_BONUSES:
+    if credited.outcome not in _MAY_EARN_BONUSES:
         return credited
-    lot = credited.lot if credited.outcome is CustomerOutcome.CREDITED else None
-    bonuses: dict[str, object] = dict(reward_order(event, now, program, customers, lot))
-    bonuses.update(count_order(event, now, program, customers, lot))
+    bonuses: dict[str, object] = {}
+    if program.campaigns:
+        lot = credited.lot if credited.outcome is CustomerOutcome.CREDITED else None
+        bonuses.update(reward_order(event, now, program, customers, lot))
+        bonuses.update(count_order(event, now, program, customers, lot))
+    # The order's change to a cause, after its credit (a redelivery finds it written).
+    given = give_round_up(event, program, customers)
+    if given is not None and program.giving is not None:
+        bonuses[program.giving.campaign_id] = given
     return replace(credited, campaigns=bonuses) if bonuses else credited
 
 

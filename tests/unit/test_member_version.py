@@ -28,6 +28,7 @@ PATHS: dict[tuple[str, str], object] = {
     ("campaigns.py", "reverse_reward"): BUMPS,
     ("challenges.py", "complete_week"): BUMPS,
     ("challenges.py", "_take_bonus"): BUMPS,
+    ("giving.py", "donate"): BUMPS,
     ("privacy.py", "erase"): "the personal fields only: no points, no eligibility",
     ("dynamodb.py", "_partition_page"): READS,
     ("referrals.py", "record_referral"): "who referred the customer: no points, no eligibility",

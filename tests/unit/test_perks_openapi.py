@@ -38,12 +38,19 @@ def test_the_document_covers_every_route_of_the_template() -> None:
         "ProfileUpdatedEvent",
         "TipAdjustedEvent",
     }
-    for model in ("RedemptionRequest", "AdminReason", "HoldRequest", "PartnerCodeRequest"):
+    for model in (
+        "RedemptionRequest",
+        "AdminReason",
+        "HoldRequest",
+        "PartnerCodeRequest",
+        "DonationRequest",
+    ):
         assert document["components"]["schemas"][model]["additionalProperties"] is False
     schemes = {
         "/v1/members/": "serviceIam",
         "/v1/events": "serviceIam",
         "/v1/partner-codes/": "serviceIam",
+        "/v1/causes": "serviceIam",
         "/v1/admin/": "adminJwt",
         "/v1/me": "memberJwt",
     }
