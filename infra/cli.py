@@ -11,6 +11,7 @@
     loyalty audit invariants [--table NAME] [--segments 4] [--program ID [--member ID]] [--json]
     loyalty audit verify [--table NAME] [--program ID] [--from DAY] [--to DAY] [--published F]
     loyalty stats check|rebuild [--table NAME] [--program ID] [--json]
+    loyalty draw verify --program ID --month YYYY-MM [--table NAME] [--published F] [--json]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under
@@ -34,7 +35,13 @@ from infra.local.demo import run_demo
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TOOLS = {"recalc": "recalc", "replay": "replay", "audit": "audit", "stats": "stats"}
+TOOLS = {
+    "recalc": "recalc",
+    "replay": "replay",
+    "audit": "audit",
+    "stats": "stats",
+    "draw": "draw",
+}
 """Commands that are a module's ``main`` under ``infra``."""
 
 
@@ -93,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "stats",
         help="stats check: the live statistics' counters against the items; stats rebuild: "
         "correct them (infra/stats.py)",
+    )
+    commands.add_parser(
+        "draw",
+        help="draw verify: recompute a month's prize draw from its published facts and the "
+        "stored entries (infra/draw.py)",
     )
     commands.add_parser(
         "replay",
