@@ -47,6 +47,7 @@ FIRST_CLIENT: dict[str, str] = {
     "admin_api": "shared.composition:rating_repository",
     "event_publisher": "shared.composition:perk_repository",
     "ledger_digest": "shared.composition:digest_repository",
+    "prize_draw": "shared.composition:draw_repository",
     "member_api": "shared.composition:ledger_repository",
     "order_ingestion": "shared.composition:ledger_repository",
     "perk_redemption": "shared.composition:perk_repository",

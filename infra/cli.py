@@ -12,6 +12,7 @@
     loyalty audit verify [--table NAME] [--program ID] [--from DAY] [--to DAY] [--published F]
     loyalty stats check|rebuild [--table NAME] [--program ID] [--json]
     loyalty report [--from DAY] [--to DAY] [--program ID] [--data DIR] [--out FILE]
+    loyalty draw verify --program ID --month YYYY-MM [--table NAME] [--published F] [--json]
 
 ``token`` and the ``local`` commands other than ``demo`` are those of the local stack's package
 (``samlite``, tools/sam-local-lite), with this repository's defaults: template.yaml, state under
@@ -42,6 +43,7 @@ TOOLS = {
     "audit": "audit",
     "stats": "stats",
     "report": "report",
+    "draw": "draw",
 }
 """Commands that are a module's ``main`` under ``infra``."""
 
@@ -106,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         "report",
         help="an HTML report of the analytics rows (.local/analytics): tiers, retention, "
         "points, perks, campaigns (infra/report.py, docs/analytics.md)",
+    )
+    commands.add_parser(
+        "draw",
+        help="draw verify: recompute a month's prize draw from its published facts and the "
+        "stored entries (infra/draw.py)",
     )
     commands.add_parser(
         "replay",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from shared.dal.analytics import FirehoseSink, ParquetSink
     from shared.dal.customers import CustomerRepository
     from shared.dal.digest import DigestRepository
+    from shared.dal.draw import DrawRepository
     from shared.dal.gates import GateRepository
     from shared.dal.ledger import LedgerRepository
     from shared.dal.perks import PerkRepository
@@ -151,6 +152,14 @@ def digest_repository() -> DigestRepository:
 
 
 @cache
+def draw_repository() -> DrawRepository:
+    """The monthly prize draw's items and entries."""
+    from shared.dal.draw import DrawRepository  # noqa: PLC0415 (on first use)
+
+    return DrawRepository(settings().table_name, dynamodb(), meter=meter())
+
+
+@cache
 def stats_repository() -> StatsRepository:
     """The stats counters (event_publisher keeps them, the admin API reads them)."""
     from shared.dal.stats import StatsRepository  # noqa: PLC0415 (on first use)
@@ -169,6 +178,7 @@ _CACHED = (
     customer_repository,
     gate_repository,
     digest_repository,
+    draw_repository,
     privacy_repository,
     stats_repository,
     recalculation_repository,

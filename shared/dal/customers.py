@@ -617,6 +617,8 @@ class CustomerRepository(ReferralWrites, GivingWrites):
             item.set("walletReturned", refund.wallet_returned_total)
         if refund.whole:
             item.set("status", "reversed")
+            if refund.drop_draw_entry:
+                item.remove("drawMonth")
         clawed = item.name("clawed")
         previous = int(order.get("clawed") or 0)
         order_condition = (

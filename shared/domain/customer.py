@@ -318,6 +318,8 @@ class Refund(Struct, frozen=True):
     wallet_returned: Decimal = Decimal(0)
     """The wallet money this refund gives back (the wallet paid a part of the order)."""
     wallet_returned_total: Decimal = Decimal(0)
+    drop_draw_entry: bool = False
+    """A whole refund before the month's draw closes: the order leaves the prize draw."""
 
 
 # -- checkout holds -------------------------------------------------------------------------------

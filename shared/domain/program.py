@@ -486,6 +486,17 @@ class GivingRules(_Config):
         return cause.monthly_match_budget or self.match.monthly_budget
 
 
+class PrizeDraw(_Config):
+    """The monthly prize draw (docs/campaigns.md): one entry per credited order of the month,
+    ``winners`` members drawn after it, weighted by entries, none twice."""
+
+    winners: Annotated[int, Field(ge=1, le=100)] = 3
+    prize: Annotated[str, Field(min_length=1, max_length=200)]
+    """What each winner gets, as the events and messages say it (fulfilled outside the engine)."""
+    entries_close_days: Annotated[int, Field(ge=0, le=28)] = 3
+    """Days after the month's end that its late orders still enter; the draw runs after."""
+
+
 class Program(_Config):
     id: Slug
     version: PositiveInt
@@ -512,6 +523,8 @@ class Program(_Config):
     """Customer programs: bonuses as data (docs/campaigns.md)."""
     giving: GivingRules | None = None
     """Customer programs: causes and the company's match (docs/campaigns.md, "Giving")."""
+    prize_draw: PrizeDraw | None = None
+    """Customer programs: the monthly prize draw (docs/campaigns.md)."""
     limits: Limits = Field(default_factory=Limits)
 
     @field_validator("time_zone")
@@ -559,6 +572,8 @@ class Program(_Config):
             raise ValueError("cause ids must be unique")
         if self.campaigns and not customer:
             raise ValueError("campaigns pay points that are money: a customer program's")
+        if self.prize_draw is not None and not customer:
+            raise ValueError("prizeDraw: entries are customers' orders, a customer program's")
         if len({campaign.id for campaign in self.campaigns}) != len(self.campaigns):
             raise ValueError("campaign ids must be unique")
         if customer and (self.window.mode is not WindowMode.FIXED or self.window.period != "year"):

@@ -35,6 +35,7 @@ from shared.domain.customer import (
     wallet_amount,
     year_attr,
 )
+from shared.domain.draw import DRAW_MONTH_ATTR, draw_month_key, entries_close, month_of
 from shared.domain.errors import (
     DomainError,
     HoldClosed,
@@ -260,6 +261,11 @@ def credit_customer(
         "completedAt": to_utc_iso(event.completed_at),
         "total": _money_attr(event.total),
     }
+    entry = draw_entry(program, event.completed_at, now)
+    if entry is not None:
+        # The prize draw's entry: the order item joins the sparse index ByDrawMonth, one index
+        # write, no other item (docs/campaigns.md).
+        order[DRAW_MONTH_ATTR] = entry
 
     def result(
         outcome: CustomerOutcome, points: int = 0, spent: int = 0, lot: str | None = None
@@ -662,7 +668,22 @@ def _plan_refund(
         rule_version=program.rule_version,
         wallet_returned=max(Decimal(0), wallet_back),
         wallet_returned_total=wallet_total,
+        drop_draw_entry=DRAW_MONTH_ATTR in order
+        and draw_entry(program, completed, now) is not None,
     )
+
+
+def draw_entry(program: Program, completed_at: datetime, now: datetime) -> str | None:
+    """The prize draw's index key for an order completed at ``completed_at``, credited (or
+    taken back) at ``now``: None when the program has no draw, or the month's entries have
+    closed (its draw may have been made: entries never change after it)."""
+    draw = program.prize_draw
+    if draw is None:
+        return None
+    month = month_of(completed_at, program.time_zone)
+    if now >= entries_close(month, program.time_zone, draw.entries_close_days):
+        return None
+    return draw_month_key(program.id, month)
 
 
 def _keep_early_refund(

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from shared.domain.customer_events import customer_events
 from shared.domain.digest import digest_events
+from shared.domain.draw import draw_events
 from shared.domain.order_events import shopper_order_events
 from shared.domain.outbound import Deriver, Image
 from shared.domain.perk_events import perk_events
@@ -33,5 +34,6 @@ DERIVERS: list[Deriver] = [
     customer_events,
     shopper_order_events,
     digest_events,
+    draw_events,
 ]
 PROJECTORS: list[Projector] = [project_ledger]

@@ -54,6 +54,7 @@ def test_real_template_every_python_function_and_trigger_is_found() -> None:
         ("TierRecalculationFunction", "TierStreamFailureQueue"),
         ("PointsSettlementFunction", "PointsSettlementFailureQueue"),
         ("LedgerDigestFunction", "LedgerDigestFailureQueue"),
+        ("PrizeDrawFunction", "PrizeDrawFailureQueue"),
     ):
         assert model.functions[lid].on_failure == model.queues[failures].arn, lid
     rule = next(rule for rule in model.rules if rule.source == "OrderIngestionFunction.OrderEvents")
@@ -93,11 +94,12 @@ def test_real_template_functions_take_what_globals_gives_them() -> None:
     # Only the two parameters without a default: every loop expanded, nothing left out.
     assert len(model.warnings) == 2
     assert all(warning.startswith("parameter Jwt") for warning in model.warnings)
-    assert len(model.functions) == 10
+    assert len(model.functions) == 11
     own_limits = {
         "TierRecalculationFunction": (300.0, 512),
         "PointsSettlementFunction": (240.0, 512),
         "LedgerDigestFunction": (900.0, 512),
+        "PrizeDrawFunction": (900.0, 512),
         "TierFullRecalculationFunction": (900.0, 1769),
     }
     table = model.tables["LoyaltyTable"].name
@@ -135,6 +137,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         "TierStreamFailureQueue",
         "PointsSettlementFailureQueue",
         "LedgerDigestFailureQueue",
+        "PrizeDrawFailureQueue",
         "TierFullRecalculationDeadLetterQueue",
         "EventPublisherFailureQueue",
         "PerkEventsFailureQueue",
@@ -149,7 +152,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         for lid, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     ]
-    assert len(functions) == 10
+    assert len(functions) == 11
     stream_consumers = [
         resource["Properties"]["FunctionName"]["Ref"].removesuffix("Function")
         for resource in template["Resources"].values()

@@ -1,0 +1,114 @@
+"""The prize draw's items: a program's draw items (``P#{programId}#DRAWS`` / ``DRAW#{month}``)
+and a month's entries from the sparse index ``ByDrawMonth`` (template.yaml), which holds one
+keys-only item per credited order of the month. Mechanical: the draw is decided in
+``shared.logic.draw``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from shared.domain.draw import Draw, draw_month_key, draw_pk, draw_sk
+
+from .dynamodb import DynamoRepository, av, from_item
+
+DRAW_INDEX = "ByDrawMonth"
+
+
+class DrawRepository(DynamoRepository):
+    """Satisfies ``shared.logic.draw.DrawStore``."""
+
+    def month_entry_members(self, program_id: str, month: str) -> Iterator[str]:
+        """One member id per entry of the month, grouped by member (the index sorts by the
+        order item's ``pk``, the member's partition), page by page. Keys only: about 100
+        bytes an entry, so a read unit (eventually consistent, 8 KB) reads about 80 entries."""
+        prefix = f"P#{program_id}#M#"
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": DRAW_INDEX,
+            "KeyConditionExpression": "drawMonth = :month",
+            "ExpressionAttributeValues": {":month": av(draw_month_key(program_id, month))},
+        }
+        while True:
+            page = self._call("Query", self.client.query, **request)
+            for item in page.get("Items", []):
+                pk = str(item["pk"]["S"])
+                if pk.startswith(prefix):
+                    yield pk[len(prefix) :]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+            request["ExclusiveStartKey"] = start
+
+    def get_draw(self, program_id: str, month: str) -> Draw | None:
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key={"pk": av(draw_pk(program_id)), "sk": av(draw_sk(month))},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return Draw.of(from_item(item)) if item else None
+
+    def open_draws(self, program_id: str) -> Iterator[Draw]:
+        """The program's draws not drawn yet (the partition holds one item a month)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "#state = :opened",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {
+                ":pk": av(draw_pk(program_id)),
+                ":opened": av("opened"),
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._call("Query", self.client.query, **request)
+            for item in page.get("Items", []):
+                yield Draw.of(from_item(item))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+            request["ExclusiveStartKey"] = start
+
+    def open_draw(self, draw: Draw) -> Draw | None:
+        """Write the month's opened draw once. None when written; else the draw already there
+        (its seed is never replaced: its hash may be published)."""
+        item = {name: av(value) for name, value in draw.attributes().items()}
+        item.update(pk=av(draw_pk(draw.program_id)), sk=av(draw_sk(draw.month)))
+        old = self._conditional_write(
+            "PutItem",
+            {
+                "TableName": self.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            },
+        )
+        if old is None:
+            return None
+        return Draw.of(from_item(old)) if old else self.get_draw(draw.program_id, draw.month)
+
+    def record_drawn(self, draw: Draw) -> Draw | None:
+        """Mark the month drawn with its result, only while it is ``opened`` with the same
+        seed. None when written; else the draw as it stands (drawn by an earlier run)."""
+        values = draw.attributes()
+        names = ["state", "entriesDigest", "totalEntries", "members", "winners", "drawnAt"]
+        request = {
+            "TableName": self.table_name,
+            "Key": {"pk": av(draw_pk(draw.program_id)), "sk": av(draw_sk(draw.month))},
+            "UpdateExpression": "SET " + ", ".join(f"#{n} = :{n}" for n in names),
+            "ConditionExpression": "#state = :opened AND #seed = :seed",
+            "ExpressionAttributeNames": {**{f"#{n}": n for n in names}, "#seed": "seed"},
+            "ExpressionAttributeValues": {
+                **{f":{n}": av(values[n]) for n in names},
+                ":opened": av("opened"),
+                ":seed": av(draw.seed),
+            },
+        }
+        old = self._conditional_write("UpdateItem", request)
+        if old is None:
+            return None
+        return Draw.of(from_item(old)) if old else self.get_draw(draw.program_id, draw.month)
