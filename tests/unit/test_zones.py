@@ -72,3 +72,31 @@ def test_customer_programs_keep_their_own_clock() -> None:
 def test_the_latest_day_anywhere_is_at_most_one_after_utcs() -> None:
     assert latest_local_day(datetime(2026, 12, 5, 0, 15, tzinfo=UTC)) == date(2026, 12, 5)
     assert latest_local_day(datetime(2026, 12, 5, 10, 0, tzinfo=UTC)) == date(2026, 12, 6)
+
+
+def test_the_daily_evaluation_drops_a_los_angeles_member_on_their_own_day() -> None:
+    from shared.logic.tiers import Trigger, daily_evaluation, evaluate_member  # noqa: PLC0415
+    from tests.unit.test_tiers import FakeMemberStore  # noqa: PLC0415
+
+    program = load_program("cart-star")  # UTC
+    earned = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)
+    for zone, still_held_at, dropped_at in (
+        # 200 points on Sep 1 count through Nov 29: the drop is Nov 30, on the member's clock.
+        (LA, datetime(2026, 11, 30, 0, 15, tzinfo=UTC), datetime(2026, 12, 1, 0, 15, tzinfo=UTC)),
+        (
+            None,
+            datetime(2026, 11, 29, 0, 15, tzinfo=UTC),
+            datetime(2026, 11, 30, 0, 15, tzinfo=UTC),
+        ),
+    ):
+        store = FakeMemberStore()
+        if zone is not None:
+            store.item["timeZone"] = zone
+        clock = in_zone(program, zone)
+        store.credit(date(2026, 9, 1), 200, earned, clock)
+        evaluate_member(store.item, earned, program, Trigger.STREAM, store)
+        assert store.item["tier"] == "gold" and store.item["checkOn"] <= "2026-11-30", store.item
+        daily_evaluation(still_held_at, program, store)
+        assert store.item.get("tier") == "gold", (zone, store.item)
+        daily_evaluation(dropped_at, program, store)
+        assert store.item.get("tier") is None, (zone, store.item)
