@@ -75,7 +75,8 @@ def test_the_latest_day_anywhere_is_at_most_one_after_utcs() -> None:
 
 
 def test_the_daily_evaluation_drops_a_los_angeles_member_on_their_own_day() -> None:
-    from shared.logic.tiers import Trigger, daily_evaluation, evaluate_member  # noqa: PLC0415
+    from shared.domain.tiers import Trigger  # noqa: PLC0415
+    from shared.logic.tiers import daily_evaluation, evaluate_member  # noqa: PLC0415
     from tests.unit.test_tiers import FakeMemberStore  # noqa: PLC0415
 
     program = load_program("cart-star")  # UTC
