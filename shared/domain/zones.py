@@ -68,6 +68,13 @@ def for_member(program: Program, member: Mapping[str, Any] | None) -> Program:
 
 LATEST_OFFSET = timedelta(hours=14)
 """The furthest any zone runs ahead of UTC (Pacific/Kiritimati, UTC+14)."""
+EARLIEST_OFFSET = timedelta(hours=12)
+"""The furthest any zone runs behind UTC (Etc/GMT+12, UTC-12)."""
+
+
+def earliest_local_day(now: datetime) -> date:
+    """The earliest calendar day anywhere at ``now``: a member's day can be no earlier."""
+    return (now.astimezone(UTC) - EARLIEST_OFFSET).date()
 
 
 def latest_local_day(now: datetime) -> date:

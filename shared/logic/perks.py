@@ -85,7 +85,13 @@ from shared.domain.perks import (
 from shared.domain.program import PerkKind, Program
 from shared.domain.tiers import is_eligible
 from shared.domain.timeutil import local_day, to_utc_iso
-from shared.domain.zones import for_member, in_zone, member_zone_name
+from shared.domain.zones import (
+    earliest_local_day,
+    for_member,
+    in_zone,
+    latest_local_day,
+    member_zone_name,
+)
 from shared.logic.ports import (
     CashbackWrite,
     Page,
@@ -403,7 +409,13 @@ def cancel(
     redemption = Redemption.model_validate(item)
     if redemption.status is RedemptionStatus.CANCELLED:
         return redemption
-    problem = cancellation_problem(redemption, now, program)
+    clock = program
+    day = redemption.day
+    if day is not None and earliest_local_day(now) < day <= latest_local_day(now):
+        # The booked date begins now somewhere: whether it has for this member is their zone's
+        # (one item read, only in the day around the date's start).
+        clock = for_member(program, repo.get_member(program.id, member_id))
+    problem = cancellation_problem(redemption, now, clock)
     if problem is not None:
         raise NotCancellable(problem, field="redemptionId")
     quota_key = str(item["quotaSk"])

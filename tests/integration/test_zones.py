@@ -158,3 +158,20 @@ def test_a_care_day_booked_at_5_pm_on_dec_31_in_los_angeles_is_for_dec_31(
     )
     assert status == 422 and error["error"]["field"] == "date", error
     assert date(2026, 12, 31).isoformat() == answer["date"]
+    # Jan 1 booked at the same instant: still tomorrow in Los Angeles, so it can be cancelled.
+    body["date"] = "2027-01-01"
+    status, jan, _ = call(
+        apps["perk_redemption"],
+        http(
+            "POST",
+            "/v1/me/redemptions",
+            sub="ann",
+            body=body,
+            headers={"idempotency-key": "k2"},
+            at=at,
+        ),
+    )
+    assert status == 201, jan
+    path = f"/v1/me/redemptions/{jan['redemptionId']}"
+    status, cancelled, _ = call(apps["perk_redemption"], http("DELETE", path, sub="ann", at=at))
+    assert status == 200 and cancelled["status"] == "cancelled", cancelled
