@@ -17,6 +17,7 @@ from shared.domain.money import Money
 from shared.domain.orders import CreditPlan, OrderRecord, OrderStatus, ReversalPlan
 from shared.domain.timeutil import to_compact_utc, to_utc_iso
 from shared.domain.window import bucket_increment
+from shared.domain.zones import ZONE_ATTR, member_zone_name
 from shared.logic.ports import WriteResult
 
 from .dynamodb import DynamoRepository, Update, from_item, money, order_record
@@ -66,9 +67,12 @@ class LedgerRepository(DynamoRepository):
         bucket: str | None,
         prune: Sequence[str],
         first_seen: str | None,
+        zone: str | None,
     ) -> dict[str, Any]:
         """The member item's part of a credit or reversal. ``first_seen`` (``memberSince``) is
-        in the member item's compact form (``to_compact_utc``)."""
+        in the member item's compact form (``to_compact_utc``). It holds only while the member
+        item names ``zone`` (None: no zone of its own), the zone the plan counted days in; a
+        refusal returns the member item as it stood, which names the right one."""
         update = Update()
         update.set_if_absent("memberId", member_id)
         update.set_if_absent("programId", program_id)
@@ -87,7 +91,27 @@ class LedgerRepository(DynamoRepository):
         for name in prune:
             if name != target:
                 update.remove(name)
-        return update.request(self.table_name, self._key(program_id, member_id, MEMBER_SK))
+        attr = update.name(ZONE_ATTR)
+        condition = (
+            f"attribute_not_exists({attr})" if zone is None else f"{attr} = {update.value(zone)}"
+        )
+        request = update.request(
+            self.table_name, self._key(program_id, member_id, MEMBER_SK), condition
+        )
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return request
+
+    @staticmethod
+    def _refusal(reasons: list[dict[str, Any]]) -> WriteResult:
+        """What a refused credit or reversal found: the order as it stood, or, when only the
+        member's zone differed from the plan's, the zone the member item names."""
+        existing = LedgerRepository._existing(reasons, 0)
+        order_refused = reasons[0].get("Code") == "ConditionalCheckFailed" if reasons else False
+        member = reasons[1] if len(reasons) > 1 else {}
+        if not order_refused and member.get("Code") == "ConditionalCheckFailed":
+            item = from_item(member["Item"]) if member.get("Item") else {}
+            return WriteResult(False, None, zone_refused=True, member_zone=member_zone_name(item))
+        return WriteResult(applied=False, existing=existing)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -132,11 +156,12 @@ class LedgerRepository(DynamoRepository):
             plan.bucket,
             plan.prune,
             to_compact_utc(event.completed_at),
+            plan.zone,
         )
         reasons = self._transact([{"Update": order_request}, {"Update": member_request}])
         if reasons is None:
             return WriteResult(applied=True)
-        return WriteResult(applied=False, existing=self._existing(reasons, 0))
+        return self._refusal(reasons)
 
     def record_void_completion(
         self, program_id: str, event: OrderCompleted, plan: CreditPlan, attempt_id: str
@@ -203,11 +228,39 @@ class LedgerRepository(DynamoRepository):
             plan.bucket,
             plan.prune,
             None,
+            plan.zone,
         )
         reasons = self._transact([{"Update": request}, {"Update": member_request}])
         if reasons is None:
             return WriteResult(applied=True)
-        return WriteResult(applied=False, existing=self._existing(reasons, 0))
+        return self._refusal(reasons)
+
+    def set_member_zone(
+        self, program_id: str, member_id: str, zone: str | None, at: str, read_at: str | None
+    ) -> bool:
+        """Keep the member's zone (None: the program's), only while the member's ``profileAt``
+        is as read (``read_at``, None: no profile yet) and older than ``at``. Bumps the
+        member's version: their days move, so a tier decision computed on the old clock must
+        not apply, and the stream evaluates the member again on the new one."""
+        update = Update()
+        update.set_if_absent("memberId", member_id)
+        update.set_if_absent("programId", program_id)
+        update.set("profileAt", at)
+        if zone is None:
+            update.remove(ZONE_ATTR)
+        else:
+            update.set(ZONE_ATTR, zone)
+        update.add("v", 1)
+        name = update.name("profileAt")
+        condition = (
+            f"attribute_not_exists({name})"
+            if read_at is None
+            else f"{name} = {update.value(read_at)}"
+        )
+        condition += f" AND (attribute_not_exists({name}) OR {name} < {update.value(at)})"
+        return self._update_if(
+            update.request(self.table_name, self._key(program_id, member_id, MEMBER_SK), condition)
+        )
 
     def record_early_cancellation(
         self, program_id: str, event: OrderCancelled, attempt_id: str

@@ -26,6 +26,7 @@ from shared.domain.keys import (
     redemption_sk,
 )
 from shared.domain.timeutil import to_utc_iso
+from shared.domain.zones import ZONE_ATTR
 from shared.logic.ports import CashbackWrite, Page, RedeemWrite, StoredResult
 
 from .dynamodb import DynamoRepository, Update, av, from_item
@@ -90,6 +91,13 @@ class PerkRepository(DynamoRepository):
                 f"attribute_not_exists({v})"
                 if guard.version is None
                 else f"{v} = {names.value(guard.version)}"
+            )
+        if guard.pin_zone:
+            zone = names.name(ZONE_ATTR)
+            parts.append(
+                f"attribute_not_exists({zone})"
+                if guard.zone is None
+                else f"{zone} = {names.value(guard.zone)}"
             )
         return " AND ".join(parts)
 

@@ -21,6 +21,7 @@ from .money import Money
 from .program import Program
 from .timeutil import local_day
 from .window import credit_bucket, is_live, prune_names
+from .zones import in_zone, stored_zone
 
 
 class OrderStatus(StrEnum):
@@ -41,11 +42,14 @@ class CreditPlan(Struct, frozen=True):
 
     points: int
     day: date
-    """Calendar day of the completion in the program's time zone."""
+    """Calendar day of the completion in the member's time zone (else the program's)."""
     bucket: str | None
     """Window bucket to add to; None when the order is too old to count in any window."""
     prune: tuple[str, ...]
     rule_version: str
+    zone: str | None = None
+    """The member's zone the plan counted days in (None: the program's); the write holds only
+    while the member item still names it."""
 
 
 class ReversalPlan(Struct, frozen=True):
@@ -54,31 +58,46 @@ class ReversalPlan(Struct, frozen=True):
     bucket: str | None
     prune: tuple[str, ...]
     rule_version: str
+    zone: str | None = None
+    """As ``CreditPlan.zone``."""
 
 
-def plan_credit(program: Program, event: OrderCompleted, now: datetime) -> CreditPlan:
-    today = local_day(now, program.zone)
-    day = local_day(event.completed_at, program.zone)
+def plan_credit(
+    program: Program, event: OrderCompleted, now: datetime, zone: str | None = None
+) -> CreditPlan:
+    """The credit of a completed order, its day and peak hours on the member's clock (``zone``,
+    None: the program's), whenever the event arrives."""
+    clock = in_zone(program, zone)
+    today = local_day(now, clock.zone)
+    day = local_day(event.completed_at, clock.zone)
     return CreditPlan(
-        points=order_points(program, event.completed_at, event.batch_size),
+        points=order_points(clock, event.completed_at, event.batch_size),
         day=day,
-        bucket=credit_bucket(day, today, program),
-        prune=prune_names(today, program),
+        bucket=credit_bucket(day, today, clock),
+        prune=prune_names(today, clock),
         rule_version=program.rule_version,
+        zone=stored_zone(program, zone),
     )
 
 
 def plan_reversal(
-    program: Program, credited_points: int, credited_bucket: str | None, now: datetime
+    program: Program,
+    credited_points: int,
+    credited_bucket: str | None,
+    now: datetime,
+    zone: str | None = None,
 ) -> ReversalPlan:
-    """Take back exactly ``credited_points``; from the window bucket only while it still counts."""
-    today = local_day(now, program.zone)
-    live = credited_bucket is not None and is_live(credited_bucket, today, program)
+    """Take back exactly ``credited_points``; from the window bucket only while it still counts
+    (the bucket the credit chose, whatever the member's zone has become since)."""
+    clock = in_zone(program, zone)
+    today = local_day(now, clock.zone)
+    live = credited_bucket is not None and is_live(credited_bucket, today, clock)
     return ReversalPlan(
         points=-credited_points,
         bucket=credited_bucket if live else None,
-        prune=prune_names(today, program),
+        prune=prune_names(today, clock),
         rule_version=program.rule_version,
+        zone=stored_zone(program, zone),
     )
 
 

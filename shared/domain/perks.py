@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from msgspec import Struct
+from msgspec.structs import replace
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -44,9 +45,10 @@ from .keys import quota_sk
 from .money import Money
 from .numbers import WHOLE
 from .periods import period_key
-from .program import Limits, Perk, PerkKind, Program, QuotaPeriod, Slug
+from .program import Limits, MemberRole, Perk, PerkKind, Program, QuotaPeriod, Slug
 from .tiers import earned_tier, is_eligible, rank
 from .timeutil import Instant, local_day, to_utc_iso
+from .zones import stored_zone
 
 NO_TIER = "none"
 """The ``rates`` key of members below the first tier."""
@@ -129,6 +131,10 @@ class MemberGuard(Struct, frozen=True):
     tiers: tuple[str | None, ...]
     version: int | None = None
     pin_version: bool = False
+    zone: str | None = None
+    """The member's zone the decision counted days in (None: the program's)."""
+    pin_zone: bool = False
+    """Re-check ``zone`` (a shopper program's days are the member's: docs/tiers.md)."""
 
 
 def member_guard(attributes: Mapping[str, Any], access: Access) -> MemberGuard:
@@ -140,6 +146,13 @@ def member_guard(attributes: Mapping[str, Any], access: Access) -> MemberGuard:
         version=int(version) if version is not None else None,
         pin_version=access.via_points,
     )
+
+
+def pin_zone(guard: MemberGuard, program: Program, clock: Program) -> MemberGuard:
+    """``guard`` re-checking that the member's zone is ``clock``'s, in a shopper program."""
+    if program.members is not MemberRole.SHOPPER:
+        return guard
+    return replace(guard, zone=stored_zone(program, clock.time_zone), pin_zone=True)
 
 
 def open_guard(perk: Perk) -> MemberGuard:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from msgspec import Struct
 
@@ -34,6 +34,7 @@ from shared.domain.orders import (
 )
 from shared.domain.program import Program
 from shared.logic.ports import TransientConflict, WriteResult
+from shared.logic.zones import MAX_ZONE_GUESSES, learn_zone, zone_hint
 
 INGESTED_EVENTS: dict[str, type[InboundEvent]] = {
     model.detail_type: model
@@ -109,6 +110,12 @@ class LedgerStore(Protocol):
         self, program_id: str, event: OrderCancelled, attempt_id: str
     ) -> WriteResult: ...
 
+    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
+
+    def set_member_zone(
+        self, program_id: str, member_id: str, zone: str | None, at: str, read_at: str | None
+    ) -> bool: ...
+
     def record_tip_adjustment(
         self,
         program_id: str,
@@ -137,14 +144,20 @@ def complete_order(
     event: OrderCompleted, now: datetime, program: Program, store: LedgerStore, attempt_id: str
 ) -> IngestResult:
     check_order_total(event, [program])
-    plan = plan_credit(program, event, now)
 
     def result(outcome: Outcome, points: int = 0, void: bool = False) -> IngestResult:
         return IngestResult(
             event.detail_type, event.member_id, event.order_id, outcome, points, void=void
         )
 
-    written = store.credit_order(program.id, event, plan, attempt_id)
+    for _ in range(MAX_ZONE_GUESSES):
+        plan = plan_credit(program, event, now, zone_hint(program.id, event.member_id))
+        written = store.credit_order(program.id, event, plan, attempt_id)
+        if not written.zone_refused:
+            break
+        learn_zone(program.id, event.member_id, written.member_zone)
+    else:
+        raise TransientConflict(f"the zone of {event.member_id} kept changing")
     if written.applied:
         return result(Outcome.CREDITED, plan.points)
     existing = written.existing
@@ -188,9 +201,13 @@ def reverse_order(  # noqa: PLR0911 (one return per outcome reads best)
         if order.status is OrderStatus.CREDITED and is_partial_refund(event, order):
             return result(Outcome.PARTIAL_REFUND)
         if order.status is OrderStatus.CREDITED:
-            plan = plan_reversal(program, order.points, order.bucket, now)
-            if store.reverse_order(program.id, order, event, plan, attempt_id).applied:
+            zone = zone_hint(program.id, event.member_id)
+            plan = plan_reversal(program, order.points, order.bucket, now, zone)
+            written = store.reverse_order(program.id, order, event, plan, attempt_id)
+            if written.applied:
                 return result(Outcome.REVERSED, plan.points)
+            if written.zone_refused:
+                learn_zone(program.id, event.member_id, written.member_zone)
             continue
         if order.reversal is not None and order.reversal.by == attempt_id:
             return result(Outcome.REVERSED, order.reversal.points)

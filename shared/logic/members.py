@@ -54,6 +54,7 @@ from shared.domain.timeutil import (
     to_utc_iso,
 )
 from shared.domain.window import period_points, window_points
+from shared.domain.zones import for_member
 from shared.logic.ledger import LedgerEntry
 from shared.logic.perks import page_after
 from shared.logic.ports import Page
@@ -266,8 +267,10 @@ def customer_view(item: Mapping[str, Any] | None, now: datetime, program: Progra
 
 
 def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program) -> MemberView:
-    """The ``GET /v1/me`` body. A member never seen before gets the zero view, not a 404."""
+    """The ``GET /v1/me`` body. A member never seen before gets the zero view, not a 404.
+    Days are the member's (their zone, else the program's), read from the same item."""
     attributes = item or {}
+    program = for_member(program, attributes)
     today = local_day(now, program.zone)
     points = window_points(attributes, today, program)
     eligible = is_eligible(attributes)
@@ -405,8 +408,9 @@ def entitlements_view(
     member_id: str, item: Mapping[str, Any] | None, now: datetime, program: Program
 ) -> EntitlementsView:
     """``GET /v1/members/{memberId}/entitlements``: the entitlement perks (early batch access)
-    and whether each is granted now, from the member item alone."""
+    and whether each is granted now, from the member item alone (on the member's clock)."""
     attributes = item or {}
+    program = for_member(program, attributes)
     today = local_day(now, program.zone)
     entitlements = []
     if program.memberships:
@@ -450,6 +454,7 @@ def public_badge(
     member_id: str, item: Mapping[str, Any] | None, now: datetime, program: Program
 ) -> MemberBadge | None:
     """``GET /v1/members/{memberId}/badge``: the badge if the member holds one, else None."""
+    program = for_member(program, item)
     badge = badge_of(item or {}, local_day(now, program.zone), program)
     if badge is None:
         return None

@@ -50,6 +50,7 @@ from shared.logic.ingestion import (
 )
 from shared.logic.ports import TransientConflict
 from shared.logic.referrals import ReferralStore, record_signups
+from shared.logic.zones import update_shopper_zone
 
 _MAY_EARN_BONUSES = {CustomerOutcome.CREDITED, CustomerOutcome.DUPLICATE}
 _MAY_TAKE_BONUSES = {CustomerOutcome.REFUNDED, CustomerOutcome.DUPLICATE}
@@ -112,7 +113,7 @@ def apply_order_event(
     attempt_id: str,
     gates: GateStore | None = None,
 ) -> OrderEventResult:
-    other = _apply_other_event(event, now, shopper, customer_programs, customers, gates)
+    other = _apply_other_event(event, now, shopper, customer_programs, ledger, customers, gates)
     if other is not None:
         return other
     if isinstance(event, OrderCompleted):  # every program's bound, before anything is written
@@ -151,6 +152,7 @@ def _apply_other_event(
     now: datetime,
     shopper: Program,
     customer_programs: Sequence[Program],
+    ledger: LedgerStore,
     customers: CustomerAndCampaignStore,
     gates: GateStore | None,
 ) -> OrderEventResult | None:
@@ -165,7 +167,12 @@ def _apply_other_event(
         return OrderEventResult(
             None, [change_membership(event, program, customers) for program in customer_programs]
         )
-    if isinstance(event, ProfileUpdated):  # the customer programs' alone: no order, no shopper
+    if isinstance(event, ProfileUpdated) and event.program_id == shopper.id:
+        # The shopper's zone (docs/tiers.md, "Time zones"): their days, quarters and periods.
+        return OrderEventResult(
+            None, [update_shopper_zone(event, now, shopper, ledger)], shopper_program=shopper.id
+        )
+    if isinstance(event, ProfileUpdated):  # a customer program's: birthday, zone, language
         return OrderEventResult(None, [update_profile(event, now, customer_programs, customers)])
     if isinstance(event, CustomerSignedUp):  # the referral, in each customer program with one
         return OrderEventResult(None, record_signups(event, now, customer_programs, customers))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -74,6 +74,7 @@ from shared.domain.perks import (
     period_ends,
     perk_access,
     perks_of_kind,
+    pin_zone,
     plan_redemption,
     principal_allowed,
     rate_for,
@@ -84,6 +85,13 @@ from shared.domain.perks import (
 from shared.domain.program import PerkKind, Program
 from shared.domain.tiers import is_eligible
 from shared.domain.timeutil import local_day, to_utc_iso
+from shared.domain.zones import (
+    earliest_local_day,
+    for_member,
+    in_zone,
+    latest_local_day,
+    member_zone_name,
+)
 from shared.logic.ports import (
     CashbackWrite,
     Page,
@@ -92,6 +100,7 @@ from shared.logic.ports import (
     TransientConflict,
     decode_token,
 )
+from shared.logic.zones import learn_zone, zone_hint
 
 MAX_DECISIONS = 4
 """How many times a decision is made again when the member item changed under it."""
@@ -246,26 +255,38 @@ def redeem(
     """``POST /v1/me/redemptions``. Invalid requests raise ``InvalidInput`` (nothing stored);
     refusals (perk closed, quota used up, date booked) and confirmations are the key's result."""
     perk = redeemable_perk(program, request.perk_id)
-    plan_redemption(request, perk, None, now, program)  # the request's own problems first
+    # Dates and periods are the member's (their zone): guessed without a read (the zone last
+    # learnt, else the program's), and the guess is a condition of the transaction.
+    member: dict[str, Any] | None = None
+    clock = in_zone(program, zone_hint(program.id, member_id))
+    try:
+        plan_redemption(request, perk, None, now, clock)  # the request's own problems first
+    except InvalidInput as problem:
+        if problem.field != "date":
+            raise
+        # A date in the past on the guessed clock may be today on the member's: read it.
+        member = repo.get_member(program.id, member_id) or {}
+        clock = for_member(program, member)
+        plan_redemption(request, perk, None, now, clock)
     digest = request_digest(request)
-    today = local_day(now, program.zone)
     # Terms that do not depend on the tier (a care day's price) need no read: the transaction
     # checks that the member is eligible and holds one of the perk's tiers, and its failure
     # returns the member item, which says why. Terms that do (a code's discount) read first.
-    member: dict[str, Any] | None = None
-    if terms_depend_on_tier(perk):
+    if terms_depend_on_tier(perk) and member is None:
         member = repo.get_member(program.id, member_id) or {}
     for _ in range(MAX_DECISIONS):
         tier: str | None = None
         guard = open_guard(perk)
         if member is not None:
-            access = perk_access(perk, member, today, program)
+            clock = for_member(program, member)
+            access = perk_access(perk, member, local_day(now, clock.zone), clock)
             if not access.open:
                 error = PerkClosed(closed_message(access, program), field="perkId")
                 return _refuse(error, member_id, key, digest, now, program, repo)
             guard = member_guard(member, access)
             tier = access.tier if terms_depend_on_tier(perk) else None
-        plan = plan_redemption(request, perk, tier, now, program)
+        guard = pin_zone(guard, program, clock)
+        plan = plan_redemption(request, perk, tier, now, clock)
         redemption = new_redemption(
             plan,
             tier,
@@ -291,6 +312,7 @@ def redeem(
             return _replay(write.replay, digest)
         if write.member_changed:
             member = write.member or {}
+            learn_zone(program.id, member_id, member_zone_name(member))
             continue
         if write.code_taken and not write.quota_refused:
             continue  # 60 random bits drawn twice: decide again, with a new code
@@ -387,7 +409,13 @@ def cancel(
     redemption = Redemption.model_validate(item)
     if redemption.status is RedemptionStatus.CANCELLED:
         return redemption
-    problem = cancellation_problem(redemption, now, program)
+    clock = program
+    day = redemption.day
+    if day is not None and earliest_local_day(now) < day <= latest_local_day(now):
+        # The booked date begins now somewhere: whether it has for this member is their zone's
+        # (one item read, only in the day around the date's start).
+        clock = for_member(program, repo.get_member(program.id, member_id))
+    problem = cancellation_problem(redemption, now, clock)
     if problem is not None:
         raise NotCancellable(problem, field="redemptionId")
     quota_key = str(item["quotaSk"])
@@ -477,6 +505,13 @@ def _money(amount: Decimal | None, program: Program) -> Money | None:
 def perks_view(member_id: str, now: datetime, program: Program, repo: PerkStore) -> PerksView:
     """``GET /v1/me/perks``: one strongly consistent Query of one key range, the member item
     and the quota items of the periods not yet ended (1 read unit while they total 4 KB)."""
+    # The member's zone is on the member item, read by the same Query: the range starts two
+    # days early (no zone's date is further behind the program's), then the days are the
+    # member's. At most the quota item of a period just ended is read too.
+    earliest = local_day(now, program.zone) - timedelta(days=2)
+    items = repo.member_and_quotas(program.id, member_id, *member_and_quotas_range(earliest))
+    member = items.get(MEMBER_SK, {})
+    program = for_member(program, member)
     today = local_day(now, program.zone)
     quota_keys = {
         perk.id: quota_sk(
@@ -487,8 +522,6 @@ def perks_view(member_id: str, now: datetime, program: Program, repo: PerkStore)
         for perk in program.perks
         if perk.quota is not None
     }
-    items = repo.member_and_quotas(program.id, member_id, *member_and_quotas_range(today))
-    member = items.get(MEMBER_SK, {})
     views: list[PerkView] = []
     for perk in program.perks:
         access = perk_access(perk, member, today, program)

@@ -29,6 +29,10 @@ class WriteResult(Struct, frozen=True):
 
     applied: bool
     existing: OrderRecord | None = None
+    zone_refused: bool = False
+    """The member item's zone was not the one the write assumed (``shared.domain.zones``)."""
+    member_zone: str | None = None
+    """When ``zone_refused``: the zone the member item holds (None: the program's)."""
 
 
 class Found(Struct, frozen=True):

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from msgspec import Struct, field
@@ -38,6 +38,7 @@ from shared.domain.recalculation import (
 )
 from shared.domain.tiers import Trigger
 from shared.domain.timeutil import local_day, to_utc_iso
+from shared.domain.zones import for_member
 
 from .tiers import Evaluation, TierRun, evaluate_item
 
@@ -193,12 +194,14 @@ def _member_id(item: Mapping[str, Any]) -> str:
 
 
 def _evaluate(
-    item: Mapping[str, Any], today: date, program: Program, allow_downgrades: bool
+    item: Mapping[str, Any], now: datetime, program: Program, allow_downgrades: bool
 ) -> Evaluation | None:
-    """The member's evaluation; None when the item cannot be evaluated, or cannot be written
-    (no member id, a version that is not a number)."""
+    """The member's evaluation, on the member's clock (their zone's today); None when the item
+    cannot be evaluated, or cannot be written (no member id, a version that is not a number)."""
     try:
-        evaluation = evaluate_item(item, today, program, Trigger.RECALCULATION, allow_downgrades)
+        clock = for_member(program, item)
+        today = local_day(now, clock.zone)
+        evaluation = evaluate_item(item, today, clock, Trigger.RECALCULATION, allow_downgrades)
         if evaluation.needs_store:
             str(item["memberId"])
             version = item.get("v")
@@ -287,13 +290,12 @@ def evaluate_page(
     evaluated once more from it and written in a second round; losing again, it is counted
     ``stale`` (its stream evaluation covers it). A member item that cannot be evaluated
     (malformed data) is counted and named, and does not stop the job."""
-    today = local_day(now, program.zone)
     at = to_utc_iso(now)
     run = TierRun()
     failed: list[str] = []
     pending: list[Evaluation] = []
     for item in items:
-        evaluation = _evaluate(item, today, program, allow_downgrades)
+        evaluation = _evaluate(item, now, program, allow_downgrades)
         if evaluation is None:
             failed.append(_member_id(item))
         elif evaluation.needs_store:
@@ -305,7 +307,7 @@ def evaluate_page(
     again = _count(pending, _write_all(writes, program, store, pool), run)
     retried: list[Evaluation] = []
     for current in again:
-        fresh = _evaluate(current, today, program, allow_downgrades)
+        fresh = _evaluate(current, now, program, allow_downgrades)
         if fresh is None:
             failed.append(_member_id(current))
         elif fresh.needs_store:

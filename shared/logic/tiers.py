@@ -15,6 +15,7 @@ from shared.domain.program import Program
 from shared.domain.tiers import TierDecision, Trigger, evaluate
 from shared.domain.timeutil import local_day, to_utc_iso
 from shared.domain.window import unreachable_names
+from shared.domain.zones import for_member, latest_local_day
 
 
 class TierStore(Protocol):
@@ -145,14 +146,19 @@ def evaluate_member(
     store: TierStore,
     allow_downgrades: bool = True,
 ) -> TierRun:
-    today = local_day(now, program.zone)
-    evaluation = evaluate_item(item, today, program, trigger, allow_downgrades)
+    clock = for_member(program, item)  # the member's days: their zone, else the program's
+    today = local_day(now, clock.zone)
+    evaluation = evaluate_item(item, today, clock, trigger, allow_downgrades)
     return store_evaluation(evaluation, now, program, store)
 
 
 def daily_evaluation(now: datetime, program: Program, store: TierStore) -> TierRun:
-    """Evaluate the members whose check date has come (the sparse index), 100 at a time."""
-    today = local_day(now, program.zone)
+    """Evaluate the members whose check date has come (the sparse index), 100 at a time.
+
+    Check dates are the members' own local days, so the index is asked for those up to the
+    latest day anywhere (``latest_local_day``); each member is then evaluated on their clock,
+    and one whose day has not come yet is left as it is (read again by the next run)."""
+    today = latest_local_day(now)
     run = TierRun()
     batch: list[str] = []
 

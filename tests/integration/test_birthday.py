@@ -116,7 +116,7 @@ def test_a_profile_is_kept_validated_and_the_latest_wins(apps: dict[str, ModuleT
         (profile("bad", "02-29", "Mars/Olympus_Mons"), "detail.timeZone"),
         (profile("bad", "02-29", "../../etc/passwd"), "detail.timeZone"),
         (profile("bad", "02-29", locale="fr"), "detail.locale"),
-        (profile("bad", "02-29", program="cart-star"), "detail.programId"),
+        (profile("bad", "02-29", program="no-such-program"), "detail.programId"),
     ):
         response = apps["ingestion"].lambda_handler(http_event(event), FakeContext())
         assert response["statusCode"] == 422, response

@@ -52,6 +52,9 @@ PATHS: dict[tuple[str, str], object] = {
     ("ledger.py", "_member_update"): BUMPS,
     ("ledger.py", "credit_order"): ("via", "_member_update"),
     ("ledger.py", "reverse_order"): ("via", "_member_update"),
+    # The shopper's zone moves their days (the window's, the tier's): a tier decision computed
+    # on the old clock must not apply.
+    ("ledger.py", "set_member_zone"): BUMPS,
     ("perks.py", "_member_key"): "a key",
     ("perks.py", "get_member_eventually"): READS,
     ("perks.py", "redeem"): "a condition check of the member: no write",
