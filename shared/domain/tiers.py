@@ -117,6 +117,29 @@ def next_drop_day(
     return _drop_day(_Points(attributes, program), today, tier_id)
 
 
+def tier_drops_on(
+    attributes: Mapping[str, Any], today: date, tier_id: str | None, program: Program
+) -> date | None:
+    """The day the member would lose ``tier_id`` if they earned no more points (``GET /v1/me``
+    ``tierDropsOn``): the first day the window points fall below the tier's threshold (fixed
+    mode: the start of the first period whose tier is lower), plus the program's grace days,
+    and never before a recalculation's hold ends. Points already below it (the daily evaluation
+    has not run, or a grace period runs) count from the day the evaluation saw them below,
+    else today. None without a tier, or when the points never fall below it."""
+    if tier_id is None:
+        return None
+    points = _Points(attributes, program)
+    if rank(points.tier_on(today), program) >= rank(tier_id, program):
+        below = _drop_day(points, today, tier_id)
+        if below is None:
+            return None
+    else:
+        below = _parse_day(attributes.get("belowSince")) or today
+    drop = below + timedelta(days=program.downgrade.grace_days)
+    held = _parse_day(attributes.get("tierHeldUntil"))
+    return max(drop, held) if held is not None else drop
+
+
 def _drop_day(points: _Points, today: date, tier_id: str) -> date | None:
     program = points.program
     needed = rank(tier_id, program)
