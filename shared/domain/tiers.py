@@ -233,6 +233,18 @@ def evaluate(
     return replace(decision, rule_version=program.rule_version)
 
 
+def tier_at(attributes: Mapping[str, Any], stamp: str) -> tuple[bool, str | None]:
+    """The stored tier in force at ``stamp`` (compact UTC): (True, tier) when the last change
+    (``tierChangedAt``) came after ``stamp``, then the tier it replaced (``tierFrom``, written
+    by the change's own update; "" for none); else (False, None): the tier now is the tier
+    then. Items changed before ``tierFrom`` existed answer (False, None) too."""
+    before = attributes.get("tierFrom")
+    changed_at = attributes.get("tierChangedAt")
+    if before is None or changed_at is None or str(changed_at) <= stamp:
+        return False, None
+    return True, str(before) or None
+
+
 def _evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
     attributes: Mapping[str, Any],
     today: date,
