@@ -139,6 +139,8 @@ def slot_item(write: SlotWrite) -> dict[str, Any]:
         "counted": write.counted,
         "exclusions": [reason.value for reason in write.exclusions],
     }
+    if write.rule_version:
+        item["ruleVersion"] = write.rule_version
     if slot.tip_at_delivery is not None:
         item["tipAtDelivery"] = money(slot.tip_at_delivery)
     if slot.rating is not None:

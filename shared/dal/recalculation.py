@@ -164,6 +164,7 @@ def tier_changes(program_id: str, write: TierWrite) -> _Changes:
             sets.append(("tierChangedAt", stamp))
             if decision.rule_version:
                 sets.append(("tierRuleVersion", decision.rule_version))
+            sets.append(("tierFrom", decision.current or ""))
         sets.append(("tierAt", stamp))
         if decision.check_on is None:
             removes += ["checkShard", "checkOn"]

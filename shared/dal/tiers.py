@@ -59,6 +59,7 @@ class TierRepository(DynamoRepository):
             update.set("tierChangedAt", stamp)
             if decision.rule_version:
                 update.set("tierRuleVersion", decision.rule_version)
+            update.set("tierFrom", decision.current or "")
         update.set("tierAt", stamp)
         if decision.check_on is None:
             update.remove("checkShard")

@@ -117,6 +117,29 @@ def next_drop_day(
     return _drop_day(_Points(attributes, program), today, tier_id)
 
 
+def tier_drops_on(
+    attributes: Mapping[str, Any], today: date, tier_id: str | None, program: Program
+) -> date | None:
+    """The day the member would lose ``tier_id`` if they earned no more points (``GET /v1/me``
+    ``tierDropsOn``): the first day the window points fall below the tier's threshold (fixed
+    mode: the start of the first period whose tier is lower), plus the program's grace days,
+    and never before a recalculation's hold ends. Points already below it (the daily evaluation
+    has not run, or a grace period runs) count from the day the evaluation saw them below,
+    else today. None without a tier, or when the points never fall below it."""
+    if tier_id is None:
+        return None
+    points = _Points(attributes, program)
+    if rank(points.tier_on(today), program) >= rank(tier_id, program):
+        below = _drop_day(points, today, tier_id)
+        if below is None:
+            return None
+    else:
+        below = _parse_day(attributes.get("belowSince")) or today
+    drop = below + timedelta(days=program.downgrade.grace_days)
+    held = _parse_day(attributes.get("tierHeldUntil"))
+    return max(drop, held) if held is not None else drop
+
+
 def _drop_day(points: _Points, today: date, tier_id: str) -> date | None:
     program = points.program
     needed = rank(tier_id, program)
@@ -208,6 +231,18 @@ def evaluate(
     version that decided it."""
     decision = _evaluate(attributes, today, program, trigger, allow_downgrades)
     return replace(decision, rule_version=program.rule_version)
+
+
+def tier_at(attributes: Mapping[str, Any], stamp: str) -> tuple[bool, str | None]:
+    """The stored tier in force at ``stamp`` (compact UTC): (True, tier) when the last change
+    (``tierChangedAt``) came after ``stamp``, then the tier it replaced (``tierFrom``, written
+    by the change's own update; "" for none); else (False, None): the tier now is the tier
+    then. Items changed before ``tierFrom`` existed answer (False, None) too."""
+    before = attributes.get("tierFrom")
+    changed_at = attributes.get("tierChangedAt")
+    if before is None or changed_at is None or str(changed_at) <= stamp:
+        return False, None
+    return True, str(before) or None
 
 
 def _evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)

@@ -44,6 +44,7 @@ from shared.domain.tiers import (
     is_eligible,
     points_to_next_tier,
     rank,
+    tier_drops_on,
     tier_for,
 )
 from shared.domain.timeutil import (
@@ -181,6 +182,12 @@ class MemberView(_Out):
         description="The tier in projectedOn's days, with no new points."
     )
     projected_on: date
+    tier_drops_on: date | None = Field(
+        default=None,
+        description="The day the tier would drop with no more points (the member's local day, "
+        "after any grace period; fixed periods: a period's start). Null without a tier, or if "
+        "it cannot drop.",
+    )
     lifetime_points: int
     orders_completed: int
     rating: Rating
@@ -279,15 +286,17 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
     projected = gate_cap(projected, attributes, program)
     balance = Decimal(str(attributes.get("walletBalance", 0))).quantize(Decimal("0.01"))
     held = Decimal(str(attributes.get("walletHeld", 0))).quantize(Decimal("0.01"))
+    # The stored tier can lag an upgrade by the seconds the stream takes; never show less
+    # than what the points earn today.
+    tier = effective_tier(attributes, today, program)
     return MemberView(
         program_id=program.id,
-        # The stored tier can lag an upgrade by the seconds the stream takes; never show less
-        # than what the points earn today.
-        tier=effective_tier(attributes, today, program),
+        tier=tier,
         window_points=points,
         points_to_next_tier=points_to_next_tier(points, program),
         projected_tier=projected,
         projected_on=projected_day,
+        tier_drops_on=tier_drops_on(attributes, today, tier, program),
         lifetime_points=int(_number(attributes.get("lifetimePoints")) or 0),
         orders_completed=int(_number(attributes.get("ordersCompleted")) or 0),
         rating=Rating(

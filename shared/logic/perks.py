@@ -83,8 +83,8 @@ from shared.domain.perks import (
     terms_depend_on_tier,
 )
 from shared.domain.program import PerkKind, Program
-from shared.domain.tiers import is_eligible
-from shared.domain.timeutil import local_day, to_utc_iso
+from shared.domain.tiers import is_eligible, tier_at
+from shared.domain.timeutil import local_day, to_compact_utc, to_utc_iso
 from shared.domain.zones import (
     earliest_local_day,
     for_member,
@@ -615,10 +615,11 @@ def credit_fuel_purchase(
     event: FuelPurchaseReported, now: datetime, program: Program, repo: PerkStore
 ) -> CashbackResult:
     """``FuelPurchaseReported``: credit cashback to the wallet at the member's tier rate, once
-    per purchase id. The rate is the tier's when the event is applied (the tier history is not
-    kept); a member below the rating floor gets nothing, and the purchase is recorded so that
-    a redelivery changes nothing. A purchase above ``limits.maxFuelPurchase`` is refused; the
-    cashback is capped per purchase and per calendar month (``capped_cashback``)."""
+    per purchase id. The rate is the tier's at the purchase's ``occurredAt`` (``tier_then``);
+    eligibility is judged when the event is applied: a member below the rating floor gets
+    nothing, and the purchase is recorded so that a redelivery changes nothing. A purchase
+    above ``limits.maxFuelPurchase`` is refused; the cashback is capped per purchase and per
+    calendar month (``capped_cashback``)."""
     if event.amount.currency != program.currency:
         raise InvalidInput(
             f"detail.amount.currency: the wallet is in {program.currency}",
@@ -660,7 +661,8 @@ def credit_fuel_purchase(
             return CashbackResult(
                 event.member_id, event.purchase_id, CashbackOutcome.DECLINED, reason=reason
             )
-        rate = rate_for(access.perk, access.tier)
+        tier = tier_then(member, event.occurred_at, access.tier)
+        rate = rate_for(access.perk, tier)
         capped = capped_cashback(
             cashback_amount(event.amount.amount, rate),
             Decimal(str(counter.get("credited", 0))),
@@ -671,7 +673,7 @@ def credit_fuel_purchase(
             **purchase,
             "perkId": access.perk.id,
             "status": "credited",
-            "tier": access.tier,
+            "tier": tier,
             "rate": str(rate),
             "cashback": {"amount": f"{cashback:.2f}", "currency": program.currency},
             "earned": {"amount": f"{capped.earned:.2f}", "currency": program.currency},
@@ -689,11 +691,20 @@ def credit_fuel_purchase(
                 CashbackOutcome.CREDITED,
                 cashback,
                 rate,
-                access.tier,
+                tier,
             )
         if write.existing is not None:
             return _as_before(event, write.existing)
     raise TransientConflict("the member item kept changing while the cashback was decided")
+
+
+def tier_then(member: Mapping[str, Any], occurred_at: datetime, tier_now: str | None) -> str | None:
+    """The tier whose rate a purchase earns: the one in force when it was made. A partner
+    reports a purchase late, and an upgrade (or a drop) in between must not change its
+    cashback; the member item's ``tierFrom`` says which tier the last change replaced. With
+    no change since, the tier now (with its upgrade the stream has not written yet)."""
+    known, tier = tier_at(member, to_compact_utc(occurred_at))
+    return tier if known else tier_now
 
 
 def refund_fuel_purchase(

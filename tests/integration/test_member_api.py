@@ -250,3 +250,29 @@ def test_member_routes_need_a_members_token(apps: dict[str, ModuleType], path: s
     assert (status, error["error"]["code"]) == (401, "unauthorized")
     status, _, _ = call(apps["member_api"], http("GET", path))
     assert status == 401
+
+
+def test_me_shows_the_day_the_tier_would_drop_from_the_one_item_read(
+    apps: dict[str, ModuleType], table_name: str
+) -> None:
+    # 12 orders on September 10th and 10 on October 15th (UTC, the program's zone): Gold with
+    # 220 points. With no more orders, September 10th leaves the 90-day window on December 9th
+    # and 100 points remain.
+    for index in range(12):
+        order(
+            apps, "cleo", f"c-sep-{index}", minutes_ago=int((NOW - SEPT_10).total_seconds() // 60)
+        )
+    for index in range(10):
+        order(apps, "cleo", f"c-oct-{index}", minutes_ago=int((NOW - OCT_15).total_seconds() // 60))
+    meter = composition.meter()
+    meter.reset()
+    cleo = me(apps, "cleo")
+    assert meter.read_units <= 1 and meter.calls == 1, "tierDropsOn needs no read of its own"
+    assert cleo["tier"] == "gold" and cleo["windowPoints"] == 220
+    assert cleo["tierDropsOn"] == "2026-12-09"
+    order(apps, "dan", "d-1", minutes_ago=5)
+    assert me(apps, "dan")["tierDropsOn"] is None, "no tier, nothing to drop"
+
+
+SEPT_10 = NOW.replace(month=9, day=10)
+OCT_15 = NOW.replace(month=10, day=15)

@@ -21,6 +21,7 @@ from shared.dal.perks import PerkRepository
 from shared.domain.keys import IDEMPOTENCY_SK_PREFIX, MEMBER_SK, QUOTA_SK_PREFIX, member_pk
 from shared.domain.perks import FuelPurchaseReported
 from shared.domain.program import Program
+from shared.domain.tiers import TierDecision, TierReason
 from shared.domain.window import pack_days
 from shared.logic.perks import credit_fuel_purchase
 from shared.programs import load_program, parse_program
@@ -468,6 +469,35 @@ def test_fuel_purchases_credit_the_wallet_at_the_tier_rate_once(
     declined = app.lambda_handler(fuel("p-4", "ivy", "100"), FakeContext())
     assert declined["outcome"] == "declined" and declined["reason"] == "not_eligible"
     assert wallet(apps, "ivy") == "0.00"
+
+
+def test_a_purchase_made_while_gold_reported_after_the_upgrade_earns_golds_rate(
+    apps: dict[str, ModuleType], table_name: str, ddb_client: Any
+) -> None:
+    seed_member(ddb_client, table_name, "ann", tier="gold")
+    # The stream evaluation upgrades Ann to Platinum an hour before NOW; the write records the
+    # tier it replaced (tierFrom) in the same update.
+    upgrade = TierDecision("gold", "platinum", TierReason.POINTS_GAINED, 1000, None)
+    at = (NOW - timedelta(hours=1)).isoformat()
+    assert composition.tier_repository().apply_tier(PROGRAM, "ann", upgrade, 1, at)
+    member = composition.ledger_repository().get_member(PROGRAM, "ann")
+    assert member is not None and member["tierFrom"] == "gold"
+    app = apps["perk_redemption"]
+    # Made two hours ago (while Gold), reported now: 3%, not Platinum's 4%.
+    made_while_gold = app.lambda_handler(fuel("p-gold", "ann", "100.00"), FakeContext())
+    assert made_while_gold["rate"] == "0.03" and made_while_gold["cashback"] == "3.00"
+    record = PerkRepository(table_name, boto3.client("dynamodb")).get_purchase(
+        PROGRAM, "ann", "p-gold"
+    )
+    assert record is not None and record["tier"] == "gold"
+    after = fuel("p-plat", "ann", "100.00")
+    after["detail"]["occurredAt"] = (NOW - timedelta(minutes=30)).isoformat()
+    made_while_platinum = app.lambda_handler(after, FakeContext())
+    assert made_while_platinum["rate"] == "0.04" and made_while_platinum["cashback"] == "4.00"
+    # The refund takes back what the purchase earned, at Gold's rate.
+    refund = app.lambda_handler(fuel_refund("p-gold", "ann"), FakeContext())
+    assert refund["outcome"] == "refunded" and refund["cashback"] == "-3.00"
+    assert wallet(apps, "ann") == "4.00"
 
 
 def fuel_refund(purchase_id: str, member_id: str) -> dict[str, Any]:

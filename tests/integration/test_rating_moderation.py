@@ -32,6 +32,7 @@ from shared import composition
 from shared.dal.ratings import RatingRepository
 from shared.dal.tiers import TierRepository
 from shared.domain.errors import InvalidInput
+from shared.domain.keys import RATING_SK_PREFIX, member_pk
 from shared.domain.outbound import OutboundEvent, derive_all
 from shared.domain.program import Program
 from shared.domain.raters import RaterState, rating_mark
@@ -554,6 +555,18 @@ def test_admin_exclusion_and_restore_are_audited_and_move_the_average(
         ("restore", "admin-7", "appeal accepted"),
     ]
     assert pipeline.member("m-1")["ratingAverage"] == Decimal("4.333")
+    # Every slot's decision (the moderation's and the administrator's) names the rule version.
+    assert isinstance(pipeline.repo, RatingRepository)
+    slots = pipeline.repo.client.query(
+        TableName=pipeline.repo.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :slot)",
+        ExpressionAttributeValues={
+            ":pk": {"S": member_pk(pipeline.program.id, "m-1")},
+            ":slot": {"S": RATING_SK_PREFIX},
+        },
+    )["Items"]
+    assert len(slots) == 3
+    assert {slot["ruleVersion"]["S"] for slot in slots} == {pipeline.program.rule_version}
 
 
 def test_admin_errors_name_the_field(pipeline: Pipeline) -> None:

@@ -63,9 +63,11 @@ PATHS: dict[tuple[str, str], object] = {
     ("ratings.py", "sync_member"): ("via", "_member_rating"),
     ("ratings.py", "_member_rating"): BUMPS,
     ("gates.py", "write_standing"): BUMPS,
-    ("recalculation.py", "tier_statement"): "a tier decision: conditioned on v, never bumps",
+    ("recalculation.py", "tier_statement"): "a tier decision (and tierFrom, the tier it replaced): "
+    "conditioned on v, never bumps",
     ("recalculation.py", "scan_members"): READS,
-    ("tiers.py", "apply_tier"): "a tier decision: conditioned on v, never bumps",
+    ("tiers.py", "apply_tier"): "a tier decision (and tierFrom, the tier it replaced, in the "
+    "same update): conditioned on v, never bumps",
     ("tiers.py", "remove_buckets"): "unreachable buckets: points unchanged",
     ("tiers.py", "get_members"): READS,
 }

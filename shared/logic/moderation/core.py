@@ -137,6 +137,7 @@ def slot_write(slot: RatingSlot, read_version: int | None, program: Program) -> 
         exclusions=reasons,
         counted=slot.rating is not None and not reasons,
         entry=_entry(slot) if slot.rating is not None else None,
+        rule_version=program.rule_version,
     )
 
 

@@ -59,6 +59,8 @@ class SlotWrite(Struct, frozen=True):
     exclusions: tuple[Exclusion, ...]
     counted: bool
     entry: int | None
+    rule_version: str | None = None
+    """The program version whose rules decided it (stored as the slot's ``ruleVersion``)."""
 
 
 class MemberRating(Struct, frozen=True):
