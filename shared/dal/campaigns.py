@@ -15,7 +15,13 @@ from enum import StrEnum
 from typing import Any
 
 from shared.domain.campaigns import REVERSED, REWARDED, RewardPlan, RewardReversal
-from shared.domain.keys import MEMBER_SK, campaign_budget_key, campaign_count_sk, reward_sk
+from shared.domain.keys import (
+    MEMBER_SK,
+    campaign_budget_key,
+    campaign_count_sk,
+    due_shard,
+    reward_sk,
+)
 
 from .dynamodb import DynamoRepository, Update, av
 
@@ -63,8 +69,12 @@ class CampaignWrites(DynamoRepository):
         items.append(self._count_item(program_id, member_id, campaign.id, plan.period, plan.limit))
         member = Update()
         member.add(plan.lot, plan.points)
-        member.add("pend" if plan.pending else "bal", plan.points)
+        member.add("bal", plan.points)
         member.add("v", 1)
+        # Available points expire: the settlement must find the member (it sets the real due
+        # day on its next run when this one is not theirs yet).
+        member.set_if_absent("checkShard", due_shard(program_id, member_id))
+        member.set_if_absent("checkOn", plan.paid_on.isoformat())
         items.append(
             {
                 "Update": member.request(

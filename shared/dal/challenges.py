@@ -23,6 +23,7 @@ from shared.domain.keys import (
     campaign_budget_key,
     challenge_order_sk,
     challenge_week_sk,
+    due_shard,
     reward_sk,
 )
 
@@ -142,8 +143,12 @@ class ChallengeWrites(CampaignWrites):
         reward_item.update(self._key(program_id, member_id, reward_sk(campaign.id, plan.order_id)))
         member = Update()
         member.add(plan.lot, campaign.points)
-        member.add("pend" if plan.pending else "bal", campaign.points)
+        member.add("bal", campaign.points)
         member.add("v", 1)
+        # Available points expire: the settlement must find the member (it sets the real due
+        # day on its next run when this one is not theirs yet).
+        member.set_if_absent("checkShard", due_shard(program_id, member_id))
+        member.set_if_absent("checkOn", plan.paid_on.isoformat())
         week_key = self._key(program_id, member_id, challenge_week_sk(campaign.id, plan.week.key))
         items: list[dict[str, Any]] = [
             self._marker(program_id, member_id, plan, at, paid=True),

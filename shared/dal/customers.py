@@ -13,7 +13,6 @@ Mechanical, like the other repositories: it carries out what the use cases in
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,8 +22,11 @@ from shared.domain.birthday import GiftPlan, index_day
 from shared.domain.campaigns import REWARDED
 from shared.domain.customer import CustomerCredit, DuePlan, Refund, wallet_amount, year_attr
 from shared.domain.keys import (
+    DUE_SHARDS,
     MEMBER_SK,
     ORDER_SK_PREFIX,
+    due_shard,
+    hold_shard,
     order_sk,
     reward_sk,
 )
@@ -39,17 +41,6 @@ from .referrals import ReferralWrites
 CHECK_INDEX = "ByCheckDate"
 BIRTHDAY_INDEX = "ByBirthday"
 ZERO = Decimal(0)
-SHARDS = 16
-
-
-def due_shard(program_id: str, member_id: str) -> str:
-    """Members with something due (pending points, expiry, a notice) on ``checkOn``."""
-    return f"{program_id}#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
-
-
-def hold_shard(program_id: str, member_id: str) -> str:
-    """Holds to release at ``checkOn`` (an instant) unless captured first."""
-    return f"{program_id}#H#{zlib.crc32(member_id.encode()) % SHARDS:02d}"
 
 
 class CustomerRepository(ReferralWrites, GivingWrites):
@@ -535,14 +526,14 @@ class CustomerRepository(ReferralWrites, GivingWrites):
 
     def expired_holds(self, program_id: str, before: datetime) -> Iterator[tuple[str, str]]:
         """(member id, order id) of the holds due for release at ``before``, every shard."""
-        for shard in range(SHARDS):
+        for shard in range(DUE_SHARDS):
             for key in self._query_due(f"{program_id}#H#{shard:02d}", to_utc_iso(before)):
                 pk, sk = key["pk"], key["sk"]
                 yield pk.rsplit("#M#", 1)[1], sk[len(ORDER_SK_PREFIX) :]
 
     def due_members(self, program_id: str, today: date) -> Iterator[str]:
         """Member ids with something due by ``today``, every shard."""
-        for shard in range(SHARDS):
+        for shard in range(DUE_SHARDS):
             for key in self._query_due(f"{program_id}#{shard:02d}", today.isoformat()):
                 yield key["pk"].rsplit("#M#", 1)[1]
 

@@ -21,6 +21,7 @@ from shared.domain.keys import (
     REFERRAL_CODE_SK,
     REFERRAL_SK,
     campaign_count_sk,
+    due_shard,
     referral_code_pk,
     referral_refused_sk,
     reward_sk,
@@ -232,8 +233,6 @@ class ReferralWrites(ChallengeWrites):
         self, program_id: str, member_id: str, payout: ReferralPayout
     ) -> tuple[dict[str, Any], Update]:
         """A member item's part of a payout: its key and update (the points, available now)."""
-        from .customers import due_shard  # noqa: PLC0415 (customers builds on this class)
-
         member = Update()
         member.set_if_absent("memberId", member_id)
         member.set_if_absent("programId", program_id)

@@ -16,6 +16,7 @@ from typing import Any
 
 from msgspec import Struct
 
+from .customer import available_attr
 from .events import OrderCompleted
 from .periods import period_key
 from .program import Campaign, Program
@@ -35,8 +36,10 @@ class RewardPlan(Struct, frozen=True):
     """The member's count's period (``perMember.period``) of the order's local day."""
     budget_period: str | None
     lot: str
-    """The points lot of the order's credit (``pd{day}`` pending, ``av{month}`` available)."""
-    pending: bool
+    """``av{YYYYMM}`` of the day it is paid: a bonus is available at once (it expires with the
+    points that became available that month)."""
+    paid_on: date
+    """The day it is paid (the program's zone)."""
     occurred_at: str
     rule_version: str
 
@@ -62,8 +65,10 @@ def qualifying(program: Program, event: OrderCompleted) -> list[Campaign]:
 
 
 def plan_reward(
-    campaign: Campaign, event: OrderCompleted, lot: str, program: Program
+    campaign: Campaign, event: OrderCompleted, today: date, program: Program
 ) -> RewardPlan:
+    """The bonus of a credited order, paid ``today`` (the program's zone): available at once,
+    whether the order's own points are still pending or not."""
     day: date = local_day(event.completed_at, program.zone)
     budget = campaign.budget
     return RewardPlan(
@@ -72,8 +77,8 @@ def plan_reward(
         points=campaign.points,
         period=period_key(day, campaign.per_member.period),
         budget_period=period_key(day, budget.period) if budget else None,
-        lot=lot,
-        pending=lot.startswith("pd"),
+        lot=available_attr(today),
+        paid_on=today,
         occurred_at=to_utc_iso(event.completed_at),
         rule_version=program.rule_version,
     )
@@ -89,8 +94,9 @@ class RewardReversal(Struct, frozen=True):
     budget_period: str | None
     lot: str
     from_pending: bool
-    """The bonus is still in its pending lot (else it is taken from the balance, which may go
-    below zero, as a refund's clawback does)."""
+    """The bonus is still in a pending lot (bonuses paid before they became available at once
+    joined their order's pending lot); else it is taken from the balance, which may go below
+    zero, as a refund's clawback does."""
 
 
 def plan_reversal(reward: Mapping[str, Any], member: Mapping[str, Any]) -> RewardReversal | None:

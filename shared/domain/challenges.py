@@ -19,6 +19,7 @@ from typing import Any
 from msgspec import Struct
 
 from .birthday import member_zone
+from .customer import available_attr
 from .periods import period_key
 from .program import Campaign, CampaignPeriod, Program
 from .timeutil import local_day, to_utc_iso
@@ -56,7 +57,10 @@ class ChallengeOrder(Struct, frozen=True):
     order_id: str
     week: Week
     lot: str
-    """The order's points lot: the bonus joins it (pending with the order, as an eco bonus)."""
+    """``av{YYYYMM}`` of the day counted: the week's bonus, when this order completes the week,
+    is available at once (it expires with the points that became available that month)."""
+    paid_on: date
+    """The day counted (the program's zone)."""
     occurred_at: str
     rule_version: str
 
@@ -64,10 +68,6 @@ class ChallengeOrder(Struct, frozen=True):
     def target(self) -> int:
         assert self.campaign.when.orders_per_week is not None
         return self.campaign.when.orders_per_week
-
-    @property
-    def pending(self) -> bool:
-        return self.lot.startswith("pd")
 
     @property
     def budget_period(self) -> str | None:
@@ -79,15 +79,18 @@ def plan_count(
     campaign: Campaign,
     order_id: str,
     completed_at: datetime,
-    lot: str,
+    today: date,
     member: Mapping[str, Any],
     program: Program,
 ) -> ChallengeOrder:
+    """A credited order to count, ``today`` (the program's zone): the week's bonus it may
+    complete is paid available at once."""
     return ChallengeOrder(
         campaign=campaign,
         order_id=order_id,
         week=member_week(completed_at, member, program),
-        lot=lot,
+        lot=available_attr(today),
+        paid_on=today,
         occurred_at=to_utc_iso(completed_at),
         rule_version=program.rule_version,
     )
@@ -96,8 +99,9 @@ def plan_count(
 class ChallengeReversal(Struct, frozen=True):
     """An order counted toward a week, cancelled or wholly refunded: the week's count goes down;
     when the week then holds fewer orders than the target and its bonus was paid, the bonus is
-    taken back, whichever order of the week it was paid with (from its pending lot while there,
-    else from the balance). So a week's bonus is paid exactly while the week holds the target."""
+    taken back, whichever order of the week it was paid with (from the balance; from its pending
+    lot for a bonus paid while bonuses joined their order's pending lot). So a week's bonus is
+    paid exactly while the week holds the target."""
 
     campaign_id: str
     order_id: str

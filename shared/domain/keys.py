@@ -5,6 +5,7 @@ read them back from the images (which item a change is about)."""
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 
 MEMBER_SK = "MEMBER"
@@ -223,3 +224,17 @@ def cause_pk(program_id: str, cause_id: str) -> str:
 
 def cause_month_sk(month: str) -> str:
     return f"MONTH#{month}"
+
+
+DUE_SHARDS = 16
+"""Shards of the customers' due index (a member's shard is fixed by their id)."""
+
+
+def due_shard(program_id: str, member_id: str) -> str:
+    """Members with something due (pending points, expiry, a notice) on ``checkOn``."""
+    return f"{program_id}#{zlib.crc32(member_id.encode()) % DUE_SHARDS:02d}"
+
+
+def hold_shard(program_id: str, member_id: str) -> str:
+    """Holds to release at ``checkOn`` (an instant) unless captured first."""
+    return f"{program_id}#H#{zlib.crc32(member_id.encode()) % DUE_SHARDS:02d}"

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from shared.domain.campaigns import plan_reversal, plan_reward, qualifying
 from shared.domain.events import OrderCompleted
 from shared.domain.program import Program
-from shared.domain.timeutil import to_utc_iso
+from shared.domain.timeutil import local_day, to_utc_iso
 from shared.logic.ports import TransientConflict
 
 TRIES = 4
@@ -46,8 +46,9 @@ def reward_order(
     lot: str | None,
 ) -> dict[str, str]:
     """The bonuses the order earns, by campaign id: ``rewarded``, ``duplicate``, ``member_limit``
-    or ``budget_spent``. ``lot``: the order's points lot from its credit (None: a redelivered
-    credit; read from the order item, which also says whether the order earned at all)."""
+    or ``budget_spent``; each available at once, in this month's lot. ``lot``: the order's points
+    lot from its credit, which says the order was credited (None: a redelivered credit; the
+    order item is read to see whether the order earned at all)."""
     campaigns = qualifying(program, event)
     if not campaigns:
         return {}
@@ -58,10 +59,10 @@ def reward_order(
         )
         if order.get("status") != "credited" or not order.get("lot"):
             return {}  # voided, or not credited (nothing to add a bonus to)
-        lot = str(order["lot"])
+    today = local_day(now, program.zone)
     outcomes: dict[str, str] = {}
     for campaign in campaigns:
-        plan = plan_reward(campaign, event, lot, program)
+        plan = plan_reward(campaign, event, today, program)
         outcomes[campaign.id] = str(store.reward(program.id, member_id, plan, to_utc_iso(now)))
     return outcomes
 
@@ -70,7 +71,8 @@ def reverse_order_rewards(
     order_id: str, customer_id: str, now: datetime, program: Program, store: CampaignStore
 ) -> int:
     """Take back the bonuses of an order cancelled or wholly refunded (once each): from the
-    order's pending lot while it is pending, else from the balance. Returns the points taken."""
+    balance (which may go below zero, as a refund's clawback does), or from the pending lot a
+    bonus paid before bonuses became available at once joined. Returns the points taken."""
     ids = [campaign.id for campaign in program.campaigns if campaign.per_order]
     if not ids:
         return 0

@@ -23,7 +23,7 @@ from shared.domain.challenges import (
 from shared.domain.events import OrderCompleted
 from shared.domain.keys import challenge_order_sk, challenge_week_sk, reward_sk
 from shared.domain.program import Program
-from shared.domain.timeutil import to_utc_iso
+from shared.domain.timeutil import local_day, to_utc_iso
 from shared.logic.ports import TransientConflict
 
 TRIES = 6
@@ -62,8 +62,9 @@ def count_order(
 ) -> dict[str, str]:
     """The order's part in each weekly challenge, by campaign id: ``counted``, ``rewarded``
     (it completed the week), ``duplicate`` (counted before) or ``budget_spent`` (it completed
-    the week, the budget had no room: counted without the bonus). ``lot``: the order's points
-    lot from its credit (None: a redelivered credit; read from the order item)."""
+    the week, the budget had no room: counted without the bonus). A week's bonus is available at
+    once, in this month's lot. ``lot``: the order's points lot from its credit, which says the
+    order was credited (None: a redelivered credit; read from the order item)."""
     challenges = weekly_challenges(program)
     if not challenges:
         return {}
@@ -74,12 +75,12 @@ def count_order(
         )
         if order.get("status") != "credited" or not order.get("lot"):
             return {}  # voided, or not credited: it does not count
-        lot = str(order["lot"])
     zone = store.member_zone_item(program.id, member_id)
+    today = local_day(now, program.zone)
     at = to_utc_iso(now)
     outcomes: dict[str, str] = {}
     for campaign in challenges:
-        plan = plan_count(campaign, event.order_id, event.completed_at, lot, zone, program)
+        plan = plan_count(campaign, event.order_id, event.completed_at, today, zone, program)
         outcomes[campaign.id] = _count(program.id, member_id, plan, at, store)
     return outcomes
 

@@ -99,11 +99,15 @@ def test_an_eco_choice_earns_its_bonus_once_and_four_a_month(
     first = order("eve", "o-1")
     result = app.lambda_handler(first, FakeContext())
     assert bonus(result) == "rewarded"
-    assert member("eve")["pend"] == 40 + 20  # the order's 40 points and the bonus, pending
+    eve = member("eve")
+    # The order's 40 points are pending; the bonus is available at once, in this month's lot.
+    assert (eve["pend"], eve["bal"], eve["av202611"]) == (40, 20, 20)
     again = app.lambda_handler(first, FakeContext())  # a redelivery
-    assert bonus(again) == "duplicate" and member("eve")["pend"] == 60
+    assert bonus(again) == "duplicate"
+    assert (member("eve")["pend"], member("eve")["bal"]) == (40, 20)
     plain = app.lambda_handler(order("eve", eco=()), FakeContext())
-    assert bonus(plain) is None and member("eve")["pend"] == 100
+    assert bonus(plain) is None
+    assert (member("eve")["pend"], member("eve")["bal"]) == (80, 20)
     outcomes = [bonus(app.lambda_handler(order("eve"), FakeContext())) for _ in range(4)]
     assert outcomes == ["rewarded", "rewarded", "rewarded", "member_limit"]
     assert counted(table_name, "eve", "2026-11") == 4
@@ -115,11 +119,12 @@ def test_an_eco_choice_earns_its_bonus_once_and_four_a_month(
 
 def test_a_cancelled_order_gives_its_bonus_back_once(app: ModuleType, table_name: str) -> None:
     app.lambda_handler(order("cal", "o-c"), FakeContext())
-    before = member("cal")["pend"]
+    assert (member("cal")["pend"], member("cal")["bal"]) == (40, 20)
     later = NOW + timedelta(hours=2)
     for _ in range(2):
         result = app.lambda_handler(cancel("cal", "o-c", later), FakeContext())
-    assert member("cal")["pend"] == before - 40 - 20  # the order's points and its bonus
+    # The order's pending points and its bonus, out of the balance, once.
+    assert (member("cal")["pend"], member("cal")["bal"]) == (0, 0)
     assert counted(table_name, "cal", "2026-11") == 0  # the month's slot is free again
     assert result["programs"][1]["outcome"] == "duplicate"
     assert audit(table_name, "cal") == []

@@ -108,14 +108,14 @@ def test_the_third_order_of_the_week_pays_once(app: ModuleType, table_name: str)
     assert outcomes == ["counted", "counted"]
     third = order("ann", "o-3", at=MONDAY + timedelta(days=6, hours=14))  # Sunday 23:00
     assert challenge(app.lambda_handler(third, FakeContext())) == "rewarded"
-    assert member("ann")["pend"] == 3 * 40 + 300  # in the third order's pending lot
+    assert (member("ann")["pend"], member("ann")["bal"]) == (3 * 40, 300)  # the bonus at once
     assert week(table_name, "ann") == {"n": 3, "paid": 1}
     # A redelivery counts nothing and pays nothing.
     assert challenge(app.lambda_handler(third, FakeContext())) == "duplicate"
-    assert member("ann")["pend"] == 3 * 40 + 300
+    assert (member("ann")["pend"], member("ann")["bal"]) == (3 * 40, 300)
     # A fourth order that week counts, without a second bonus.
     assert challenge(app.lambda_handler(order("ann"), FakeContext())) == "counted"
-    assert member("ann")["pend"] == 4 * 40 + 300
+    assert (member("ann")["pend"], member("ann")["bal"]) == (4 * 40, 300)
     assert week(table_name, "ann") == {"n": 4, "paid": 1}
     # Monday 00:00 UTC begins the next week (the program's zone: no profile zone).
     next_week = order("ann", at=MONDAY + timedelta(days=7, hours=-9))
@@ -171,7 +171,7 @@ def test_orders_completing_a_week_at_once_pay_once(app: ModuleType, table_name: 
         assert outcomes.count("rewarded") == 1, outcomes
         assert set(outcomes) == {"rewarded", "counted"}
         assert week(table_name, customer) == {"n": before + at_once, "paid": 1}
-        assert member(customer)["pend"] == (before + at_once) * 40 + 300
+        assert (member(customer)["pend"], member(customer)["bal"]) == ((before + at_once) * 40, 300)
     assert audit(table_name, *(f"race-{trial}" for trial in range(20))) == []
 
 
@@ -180,13 +180,16 @@ def test_a_cancelled_order_is_uncounted_and_takes_the_bonus_back(
 ) -> None:
     for index in range(3):
         app.lambda_handler(order("bo", f"b-{index}"), FakeContext())
-    assert member("bo")["pend"] == 3 * 40 + 300
+    assert (member("bo")["pend"], member("bo")["bal"]) == (3 * 40, 300)
     later = MONDAY + timedelta(hours=5)
     for _ in range(2):  # the cancellation, and its redelivery
         app.lambda_handler(cancel("bo", "b-2", later), FakeContext())
     assert week(table_name, "bo") == {"n": 2, "paid": 0}
     assert reward_state(table_name, "bo", "b-2") == "reversed"
-    assert member("bo")["pend"] == 2 * 40  # the order's points and the bonus are gone
+    assert (member("bo")["pend"], member("bo")["bal"]) == (
+        2 * 40,
+        0,
+    )  # the order's points and the bonus are gone
     # The week is open again: the next order completes it.
     assert challenge(app.lambda_handler(order("bo", "b-3"), FakeContext())) == "rewarded"
     assert challenge(app.lambda_handler(order("bo", "b-4"), FakeContext())) == "counted"
@@ -194,11 +197,11 @@ def test_a_cancelled_order_is_uncounted_and_takes_the_bonus_back(
     # Cancelling an order of a week that still holds 3 keeps the bonus; below 3, it goes.
     app.lambda_handler(cancel("bo", "b-0", later), FakeContext())
     assert week(table_name, "bo") == {"n": 3, "paid": 1}
-    assert member("bo")["pend"] == 3 * 40 + 300
+    assert (member("bo")["pend"], member("bo")["bal"]) == (3 * 40, 300)
     app.lambda_handler(cancel("bo", "b-4", later), FakeContext())
     assert week(table_name, "bo") == {"n": 2, "paid": 0}
     assert reward_state(table_name, "bo", "b-3") == "reversed"
-    assert member("bo")["pend"] == 2 * 40
+    assert (member("bo")["pend"], member("bo")["bal"]) == (2 * 40, 0)
     # A partial refund keeps the order counted.
     refund = cancel("bo", "b-1", later)
     refund["detail-type"] = "OrderRefunded"
