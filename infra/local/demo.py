@@ -5,8 +5,9 @@ bus the functions use: orders (single, double and triple batches; a few cancelle
 some refunds partial), tip adjustments (some of them tip-baiting), ratings, partner fuel
 purchases (a few refunded), and the customers' side: every order also credits its customer in
 the customer program (a third of the orders with an eco choice, which the ``eco_no_cutlery``
-campaign rewards), a fifth of the customers hold a Plus membership (``MembershipChanged``
-from billing), and every customer has a profile (``ProfileUpdated``): one in ten was born today,
+campaign rewards; a tenth rounding up for a cause; three in a customer's week pay the weekly
+challenge), a fifth of the customers hold a Plus membership (``MembershipChanged`` from
+billing), and every customer has a profile (``ProfileUpdated``): one in ten was born today,
 and the birthday sweep pays them. Casual, regular, busy and pro shoppers are mixed so that every
 tier shows up. Each event's ``Time`` is when it happened (plus a short delivery delay), as a
 replay of the last 90 days.
@@ -87,6 +88,10 @@ def generate(
     harsh = set(rng.sample(customers, k=max(1, len(customers) // 25)))
     # Eco choices from a generator of their own: the rest of the history stays as it was.
     eco = random.Random(seed + 1)  # noqa: S311 - synthetic data, reproducible by seed
+    # Round-ups too (a tenth of the orders give their change to one of the program's causes).
+    giving = random.Random(seed + 3)  # noqa: S311 - synthetic data, reproducible by seed
+    rules = load_program(CUSTOMER_PROGRAM).giving
+    causes = [cause.id for cause in rules.causes] if rules else []
     events: list[tuple[datetime, dict[str, Any]]] = []
 
     def add(at: datetime, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
@@ -125,6 +130,7 @@ def generate(
                     "tip": _money(tip),
                     # A third of the customers refuse plastic cutlery: the campaign's bonus.
                     **({"ecoChoices": ["no_cutlery"]} if eco.random() < 0.33 else {}),
+                    **_round_up(giving, causes),
                 },
             )
             roll = rng.random()
@@ -330,6 +336,41 @@ def _tiers(stack: Mapping[str, Any], table: str, program_id: str, now: datetime)
     return counts
 
 
+def _round_up(rng: random.Random, causes: list[str]) -> dict[str, Any]:
+    """A tenth of the orders round up to the next dollar or two for a cause (OrderCompleted's
+    ``roundUp``)."""
+    if not causes or rng.random() >= 0.1:
+        return {}
+    cents = rng.randint(1, 199)
+    return {"roundUp": {**_money(cents / 100), "causeId": rng.choice(causes)}}
+
+
+def _campaigns(events_log: Path, offset: int) -> tuple[Counter[str], Counter[str]]:
+    """What the campaigns paid, from the published events: (rewards by campaign, points by
+    campaign), donations included (``giving``: the donations and the company's match in cents)."""
+    rewards: Counter[str] = Counter()
+    points: Counter[str] = Counter()
+    if not events_log.exists():
+        return rewards, points
+    with events_log.open("rb") as log:
+        log.seek(offset)
+        for line in log:
+            try:
+                event = json.loads(line)["event"]
+                kind, detail = event["detail-type"], event["detail"]
+                if kind in ("CampaignRewarded", "CampaignRewardReversed"):
+                    sign = 1 if kind == "CampaignRewarded" else -1
+                    rewards[str(detail["campaignId"])] += sign
+                    points[str(detail["campaignId"])] += sign * int(detail["points"])
+                elif kind == "DonationMade":
+                    rewards[f"{detail['campaignId']} ({detail['source']})"] += 1
+                    points["donated cents"] += round(100 * float(detail["amount"]["amount"]))
+                    points["matched cents"] += round(100 * float(detail["matched"]["amount"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return rewards, points
+
+
 def _customers(
     stack: Mapping[str, Any], table: str, now: datetime
 ) -> tuple[Counter[str], Counter[str]]:
@@ -458,6 +499,14 @@ def run_demo(
             f"  birthdays: {points['profiles']:,} profiles, {points['birthday gifts']:,} gifts of "
             "500 points paid today (the 5-minute schedule's sweep pays the rest of today's)\n"
         )
+    rewards, paid = _campaigns(events_log, offset)
+    _table("Campaigns paid (net of reversals, from the published events):", rewards)
+    spent = [f"{name} {count:,}" for name, count in sorted(paid.items()) if "cents" not in name]
+    print("  points: " + (", ".join(spent) or "none"))
+    print(
+        f"  giving: ${paid['donated cents'] / 100:,.2f} given, "
+        f"${paid['matched cents'] / 100:,.2f} matched by the company\n"
+    )
     events_before, events_after = before["events"], after["events"]
     _table("Events routed to functions:", _delta(events_after["routed"], events_before["routed"]))
     _table(

@@ -6,6 +6,7 @@ IAM-authorised HTTP route."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from samlite.testing import RunningStack, eventually, http, running_stack, signe
 
 from infra import cli
 from infra.ddb_local import DynamoDBLocal
+from infra.local.demo import run_demo
 from shared.domain.keys import member_pk, order_sk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,3 +331,19 @@ def test_published_events_become_parquet_rows_in_the_state_folder(stack: Running
     found = rows.fetchall()
     assert {event_id for event_id, _ in found} == published
     assert member in {member_id for _, member_id in found}
+
+
+def test_the_demo_pays_campaigns_on_the_local_stack(
+    stack: RunningStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make demo``, small: its events go through the stack, the campaigns pay out (eco
+    bonuses, weekly challenges, round-ups matched for causes) and it says so."""
+    assert run_demo(stack.aws, members=4, seed=11, days=21, timeout=240) == 0
+    printed = capsys.readouterr().out
+    paid = printed.split("Campaigns paid")[1].split("Events routed")[0]
+    counts = dict(re.findall(r"^  (\S+(?: \(\w+\))?)\s+(-?\d+)$", paid, re.M))
+    assert int(counts["eco_no_cutlery"]) > 0, paid
+    assert int(counts["three_orders_week"]) > 0, paid
+    assert int(counts["giving (roundUp)"]) > 0, paid
+    given, matched = re.findall(r"\$([\d,.]+) given, \$([\d,.]+) matched", paid)[0]
+    assert float(given) > 0 and given == matched, paid  # the match budget is far from spent
