@@ -12,12 +12,12 @@ recomputed and compared, never rewritten. A difference is logged as an error and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.composition import draw_repository
+from shared.ingress import scheduled_at
 from shared.logic.draw import run_draws
 from shared.observability import logger, metrics, tracer
 from shared.programs import load_program, program_ids
@@ -31,23 +31,11 @@ class DrawMismatch(RuntimeError):
     """A drawn month no longer gives the same draw from its stored entries."""
 
 
-def _now(event: Any) -> datetime:
-    raw = event.get("time") if isinstance(event, dict) else None
-    if isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment
-    return datetime.now(UTC)
-
-
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = _now(event)
+    now = scheduled_at(event)
     month = event.get("month") if isinstance(event, dict) else None
     results = []
     for program_id in settings().program_ids or program_ids():

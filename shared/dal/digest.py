@@ -36,14 +36,8 @@ class DigestRepository(DynamoRepository):
             "KeyConditionExpression": "ledgerDay = :day",
             "ExpressionAttributeValues": {":day": av(digest_day_key(program_id, day))},
         }
-        while True:
-            page = self._call("Query", self.client.query, **request)
-            for item in page.get("Items", []):
-                yield from_item(item)
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
-            request["ExclusiveStartKey"] = start
+        for item in self._query_all(request):
+            yield from_item(item)
 
     def get_digest(self, program_id: str, day: date) -> DayDigest | None:
         response = self._call(
@@ -73,14 +67,8 @@ class DigestRepository(DynamoRepository):
             },
             "ConsistentRead": True,
         }
-        while True:
-            page = self._call("Query", self.client.query, **request)
-            for item in page.get("Items", []):
-                yield DayDigest.of(from_item(item))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
-            request["ExclusiveStartKey"] = start
+        for item in self._query_all(request):
+            yield DayDigest.of(from_item(item))
 
     def latest_digest_before(self, program_id: str, day: date) -> DayDigest | None:
         """The program's last digest of a day before ``day`` (one Query of one item)."""

@@ -30,16 +30,10 @@ class DrawRepository(DynamoRepository):
             "KeyConditionExpression": "drawMonth = :month",
             "ExpressionAttributeValues": {":month": av(draw_month_key(program_id, month))},
         }
-        while True:
-            page = self._call("Query", self.client.query, **request)
-            for item in page.get("Items", []):
-                pk = str(item["pk"]["S"])
-                if pk.startswith(prefix):
-                    yield pk[len(prefix) :]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
-            request["ExclusiveStartKey"] = start
+        for item in self._query_all(request):
+            pk = str(item["pk"]["S"])
+            if pk.startswith(prefix):
+                yield pk[len(prefix) :]
 
     def get_draw(self, program_id: str, month: str) -> Draw | None:
         response = self._call(
@@ -65,14 +59,8 @@ class DrawRepository(DynamoRepository):
             },
             "ConsistentRead": True,
         }
-        while True:
-            page = self._call("Query", self.client.query, **request)
-            for item in page.get("Items", []):
-                yield Draw.of(from_item(item))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
-            request["ExclusiveStartKey"] = start
+        for item in self._query_all(request):
+            yield Draw.of(from_item(item))
 
     def open_draw(self, draw: Draw) -> Draw | None:
         """Write the month's opened draw once. None when written; else the draw already there

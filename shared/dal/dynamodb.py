@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -313,6 +313,17 @@ class DynamoRepository:
         items = [from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return Page(items, encode_token(str(last["sk"]["S"])) if last else None)
+
+    def _query_all(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item a Query answers (DynamoDB's attribute-value form), page after page."""
+        request = dict(request)
+        while True:
+            page = self._call("Query", self.client.query, **request)
+            yield from page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+            request["ExclusiveStartKey"] = start
 
     def member_zone_item(self, program_id: str, member_id: str) -> dict[str, Any]:
         """The member's profile zone alone (half a read unit: eventually consistent, projected):
