@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.domain.keys import MEMBER_SK
+from shared.domain.zones import ZONE_ATTR
 from shared.logic.ports import Page
 
 from .dynamodb import DynamoRepository, Update
@@ -36,6 +37,10 @@ class PrivacyRepository(DynamoRepository):
         for name in removed:
             update.remove(name)
         update.set("profileAt", profile_at)
+        if ZONE_ATTR in removed:
+            # The member's days move back to the program's zone, as a zone change moves them:
+            # a tier decision computed under the old zone must be refused (docs/tiers.md).
+            update.add("v", 1)
         erasures = update.name("erasures")
         update.sets.append(
             f"{erasures} = list_append(if_not_exists({erasures}, {update.value([])}), "

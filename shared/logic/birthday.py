@@ -70,15 +70,23 @@ class BirthdayStore(Protocol):
 
 
 def update_profile(
-    event: ProfileUpdated, now: datetime, programs: Sequence[Program], store: BirthdayStore
+    event: ProfileUpdated,
+    now: datetime,
+    programs: Sequence[Program],
+    store: BirthdayStore,
+    shopper_id: str | None = None,
 ) -> CustomerResult:
-    """Keep the member's profile in the program the event names (the latest wins)."""
+    """Keep the member's profile in the program the event names (the latest wins).
+    ``shopper_id``: the shopper program's id, which takes a profile too (its zone alone), named
+    in the refusal of an unknown program."""
     program = next((p for p in programs if p.id == event.program_id), None)
     if program is None:
-        known = ", ".join(p.id for p in programs) or "none"
+        known = [p.id for p in programs]
+        if shopper_id is not None:
+            known.insert(0, f"{shopper_id} (the shopper's zone only)")
         raise InvalidInput(
-            f"detail.programId: {event.program_id!r} is not a customer program here "
-            f"(known: {known})",
+            f"detail.programId: {event.program_id!r} is not a program here "
+            f"(known: {', '.join(known) or 'none'})",
             field="detail.programId",
         )
     profile = Profile(event.birthday, event.time_zone, event.locale, event.occurred_at)

@@ -173,7 +173,8 @@ def _apply_other_event(
             None, [update_shopper_zone(event, now, shopper, ledger)], shopper_program=shopper.id
         )
     if isinstance(event, ProfileUpdated):  # a customer program's: birthday, zone, language
-        return OrderEventResult(None, [update_profile(event, now, customer_programs, customers)])
+        updated = update_profile(event, now, customer_programs, customers, shopper.id)
+        return OrderEventResult(None, [updated])
     if isinstance(event, CustomerSignedUp):  # the referral, in each customer program with one
         return OrderEventResult(None, record_signups(event, now, customer_programs, customers))
     return None

@@ -112,6 +112,9 @@ def test_export_then_erasure_leaves_no_personal_field_and_keeps_the_totals(
     assert {name: member.get(name) for name in before if name != "v"} == {
         name: value for name, value in before.items() if name != "v"
     }
+    # The zone went: the member's days are the program's again, so the version moved on (a tier
+    # decision computed under the old zone is refused).
+    assert int(member["v"]) == int(before["v"]) + 1
     (erasure,) = member["erasures"]
     assert erasure["by"] == "admin-7" and erasure["reason"] == "GDPR request #81"
     assert set(erasure["fields"]) == set(done["removed"])

@@ -29,7 +29,9 @@ PATHS: dict[tuple[str, str], object] = {
     ("challenges.py", "complete_week"): BUMPS,
     ("challenges.py", "_take_bonus"): BUMPS,
     ("giving.py", "donate"): BUMPS,
-    ("privacy.py", "erase"): "the personal fields only: no points, no eligibility",
+    # The personal fields only, but the zone among them moves the member's days, as a zone
+    # change does: v goes up when the zone goes.
+    ("privacy.py", "erase"): BUMPS,
     ("dynamodb.py", "_partition_page"): READS,
     ("referrals.py", "record_referral"): "who referred the customer: no points, no eligibility",
     ("referrals.py", "_decide"): "a helper: its callers decide",
