@@ -155,8 +155,13 @@ def digest_repository() -> DigestRepository:
 def draw_repository() -> DrawRepository:
     """The monthly prize draw's items and entries."""
     from shared.dal.draw import DrawRepository  # noqa: PLC0415 (on first use)
+    from shared.dal.seed_vault import KmsSeedVault  # noqa: PLC0415
 
-    return DrawRepository(settings().table_name, dynamodb(), meter=meter())
+    config = settings()
+    vault = None
+    if config.draw_seed_key:  # on AWS: the seeds sealed with the function's KMS key
+        vault = KmsSeedVault(boto3.client("kms"), config.draw_seed_key)
+    return DrawRepository(config.table_name, dynamodb(), meter=meter(), vault=vault)
 
 
 @cache

@@ -22,6 +22,9 @@ class Settings(Struct, frozen=True):
     analytics_dir: str | None = None
     """``LOYALTY_ANALYTICS_DIR``, or ``analytics`` in the local stack's state folder: the local
     stand-in for that stream, a folder of Parquet files (wins over the stream name)."""
+    draw_seed_key: str | None = None
+    """``DRAW_SEED_KEY_ID``: the KMS key that seals prize-draw seeds until the draw (None, and
+    always on the local stack, which has no KMS: seeds are stored as they are)."""
 
 
 class MissingConfiguration(RuntimeError):
@@ -56,4 +59,7 @@ def settings() -> Settings:
         or None,
         analytics_stream_name=os.environ.get("ANALYTICS_STREAM_NAME") or None,
         analytics_dir=_analytics_dir(),
+        draw_seed_key=None
+        if os.environ.get("SAMLITE_STATE_DIR")
+        else os.environ.get("DRAW_SEED_KEY_ID") or None,
     )

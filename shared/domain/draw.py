@@ -131,7 +131,8 @@ class Draw(Struct, frozen=True):
     program_id: str
     month: str
     seed: str
-    """Hex; never published before ``state`` is ``drawn``."""
+    """Hex; never published before ``state`` is ``drawn`` (on AWS stored sealed until then:
+    empty when read by whoever cannot open it)."""
     seed_hash: str
     opened_at: str
     opened_late: bool
@@ -177,7 +178,7 @@ class Draw(Struct, frozen=True):
         return cls(
             program_id=str(image["programId"]),
             month=str(image["month"]),
-            seed=str(image["seed"]),
+            seed=str(image.get("seed") or ""),  # "" while sealed (shared.dal.seed_vault)
             seed_hash=str(image["seedHash"]),
             opened_at=str(image.get("openedAt", "")),
             opened_late=bool(image.get("openedLate", False)),

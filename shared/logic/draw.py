@@ -52,6 +52,10 @@ def new_seed() -> str:
     return secrets.token_hex(32)
 
 
+class SealedSeed(RuntimeError):
+    """A draw to compute whose seed this store cannot open (no vault, or not the key's user)."""
+
+
 class DrawResult(Struct, frozen=True):
     """What a run did for one program-month: ``opened``, ``drawn``, ``unchanged`` (drawn
     before, and recomputing it gives the same) or ``mismatch`` (it does not)."""
@@ -74,6 +78,10 @@ class DrawResult(Struct, frozen=True):
 
 def compute(draw: Draw, store: DrawStore) -> Draw:
     """The draw of the month's stored entries, from its seed: what ``record_drawn`` writes."""
+    if not draw.seed:
+        raise SealedSeed(
+            f"the seed of {draw.program_id} {draw.month} is sealed and cannot be opened here"
+        )
     entries = count_entries(store.month_entry_members(draw.program_id, draw.month))
     winners = choose_winners(draw.seed, draw.program_id, draw.month, entries, draw.winners_wanted)
     return structs.replace(

@@ -6,6 +6,7 @@ catches a tampered entry or seed."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ import pytest
 from infra import cli
 from infra import draw as draw_cli
 from shared import composition
+from shared.dal.draw import DrawRepository
 from shared.domain.draw import choose_winners, draw_month_key, entries_digest
+from shared.logic.draw import SealedSeed, compute
 from tests.helpers import FakeContext, load_function, order_completed, order_reversed
 from tests.integration.streams import RecordingPublisher, StreamReader
 
@@ -196,3 +199,68 @@ def test_a_rewritten_draw_item_is_caught(drawn: Path, table_name: str) -> None:
     assert code == 1 and "the seed was changed" in out
     code, out = _verify(table_name, "--published", str(drawn))
     assert code == 1 and "rewritten" in out
+
+
+class XorVault:
+    """A stand-in for KMS (tests/unit/test_seed_vault.py has the real calls on moto): the seed
+    XORed with a keystream of a secret, the program and the month."""
+
+    def __init__(self) -> None:
+        self.secret = b"test-vault-secret"
+
+    def _stream(self, program_id: str, month: str) -> bytes:
+        return hashlib.sha256(self.secret + f"|{program_id}|{month}".encode()).digest()
+
+    def seal(self, seed: str, program_id: str, month: str) -> bytes:
+        stream = self._stream(program_id, month)
+        return bytes(a ^ b for a, b in zip(bytes.fromhex(seed), stream, strict=True))
+
+    def unseal(self, sealed: bytes, program_id: str, month: str) -> str:
+        return self.seal(sealed.hex(), program_id, month).hex()
+
+
+def test_a_sealed_seed_is_unreadable_until_the_draw(
+    apps: dict[str, ModuleType],
+    table_name: str,
+    recorder: RecordingPublisher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a vault (KMS on AWS) the draw item holds the sealed seed and its hash until the
+    draw, then the seed in the clear (it is published): the winners are the seed's."""
+    client = boto3.client("dynamodb")
+    sealed_store = DrawRepository(table_name, client, vault=XorVault())
+    monkeypatch.setattr(apps["prize_draw"], "draw_repository", lambda: sealed_store)
+    stream = StreamReader(table_name)
+    _run(apps, "2026-10-20T01:00:00Z")
+    opened = _draw_item(table_name)
+    assert "seed" not in opened and "B" in opened["seedSealed"]
+    seed = XorVault().unseal(bytes(opened["seedSealed"]["B"]), PROGRAM, MONTH)
+    assert hashlib.sha256(bytes.fromhex(seed)).hexdigest() == opened["seedHash"]["S"]
+    assert seed not in json.dumps(opened, default=str)
+    # Without the vault (a reader of the table, the verify command) the seed cannot be had.
+    plain_store = DrawRepository(table_name, client)
+    unopened = plain_store.get_draw(PROGRAM, MONTH)
+    assert unopened is not None and unopened.seed == ""
+    with pytest.raises(SealedSeed):
+        compute(unopened, plain_store)
+    for number, customer in enumerate(("c-a", "c-b", "c-b"), start=1):
+        apps["order_ingestion"].lambda_handler(
+            order_completed(
+                order_id=f"o-{number}",
+                customer_id=customer,
+                completed_at=f"2026-11-{number:02d}T10:00:00+00:00",
+                time=f"2026-11-{number:02d}T12:00:00Z",
+            ),
+            FakeContext(),
+        )
+    assert _run(apps, "2026-12-04T01:00:00Z")["draws"][-1]["status"] == "drawn"
+    drawn = _draw_item(table_name)
+    assert drawn["seed"]["S"] == seed and "seedSealed" not in drawn
+    entries = [("c-a", 1), ("c-b", 2)]
+    assert [w["S"] for w in drawn["winners"]["L"]] == choose_winners(
+        seed, PROGRAM, MONTH, entries, 3
+    )
+    _publish(apps, stream)
+    (published,) = [d for d in recorder.of("PrizeDrawn") if d["month"] == MONTH]
+    assert published["seed"] == seed
+    assert _verify(table_name)[0] == 0  # re-checked without the vault, from the clear seed
