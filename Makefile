@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help uv install browser run demo test unit integration lint fmt tools build deploy bench clean
+.PHONY: help uv install browser run demo test unit integration race lint fmt tools build deploy bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,14 @@ unit: install ## run the unit tests only (no DynamoDB Local)
 
 integration: install browser ## run the integration tests only (DynamoDB Local)
 	@$(UV) run pytest tests/integration $(PYTEST_ARGS)
+
+race: install ## the concurrency tests at the issues' 200 trials (make test runs fewer; several minutes)
+	@$(UV) run python -m infra.ddb_local install >/dev/null
+	@PERK_RACE_TRIALS=200 CUSTOMER_HOLD_TRIALS=200 CAMPAIGN_RACE_TRIALS=200 $(UV) run pytest \
+		"tests/integration/test_perks_redemption.py::test_sixteen_concurrent_requests_for_the_last_care_day_never_overdraw" \
+		tests/integration/test_customer_points.py::test_concurrent_holds_never_hold_more_than_available \
+		tests/integration/test_campaigns.py::test_concurrent_orders_never_spend_past_the_budget \
+		$(PYTEST_ARGS)
 
 lint: install ## ruff, mypy, and the template checks (sam validate --lint, cfn-lint, checkov)
 	@$(UV) run ruff check .

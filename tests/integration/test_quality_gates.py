@@ -37,7 +37,12 @@ PROGRAM = "cart-star"
 
 @pytest.fixture
 def gated(apps: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch) -> Iterator[Program]:
+    """The gated shopper program, served alone: the gates are the shopper program's, and a
+    delivery would otherwise also credit the customer program (two more transactions and a read
+    each, a third of these tests' time; test_customer_points covers that path)."""
     program = gated_program()
+    monkeypatch.setenv("PROGRAM_IDS", PROGRAM)
+    composition.reset()
     monkeypatch.setattr(apps["order_ingestion"], "load_program", lambda _id: program)
     monkeypatch.setattr(apps["member_api"], "token_program", lambda _app, _id: program)
     yield program
