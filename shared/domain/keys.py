@@ -223,3 +223,19 @@ def cause_pk(program_id: str, cause_id: str) -> str:
 
 def cause_month_sk(month: str) -> str:
     return f"MONTH#{month}"
+
+
+# -- the annual dividend (docs/campaigns.md, "The annual dividend") --------------------------------
+
+DIVIDEND_HOLDER_PREFIX = "M#"
+DIVIDEND_JOB_SK = "JOB"
+
+
+def dividend_pk(program_id: str, year: int) -> str:
+    """A dividend year's partition, outside every member's: one registry item per member who
+    held the plan that year (``M#{memberId}``) and the job's checkpoint (``JOB``)."""
+    return f"P#{program_id}#DIVIDEND#{year}"
+
+
+def dividend_holder_sk(member_id: str) -> str:
+    return f"{DIVIDEND_HOLDER_PREFIX}{member_id}"
