@@ -74,6 +74,7 @@ bench: install ## measure units and speed on DynamoDB Local (about 40 minutes, t
 	@$(UV) run python -m bench.tiers
 	@$(UV) run python -m bench.ratings
 	@$(UV) run python -m bench.perks
+	@$(UV) run python -m bench.dividend
 	@$(UV) run python -m bench.digest --update-readme docs/audit.md
 	@$(UV) run python -m bench.stats --update-readme docs/stats.md
 	@$(UV) run python -m bench.coldstart --update-readme README.md

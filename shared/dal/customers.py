@@ -20,7 +20,14 @@ from typing import Any
 
 from shared.domain.birthday import GiftPlan, index_day
 from shared.domain.campaigns import REWARDED
-from shared.domain.customer import CustomerCredit, DuePlan, Refund, wallet_amount, year_attr
+from shared.domain.customer import (
+    CustomerCredit,
+    DuePlan,
+    Refund,
+    order_total_attr,
+    wallet_amount,
+    year_attr,
+)
 from shared.domain.keys import (
     DUE_SHARDS,
     MEMBER_SK,
@@ -34,6 +41,7 @@ from shared.domain.timeutil import to_utc_iso
 from shared.logic.ports import Found
 
 from .campaigns import RewardWrite
+from .dividend import DividendWrites
 from .dynamodb import Update, av, from_item
 from .giving import GivingWrites
 from .referrals import ReferralWrites
@@ -43,7 +51,7 @@ BIRTHDAY_INDEX = "ByBirthday"
 ZERO = Decimal(0)
 
 
-class CustomerRepository(ReferralWrites, GivingWrites):
+class CustomerRepository(ReferralWrites, GivingWrites, DividendWrites):
     """Satisfies ``shared.logic.customers.CustomerStore``."""
 
     def _update_member_if(
@@ -222,6 +230,9 @@ class CustomerRepository(ReferralWrites, GivingWrites):
         member.add("lifetimePoints", credit.points)
         member.add("ordersCompleted", 1)
         member.add(year_attr(standing.year), credit.points)
+        if credit.order_cents:
+            # The year's order total, for the annual dividend: in the same update, no extra write.
+            member.add(order_total_attr(standing.year), credit.order_cents)
         member.add("v", 1)
         condition = self._standing_condition(member, credit, completed_at)
         if credit.pending and credit.points:
@@ -640,6 +651,21 @@ class CustomerRepository(ReferralWrites, GivingWrites):
             f"{item.name('status')} = {item.value('credited')} AND {order_condition}",
         )
         order_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        member_request = self._refund_member(program_id, member_id, refund, member_version)
+        items = [{"Update": order_request}, {"Update": member_request}]
+        if refund.wallet_returned and isinstance(hold, Mapping):
+            back = refund.wallet_returned
+            items.append(
+                {"Update": self._wallet_request(member_id, hold, balance=back, spent=-back)}
+            )
+        reasons = self._transact(items)
+        return Found(True) if reasons is None else self._found(reasons)
+
+    def _refund_member(
+        self, program_id: str, member_id: str, refund: Refund, member_version: int
+    ) -> dict[str, Any]:
+        """The member item's part of a refund: points out of the pending lot or the balance,
+        spent points back, the year's points and order total down, from its version."""
         member = Update()
         if refund.from_pending:
             member.add(refund.from_pending_lot, -refund.from_pending)
@@ -652,6 +678,8 @@ class CustomerRepository(ReferralWrites, GivingWrites):
             member.add("bal", refund.returned)
             member.add(refund.returned_lot, refund.returned)
         member.add(year_attr(refund.year), -refund.clawed)
+        if refund.order_cents:
+            member.add(order_total_attr(refund.year), -refund.order_cents)
         member.add("lifetimePoints", -refund.clawed)
         member.add("v", 1)
         version = member.name("v")
@@ -661,14 +689,7 @@ class CustomerRepository(ReferralWrites, GivingWrites):
             f"{version} = {member.value(member_version)}",
         )
         member_request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        items = [{"Update": order_request}, {"Update": member_request}]
-        if refund.wallet_returned and isinstance(hold, Mapping):
-            back = refund.wallet_returned
-            items.append(
-                {"Update": self._wallet_request(member_id, hold, balance=back, spent=-back)}
-            )
-        reasons = self._transact(items)
-        return Found(True) if reasons is None else self._found(reasons)
+        return member_request
 
     # -- what falls due -------------------------------------------------------------------------
 

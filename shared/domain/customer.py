@@ -61,6 +61,20 @@ def year_attr(year: int) -> str:
     return f"{YEAR_PREFIX}{year}"
 
 
+def order_total_attr(year: int) -> str:
+    """The member item's order total of the calendar ``year`` (the program's zone), in whole
+    cents, net of refunds: what the annual dividend pays a share of (docs/campaigns.md)."""
+    return f"ot{year}"
+
+
+def order_cents(program: Program, total: Money) -> int:
+    """What an order's total adds to its year's total: whole cents, 0 in another currency (it
+    earned no points either)."""
+    if total.currency != program.currency:
+        return 0
+    return int((total.amount * 100).to_integral_value(rounding=ROUND_FLOOR))
+
+
 def _pending_day(name: str) -> date | None:
     digits = name[len(PENDING_PREFIX) :]
     if not name.startswith(PENDING_PREFIX) or len(digits) != 8 or not digits.isdigit():
@@ -239,6 +253,8 @@ class CustomerCredit(Struct, frozen=True):
     due_on: date | None = None
     """The first day the lot needs the settlement (its availability day, or, for points
     available at once, its expiry notice day); None: no points, no lot."""
+    order_cents: int = 0
+    """The order's total in cents, added to its year's ``ot{YYYY}`` (the annual dividend)."""
 
     @property
     def lot(self) -> str:
@@ -261,6 +277,7 @@ def plan_customer_credit(
         available_on=on,
         pending=pending,
         due_on=due if points else None,
+        order_cents=order_cents(program, total),
         rule_version=program.rule_version,
         bounds=(
             (year_attr(standing.year - 1), *band(program, standing.previous_band)),
@@ -320,6 +337,9 @@ class Refund(Struct, frozen=True):
     wallet_returned_total: Decimal = Decimal(0)
     drop_draw_entry: bool = False
     """A whole refund before the month's draw closes: the order leaves the prize draw."""
+    order_cents: int = 0
+    """What this refund takes off the year's order total ``ot{year}`` (the amount refunded, in
+    cents; the annual dividend)."""
 
 
 # -- checkout holds -------------------------------------------------------------------------------

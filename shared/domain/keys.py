@@ -238,3 +238,19 @@ def due_shard(program_id: str, member_id: str) -> str:
 def hold_shard(program_id: str, member_id: str) -> str:
     """Holds to release at ``checkOn`` (an instant) unless captured first."""
     return f"{program_id}#H#{zlib.crc32(member_id.encode()) % DUE_SHARDS:02d}"
+
+
+# -- the annual dividend (docs/campaigns.md, "The annual dividend") --------------------------------
+
+DIVIDEND_HOLDER_PREFIX = "M#"
+DIVIDEND_JOB_SK = "JOB"
+
+
+def dividend_pk(program_id: str, year: int) -> str:
+    """A dividend year's partition, outside every member's: one registry item per member who
+    held the plan that year (``M#{memberId}``) and the job's checkpoint (``JOB``)."""
+    return f"P#{program_id}#DIVIDEND#{year}"
+
+
+def dividend_holder_sk(member_id: str) -> str:
+    return f"{DIVIDEND_HOLDER_PREFIX}{member_id}"

@@ -7,7 +7,7 @@ code.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -497,6 +497,50 @@ class PrizeDraw(_Config):
     """Days after the month's end that its late orders still enter; the draw runs after."""
 
 
+class FieldError(ValueError):
+    """A check across fields of the program that names the field at fault (the loader reports
+    it as that field, where pydantic would name no field for a check of the whole model)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class Dividend(_Config):
+    """The annual dividend (docs/campaigns.md, "The annual dividend"): members who held ``plan``
+    at some time in a calendar year are paid, once, from ``startsOn`` of the next year, ``rate``
+    of that year's order totals as points at the program's point value, at most ``maxPoints``."""
+
+    campaign_id: Slug = "annual_dividend"
+    """Named on every dividend (its reward key ``REWARD#{campaignId}#{YYYY}``) and event."""
+    plan: Slug
+    """The paid membership plan (``MembershipChanged.plan``) whose holders are paid."""
+    rate: Annotated[Decimal, Field(gt=0, le=1)]
+    """The share of the year's order totals paid back (``"0.10"``: 10%)."""
+    starts_on: Annotated[str, Field(pattern=r"^\d{2}-\d{2}$")]
+    """``MM-DD`` of the next year (the program's zone) from which the dividend is paid."""
+    max_points: Annotated[int, Field(ge=1, le=10_000_000)]
+    """The most points one member is paid for one year."""
+    budget: Annotated[int, Field(ge=1)] | None = None
+    """The most points paid for one year in all (None: no budget)."""
+
+    @field_validator("starts_on")
+    @classmethod
+    def _a_day_of_every_year(cls, value: str) -> str:
+        month, day = int(value[:2]), int(value[3:])
+        if value == "02-29" or not 1 <= month <= 12:
+            raise ValueError(f"{value!r} is not a day of every year (MM-DD, not 02-29)")
+        try:
+            date(2001, month, day)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a day of the year (MM-DD)") from exc
+        return value
+
+    def starts(self, year: int) -> date:
+        """The first day (the program's zone) the dividend of ``year`` is paid."""
+        return date(year + 1, int(self.starts_on[:2]), int(self.starts_on[3:]))
+
+
 class Program(_Config):
     id: Slug
     version: PositiveInt
@@ -525,6 +569,8 @@ class Program(_Config):
     """Customer programs: causes and the company's match (docs/campaigns.md, "Giving")."""
     prize_draw: PrizeDraw | None = None
     """Customer programs: the monthly prize draw (docs/campaigns.md)."""
+    dividend: Dividend | None = None
+    """Customer programs: the annual dividend of a paid plan's members (docs/campaigns.md)."""
     limits: Limits = Field(default_factory=Limits)
 
     @field_validator("time_zone")
@@ -580,6 +626,24 @@ class Program(_Config):
             raise ValueError(
                 "a customer program's status is by calendar year: window "
                 "{mode: fixed, period: year}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dividend_names_a_plan(self) -> Program:
+        dividend = self.dividend
+        if dividend is None:
+            return self
+        if self.members is not MemberRole.CUSTOMER:
+            raise FieldError("dividend", "points that are money: a customer program's")
+        if self.membership(dividend.plan) is None:
+            known = ", ".join(plan.id for plan in self.memberships) or "none"
+            raise FieldError(
+                "dividend.plan", f"{dividend.plan!r} is not a membership plan (known: {known})"
+            )
+        if dividend.campaign_id in {campaign.id for campaign in self.campaigns}:
+            raise FieldError(
+                "dividend.campaignId", f"{dividend.campaign_id!r} is a campaign's id already"
             )
         return self
 

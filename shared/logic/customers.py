@@ -10,7 +10,7 @@ member item as it stood, and the credit is made again with the standing it shows
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -35,6 +35,7 @@ from shared.domain.customer import (
     wallet_amount,
     year_attr,
 )
+from shared.domain.dividend import refunded_cents
 from shared.domain.draw import DRAW_MONTH_ATTR, draw_month_key, entries_close, month_of
 from shared.domain.errors import (
     DomainError,
@@ -49,6 +50,7 @@ from shared.domain.events import MembershipChanged, OrderCancelled, OrderComplet
 from shared.domain.money import Money
 from shared.domain.program import Program
 from shared.domain.timeutil import local_day, parse_instant, to_utc_iso
+from shared.logic.dividend import register_plan
 from shared.logic.ports import Found, TransientConflict
 
 MAX_TRIES = 6
@@ -129,6 +131,10 @@ class CustomerStore(Protocol):
     def record_void(
         self, program_id: str, member_id: str, order: Mapping[str, Any], status: str
     ) -> bool: ...
+
+    def register_plan_years(
+        self, program_id: str, member_id: str, years: Sequence[int], at: str
+    ) -> None: ...
 
     def change_membership(
         self,
@@ -376,6 +382,9 @@ def change_membership(
             f"detail.plan: {event.plan!r} is not a plan of {program.id} (known: {known})",
             field="detail.plan",
         )
+    # The annual dividend's registry first: a member who held its plan in a year is paid for
+    # it, whatever the order the changes arrive in (docs/campaigns.md).
+    register_plan(event, program, store)
     changed = store.change_membership(
         program.id, event.customer_id, event.plan, event.valid_until, event.occurred_at
     )
@@ -670,6 +679,7 @@ def _plan_refund(
         wallet_returned_total=wallet_total,
         drop_draw_entry=DRAW_MONTH_ATTR in order
         and draw_entry(program, completed, now) is not None,
+        order_cents=refunded_cents(program, total.currency, before, after),
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from shared.domain.errors import ProgramConfigError
-from shared.domain.program import Program
+from shared.domain.program import FieldError, Program
 
 PROGRAMS_DIR = Path(__file__).parent
 
@@ -26,6 +26,10 @@ def parse_program(text: str, source: str = "<string>") -> Program:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        named = (first.get("ctx") or {}).get("error")
+        if not where and isinstance(named, FieldError):
+            # A check across fields that names its field (e.g. dividend.plan).
+            raise ProgramConfigError(f"{source}: {named}", field=named.field) from exc
         raise ProgramConfigError(f"{source}: {where}: {first['msg']}", field=where) from exc
 
 

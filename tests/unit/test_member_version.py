@@ -14,7 +14,7 @@ from pathlib import Path
 DAL = Path(__file__).resolve().parents[2] / "shared" / "dal"
 TOUCHES_MEMBER = re.compile(
     r"MEMBER_SK|_member_key\(|_update_member_if\(|_member_update\(|_credit_member\(|"
-    r"_member_rating\(|_spend\("
+    r"_member_rating\(|_spend\(|_refund_member\("
 )
 BUMP = re.compile(r'\.add\("v", 1\)')
 
@@ -44,7 +44,11 @@ PATHS: dict[tuple[str, str], object] = {
     ("customers.py", "place_hold"): ("via", "_spend"),
     ("customers.py", "capture_late"): ("via", "_spend"),
     ("customers.py", "release_hold"): BUMPS,
-    ("customers.py", "refund"): BUMPS,
+    ("customers.py", "refund"): ("via", "_refund_member"),
+    ("customers.py", "_refund_member"): BUMPS,
+    # The annual dividend: the members' year totals read in batches, the dividend paid.
+    ("dividend.py", "order_totals"): READS,
+    ("dividend.py", "pay_dividend"): BUMPS,
     ("customers.py", "apply_due"): BUMPS,
     ("customers.py", "gift"): BUMPS,
     ("customers.py", "set_profile"): "the profile: no points, no eligibility",
