@@ -11,7 +11,8 @@ and the load benchmark (``bench/load.py``) use this auditor after their runs.
 
 What it checks, per member partition (``P#{programId}#M#{memberId}``):
 
-- shopper programs: ``lifetimePoints`` (credits plus reversals of the order items),
+- shopper programs: ``lifetimePoints`` (credits plus reversals of the order items, plus
+  administrators' adjustments, whose records name the buckets they moved),
   ``ordersCompleted`` (orders still credited, an event for a whole batch counting its
   ``batchSize``), each day block or period bucket present on the
   member item (its orders' points on their days; blocks absent were pruned, which only happens
@@ -22,7 +23,7 @@ What it checks, per member partition (``P#{programId}#M#{memberId}``):
   back, by the order's year), ``ordersCompleted``, ``held`` (holds still held), ``pend`` (the
   pending lots), the lots against the balances (``sum(lots) - used = bal + held + pend``) and the
   balances against the orders (credited - clawed + returned - spent, plus bonuses, minus points
-  given to causes). Points that expired leave
+  given to causes, plus administrators' adjustments). Points that expired leave
   no trace on an order: the last check is skipped for a member whose settlement expired some
   (``lastDue.expired``), the others still hold.
 
@@ -60,6 +61,7 @@ from shared.domain.customer import (
 )
 from shared.domain.errors import ProgramConfigError
 from shared.domain.keys import (
+    ADJUSTMENT_SK_PREFIX,
     CAMPAIGN_SK_PREFIX,
     DONATION_SK_PREFIX,
     FUEL_SK_PREFIX,
@@ -126,6 +128,22 @@ def _orders(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [item for item in items if str(item["sk"]).startswith(ORDER_SK_PREFIX)]
 
 
+def _adjustments(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Administrators' points adjustments (docs/admin.md): each record is its effect."""
+    return [item for item in items if str(item["sk"]).startswith(ADJUSTMENT_SK_PREFIX)]
+
+
+def _adjusted_buckets(items: Iterable[Mapping[str, Any]], buckets: dict[str, int]) -> int:
+    """Add a shopper's adjustments to ``buckets`` (by member attribute); their points."""
+    points = 0
+    for adjustment in _adjustments(items):
+        points += int(adjustment.get("points") or 0)
+        for bucket, change in adjustment.get("buckets") or []:
+            name, amount = bucket_increment(str(bucket), int(change))
+            buckets[name] += amount
+    return points
+
+
 def _audit_shopper(report: _Report, items: list[Mapping[str, Any]]) -> None:
     member = report.member
     lifetime = Decimal(0)
@@ -146,6 +164,7 @@ def _audit_shopper(report: _Report, items: list[Mapping[str, Any]]) -> None:
             for change in (points, reversed_points):
                 name, amount = bucket_increment(bucket, change)
                 buckets[name] += amount
+    lifetime += _adjusted_buckets(items, buckets)
     report.check("lifetimePoints", lifetime)
     report.check("ordersCompleted", completed)
     for name, expected in sorted(buckets.items()):
@@ -242,11 +261,13 @@ def _audit_customer(report: _Report, program: Program, items: list[Mapping[str, 
         ),
         Decimal(0),
     )
+    # Administrators' adjustments add a lot or take available points (docs/admin.md).
+    adjusted = sum((_number(i.get("points")) for i in _adjustments(items)), Decimal(0))
     last_due = member.get("lastDue")
     if not (isinstance(last_due, Mapping) and last_due.get("expired")):
         report.check(
             "bal+held+pend",
-            credited_points - clawed_all + returned_all - spent + bonuses - donated,
+            credited_points - clawed_all + returned_all - spent + bonuses - donated + adjusted,
             balances,
         )
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
+    from shared.dal.admin_actions import AdminActionRepository
     from shared.dal.analytics import FirehoseSink, ParquetSink
     from shared.dal.customers import CustomerRepository
     from shared.dal.digest import DigestRepository
@@ -145,6 +146,14 @@ def privacy_repository() -> PrivacyRepository:
 
 
 @cache
+def admin_action_repository() -> AdminActionRepository:
+    """The administrators' points adjustments and tier overrides (docs/admin.md)."""
+    from shared.dal.admin_actions import AdminActionRepository  # noqa: PLC0415 (on first use)
+
+    return AdminActionRepository(settings().table_name, dynamodb(), meter=meter())
+
+
+@cache
 def digest_repository() -> DigestRepository:
     from shared.dal.digest import DigestRepository  # noqa: PLC0415 (on first use)
 
@@ -185,6 +194,7 @@ _CACHED = (
     digest_repository,
     draw_repository,
     privacy_repository,
+    admin_action_repository,
     stats_repository,
     recalculation_repository,
     publisher,

@@ -356,6 +356,9 @@ class HttpApi:
     def post(self, path: str, **options: Any) -> Callable[[Any], Any]:
         return self._route("POST", path, options)
 
+    def put(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self._route("PUT", path, options)
+
     def delete(self, path: str, **options: Any) -> Callable[[Any], Any]:
         return self._route("DELETE", path, options)
 

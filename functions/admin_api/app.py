@@ -15,6 +15,11 @@ Routes:
   ``?reason=``): restore it, audited the same way.
 - ``GET /v1/admin/stats?programId=``: a program's live statistics, summed from the counters
   the table's stream keeps (``shared.logic.stats``, docs/stats.md): one batch read.
+- ``POST /v1/admin/members/{memberId}/adjustments?programId=`` (header ``Idempotency-Key``, body
+  ``{"points", "reason", "kind"?}``): add or remove points, once per key, audited
+  (``shared.logic.admin_actions``, docs/admin.md).
+- ``PUT`` / ``DELETE /v1/admin/members/{memberId}/tier-override?programId=``: hold the member at
+  exactly a tier until a day (``{"tier", "until", "reason"}``), or lift it; audited, idempotent.
 
 API Gateway enforces the scope (``AuthorizationScopes``); the handler checks it again.
 Requests and responses are pydantic models, validated by ``shared.http_api`` and documented
@@ -30,20 +35,32 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from shared.api_models.admin import (
+    AdjustmentRequest,
+    AdjustmentView,
     MemberErasure,
     MemberExport,
     MemberRatings,
     RatingChange,
+    TierOverrideRequest,
+    TierOverrideView,
     TipBaitFlag,
 )
 from shared.api_models.errors import invalid_input_from
 from shared.api_models.stats import ProgramStatsView
-from shared.composition import privacy_repository, rating_repository, stats_repository
+from shared.composition import (
+    admin_action_repository,
+    customer_repository,
+    privacy_repository,
+    rating_repository,
+    stats_repository,
+)
 from shared.domain.errors import InvalidInput
 from shared.domain.ids import Identifier
+from shared.domain.perks import IdempotencyKey
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
 from shared.http_api import (
     Body,
+    Header,
     HttpApi,
     Path,
     Query,
@@ -56,6 +73,12 @@ from shared.http_api import (
     resolve,
     scoped_subject,
     service_program,
+)
+from shared.logic.admin_actions import (
+    adjust_points,
+    admin_trail,
+    lift_tier_override,
+    set_tier_override,
 )
 from shared.logic.moderation import (
     clear_tip_bait_flag,
@@ -99,10 +122,27 @@ ProgramIdQuery = Annotated[
         description="The program (one of the deployed programs' ids).",
     ),
 ]
+ProgramQuery = Annotated[
+    str | None,
+    Query(
+        alias="programId",
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        description="The program (default: the shopper program).",
+    ),
+]
+KeyHeader = Annotated[
+    IdempotencyKey,
+    Header(
+        alias="Idempotency-Key",
+        description="A key of the administrator's choosing (a UUID): a retry with the same key "
+        "and body answers the first result; another body is a 422 naming the header.",
+    ),
+]
 _ERROR_TEXTS = {
     401: "No subject in the token",
     403: f"The token lacks the {ADMIN_SCOPE} scope",
     404: "No such rating (or member)",
+    409: "Fewer points available than the adjustment removes (the answer says how many)",
 }
 
 
@@ -124,7 +164,8 @@ def _answer(
     | TipBaitFlag
     | MemberExport
     | MemberErasure
-    | ProgramStatsView,
+    | ProgramStatsView
+    | TierOverrideView,
 ) -> Response:
     return json_response(200, model.answer_json())
 
@@ -150,12 +191,18 @@ def _reason(body: AdminReason | None, query: str | None) -> str:
     ),
 )
 def get_member(
-    member_id: MemberIdPath, limit: PageSize = 50, next_token: PageToken = None
+    member_id: MemberIdPath,
+    limit: PageSize = 50,
+    next_token: PageToken = None,
+    program_id: ProgramQuery = None,
 ) -> Response:
     scoped_subject(app, ADMIN_SCOPE)
-    program = load_program(settings().program_id)
+    program = service_program(program_id, settings().program_id)
     page = member_ratings(program, rating_repository(), member_id, limit, next_token)
-    return _answer(MemberRatings.of(page, program))
+    trail = None
+    if next_token is None:  # the administrators' actions come with the first page
+        trail = admin_trail(program, member_id, request_time(app), admin_action_repository())
+    return _answer(MemberRatings.of(page, program, trail))
 
 
 @app.post(
@@ -260,14 +307,6 @@ def lift_tip_bait_flag(
     return _answer(TipBaitFlag.of(lift))
 
 
-ProgramQuery = Annotated[
-    str | None,
-    Query(
-        alias="programId",
-        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
-        description="The program (default: the shopper program).",
-    ),
-]
 ExportToken = Annotated[
     str | None,
     Query(alias="nextToken", max_length=2048, description="nextToken of the previous page."),
@@ -342,6 +381,148 @@ def erase(member_id: MemberIdPath, body: AdminReason, program_id: ProgramQuery =
             erased_at=done.erased_at,
         )
     )
+
+
+@app.post(
+    "/v1/admin/members/<memberId>/adjustments",
+    summary="Add or remove a member's points (audited; idempotent with Idempotency-Key)",
+    description=(
+        "Customer programs: a credit is available at once (it expires like the month's other "
+        "points), a removal takes available points, never more (409 naming how many are "
+        "available). Shopper programs: a credit counts on the member's today in the tier "
+        "window (it ages out like an order's points), a removal takes the window's newest days "
+        "first, never more than the window holds; the tier follows as after an order. Each "
+        "adjustment is a ledger entry `adjustment` (reason `admin:{reason}`, the administrator "
+        "as `actor`). The same Idempotency-Key and body answer the first result (200, "
+        "`replayed` true); the same key with another body is a 422 naming `Idempotency-Key`."
+    ),
+    security=ADMIN,
+    tags=["admin"],
+    status_code=201,
+    responses={
+        201: {
+            "description": "The adjustment, made now",
+            "content": {"application/json": {"model": AdjustmentView}},
+        },
+        **_responses(
+            "The first result of this Idempotency-Key",
+            AdjustmentView,
+            400,
+            401,
+            403,
+            404,
+            409,
+            415,
+            422,
+            503,
+        ),
+    },
+)
+def post_adjustment(
+    member_id: MemberIdPath,
+    body: AdjustmentRequest,
+    idempotency_key: KeyHeader,
+    program_id: ProgramQuery = None,
+) -> Response:
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    require_object_body(app)
+    program = service_program(program_id, settings().program_id)
+    done = adjust_points(
+        program,
+        member_id,
+        idempotency_key,
+        (body.points, body.reason, body.kind),
+        admin,
+        request_time(app),
+        admin_action_repository(),
+        customer_repository(),
+    )
+    if done.created:
+        metrics.add_metric(name="PointsAdjustedByAdmin", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "points adjusted by an administrator",
+        extra={
+            "member_id": member_id,
+            "program_id": program.id,
+            "made": done.created,
+            "admin": admin,
+        },
+    )
+    view = AdjustmentView.of(done.record, replayed=not done.created)
+    headers = {} if done.created else {"Idempotent-Replayed": "true"}
+    return json_response(201 if done.created else 200, view.answer_json(), headers)
+
+
+@app.put(
+    "/v1/admin/members/<memberId>/tier-override",
+    summary="Hold a member at exactly a tier until a day (audited; idempotent)",
+    description=(
+        "While it lasts (through `until`, the member's local day) the member's tier is "
+        "exactly this one, whatever the points, rating floor or quality gates say; the daily "
+        "evaluation looks again the day after, and the rules then decide at once (no grace). "
+        "`GET /v1/me` shows `tierReason` `admin_override` and `tierOverrideUntil`. The same "
+        "override again changes nothing (`changed` false, nothing audited); another one "
+        "replaces it. Tier programs only (422 naming `programId` for a customer program)."
+    ),
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("The override as it stands", TierOverrideView, *EDIT_ERRORS),
+)
+def put_tier_override(
+    member_id: MemberIdPath, body: TierOverrideRequest, program_id: ProgramQuery = None
+) -> Response:
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    require_object_body(app)
+    program = service_program(program_id, settings().program_id)
+    change = set_tier_override(
+        program,
+        member_id,
+        (body.tier, body.until),
+        body.reason,
+        admin,
+        request_time(app),
+        admin_action_repository(),
+    )
+    if change.changed:
+        metrics.add_metric(name="TierOverridesSet", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "tier override set by an administrator",
+        extra={"member_id": member_id, "changed": change.changed, "admin": admin},
+    )
+    return _answer(TierOverrideView.of(member_id, program.id, change))
+
+
+@app.delete(
+    "/v1/admin/members/<memberId>/tier-override",
+    summary="Lift a member's tier override before its day (audited; idempotent)",
+    description=(
+        "The rules decide the tier again at the stream's evaluation, seconds later (no grace "
+        'period). The reason is required, in the body (`{"reason": ...}`) or as the `reason` '
+        "query parameter. A member without an override: `changed` false, nothing audited."
+    ),
+    security=ADMIN,
+    tags=["admin"],
+    responses=_responses("The override as it stands (none)", TierOverrideView, *EDIT_ERRORS),
+)
+def delete_tier_override(
+    member_id: MemberIdPath,
+    body: Annotated[AdminReason | None, Body()] = None,
+    reason: ReasonQuery = None,
+    program_id: ProgramQuery = None,
+) -> Response:
+    admin = scoped_subject(app, ADMIN_SCOPE)
+    why = _reason(body, reason)
+    program = service_program(program_id, settings().program_id)
+    change = lift_tier_override(
+        program, member_id, why, admin, request_time(app), admin_action_repository()
+    )
+    if change.changed:
+        metrics.add_metric(name="TierOverridesLifted", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "tier override lifted by an administrator",
+        extra={"member_id": member_id, "changed": change.changed, "admin": admin},
+    )
+    return _answer(TierOverrideView.of(member_id, program.id, change))
 
 
 answer_errors(app)

@@ -8,13 +8,17 @@ Fields absent from an answer (an exclusion's details depend on its reason; ``wai
 
 from __future__ import annotations
 
-from typing import Any, Self
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from shared.domain.numbers import WHOLE
 from shared.domain.program import Program
 from shared.domain.ratings import Exclusion, RatingSlot, average_of, exclusions, is_counted
+from shared.logic.admin_actions import AdminTrail, OverrideChange
 from shared.logic.moderation.admin import AdminEdit, FlagLift, MemberPage
 from shared.logic.moderation.ports import Waiting
 
@@ -203,8 +207,139 @@ class ExpiredRating(_Out):
     at: str | None
 
 
+Why = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, defer_build=True
+    )
+
+
+class AdjustmentRequest(_In):
+    """``POST /v1/admin/members/{memberId}/adjustments``: points to add (positive) or remove
+    (negative), and why."""
+
+    points: Annotated[int, Field(ge=-1_000_000, le=1_000_000, strict=True), WHOLE] = Field(
+        description="Non-zero: positive adds, negative removes (at most 1,000,000 either way)."
+    )
+    reason: Why = Field(description="Why (kept in the audit trail and the ledger).")
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] | None = Field(
+        default=None, description="A label of the operator's choosing (goodwill, ...)."
+    )
+
+
+class TierOverrideRequest(_In):
+    """``PUT /v1/admin/members/{memberId}/tier-override``: the tier, its last day, and why."""
+
+    tier: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="One of the program's tiers."
+    )
+    until: date = Field(
+        description="The override's last day (the member's local day), after today and "
+        "within 366 days."
+    )
+    reason: Why = Field(description="Why (kept in the audit trail).")
+
+
+class AdminActionView(_Out):
+    """One administrator's action on the member (the audit trail)."""
+
+    action: str = Field(description="adjustment, tier_override or tier_override_lifted")
+    by: str = Field(description="The administrator (the token's subject)")
+    at: str
+    reason: str
+    adjustment_id: str | None = Field(default=None, description="adjustment: its Idempotency-Key")
+    points: int | None = Field(default=None, description="adjustment: points added (or removed)")
+    kind: str | None = None
+    day: str | None = Field(default=None, description="adjustment: the member's day it counted on")
+    tier: str | None = Field(default=None, description="tier_override: the tier set")
+    until: str | None = Field(default=None, description="tier_override: its last day")
+    previous: dict[str, str] | None = Field(
+        default=None, description="tier_override*: the override it replaced or lifted"
+    )
+    rule_version: str | None = None
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> Self:
+        fields: dict[str, Any] = {
+            "action": str(record.get("action", "")),
+            "by": str(record.get("by", "")),
+            "at": str(record.get("at", "")),
+            "reason": str(record.get("reason", "")),
+        }
+        for name, attribute in (
+            ("adjustment_id", "adjustmentId"),
+            ("kind", "kind"),
+            ("day", "day"),
+            ("tier", "tier"),
+            ("until", "until"),
+            ("rule_version", "ruleVersion"),
+        ):
+            if record.get(attribute) is not None:
+                fields[name] = str(record[attribute])
+        if record.get("points") is not None:
+            fields["points"] = int(record["points"])
+        if isinstance(record.get("previous"), Mapping):
+            fields["previous"] = {str(k): str(v) for k, v in record["previous"].items()}
+        return cls(**fields)
+
+
+class AdjustmentView(_Out):
+    """A points adjustment as first made (a replay answers the same, ``replayed`` true)."""
+
+    member_id: str
+    program_id: str
+    adjustment: AdminActionView
+    replayed: bool
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], replayed: bool) -> Self:
+        return cls(
+            member_id=str(record.get("memberId", "")),
+            program_id=str(record.get("programId", "")),
+            adjustment=AdminActionView.of(record),
+            replayed=replayed,
+        )
+
+
+class TierOverrideState(_Out):
+    tier: str
+    until: date = Field(description="Its last day (the member's local day), included")
+    active: bool = Field(description="False once its last day has passed")
+
+
+class TierOverrideView(_Out):
+    """A member's tier override after a request to set or lift it: whether it changed (false:
+    it already stood so, nothing audited) and the audit record written."""
+
+    member_id: str
+    program_id: str
+    override: TierOverrideState | None
+    changed: bool
+    audit: AdminActionView | None = None
+
+    @classmethod
+    def of(cls, member_id: str, program_id: str, change: OverrideChange) -> Self:
+        fields: dict[str, Any] = {}
+        if change.record is not None:
+            fields["audit"] = AdminActionView.of(change.record)
+        return cls(
+            member_id=member_id,
+            program_id=program_id,
+            override=TierOverrideState(
+                tier=change.override[0], until=change.override[1], active=change.active
+            )
+            if change.override
+            else None,
+            changed=change.changed,
+            **fields,
+        )
+
+
 class MemberRatings(_Out):
-    """A member's standing and a page of their ratings, newest first."""
+    """A member's standing and a page of their ratings, newest first; on the first page, the
+    administrators' actions on the member and their tier override."""
 
     member_id: str
     rating: Standing
@@ -216,9 +351,17 @@ class MemberRatings(_Out):
     next_token: str | None
     waiting: list[WaitingRating] | None = Field(default=None, description="First page only")
     expired: list[ExpiredRating] | None = Field(default=None, description="First page only")
+    admin_actions: list[AdminActionView] | None = Field(
+        default=None,
+        description="First page only: administrators' adjustments and tier overrides, newest "
+        "first (who, when, why)",
+    )
+    tier_override: TierOverrideState | None = Field(
+        default=None, description="First page only: the member's tier override, if any"
+    )
 
     @classmethod
-    def of(cls, page: MemberPage, program: Program) -> Self:
+    def of(cls, page: MemberPage, program: Program, trail: AdminTrail | None = None) -> Self:
         window = page.window
         views = [RatingView.of(slot, program) for slot in page.slots]
         fields: dict[str, Any] = {}
@@ -229,6 +372,15 @@ class MemberRatings(_Out):
                 ExpiredRating(rating_id=e.rating_id, order_id=e.order_id, reason=e.reason, at=e.at)
                 for e in page.expired
             ]
+        if trail is not None:
+            fields["admin_actions"] = [AdminActionView.of(record) for record in trail.records]
+            fields["tier_override"] = (
+                TierOverrideState(
+                    tier=trail.override[0], until=trail.override[1], active=trail.active
+                )
+                if trail.override
+                else None
+            )
         return cls(
             member_id=page.member_id,
             rating=Standing(

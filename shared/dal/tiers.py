@@ -54,8 +54,10 @@ class TierRepository(DynamoRepository):
             update.remove("tier")
         else:
             update.set("tier", decision.tier)
-        if decision.changed:
+        if decision.changed or decision.reason is not None:
+            # A kept tier gets a reason only when an override that set it is over.
             update.set("tierReason", decision.reason.value if decision.reason else None)
+        if decision.changed:
             update.set("tierChangedAt", stamp)
             if decision.rule_version:
                 update.set("tierRuleVersion", decision.rule_version)

@@ -254,3 +254,23 @@ def dividend_pk(program_id: str, year: int) -> str:
 
 def dividend_holder_sk(member_id: str) -> str:
     return f"{DIVIDEND_HOLDER_PREFIX}{member_id}"
+
+
+# -- administrators' actions (docs/admin.md) ------------------------------------------------------
+
+ADMIN_SK_PREFIX = "ADMIN#"
+"""Under the member: the audit trail of administrators' actions (one item each)."""
+ADJUSTMENT_SK_PREFIX = f"{ADMIN_SK_PREFIX}ADJ#"
+"""A points adjustment, keyed by its ``Idempotency-Key`` (put once, with the points' change)."""
+OVERRIDE_SK_PREFIX = f"{ADMIN_SK_PREFIX}TIER#"
+"""A tier override set or lifted, keyed by when."""
+
+
+def adjustment_sk(idempotency_key: str) -> str:
+    return f"{ADJUSTMENT_SK_PREFIX}{idempotency_key}"
+
+
+def override_sk(at: str, unique: str) -> str:
+    """``at`` in the storage form (``to_utc_iso``, to the microsecond); ``unique`` tells apart
+    two actions of the same instant."""
+    return f"{OVERRIDE_SK_PREFIX}{at}#{unique}"

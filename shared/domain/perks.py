@@ -46,7 +46,7 @@ from .money import Money
 from .numbers import WHOLE
 from .periods import period_key
 from .program import Limits, MemberRole, Perk, PerkKind, Program, QuotaPeriod, Slug
-from .tiers import earned_tier, is_eligible, rank
+from .tiers import active_override, earned_tier, is_eligible, rank
 from .timeutil import Instant, local_day, to_utc_iso
 from .zones import stored_zone
 
@@ -87,6 +87,9 @@ def effective_tier(attributes: Mapping[str, Any], today: date, program: Program)
     seconds the stream takes; downgrades wait for the daily evaluation, as the stored tier
     does), lowered to the highest tier whose quality gates the member meets (a failed gate
     takes effect at once, as the rating floor does)."""
+    override = active_override(attributes, today)
+    if override is not None:  # an administrator's override is exact (docs/admin.md)
+        return override[0]
     if not is_eligible(attributes):
         return None
     stored = stored_tier(attributes)
@@ -105,7 +108,7 @@ class Access(Struct, frozen=True):
 
 
 def perk_access(perk: Perk, attributes: Mapping[str, Any], today: date, program: Program) -> Access:
-    if not is_eligible(attributes):
+    if not is_eligible(attributes) and active_override(attributes, today) is None:
         return Access(perk, False, AccessReason.NOT_ELIGIBLE, None)
     tier = effective_tier(attributes, today, program)
     if tier not in perk.tiers:

@@ -10,7 +10,11 @@ Pure functions of the member item's attributes, a date and the program:
 - a member below the rating floor (``eligible`` false on the member item, maintained by rating
   moderation) holds no tier until reinstated; points keep accruing meanwhile;
 - a member who fails a tier's quality gates (``shared.domain.gates``) holds the highest tier
-  below it whose gates they meet, at once, as the rating floor does.
+  below it whose gates they meet, at once, as the rating floor does;
+- an administrator's tier override (``ovT`` until the day ``ovU``, docs/admin.md) sets the tier
+  exactly while it lasts, over every rule above; once it is lifted or its last day has passed,
+  the next evaluation applies the rules again at once (no grace period: the tier was given, not
+  earned).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class TierReason(StrEnum):
     QUALITY_GATE_MET = "quality_gate_met"
     PERIOD_CLOSED = "period_closed"
     POLICY_CHANGED = "policy_changed"
+    ADMIN_OVERRIDE = "admin_override"
 
 
 class Trigger(StrEnum):
@@ -47,6 +52,26 @@ class Trigger(StrEnum):
     """The daily evaluation of members whose check date has come."""
     RECALCULATION = "recalculation"
     """A full recalculation after the thresholds changed."""
+
+
+OVERRIDE_TIER = "ovT"
+"""Member item: the tier an administrator set (``PUT /v1/admin/members/{id}/tier-override``)."""
+OVERRIDE_UNTIL = "ovU"
+"""Member item: the override's last day (ISO date, the member's local day), included."""
+
+
+def override_of(attributes: Mapping[str, Any]) -> tuple[str, date] | None:
+    """The override the member item holds (tier, last day), active or not; None without one."""
+    tier, until = attributes.get(OVERRIDE_TIER), _parse_day(attributes.get(OVERRIDE_UNTIL))
+    if not tier or until is None:
+        return None
+    return str(tier), until
+
+
+def active_override(attributes: Mapping[str, Any], today: date) -> tuple[str, date] | None:
+    """The override in force on ``today`` (its last day included), or None."""
+    found = override_of(attributes)
+    return found if found is not None and today <= found[1] else None
 
 
 def tier_for(points: int, program: Program) -> Tier | None:
@@ -129,7 +154,17 @@ def tier_drops_on(
     if tier_id is None:
         return None
     points = _Points(attributes, program)
-    if rank(points.tier_on(today), program) >= rank(tier_id, program):
+    override = active_override(attributes, today)
+    if override is not None and override[0] == tier_id:
+        # The override holds the tier through its last day; the day after, the points decide
+        # at once (no grace): the tier goes then unless the points reach it.
+        after = override[1] + timedelta(days=1)
+        if rank(points.tier_on(after), program) < rank(tier_id, program):
+            return after
+        below = _drop_day(points, override[1], tier_id)
+        if below is None:
+            return None
+    elif rank(points.tier_on(today), program) >= rank(tier_id, program):
         below = _drop_day(points, today, tier_id)
         if below is None:
             return None
@@ -267,6 +302,18 @@ def _evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
     eligible = is_eligible(attributes)
     below_since = _parse_day(attributes.get("belowSince"))
 
+    override = active_override(attributes, today)
+    if override is not None:
+        # An administrator's override is exact and wins over every rule, the stream's
+        # "never downgrade" included; the daily evaluation looks again the day after it ends.
+        tier_id, until = override
+        reason = TierReason.ADMIN_OVERRIDE if tier_id != current else None
+        return TierDecision(current, tier_id, reason, points, until + timedelta(days=1))
+    if attributes.get("tierReason") == TierReason.ADMIN_OVERRIDE.value:
+        # The override that set the tier is over (lifted or past its last day): the rules
+        # decide again now, on any trigger, without a grace period.
+        return _after_override(current, earned_id, eligible, points, attributes, window, today)
+
     if not eligible:
         reason = TierReason.RATING_INELIGIBLE if current is not None else None
         return TierDecision(current, None, reason, points, None)
@@ -316,6 +363,33 @@ def _evaluate(  # noqa: PLR0911, PLR0912 (one return per rule reads best)
         reason = TierReason.POINTS_EXPIRED
     decision = _with_schedule(current, earned_id, reason, points, attributes, window, today)
     return decision
+
+
+def _after_override(
+    current: str | None,
+    earned_id: str | None,
+    eligible: bool,
+    points: int,
+    attributes: Mapping[str, Any],
+    window: _Points,
+    today: date,
+) -> TierDecision:
+    """The tier once an override is over: what the rules give today (rating floor, gates,
+    points), always with a reason, so that ``tierReason`` stops saying ``admin_override`` even
+    when the tier stays."""
+    program = window.program
+    if not eligible:
+        return TierDecision(current, None, TierReason.RATING_INELIGIBLE, points, None)
+    allowed = gate_cap(earned_id, attributes, program)
+    if rank(allowed, program) < rank(earned_id, program):
+        reason = TierReason.QUALITY_GATE_UNMET
+    elif rank(allowed, program) >= rank(current, program):
+        reason = TierReason.POINTS_GAINED
+    elif program.window.mode is WindowMode.FIXED:
+        reason = TierReason.PERIOD_CLOSED
+    else:
+        reason = TierReason.POINTS_EXPIRED
+    return _with_schedule(current, allowed, reason, points, attributes, window, today)
 
 
 def _period_end(today: date, program: Program) -> date:

@@ -5,7 +5,8 @@ programs, the member item's settlements) by the stream-fed ``event_publisher``
 
 Kinds: ``credit`` and ``reversal`` (both programs); for customer programs also ``spend`` (a
 checkout hold captured), ``clawback`` (a refund's share of the earned points), ``return`` (a
-refund's share of the spent points, back) and ``expiry``. Each carries the rule version that
+refund's share of the spent points, back) and ``expiry``; ``adjustment`` (both programs) is an
+administrator's, with its reason and who made it (``actor``). Each carries the rule version that
 produced it.
 
 Each entry is also stamped for the daily digest (``shared.domain.digest``): the UTC day its
@@ -34,6 +35,7 @@ from shared.domain.digest import (
     utc_day,
 )
 from shared.domain.keys import (
+    ADJUSTMENT_SK_PREFIX,
     DONATION_SK_PREFIX,
     MEMBER_SK,
     ORDER_SK_PREFIX,
@@ -53,6 +55,7 @@ EntryKind = Literal[
     "bonus",
     "bonus_reversal",
     "donation",
+    "adjustment",
 ]
 
 
@@ -67,12 +70,16 @@ class LedgerEntry(BaseModel):
     rule_version: str = Field(description="The program version that computed the points.")
     reason: str = Field(
         description="OrderCompleted, OrderCancelled, OrderRefunded, checkout, expiry, "
-        "campaign:{campaignId} (a bonus) or campaign:{campaignId}:cause:{causeId} (a donation)."
+        "campaign:{campaignId} (a bonus), campaign:{campaignId}:cause:{causeId} (a donation) "
+        "or admin:{why} (an administrator's adjustment)."
     )
     occurred_at: str = Field(description="When it happened (completion, refund, capture...).")
     batch_size: int | None = None
     available_on: str | None = Field(
         default=None, description="Customer programs: the day a credit's points are available."
+    )
+    actor: str | None = Field(
+        default=None, description="An adjustment: the administrator who made it (token sub)."
     )
 
 
@@ -179,6 +186,32 @@ def _donation_entries(image: Image) -> dict[str, LedgerEntry]:
     return {ledger_sk(at, donation, "donation"): entry}
 
 
+def _adjustment_entries(image: Image) -> dict[str, LedgerEntry]:
+    """An administrator's points adjustment (docs/admin.md): its record is written once."""
+    points = int(image.get("points") or 0)
+    if not points:
+        return {}
+    at = str(image.get("occurredAt", ""))
+    entry = LedgerEntry(
+        order_id="",
+        kind="adjustment",
+        points=points,
+        rule_version=str(image.get("ruleVersion", "")),
+        reason=f"admin:{image.get('reason', '')}",
+        occurred_at=at,
+        actor=str(image.get("by", "")),
+    )
+    return {ledger_sk(at, str(image.get("adjustmentId", "")), "adjustment"): entry}
+
+
+_ITEM_ENTRIES = (
+    (REWARD_SK_PREFIX, _bonus_entries),
+    (DONATION_SK_PREFIX, _donation_entries),
+    (ADJUSTMENT_SK_PREFIX, _adjustment_entries),
+)
+"""Items other than orders and the member item that hold ledger entries, by key prefix."""
+
+
 def _entries(image: Image | None) -> dict[str, LedgerEntry]:
     """The ledger entries an item holds: an order's credit and its reversal (a customer order's
     spend and refunds too), a campaign's bonus, a customer member item's last expiry."""
@@ -186,10 +219,10 @@ def _entries(image: Image | None) -> dict[str, LedgerEntry]:
         return {}
     if image.get("sk") == MEMBER_SK:
         return _expiry_entries(image)
-    if str(image.get("sk", "")).startswith(REWARD_SK_PREFIX):
-        return _bonus_entries(image)
-    if str(image.get("sk", "")).startswith(DONATION_SK_PREFIX):
-        return _donation_entries(image)
+    sk = str(image.get("sk", ""))
+    for prefix, entries in _ITEM_ENTRIES:
+        if sk.startswith(prefix):
+            return entries(image)
     if not str(image.get("sk", "")).startswith(ORDER_SK_PREFIX):
         return {}
     order_id = str(image.get("orderId", str(image["sk"])[len(ORDER_SK_PREFIX) :]))

@@ -40,6 +40,7 @@ from shared.domain.perks import (
 from shared.domain.program import PerkKind, Program, WindowMode
 from shared.domain.tiers import (
     TierReason,
+    active_override,
     earned_tier,
     is_eligible,
     points_to_next_tier,
@@ -195,9 +196,15 @@ class MemberView(_Out):
     eligibility_reason: str
     tier_reason: str | None = Field(
         default=None,
-        description="Why the tier is what it is: `quality_gate_unmet` while a gate holds it "
-        "below what the points reach, `rating_ineligible` below the rating floor, else the "
-        "reason of the last change (null: none yet).",
+        description="Why the tier is what it is: `admin_override` while an administrator's "
+        "override sets it, `quality_gate_unmet` while a gate holds it below what the points "
+        "reach, `rating_ineligible` below the rating floor, else the reason of the last change "
+        "(null: none yet).",
+    )
+    tier_override_until: date | None = Field(
+        default=None,
+        description="While an administrator's tier override holds the tier (`tierReason` "
+        "`admin_override`): its last day (the member's local day); null otherwise.",
     )
     gates: list[GateView] = Field(
         default_factory=list, description="Every quality gate of the program's tiers."
@@ -289,6 +296,7 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
     # The stored tier can lag an upgrade by the seconds the stream takes; never show less
     # than what the points earn today.
     tier = effective_tier(attributes, today, program)
+    override = active_override(attributes, today)
     return MemberView(
         program_id=program.id,
         tier=tier,
@@ -306,6 +314,7 @@ def member_view(item: Mapping[str, Any] | None, now: datetime, program: Program)
         eligible=eligible,
         eligibility_reason=str(attributes.get("eligibilityReason", "not_judged")),
         tier_reason=tier_reason(attributes, today, program),
+        tier_override_until=override[1] if override else None,
         gates=gate_views(attributes, program),
         wallet=Wallet(balance=balance, held=held, currency=program.currency),
         badge=badge_of(attributes, today, program),
@@ -338,6 +347,8 @@ def gate_views(attributes: Mapping[str, Any], program: Program) -> list[GateView
 
 def tier_reason(attributes: Mapping[str, Any], today: date, program: Program) -> str | None:
     """Why the member holds the tier shown (``tierReason``)."""
+    if active_override(attributes, today) is not None:
+        return TierReason.ADMIN_OVERRIDE.value
     if not is_eligible(attributes):
         return TierReason.RATING_INELIGIBLE.value
     stored = attributes.get("tier")

@@ -64,6 +64,8 @@ class TierRun(Struct):
 def _needs_write(item: Mapping[str, Any], decision: TierDecision, trigger: Trigger) -> bool:
     if decision.changed or decision.at_risk_on is not None:
         return True
+    if decision.reason is not None and decision.reason.value != item.get("tierReason"):
+        return True  # the tier stays, its reason does not (an override is over)
     stored = item.get("checkOn")
     new = decision.check_on.isoformat() if decision.check_on else None
     below = decision.below_since.isoformat() if decision.below_since else None

@@ -58,7 +58,10 @@ def test_exclude_restore_and_the_member_view(admin: ModuleType) -> None:
         "nextToken",
         "waiting",
         "expired",
+        "adminActions",
+        "tierOverride",
     }
+    assert view["adminActions"] == [] and view["tierOverride"] is None
     assert [r["ratingId"] for r in view["excluded"]] == ["r-1"] and view["counted"] == []
     assert view["nextToken"] is None and view["waiting"] == [] and view["expired"] == []
     status, body = call(admin, "DELETE", EXCLUSION, query={"reason": "appeal accepted"})

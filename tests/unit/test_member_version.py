@@ -14,7 +14,7 @@ from pathlib import Path
 DAL = Path(__file__).resolve().parents[2] / "shared" / "dal"
 TOUCHES_MEMBER = re.compile(
     r"MEMBER_SK|_member_key\(|_update_member_if\(|_member_update\(|_credit_member\(|"
-    r"_member_rating\(|_spend\(|_refund_member\("
+    r"_member_rating\(|_spend\(|_refund_member\(|_member_write\("
 )
 BUMP = re.compile(r'\.add\("v", 1\)')
 
@@ -32,6 +32,11 @@ PATHS: dict[tuple[str, str], object] = {
     # The personal fields only, but the zone among them moves the member's days, as a zone
     # change does: v goes up when the zone goes.
     ("privacy.py", "erase"): BUMPS,
+    ("admin_actions.py", "_member_write"): "a helper: its callers decide",
+    ("admin_actions.py", "adjust_shopper"): BUMPS,
+    ("admin_actions.py", "adjust_customer"): BUMPS,
+    # An override changes what the tier rules decide: a decision computed before it is stale.
+    ("admin_actions.py", "set_override"): BUMPS,
     ("dynamodb.py", "_partition_page"): READS,
     ("referrals.py", "record_referral"): "who referred the customer: no points, no eligibility",
     ("referrals.py", "_decide"): "a helper: its callers decide",
