@@ -22,6 +22,14 @@ class Settings(Struct, frozen=True):
     analytics_dir: str | None = None
     """``LOYALTY_ANALYTICS_DIR``, or ``analytics`` in the local stack's state folder: the local
     stand-in for that stream, a folder of Parquet files (wins over the stream name)."""
+    notifications_file: str | None = None
+    """``LOYALTY_NOTIFICATIONS_FILE``, or ``notifications.jsonl`` in the local stack's state
+    folder: where the notifier writes its messages instead of SNS and SES (wins over them)."""
+    notifications_topic_arn: str | None = None
+    """``NOTIFICATIONS_TOPIC_ARN``: the SNS topic of push messages."""
+    notification_email_domain: str | None = None
+    """``NOTIFICATION_EMAIL_DOMAIN``: the SES domain e-mails are sent from and relayed by
+    (empty: no e-mail on AWS)."""
 
 
 class MissingConfiguration(RuntimeError):
@@ -37,6 +45,16 @@ def _analytics_dir() -> str | None:
         return explicit
     state = os.environ.get("SAMLITE_STATE_DIR")
     return os.path.join(state, "analytics") if state else None
+
+
+def _notifications_file() -> str | None:
+    """``LOYALTY_NOTIFICATIONS_FILE``, else ``<state>/notifications.jsonl`` on the local stack
+    (never SNS or SES there: samlite emulates neither)."""
+    explicit = os.environ.get("LOYALTY_NOTIFICATIONS_FILE")
+    if explicit:
+        return explicit
+    state = os.environ.get("SAMLITE_STATE_DIR")
+    return os.path.join(state, "notifications.jsonl") if state else None
 
 
 @cache
@@ -56,4 +74,7 @@ def settings() -> Settings:
         or None,
         analytics_stream_name=os.environ.get("ANALYTICS_STREAM_NAME") or None,
         analytics_dir=_analytics_dir(),
+        notifications_file=_notifications_file(),
+        notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN") or None,
+        notification_email_domain=os.environ.get("NOTIFICATION_EMAIL_DOMAIN") or None,
     )

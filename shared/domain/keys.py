@@ -223,3 +223,22 @@ def cause_pk(program_id: str, cause_id: str) -> str:
 
 def cause_month_sk(month: str) -> str:
     return f"MONTH#{month}"
+
+
+# -- notifications (docs/notifications.md) --------------------------------------------------------
+
+PREFERENCES_SK = "PREFS"
+"""Under the member: their notification preferences (channels, quiet hours, language)."""
+NOTE_SK_PREFIX = "NOTE#"
+"""Under the member: the notifier's record of one outbound event (sent or why not), put once
+(its ``eventId`` is the key), with a TTL."""
+NOTE_WEEK_SK_PREFIX = "NOTEWEEK#"
+"""Under the member: the marketing messages sent in one ISO week of the member's clock."""
+
+
+def note_sk(event_id: str) -> str:
+    return f"{NOTE_SK_PREFIX}{event_id}"
+
+
+def note_week_sk(week: str) -> str:
+    return f"{NOTE_WEEK_SK_PREFIX}{week}"

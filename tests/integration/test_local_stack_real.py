@@ -94,7 +94,7 @@ def test_real_template_functions_take_what_globals_gives_them() -> None:
     # Only the two parameters without a default: every loop expanded, nothing left out.
     assert len(model.warnings) == 2
     assert all(warning.startswith("parameter Jwt") for warning in model.warnings)
-    assert len(model.functions) == 11
+    assert len(model.functions) == 12
     own_limits = {
         "TierRecalculationFunction": (300.0, 512),
         "PointsSettlementFunction": (240.0, 512),
@@ -145,6 +145,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         "RatingEventsDeadLetterQueue",
         "RatingEventsFailureQueue",
         "RatingEventsRuleDeadLetterQueue",
+        "NotificationEventsDeadLetterQueue",
     ]
     # Every function has an Errors alarm; the two stream consumers an IteratorAge alarm too.
     functions = [
@@ -152,7 +153,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         for lid, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     ]
-    assert len(functions) == 11
+    assert len(functions) == 12
     stream_consumers = [
         resource["Properties"]["FunctionName"]["Ref"].removesuffix("Function")
         for resource in template["Resources"].values()
