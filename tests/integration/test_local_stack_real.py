@@ -330,3 +330,39 @@ def test_published_events_become_parquet_rows_in_the_state_folder(stack: Running
     found = rows.fetchall()
     assert {event_id for event_id, _ in found} == published
     assert member in {member_id for _, member_id in found}
+
+
+def test_a_tier_upgrade_becomes_a_message_in_the_members_language(stack: RunningStack) -> None:
+    """The whole path on the local stack: the member's preferences through the HTTP API, orders
+    that lift them to Gold, the outbox's MemberTierChanged on the bus, the rule's queue, the
+    notifier, and the message in German in <state>/notifications.jsonl (never SNS or SES)."""
+    member = f"shopper-{uuid.uuid4().hex[:8]}"
+    url = f"{stack.http}/v1/me/preferences"
+    headers = {
+        "authorization": "Bearer " + stack.token("--sub", member),
+        "content-type": "application/json",
+    }
+    body = json.dumps({"locale": "de", "channels": {"push": True, "email": False}}).encode()
+    status, _, answer = http("PUT", url, body=body, headers=headers)
+    assert status == 200 and answer["locale"] == "de", answer
+    ingest = f"{stack.http}/v1/events"
+    for number in range(7):  # 7 x 3 = 21 orders, 210 points: Gold
+        detail = order_completed(f"order-note-{number}", member, batch_size=3)
+        event = json.dumps({"detail-type": "OrderCompleted", "detail": detail}).encode()
+        status, _, answer = http(
+            "POST", ingest, body=event, headers=signed_headers("POST", ingest, event)
+        )
+        assert status == 200, answer
+    log = stack.state_dir / "notifications.jsonl"
+
+    def message() -> dict[str, Any] | None:
+        if not log.exists():
+            return None
+        mine = [json.loads(line) for line in log.read_text().splitlines() if member in line]
+        return mine[0] if mine else None
+
+    written = eventually(message, timeout=60)
+    assert (written["channel"], written["locale"]) == ("push", "de")
+    assert written["text"] == "Du bist jetzt Gold (vorher: keine)."
+    stack.wait_idle()
+    assert len([line for line in log.read_text().splitlines() if member in line]) == 1
