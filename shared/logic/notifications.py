@@ -159,8 +159,9 @@ class Result(Struct, frozen=True):
 
 
 def display_names(program: Program) -> dict[str, str]:
-    """The program's ids as members read them (tiers, perks, causes)."""
+    """The program's ids as members read them (tiers, perks, campaigns, causes)."""
     names = {tier.id: tier.name for tier in program.tiers}
+    names.update({c.id: c.name for c in program.campaigns if c.name})
     names.update({perk.id: perk.name for perk in program.perks if perk.name})
     if program.giving is not None:
         names.update({cause.id: cause.name for cause in program.giving.causes})

@@ -31,7 +31,7 @@ from tests.integration.test_perks_helpers import call, http, seed_member
 PROGRAM = load_program("cart-star")
 # Friday 2026-12-04 12:00 UTC: 13:00 in Berlin; the ISO week 2026-W49.
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-TRIALS = int(os.environ.get("NOTIFY_RACE_TRIALS", "2"))
+TRIALS = int(os.environ.get("NOTIFY_RACE_TRIALS", "5"))
 
 
 @pytest.fixture
@@ -320,14 +320,19 @@ def test_write_units_per_message(notifier: ModuleType, ddb_client: Any, table_na
         costs[name] = (repository.meter.read_units, repository.meter.write_units)
 
     measure("transactional", "PerkRedeemed", "p-1", perkId="x")
+    measure("duplicate transactional", "PerkRedeemed", "p-1", perkId="x")
     measure("marketing", "CampaignRewarded", "c-1", campaignId="eco", points=5)
     measure("duplicate", "CampaignRewarded", "c-1", campaignId="eco", points=5)
     for number in (2, 3):
         measure("marketing", "CampaignRewarded", f"c-{number}", campaignId="eco", points=5)
     measure("capped", "CampaignRewarded", "c-4", campaignId="eco", points=5)
+    repository.save_preferences(PROGRAM.id, "s-9", Preferences(marketing_opt_out=True))
+    measure("skipped", "CampaignRewarded", "c-5", campaignId="eco", points=5)
     print("notification units (read, write):", costs)
     # One strongly consistent read of both items (2 units), then the writes.
     assert costs["transactional"] == (2, 2)  # the record put, then marked sent
     assert costs["marketing"] == (2, 3)  # the transaction (2 on Local), then marked sent
     assert costs["duplicate"] == (2, 0)  # the refused transaction (0 on Local)
     assert costs["capped"] == (2, 1)  # the refused transaction (0 on Local), the record
+    assert costs["duplicate transactional"] == (2, 0)  # the refused put (0 on Local)
+    assert costs["skipped"] == (2, 1)  # the record
