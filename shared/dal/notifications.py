@@ -15,6 +15,7 @@ from typing import Any
 from shared.domain.keys import MEMBER_SK, PREFERENCES_SK, member_pk, note_sk, note_week_sk
 from shared.domain.notifications import Preferences
 from shared.logic.notifications import NOTE_DAYS, Claim, Note
+from shared.logic.ports import TransientConflict
 
 from .dynamodb import DynamoRepository, Update, av, from_item
 
@@ -57,6 +58,14 @@ def _note(item: Mapping[str, Any]) -> Note:
         week=plain.get("week"),
         locale=plain.get("locale"),
     )
+
+
+def _existing(item: Mapping[str, Any] | None) -> Note:
+    """The record a refused put found (DynamoDB returns it: ``ALL_OLD``). Without it (expired
+    by its TTL at that very moment), the delivery is retried rather than guessed."""
+    if not item:
+        raise TransientConflict("the event's record refused the put but was not returned")
+    return _note(item)
 
 
 def _preferences(item: Mapping[str, Any]) -> Preferences:
@@ -155,11 +164,7 @@ class NotificationRepository(DynamoRepository):
         if reasons is None:
             return Claim.CLAIMED, None
         if reasons[0].get("Code") == "ConditionalCheckFailed":
-            item = reasons[0].get("Item")
-            if item:
-                return Claim.EXISTS, _note(item)
-            found = self._get_note(pk, note.event_id)
-            return (Claim.EXISTS, found) if found else (Claim.CAPPED, None)
+            return Claim.EXISTS, _existing(reasons[0].get("Item"))
         return Claim.CAPPED, None
 
     def put_note(self, program_id: str, member_id: str, note: Note, expires_at: int) -> Note | None:
@@ -172,9 +177,7 @@ class NotificationRepository(DynamoRepository):
                 "ConditionExpression": "attribute_not_exists(pk)",
             },
         )
-        if refused is None:
-            return None
-        return _note(refused) if refused else self._get_note(pk, note.event_id)
+        return None if refused is None else _existing(refused)
 
     def take_over(self, program_id: str, member_id: str, old: Note, new: Note) -> bool:
         update = Update()
@@ -201,14 +204,3 @@ class NotificationRepository(DynamoRepository):
         )
         # Refused: taken over meanwhile (this delivery outlived its lease); the other finishes.
         self._conditional_write("UpdateItem", request)
-
-    def _get_note(self, pk: str, event_id: str) -> Note | None:
-        response = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key={"pk": av(pk), "sk": av(note_sk(event_id))},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return _note(item) if item else None
