@@ -49,6 +49,7 @@ FIRST_CLIENT: dict[str, str] = {
     "ledger_digest": "shared.composition:digest_repository",
     "prize_draw": "shared.composition:draw_repository",
     "member_api": "shared.composition:ledger_repository",
+    "notifier": "shared.composition:notification_repository",
     "order_ingestion": "shared.composition:ledger_repository",
     "perk_redemption": "shared.composition:perk_repository",
     "points_settlement": "shared.composition:customer_repository",

@@ -1,6 +1,7 @@
 """The HTTP API's OpenAPI document, generated from the handlers' models.
 
-The member API (``functions/member_api``), the redemption routes (``functions/perk_redemption``)
+The member API (``functions/member_api``), the redemption routes (``functions/perk_redemption``),
+the notification preferences (``functions/notifier``)
 and the admin API (``functions/admin_api``) declare their requests and responses as pydantic
 models on Powertools resolvers with ``enable_validation=True``; Powertools turns each resolver
 into an OpenAPI 3.1 document, and this module merges them into ``docs/openapi.json``. A unit
@@ -31,7 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.models import (
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
-FUNCTIONS = ("member_api", "perk_redemption", "admin_api")
+FUNCTIONS = ("member_api", "perk_redemption", "admin_api", "notifier")
 EVENT_FUNCTIONS = ("order_ingestion", "perk_redemption", "rating_moderation")
 EVENT_ERRORS = {
     400: "malformed_request: not JSON, or not an object with detail-type and detail",

@@ -27,11 +27,13 @@ if TYPE_CHECKING:
 
     from shared.dal.admin_actions import AdminActionRepository
     from shared.dal.analytics import FirehoseSink, ParquetSink
+    from shared.dal.channels import AwsSender, FileSender
     from shared.dal.customers import CustomerRepository
     from shared.dal.digest import DigestRepository
     from shared.dal.draw import DrawRepository
     from shared.dal.gates import GateRepository
     from shared.dal.ledger import LedgerRepository
+    from shared.dal.notifications import NotificationRepository
     from shared.dal.perks import PerkRepository
     from shared.dal.privacy import PrivacyRepository
     from shared.dal.publisher import EventBridgePublisher
@@ -181,6 +183,36 @@ def stats_repository() -> StatsRepository:
     return StatsRepository(settings().table_name, dynamodb(), meter=meter())
 
 
+@cache
+def notification_repository() -> NotificationRepository:
+    """The notifier's preferences, event records and weekly counters."""
+    from shared.dal.notifications import NotificationRepository  # noqa: PLC0415 (on first use)
+
+    return NotificationRepository(settings().table_name, dynamodb(), meter=meter())
+
+
+@cache
+def notification_sender() -> FileSender | AwsSender:
+    """Where the notifier's messages go: a JSON-lines file when one is configured (the local
+    stack, tests), else SNS (push) and SES (e-mail, when a domain is set)."""
+    config = settings()
+    if config.notifications_file:
+        from pathlib import Path  # noqa: PLC0415
+
+        from shared.dal.channels import FileSender  # noqa: PLC0415 (on first use)
+
+        return FileSender(Path(config.notifications_file))
+    from shared.dal.channels import AwsSender  # noqa: PLC0415 (on first use)
+
+    topic, domain = config.notifications_topic_arn, config.notification_email_domain
+    return AwsSender(
+        topic,
+        domain,
+        boto3.client("sns") if topic else None,
+        boto3.client("sesv2") if domain else None,
+    )
+
+
 _CACHED = (
     dynamodb,
     sqs,
@@ -196,6 +228,8 @@ _CACHED = (
     privacy_repository,
     admin_action_repository,
     stats_repository,
+    notification_repository,
+    notification_sender,
     recalculation_repository,
     publisher,
     analytics_sink,

@@ -1,6 +1,6 @@
-"""What the HTTP API's handlers share (member_api, perk_redemption, admin_api): the subject from
-the token (and its scope), the request's instant, JSON answers, the error answers and their
-OpenAPI description.
+"""What the HTTP API's handlers share (member_api, perk_redemption, admin_api, notifier): the
+subject from the token (and its scope), the request's instant, JSON answers, the error answers
+and their OpenAPI description.
 
 Every error is ``{"error": {"code", "message", "field"?}}`` (``ErrorBody``): a domain error with
 its status, a validation error as 422 naming the field (400 for a body that is not JSON), and a

@@ -25,6 +25,14 @@ class Settings(Struct, frozen=True):
     draw_seed_key: str | None = None
     """``DRAW_SEED_KEY_ID``: the KMS key that seals prize-draw seeds until the draw (None, and
     always on the local stack, which has no KMS: seeds are stored as they are)."""
+    notifications_file: str | None = None
+    """``LOYALTY_NOTIFICATIONS_FILE``, or ``notifications.jsonl`` in the local stack's state
+    folder: where the notifier writes its messages instead of SNS and SES (wins over them)."""
+    notifications_topic_arn: str | None = None
+    """``NOTIFICATIONS_TOPIC_ARN``: the SNS topic of push messages."""
+    notification_email_domain: str | None = None
+    """``NOTIFICATION_EMAIL_DOMAIN``: the SES domain e-mails are sent from and relayed by
+    (empty: no e-mail on AWS)."""
 
 
 class MissingConfiguration(RuntimeError):
@@ -40,6 +48,16 @@ def _analytics_dir() -> str | None:
         return explicit
     state = os.environ.get("SAMLITE_STATE_DIR")
     return os.path.join(state, "analytics") if state else None
+
+
+def _notifications_file() -> str | None:
+    """``LOYALTY_NOTIFICATIONS_FILE``, else ``<state>/notifications.jsonl`` on the local stack
+    (never SNS or SES there: samlite emulates neither)."""
+    explicit = os.environ.get("LOYALTY_NOTIFICATIONS_FILE")
+    if explicit:
+        return explicit
+    state = os.environ.get("SAMLITE_STATE_DIR")
+    return os.path.join(state, "notifications.jsonl") if state else None
 
 
 @cache
@@ -62,4 +80,7 @@ def settings() -> Settings:
         draw_seed_key=None
         if os.environ.get("SAMLITE_STATE_DIR")
         else os.environ.get("DRAW_SEED_KEY_ID") or None,
+        notifications_file=_notifications_file(),
+        notifications_topic_arn=os.environ.get("NOTIFICATIONS_TOPIC_ARN") or None,
+        notification_email_domain=os.environ.get("NOTIFICATION_EMAIL_DOMAIN") or None,
     )

@@ -70,12 +70,16 @@ def _resource(value: Any) -> str:
         kinds = {_resource(item) for item in value}
         assert len(kinds) == 1, value
         return kinds.pop()
+    if isinstance(value, Mapping) and value.get("Ref") == "NotificationsTopic":
+        return "topic"
     if isinstance(value, Mapping) and "Fn::GetAtt" in value:
         attribute = value["Fn::GetAtt"][1]
         return {"Arn": "table", "StreamArn": "stream"}[attribute]
     if isinstance(value, Mapping) and "Fn::Sub" in value:
         text = value["Fn::Sub"]
         text = text if isinstance(text, str) else text[0]
+        if ":ses:" in text:
+            return "identity"
         tail = text.split("}", 1)[1]
         if tail.startswith("/index/"):
             return "index/" + tail.removeprefix("/index/")

@@ -274,3 +274,22 @@ def override_sk(at: str, unique: str) -> str:
     """``at`` in the storage form (``to_utc_iso``, to the microsecond); ``unique`` tells apart
     two actions of the same instant."""
     return f"{OVERRIDE_SK_PREFIX}{at}#{unique}"
+
+
+# -- notifications (docs/notifications.md) --------------------------------------------------------
+
+PREFERENCES_SK = "PREFS"
+"""Under the member: their notification preferences (channels, quiet hours, language)."""
+NOTE_SK_PREFIX = "NOTE#"
+"""Under the member: the notifier's record of one outbound event (sent or why not), put once
+(its ``eventId`` is the key), with a TTL."""
+NOTE_WEEK_SK_PREFIX = "NOTEWEEK#"
+"""Under the member: the marketing messages sent in one ISO week of the member's clock."""
+
+
+def note_sk(event_id: str) -> str:
+    return f"{NOTE_SK_PREFIX}{event_id}"
+
+
+def note_week_sk(week: str) -> str:
+    return f"{NOTE_WEEK_SK_PREFIX}{week}"

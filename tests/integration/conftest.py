@@ -59,7 +59,7 @@ def ddb_local() -> Iterator[DynamoDBLocal]:
             env.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", server.endpoint)
             # No test may reach AWS: every other service points at a closed loopback port
             # (tests that publish events replace the publisher).
-            for service in ("EVENTS", "EVENTBRIDGE", "SQS", "STS", "SCHEDULER"):
+            for service in ("EVENTS", "EVENTBRIDGE", "SQS", "STS", "SCHEDULER", "SNS", "SESV2"):
                 env.setenv(f"AWS_ENDPOINT_URL_{service}", "http://127.0.0.1:9")
             for name, value in ENVIRONMENT.items():
                 env.setenv(name, value)

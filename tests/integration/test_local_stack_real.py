@@ -96,7 +96,7 @@ def test_real_template_functions_take_what_globals_gives_them() -> None:
     # Only the two parameters without a default: every loop expanded, nothing left out.
     assert len(model.warnings) == 2
     assert all(warning.startswith("parameter Jwt") for warning in model.warnings)
-    assert len(model.functions) == 11
+    assert len(model.functions) == 12
     own_limits = {
         "TierRecalculationFunction": (300.0, 512),
         "PointsSettlementFunction": (240.0, 512),
@@ -147,6 +147,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         "RatingEventsDeadLetterQueue",
         "RatingEventsFailureQueue",
         "RatingEventsRuleDeadLetterQueue",
+        "NotificationEventsDeadLetterQueue",
     ]
     # Every function has an Errors alarm; the two stream consumers an IteratorAge alarm too.
     functions = [
@@ -154,7 +155,7 @@ def test_real_template_alarms_are_made_by_loops() -> None:
         for lid, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     ]
-    assert len(functions) == 11
+    assert len(functions) == 12
     stream_consumers = [
         resource["Properties"]["FunctionName"]["Ref"].removesuffix("Function")
         for resource in template["Resources"].values()
@@ -347,3 +348,39 @@ def test_the_demo_pays_campaigns_on_the_local_stack(
     assert int(counts["giving (roundUp)"]) > 0, paid
     given, matched = re.findall(r"\$([\d,.]+) given, \$([\d,.]+) matched", paid)[0]
     assert float(given) > 0 and given == matched, paid  # the match budget is far from spent
+
+
+def test_a_tier_upgrade_becomes_a_message_in_the_members_language(stack: RunningStack) -> None:
+    """The whole path on the local stack: the member's preferences through the HTTP API, orders
+    that lift them to Gold, the outbox's MemberTierChanged on the bus, the rule's queue, the
+    notifier, and the message in German in <state>/notifications.jsonl (never SNS or SES)."""
+    member = f"shopper-{uuid.uuid4().hex[:8]}"
+    url = f"{stack.http}/v1/me/preferences"
+    headers = {
+        "authorization": "Bearer " + stack.token("--sub", member),
+        "content-type": "application/json",
+    }
+    body = json.dumps({"locale": "de", "channels": {"push": True, "email": False}}).encode()
+    status, _, answer = http("PUT", url, body=body, headers=headers)
+    assert status == 200 and answer["locale"] == "de", answer
+    ingest = f"{stack.http}/v1/events"
+    for number in range(7):  # 7 x 3 = 21 orders, 210 points: Gold
+        detail = order_completed(f"order-note-{number}", member, batch_size=3)
+        event = json.dumps({"detail-type": "OrderCompleted", "detail": detail}).encode()
+        status, _, answer = http(
+            "POST", ingest, body=event, headers=signed_headers("POST", ingest, event)
+        )
+        assert status == 200, answer
+    log = stack.state_dir / "notifications.jsonl"
+
+    def message() -> dict[str, Any] | None:
+        if not log.exists():
+            return None
+        mine = [json.loads(line) for line in log.read_text().splitlines() if member in line]
+        return mine[0] if mine else None
+
+    written = eventually(message, timeout=60)
+    assert (written["channel"], written["locale"]) == ("push", "de")
+    assert written["text"] == "Du bist jetzt Gold (vorher: keine)."
+    stack.wait_idle()
+    assert len([line for line in log.read_text().splitlines() if member in line]) == 1

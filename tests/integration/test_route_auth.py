@@ -34,6 +34,8 @@ ROUTES = {
     "GET /v1/me/redemptions": MEMBER,
     "POST /v1/me/redemptions": MEMBER,
     "DELETE /v1/me/redemptions/{redemptionId}": MEMBER,
+    "GET /v1/me/preferences": MEMBER,
+    "PUT /v1/me/preferences": MEMBER,
     "GET /v1/admin/members/{memberId}": ADMIN,
     "GET /v1/admin/members/{memberId}/export": ADMIN,
     "POST /v1/admin/members/{memberId}/erasure": ADMIN,
