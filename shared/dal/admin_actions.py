@@ -16,11 +16,10 @@ from typing import Any
 
 from msgspec import Struct
 
-from shared.domain.keys import ADMIN_SK_PREFIX, MEMBER_SK
+from shared.domain.keys import ADMIN_SK_PREFIX, MEMBER_SK, due_shard
 from shared.domain.tiers import OVERRIDE_TIER, OVERRIDE_UNTIL
 from shared.domain.window import bucket_increment
 
-from .customers import due_shard
 from .dynamodb import DynamoRepository, Update, av, from_item
 
 MAX_RECORDS = 200

@@ -22,6 +22,7 @@ from shared.domain.keys import (
     MEMBER_SK,
     dividend_holder_sk,
     dividend_pk,
+    due_shard,
     member_pk,
     reward_sk,
 )
@@ -118,8 +119,6 @@ class DividendWrites(CampaignWrites):
         """Pay one member's dividend of the year: the reward (once: conditioned on its
         absence), the member item (the points, available at once; conditioned on existing) and
         the year's budget (``spent + points <= budget``)."""
-        from .customers import due_shard  # noqa: PLC0415 (customers builds on this class)
-
         reward = {
             "memberId": member_id,
             "programId": program_id,
