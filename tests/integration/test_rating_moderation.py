@@ -143,6 +143,8 @@ def pipeline(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipel
     world.admin = load_function("admin_api")
     for module in (world.moderation, world.consumer, world.admin):
         monkeypatch.setattr(module, "load_program", lambda _id: program)
+    # The admin routes that take ?programId= find it through service_program.
+    monkeypatch.setattr(world.admin, "service_program", lambda _id, _default: program)
     world.stream = StreamReader(table_name)
     world.published = []
     world.rng = random.Random(7)

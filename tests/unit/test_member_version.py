@@ -38,6 +38,7 @@ PATHS: dict[tuple[str, str], object] = {
     # An override changes what the tier rules decide: a decision computed before it is stale.
     ("admin_actions.py", "set_override"): BUMPS,
     ("dynamodb.py", "_partition_page"): READS,
+    ("notifications.py", "member_settings"): READS,
     ("referrals.py", "record_referral"): "who referred the customer: no points, no eligibility",
     ("referrals.py", "_decide"): "a helper: its callers decide",
     ("referrals.py", "_member_bonus"): BUMPS,

@@ -51,7 +51,7 @@ def test_fixture_template_is_read_generically() -> None:
     work = model.queues["WorkQueue"]
     assert work.url == "http://127.0.0.1:4001/000000000000/fixture-test-work"
     assert work.dead_letter_arn == model.queues["WorkDeadLetterQueue"].arn
-    assert (work.visibility_timeout, work.max_receive_count) == (1, 2)
+    assert (work.visibility_timeout, work.max_receive_count) == (5, 2)
     assert model.queues["AuditQueue"].name == "t-AuditQueue"
 
     routes = {route.route_key: route for route in model.routes}
