@@ -489,6 +489,21 @@ class DynamoDBLocal:
             if self._requested_port is None:
                 self._port = None
 
+    def restart(self) -> Self:
+        """A new, empty server on the same port (every table gone): DynamoDB Local slows down
+        with every table it has ever created, deleted ones included (measured: a workload of
+        200 transactions took 1.5 s on a new server, 2.5 s after 300 tables were created and
+        deleted, 6.8 s after 1,000), so a long test session renews it now and then. Clients
+        keep working: their next request opens a new connection to the same port."""
+        port = self.port
+        requested = self._requested_port
+        self.stop()
+        self._requested_port = port
+        try:
+            return self.start()
+        finally:
+            self._requested_port = requested
+
     def __enter__(self) -> Self:
         return self.start()
 

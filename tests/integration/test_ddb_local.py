@@ -196,6 +196,23 @@ def test_data_dir_survives_a_restart(tmp_path: Path) -> None:
         assert got["Item"] == item
 
 
+def test_restart_is_a_new_empty_server_on_the_same_port_for_the_same_clients() -> None:
+    with DynamoDBLocal() as server:
+        client = _client(server.endpoint)
+        client.create_table(
+            TableName="before",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        endpoint, pid = server.endpoint, server.pid
+        server.restart()
+        assert (server.endpoint, server.running) == (endpoint, True)
+        assert server.pid != pid
+        assert client.list_tables()["TableNames"] == [], "the same client, a new server"
+    assert not server.running
+
+
 def test_in_memory_servers_do_not_share_data(ddb_client: DynamoDBClient) -> None:
     with DynamoDBLocal() as other:
         assert _client(other.endpoint).list_tables()["TableNames"] == []
