@@ -339,7 +339,7 @@ def test_the_demo_pays_campaigns_on_the_local_stack(
 ) -> None:
     """``make demo``, small: its events go through the stack, the campaigns pay out (eco
     bonuses, weekly challenges, round-ups matched for causes) and it says so."""
-    assert run_demo(stack.aws, members=4, seed=11, days=21, timeout=240) == 0
+    assert run_demo(stack.aws, members=2, seed=1, days=21, timeout=240) == 0
     printed = capsys.readouterr().out
     paid = printed.split("Campaigns paid")[1].split("Events routed")[0]
     counts = dict(re.findall(r"^  (\S+(?: \(\w+\))?)\s+(-?\d+)$", paid, re.M))

@@ -36,6 +36,10 @@ START_TIMEOUT_S = 60
 T = TypeVar("T")
 
 
+_TOKENS: dict[tuple[Path, tuple[str, ...]], str] = {}
+"""Tokens minted by :meth:`RunningStack.token`, by state folder (its key pair) and arguments."""
+
+
 @dataclass
 class RunningStack:
     process: subprocess.Popen[bytes]
@@ -71,6 +75,14 @@ class RunningStack:
         eventually(lambda: self.control("/_local/stats")["idle"] or None, timeout)
 
     def token(self, *arguments: str) -> str:
+        """``samlite token`` for this stack, minted once per arguments (reading the template
+        takes about 0.3 s; a token lives an hour unless ``--ttl`` says otherwise)."""
+        minted = _TOKENS.get((self.state_dir, arguments))
+        if minted is None:
+            minted = _TOKENS[(self.state_dir, arguments)] = self._mint(*arguments)
+        return minted
+
+    def _mint(self, *arguments: str) -> str:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             where = ["--template", str(self.template), "--state-dir", str(self.state_dir)]
