@@ -41,10 +41,12 @@ integration: install browser ## run the integration tests only (DynamoDB Local)
 
 race: install ## the concurrency tests at the issues' 200 trials (make test runs fewer; several minutes)
 	@$(UV) run python -m infra.ddb_local install >/dev/null
-	@PERK_RACE_TRIALS=200 CUSTOMER_HOLD_TRIALS=200 CAMPAIGN_RACE_TRIALS=200 $(UV) run pytest \
+	@PERK_RACE_TRIALS=200 CUSTOMER_HOLD_TRIALS=200 CAMPAIGN_RACE_TRIALS=200 WALLET_RACE_TRIALS=200 \
+		$(UV) run pytest \
 		"tests/integration/test_perks_redemption.py::test_sixteen_concurrent_requests_for_the_last_care_day_never_overdraw" \
 		tests/integration/test_customer_points.py::test_concurrent_holds_never_hold_more_than_available \
 		tests/integration/test_campaigns.py::test_concurrent_orders_never_spend_past_the_budget \
+		tests/integration/test_customer_wallet.py::test_concurrent_wallet_holds_never_hold_more_than_the_balance \
 		$(PYTEST_ARGS)
 
 lint: install ## ruff, mypy, and the template checks (sam validate --lint, cfn-lint, checkov)
