@@ -1,13 +1,14 @@
 """A member's items for the privacy requests an administrator makes: the export of everything
 kept under the member's partition, and the erasure of the personal fields of the member item
-(``shared.logic.privacy``). Mechanical, like every repository."""
+and of the member's notification preferences (``shared.logic.privacy``). Mechanical, like
+every repository."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.domain.keys import MEMBER_SK
+from shared.domain.keys import MEMBER_SK, PREFERENCES_SK
 from shared.domain.zones import ZONE_ATTR
 from shared.logic.ports import Page
 
@@ -21,6 +22,24 @@ class PrivacyRepository(DynamoRepository):
         """A page of the member's items in key order (strongly consistent Query)."""
         return self._partition_page(program_id, member_id, limit, after)
 
+    def preference_fields(
+        self, program_id: str, member_id: str, names: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Which of ``names`` the member's preferences item holds (strongly consistent GetItem
+        of those attributes alone: half a read unit; none without the item)."""
+        projection = {f"#p{index}": name for index, name in enumerate(names)}
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._key(program_id, member_id, PREFERENCES_SK),
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(projection),
+            ExpressionAttributeNames=projection,
+        )
+        item = response.get("Item") or {}
+        return tuple(name for name in names if name in item)
+
     def erase(
         self,
         program_id: str,
@@ -28,9 +47,11 @@ class PrivacyRepository(DynamoRepository):
         removed: Sequence[str],
         audit: Mapping[str, Any],
         profile_at: str,
+        preferences: Sequence[str] = (),
     ) -> bool:
         """Remove ``removed`` from the member item and append ``audit`` to its erasures, while
-        the item holds them as read (a profile change in between: False, read again).
+        the item holds them as read (a profile change in between: False, read again), and
+        ``preferences`` from the preferences item in the same transaction, while it holds them.
         ``profileAt`` moves to the erasure, so an older profile change arriving later is
         stale and cannot bring the fields back."""
         update = Update()
@@ -46,6 +67,16 @@ class PrivacyRepository(DynamoRepository):
             f"{erasures} = list_append(if_not_exists({erasures}, {update.value([])}), "
             f"{update.value([dict(audit)])})"
         )
-        conditions = [f"attribute_exists({update.name(name)})" for name in removed]
+        conditions = [f"attribute_exists({update.name(name)})" for name in ["pk", *removed]]
         key = self._key(program_id, member_id, MEMBER_SK)
-        return self._update_if(update.request(self.table_name, key, " AND ".join(conditions)))
+        member = update.request(self.table_name, key, " AND ".join(conditions))
+        if not preferences:
+            return self._update_if(member)
+        chosen = Update()
+        for name in preferences:
+            chosen.remove(name)
+        held = " AND ".join(f"attribute_exists({chosen.name(name)})" for name in preferences)
+        prefs = chosen.request(
+            self.table_name, self._key(program_id, member_id, PREFERENCES_SK), held
+        )
+        return self._transact([{"Update": member}, {"Update": prefs}]) is None

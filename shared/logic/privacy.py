@@ -3,7 +3,8 @@ item kept under the member's partition, and the erasure of the member's personal
 keeps the totals, the ledger and the audit trail.
 
 The personal fields are those a member's profile brings (birthday, zone, language) and what is
-derived from them (the birthday index keys, when it changed, what the last birthday paid);
+derived from them (the birthday index keys, when it changed, what the last birthday paid), and
+the quiet hours and language of the member's notification preferences;
 everything else the engine keeps is ids, points, money and the rules that decided them."""
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ PERSONAL_ATTRS = (
     "birthdayOutcome",
 )
 """The member item's personal fields (the profile's and what derives from it)."""
+PERSONAL_PREFERENCES = ("quietStart", "quietEnd", "locale")
+"""The personal fields of the member's notification preferences (the ``PREFS`` item): their
+quiet hours and language. The channel choices and the marketing opt-out stay, so that the erasure
+does not turn on messages the member had turned off."""
+PREFERENCES_PREFIX = "preferences."
+"""How an erased preference is named in ``removed`` and the audit (``preferences.locale``)."""
 MAX_TRIES = 5
 MAX_EXPORT_PAGE = 500
 
@@ -42,6 +49,10 @@ class PrivacyStore(Protocol):
         self, program_id: str, member_id: str, limit: int, after: str | None
     ) -> Page: ...
 
+    def preference_fields(
+        self, program_id: str, member_id: str, names: Sequence[str]
+    ) -> tuple[str, ...]: ...
+
     def erase(
         self,
         program_id: str,
@@ -49,6 +60,7 @@ class PrivacyStore(Protocol):
         removed: Sequence[str],
         audit: Mapping[str, Any],
         profile_at: str,
+        preferences: Sequence[str] = (),
     ) -> bool: ...
 
 
@@ -91,19 +103,22 @@ def export_member(
 def erase_member(
     program: Program, member_id: str, by: str, reason: str, now: datetime, store: PrivacyStore
 ) -> Erasure:
-    """Remove the member item's personal fields, audited (who, when, why, which fields) on the
-    item itself. Idempotent: a member with none left is answered unchanged."""
+    """Remove the member item's personal fields and those of the member's notification
+    preferences, audited (who, when, why, which fields) on the member item. Idempotent: a
+    member with none left is answered unchanged."""
     at = to_utc_iso(now)
     for _ in range(MAX_TRIES):
         member = store.get_member(program.id, member_id)
         if member is None:
             raise NotFound(f"memberId: no member {member_id} in {program.id}", field="memberId")
-        present = tuple(name for name in PERSONAL_ATTRS if name in member)
+        fields = tuple(name for name in PERSONAL_ATTRS if name in member)
+        preferences = store.preference_fields(program.id, member_id, PERSONAL_PREFERENCES)
+        present = fields + tuple(PREFERENCES_PREFIX + name for name in preferences)
         if not present:
             last = (member.get("erasures") or [{}])[-1]
             return Erasure(member_id, program.id, False, (), last.get("erasedAt"))
         audit = {"erasedAt": at, "by": by, "reason": reason, "fields": list(present)}
         profile_at = max(at, str(member.get("profileAt") or ""))
-        if store.erase(program.id, member_id, present, audit, profile_at):
+        if store.erase(program.id, member_id, fields, audit, profile_at, preferences):
             return Erasure(member_id, program.id, True, present, at)
     raise TransientConflict(f"the profile of {member_id} kept changing during its erasure")

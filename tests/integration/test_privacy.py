@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from shared import composition
-from shared.domain.keys import member_pk
+from shared.dal.notifications import NotificationRepository
+from shared.domain.keys import PREFERENCES_SK, member_pk
+from shared.domain.notifications import Preferences
 from shared.logic.privacy import PERSONAL_ATTRS
 from tests.helpers import FakeContext, load_function
 from tests.integration.test_birthday import PROGRAM, profile
@@ -73,6 +75,12 @@ def test_export_then_erasure_leaves_no_personal_field_and_keeps_the_totals(
     ingest(profile("cara", "07-14", "Europe/Berlin", locale="de"), FakeContext())
     for index, total in enumerate(("25.00", "40.00", "12.50")):
         ingest(order(f"o-{index}", "cara", total), FakeContext())
+    notifications = NotificationRepository(table_name, ddb_client)
+    chosen = Preferences(
+        push=True, email=False, quiet_start="22:30", quiet_end="06:15", locale="ru",
+        marketing_opt_out=True, updated_at="2026-11-01T08:00:00Z",
+    )  # fmt: skip
+    notifications.save_preferences(PROGRAM.id, "cara", chosen)
     query = {"programId": PROGRAM.id}
 
     # The export: every item of the partition, page by page, the profile included.
@@ -100,12 +108,20 @@ def test_export_then_erasure_leaves_no_personal_field_and_keeps_the_totals(
     status, done = call(apps, "POST", path, body={"reason": "GDPR request #81"}, query=query)
     assert status == 200, done
     assert done["changed"] is True and "birthday" in done["removed"]
+    assert {"preferences.quietStart", "preferences.quietEnd", "preferences.locale"} <= set(
+        done["removed"]
+    )
 
     after = partition(ddb_client, table_name, "cara")
     for item in after:  # no personal attribute on any item, and no personal value anywhere
         assert not set(item) & set(PERSONAL_ATTRS), item["sk"]
     text = json.dumps(after)
     assert "07-14" not in text and "Europe/Berlin" not in text and '"de"' not in text
+    assert "22:30" not in text and "06:15" not in text and '"ru"' not in text
+    # The preferences keep the member's channel choices and opt-out, nothing personal.
+    (prefs,) = [item for item in after if item["sk"]["S"] == PREFERENCES_SK]
+    assert set(prefs) == {"pk", "sk", "memberId", "push", "email", "marketingOptOut", "updatedAt"}
+    assert (prefs["email"], prefs["marketingOptOut"]) == ({"BOOL": False}, {"BOOL": True})
     assert len(after) == len(stored)  # the ledger, orders and lots all stay
     status, page = call(apps, "GET", "/v1/admin/members/cara/export", query=query)
     member = next(item for item in page["items"] if item["sk"] == "MEMBER")
@@ -122,6 +138,14 @@ def test_export_then_erasure_leaves_no_personal_field_and_keeps_the_totals(
     # Again: nothing left to erase. An older profile change arriving late is stale.
     status, again = call(apps, "POST", path, body={"reason": "again"}, query=query)
     assert status == 200 and again["changed"] is False and again["removed"] == []
+    # Quiet hours chosen again after it: the next erasure takes them (and audits it), alone.
+    notifications.save_preferences(
+        PROGRAM.id, "cara", Preferences(quiet_start="23:00", quiet_end="07:00")
+    )
+    status, third = call(apps, "POST", path, body={"reason": "GDPR request #90"}, query=query)
+    assert status == 200 and third["changed"] is True, third
+    assert third["removed"] == ["preferences.quietStart", "preferences.quietEnd"]
+    assert "23:00" not in json.dumps(partition(ddb_client, table_name, "cara"))
     ingest(profile("cara", "07-14", "Europe/Berlin", locale="de"), FakeContext())
     assert "07-14" not in json.dumps(partition(ddb_client, table_name, "cara"))
 
