@@ -6,6 +6,7 @@ body field, so a member can only ever read their own partition):
 - ``GET /v1/me/ledger``: points entries, newest first (``?limit=``, ``?nextToken=``).
 - ``GET /v1/me/perks``: each perk, open or not and why, and the quota left.
 - ``GET /v1/me/redemptions``: the member's redemptions, newest first.
+- ``GET /v1/me/donations``: the member's donations and refused round-ups.
 
 Service routes (IAM authorizer; the caller is a service, the member is the path's):
 - ``GET /v1/members/{memberId}/entitlements``: early batch access and other entitlements.
@@ -38,7 +39,7 @@ from shared.http_api import (
     token_program,
     token_subject,
 )
-from shared.logic.giving import CausesView, causes_view
+from shared.logic.giving import CausesView, DonationsPage, causes_view, donations_page
 from shared.logic.members import (
     ChallengesView,
     EntitlementsView,
@@ -146,6 +147,18 @@ def get_challenges() -> ChallengesView:
 def get_redemptions(limit: PageSize = 20, next_token: PageToken = None) -> RedemptionsPage:
     program = token_program(app, settings().program_id)
     return redemptions_page(token_subject(app), limit, next_token, program, perk_repository())
+
+
+@app.get(
+    "/v1/me/donations",
+    summary="The member's donations to causes, round-ups and refused round-ups included",
+    security=MEMBER,
+    tags=["member"],
+    responses=responses("A page of donations", 401, 422),
+)
+def get_donations(limit: PageSize = 20, next_token: PageToken = None) -> DonationsPage:
+    program = token_program(app, settings().program_id)
+    return donations_page(token_subject(app), limit, next_token, program, perk_repository())
 
 
 @app.get(

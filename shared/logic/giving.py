@@ -20,6 +20,8 @@ from pydantic.alias_generators import to_camel
 from shared.domain.errors import InsufficientPoints, InvalidInput, NotFound
 from shared.domain.events import OrderCompleted
 from shared.domain.giving import (
+    DONATED,
+    REFUSED,
     DonationOutcome,
     DonationPlan,
     DonationWrite,
@@ -30,11 +32,11 @@ from shared.domain.giving import (
     plan_points_donation,
     plan_round_up,
 )
-from shared.domain.keys import CAUSE_TOTAL_SK, cause_month_sk
+from shared.domain.keys import CAUSE_TOTAL_SK, DONATION_SK_PREFIX, cause_month_sk
 from shared.domain.program import Program
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.customers import CustomerStore, settle
-from shared.logic.ports import TransientConflict
+from shared.logic.ports import Page, TransientConflict, decode_token
 
 TRIES = 12
 """Match decisions per donation: each refusal means another donation took budget room, so the
@@ -86,6 +88,48 @@ class DonationView(BaseModel):
     occurred_at: str
 
 
+class DonationEntry(BaseModel):
+    """One of the member's gifts as ``GET /v1/me/donations`` lists it: points given through the
+    API, an order's round-up, or a round-up refused (with its reason, nothing given)."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    source: str = Field(
+        description="`points` (given through the API) or `roundUp` (an order's change)."
+    )
+    state: str = Field(description="`donated`, or `refused` (a round-up that gave nothing).")
+    cause_id: str
+    donation_id: str | None = Field(default=None, description="For a donation made.")
+    order_id: str | None = Field(default=None, description="The order a round-up came with.")
+    points: int = Field(description="Points given (0 for a round-up, paid in money).")
+    given: Amount = Field(description="What was given: the points' worth, or the round-up.")
+    matched: Amount = Field(description="What the company added.")
+    reason: str | None = Field(default=None, description="Why a round-up was refused.")
+    rule_version: str
+    occurred_at: str
+
+
+class DonationsPage(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    donations: list[DonationEntry] = Field(
+        description="In key order: points given through the API, then round-ups by order id."
+    )
+    next_token: str | None = Field(description="Pass as nextToken for the next page.")
+
+
+class DonationPages(Protocol):
+    def page(
+        self,
+        program_id: str,
+        member_id: str,
+        prefix: str,
+        limit: int,
+        after: str | None,
+        consistent: bool,
+    ) -> Page: ...
+
+
 class CauseTotals(BaseModel):
     model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
@@ -122,6 +166,40 @@ def _view(stored: Mapping[str, Any]) -> DonationView:
         campaign_id=str(stored.get("campaignId", "")),
         rule_version=str(stored.get("ruleVersion", "")),
         occurred_at=str(stored.get("occurredAt", "")),
+    )
+
+
+def _entry(stored: Mapping[str, Any]) -> DonationEntry:
+    currency = str(stored.get("currency", ""))
+    refused = stored.get("state") == REFUSED
+    return DonationEntry(
+        source=str(stored.get("source", "")),
+        state=str(stored.get("state", DONATED)),
+        cause_id=str(stored.get("causeId", "")),
+        donation_id=stored.get("donationId"),
+        order_id=stored.get("orderId"),
+        points=int(stored.get("points") or 0),
+        given=_amount(0 if refused else int(stored.get("cents") or 0), currency),
+        matched=_amount(int(stored.get("matchedCents") or 0), currency),
+        reason=stored.get("reason"),
+        rule_version=str(stored.get("ruleVersion", "")),
+        occurred_at=str(stored.get("occurredAt", "")),
+    )
+
+
+def donations_page(
+    member_id: str, limit: int, token: str | None, program: Program, store: DonationPages
+) -> DonationsPage:
+    """A page of the member's donations and refused round-ups (one strongly consistent Query:
+    a read unit per 4 KB of them)."""
+    after = None
+    if token is not None:
+        after = decode_token(token, DONATION_SK_PREFIX)
+        if after is None:
+            raise InvalidInput("nextToken: not a token this list gave", field="nextToken")
+    page = store.page(program.id, member_id, DONATION_SK_PREFIX, limit, after, True)
+    return DonationsPage(
+        donations=[_entry(item) for item in page.items], next_token=page.next_token
     )
 
 

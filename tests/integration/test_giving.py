@@ -202,6 +202,51 @@ def test_round_up_is_given_with_the_order_and_a_bad_cause_is_kept_refused(
     assert customer_events(None, refused) == []
 
 
+def my_donations(
+    apps: dict[str, ModuleType], customer: str, **query: str
+) -> tuple[int, dict[str, Any]]:
+    event = customer_http("GET", "/v1/me/donations", customer, query=query, at=NOW)
+    status, body, _ = call(apps["reads"], event)
+    return status, body
+
+
+def test_members_see_their_donations_round_ups_and_refusals_page_by_page(
+    apps: dict[str, ModuleType],
+) -> None:
+    order(apps, "cust-7", "o-70", "250.00")  # 500 points
+    assert donate(apps, "cust-7", {"causeId": "food-bank", "points": 200}, "give-1")[0] == 201
+    order(apps, "cust-7", "o-71", "9.25", {"amount": "0.75", "currency": "USD", "causeId": "x"})
+    tree = {"amount": "0.75", "currency": "USD", "causeId": "tree-planting"}
+    order(apps, "cust-7", "o-72", "9.25", tree)
+    status, first = my_donations(apps, "cust-7", limit="2")
+    assert status == 200, first
+    status, rest = my_donations(apps, "cust-7", limit="2", nextToken=first["nextToken"])
+    assert status == 200 and rest["nextToken"] is None, rest
+    listed = {entry["orderId"] or entry["donationId"]: entry for entry in first["donations"]}
+    listed |= {entry["orderId"] or entry["donationId"]: entry for entry in rest["donations"]}
+    assert len(listed) == 3, listed
+    points = next(entry for entry in listed.values() if entry["source"] == "points")
+    assert (points["causeId"], points["points"], points["state"]) == ("food-bank", 200, "donated")
+    assert points["given"]["amount"] == points["matched"]["amount"] != "0.00"
+    assert (
+        listed["o-72"]["given"]
+        == {"amount": "0.75", "currency": "USD"}
+        == listed["o-72"]["matched"]
+    )
+    assert (listed["o-72"]["source"], listed["o-72"]["points"]) == ("roundUp", 0)
+    refused = listed["o-71"]
+    assert (refused["state"], refused["reason"], refused["given"]["amount"]) == (
+        "refused",
+        "unknown_cause",
+        "0.00",
+    )
+    assert all(entry["ruleVersion"] and entry["occurredAt"] for entry in listed.values())
+    # Only the member's own; a token this list did not give is refused, naming it.
+    assert my_donations(apps, "cust-8") == (200, {"donations": [], "nextToken": None})
+    status, error = my_donations(apps, "cust-7", nextToken="bm9wZQ")
+    assert status == 422 and error["error"]["field"] == "nextToken", error
+
+
 def test_a_points_donation_is_a_ledger_entry_and_an_event(
     apps: dict[str, ModuleType], table_name: str
 ) -> None:

@@ -31,6 +31,7 @@ ROUTES = {
     "GET /v1/me/challenges": MEMBER,
     "GET /v1/me/referral": MEMBER,
     "POST /v1/me/donations": MEMBER,
+    "GET /v1/me/donations": MEMBER,
     "GET /v1/me/redemptions": MEMBER,
     "POST /v1/me/redemptions": MEMBER,
     "DELETE /v1/me/redemptions/{redemptionId}": MEMBER,
