@@ -54,7 +54,6 @@ from shared.composition import (
     rating_repository,
     stats_repository,
 )
-from shared.domain.errors import InvalidInput
 from shared.domain.ids import Identifier
 from shared.domain.perks import IdempotencyKey
 from shared.domain.ratings import ADMIN_SCOPE, AdminReason
@@ -327,16 +326,12 @@ def export(
     limit: ExportSize = 200,
     next_token: ExportToken = None,
 ) -> Response:
-    from shared.logic.ports import decode_token  # noqa: PLC0415
+    from shared.logic.ports import page_after  # noqa: PLC0415
     from shared.logic.privacy import export_member  # noqa: PLC0415
 
     admin = scoped_subject(app, ADMIN_SCOPE)
     program = service_program(program_id, settings().program_id)
-    after = None
-    if next_token is not None:
-        after = decode_token(next_token, "")
-        if after is None:
-            raise InvalidInput("nextToken: not a token of this list", field="nextToken")
+    after = page_after(next_token, "")
     page = export_member(program, member_id, privacy_repository(), limit, after)
     logger.info(
         "member data exported",

@@ -36,7 +36,7 @@ from shared.domain.keys import CAUSE_TOTAL_SK, DONATION_SK_PREFIX, cause_month_s
 from shared.domain.program import Program
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.customers import CustomerStore, settle
-from shared.logic.ports import Page, TransientConflict, decode_token
+from shared.logic.ports import Page, TransientConflict, page_after
 
 TRIES = 12
 """Match decisions per donation: each refusal means another donation took budget room, so the
@@ -192,11 +192,7 @@ def donations_page(
 ) -> DonationsPage:
     """A page of the member's donations and refused round-ups (one strongly consistent Query:
     a read unit per 4 KB of them)."""
-    after = None
-    if token is not None:
-        after = decode_token(token, DONATION_SK_PREFIX)
-        if after is None:
-            raise InvalidInput("nextToken: not a token this list gave", field="nextToken")
+    after = page_after(token, DONATION_SK_PREFIX)
     page = store.page(program.id, member_id, DONATION_SK_PREFIX, limit, after, True)
     return DonationsPage(
         donations=[_entry(item) for item in page.items], next_token=page.next_token

@@ -58,8 +58,7 @@ from shared.domain.timeutil import (
 from shared.domain.window import period_points, window_points
 from shared.domain.zones import for_member
 from shared.logic.ledger import LedgerEntry
-from shared.logic.perks import page_after
-from shared.logic.ports import Page
+from shared.logic.ports import Page, page_after
 
 
 class _Out(BaseModel):

@@ -98,7 +98,7 @@ from shared.logic.ports import (
     RedeemWrite,
     StoredResult,
     TransientConflict,
-    decode_token,
+    page_after,
 )
 from shared.logic.zones import learn_zone, zone_hint
 
@@ -436,15 +436,6 @@ class _Out(BaseModel):
 class RedemptionsPage(_Out):
     redemptions: list[Redemption] = Field(description="Newest first.")
     next_token: str | None = Field(description="Pass as nextToken for the next page.")
-
-
-def page_after(token: str | None, prefix: str) -> str | None:
-    if token is None:
-        return None
-    after = decode_token(token, prefix)
-    if after is None:
-        raise InvalidInput("nextToken: not a token this list gave", field="nextToken")
-    return after
 
 
 def redemptions_page(

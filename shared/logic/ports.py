@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 
+from shared.domain.errors import InvalidInput
+
 if TYPE_CHECKING:
     # An annotation only: the ports load no domain module (event_publisher's perk repository
     # imports this module, and needs no order, event or program model).
@@ -70,6 +72,17 @@ def decode_token(token: str, prefix: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return sk if sk.startswith(prefix) and len(sk) <= 1024 else None
+
+
+def page_after(token: str | None, prefix: str) -> str | None:
+    """The sort key to read after, from a list's ``nextToken`` (None: the first page); a token
+    the list did not give is a 422 on ``nextToken``."""
+    if token is None:
+        return None
+    after = decode_token(token, prefix)
+    if after is None:
+        raise InvalidInput("nextToken: not a token this list gave", field="nextToken")
+    return after
 
 
 # -- perks ----------------------------------------------------------------------------------------
