@@ -362,10 +362,12 @@ def _campaigns(events_log: Path, offset: int) -> tuple[Counter[str], Counter[str
                     sign = 1 if kind == "CampaignRewarded" else -1
                     rewards[str(detail["campaignId"])] += sign
                     points[str(detail["campaignId"])] += sign * int(detail["points"])
-                elif kind == "DonationMade":
-                    rewards[f"{detail['campaignId']} ({detail['source']})"] += 1
-                    points["donated cents"] += round(100 * float(detail["amount"]["amount"]))
-                    points["matched cents"] += round(100 * float(detail["matched"]["amount"]))
+                elif kind in ("DonationMade", "DonationReversed"):
+                    sign = 1 if kind == "DonationMade" else -1
+                    rewards[f"{detail['campaignId']} ({detail['source']})"] += sign
+                    amount, matched = detail["amount"]["amount"], detail["matched"]["amount"]
+                    points["donated cents"] += sign * round(100 * float(amount))
+                    points["matched cents"] += sign * round(100 * float(matched))
             except (ValueError, KeyError, TypeError):
                 continue
     return rewards, points

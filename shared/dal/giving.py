@@ -16,6 +16,7 @@ from typing import Any
 from shared.domain.giving import (
     DONATED,
     REFUSED,
+    REVERSED,
     DonationOutcome,
     DonationPlan,
     DonationWrite,
@@ -141,6 +142,34 @@ class GivingWrites(DynamoRepository):
         if month_index in refused:
             return DonationOutcome(DonationWrite.MATCH_CHANGED)
         raise RuntimeError(f"donation refused for no known reason: {reasons}")
+
+    def reverse_round_up(
+        self, program_id: str, member_id: str, donation: dict[str, Any], at: str
+    ) -> bool:
+        """Give an order's round-up back, once: the donation item becomes ``reversed`` while it
+        is ``donated``, and its cents and match leave the cause's counters of its month and of
+        all time, in one transaction (False: reversed already)."""
+        state = Update()
+        state.set("state", REVERSED)
+        state.set("reversedAt", at)
+        condition = f"{state.name('state')} = {state.value(DONATED)}"
+        key = self._key(program_id, member_id, str(donation["sk"]))
+        items: list[dict[str, Any]] = [{"Update": state.request(self.table_name, key, condition)}]
+        cause_id, cents = str(donation["causeId"]), int(donation.get("cents") or 0)
+        matched = int(donation.get("matchedCents") or 0)
+        for sk in (cause_month_sk(str(donation["month"])), CAUSE_TOTAL_SK):
+            counter = Update()
+            counter.add("donatedCents", -cents)
+            counter.add("matchedCents", -matched)
+            counter.add("donations", -1)
+            items.append(
+                {
+                    "Update": counter.request(
+                        self.table_name, self._cause_key(program_id, cause_id, sk)
+                    )
+                }
+            )
+        return self._transact(items) is None
 
     def refuse_round_up(self, program_id: str, member_id: str, refusal: RoundUpRefusal) -> bool:
         """Keep a refused round-up with its reason, once (False: kept before)."""

@@ -11,6 +11,8 @@
 - ``PointsExpired``: lots past their expiry left the balance.
 - ``DonationMade``: points or an order's change given to a cause, with the company's match
   (a refused round-up publishes nothing; it is kept with its reason).
+- ``DonationReversed``: an order's round-up given back (the order was cancelled or wholly
+  refunded), its match too.
 - ``CampaignRewarded`` / ``CampaignRewardReversed``: a campaign's bonus paid for an order, and
   taken back when the order was cancelled (docs/campaigns.md).
 
@@ -216,8 +218,10 @@ def _reward_events(before: Image, new: Image) -> list[OutboundEvent]:
 
 
 def _donation_events(before: Image, new: Image) -> list[OutboundEvent]:
-    """``DonationMade`` when a donation item is written (once: its key is put once)."""
-    if before or new.get("state") != "donated":
+    """``DonationMade`` when a donation item is written (once: its key is put once);
+    ``DonationReversed`` when a round-up's goes from donated to reversed (once: conditioned)."""
+    reversed_now = (before or {}).get("state") == "donated" and new.get("state") == "reversed"
+    if (before and not reversed_now) or (not before and new.get("state") != "donated"):
         return []
     cents, matched = int(new.get("cents") or 0), int(new.get("matchedCents") or 0)
     detail = {
@@ -234,4 +238,8 @@ def _donation_events(before: Image, new: Image) -> list[OutboundEvent]:
         "reason": str(new.get("source")),
         "occurredAt": new.get("occurredAt"),
     }
+    if reversed_now:
+        detail = {**detail, "reason": "order_cancelled", "occurredAt": new.get("reversedAt")}
+        event = OutboundEvent("DonationReversed", detail)
+        return [event.with_id(new.get("pk"), new.get("sk"), "reversed")]
     return [OutboundEvent("DonationMade", detail).with_id(new.get("pk"), new.get("sk"), "donated")]

@@ -27,6 +27,8 @@ from .timeutil import local_day, to_utc_iso
 CENTS = Decimal(100)
 DONATED = "donated"
 REFUSED = "refused"
+REVERSED = "reversed"
+"""A round-up whose order was cancelled or wholly refunded: given back, its match too."""
 
 Source = Literal["points", "roundUp"]
 

@@ -22,6 +22,7 @@ from shared.domain.events import OrderCompleted
 from shared.domain.giving import (
     DONATED,
     REFUSED,
+    REVERSED,
     DonationOutcome,
     DonationPlan,
     DonationWrite,
@@ -32,7 +33,7 @@ from shared.domain.giving import (
     plan_points_donation,
     plan_round_up,
 )
-from shared.domain.keys import CAUSE_TOTAL_SK, DONATION_SK_PREFIX, cause_month_sk
+from shared.domain.keys import CAUSE_TOTAL_SK, DONATION_SK_PREFIX, cause_month_sk, donation_sk
 from shared.domain.program import Program
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.customers import CustomerStore, settle
@@ -51,6 +52,10 @@ class GivingStore(CustomerStore, Protocol):
     ) -> DonationOutcome: ...
 
     def refuse_round_up(self, program_id: str, member_id: str, refusal: RoundUpRefusal) -> bool: ...
+
+    def reverse_round_up(
+        self, program_id: str, member_id: str, donation: dict[str, Any], at: str
+    ) -> bool: ...
 
     def get_donation(self, program_id: str, member_id: str, sk: str) -> dict[str, Any] | None: ...
 
@@ -262,6 +267,24 @@ def give_round_up(event: OrderCompleted, program: Program, store: GivingStore) -
         store.refuse_round_up(program.id, event.customer_id, planned)
         return f"refused:{planned.reason}"
     return str(_write(event.customer_id, planned, event.completed_at, program, store).write)
+
+
+def take_back_round_up(
+    order_id: str, customer_id: str, now: datetime, program: Program, store: GivingStore
+) -> str | None:
+    """An order cancelled or wholly refunded: its round-up is given back with its match, the
+    cause's counters lowered (the month's match budget frees up). ``reversed``, or
+    ``already_reversed``; None: the order gave no round-up (or it was refused)."""
+    if program.giving is None:
+        return None
+    stored = store.get_donation(program.id, customer_id, donation_sk("order", order_id))
+    if stored is None or stored.get("state") not in (DONATED, REVERSED):
+        return None
+    if stored.get("state") == REVERSED:
+        return "already_reversed"
+    if store.reverse_round_up(program.id, customer_id, stored, to_utc_iso(now)):
+        return REVERSED
+    return "already_reversed"  # a concurrent delivery of the cancellation did it
 
 
 def causes_view(program: Program, now: datetime, store: GivingStore) -> CausesView:

@@ -40,7 +40,7 @@ from shared.logic.customers import (
     refund_customer,
 )
 from shared.logic.gates import GateResult, GateStore, apply_quality_event, record_delivery
-from shared.logic.giving import GivingStore, give_round_up
+from shared.logic.giving import GivingStore, give_round_up, take_back_round_up
 from shared.logic.ingestion import (
     IngestResult,
     LedgerStore,
@@ -211,11 +211,19 @@ def _cancel(
     program: Program,
     customers: CustomerAndCampaignStore,
 ) -> CustomerResult:
-    """The customer's refund; a cancellation or whole refund also takes the bonuses back."""
+    """The customer's refund; a cancellation or whole refund also takes the bonuses back and
+    gives the order's round-up back."""
     refunded = refund_customer(event, customer_id, now, program, customers)
     whole = not isinstance(event, OrderRefunded) or event.amount is None
-    if not (whole and program.campaigns and refunded.outcome in _MAY_TAKE_BONUSES):
+    if not (whole and refunded.outcome in _MAY_TAKE_BONUSES):
         return refunded
-    taken = reverse_order_rewards(event.order_id, customer_id, now, program, customers)
-    taken += uncount_order(event.order_id, customer_id, now, program, customers)
-    return replace(refunded, campaigns={"pointsTakenBack": taken}) if taken else refunded
+    outcomes: dict[str, object] = {}
+    if program.campaigns:
+        taken = reverse_order_rewards(event.order_id, customer_id, now, program, customers)
+        taken += uncount_order(event.order_id, customer_id, now, program, customers)
+        if taken:
+            outcomes["pointsTakenBack"] = taken
+    given_back = take_back_round_up(event.order_id, customer_id, now, program, customers)
+    if given_back is not None and program.giving is not None:
+        outcomes[program.giving.campaign_id] = given_back
+    return replace(refunded, campaigns=outcomes) if outcomes else refunded

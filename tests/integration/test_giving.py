@@ -202,6 +202,73 @@ def test_round_up_is_given_with_the_order_and_a_bad_cause_is_kept_refused(
     assert customer_events(None, refused) == []
 
 
+def cancel_or_refund(
+    apps: dict[str, ModuleType], customer: str, order_id: str, amount: str | None = None
+) -> dict[str, Any]:
+    at = NOW - timedelta(days=1)
+    detail: dict[str, Any] = {
+        "orderId": order_id,
+        "memberId": "shopper-1",
+        "customerId": customer,
+        "occurredAt": at.isoformat(),
+    }
+    if amount is not None:
+        detail["amount"] = {"amount": amount, "currency": "USD"}
+    event = {
+        "detail-type": "OrderCancelled" if amount is None else "OrderRefunded",
+        "source": "orders.service",
+        "time": at.isoformat(),
+        "detail": detail,
+    }
+    result = apps["ingestion"].lambda_handler(event, FakeContext())
+    (mine,) = [entry for entry in result["programs"] if entry["programId"] == PROGRAM.id]
+    return dict(mine)
+
+
+def test_a_cancelled_orders_round_up_is_given_back_with_its_match_once(
+    apps: dict[str, ModuleType], table_name: str
+) -> None:
+    tree = {"amount": "0.80", "currency": "USD", "causeId": "tree-planting"}
+    order(apps, "cust-9", "o-90", "19.20", tree)
+    order(apps, "cust-9", "o-91", "29.20", tree)
+    before = causes(apps)["tree-planting"]
+    assert (before["donatedInAll"]["amount"], before["donationsInAll"]) == ("1.60", 2)
+    assert before["matchedThisMonth"]["amount"] == "0.00"  # the orders were last month
+    # A partial refund keeps the round-up; the whole cancellation gives it back, match too.
+    partial = cancel_or_refund(apps, "cust-9", "o-90", "5.00")
+    assert partial["outcome"] == "refunded" and "giving" not in partial.get("campaigns", {})
+    assert causes(apps)["tree-planting"]["donationsInAll"] == 2
+    table = boto3.resource("dynamodb").Table(table_name)
+    key = {"pk": member_pk(PROGRAM.id, "cust-9"), "sk": donation_sk("order", "o-90")}
+    donated = table.get_item(Key=key, ConsistentRead=True)["Item"]
+    assert cancel_or_refund(apps, "cust-9", "o-90")["campaigns"]["giving"] == "reversed"
+    after = causes(apps)["tree-planting"]
+    assert (after["donatedInAll"]["amount"], after["matchedInAll"]["amount"]) == ("0.80", "0.80")
+    assert after["donationsInAll"] == 1
+    month = (NOW - timedelta(days=30)).strftime("%Y-%m")
+    counter = table.get_item(
+        Key={"pk": cause_pk(PROGRAM.id, "tree-planting"), "sk": cause_month_sk(month)}
+    )
+    assert (int(counter["Item"]["donatedCents"]), int(counter["Item"]["matchedCents"])) == (80, 80)
+    reversed_item = table.get_item(Key=key, ConsistentRead=True)["Item"]
+    assert reversed_item["state"] == "reversed" and reversed_item["reversedAt"]
+    # The outbox: DonationReversed from that change, once; nothing from a later one.
+    (event,) = customer_events(donated, reversed_item)
+    assert event.detail_type == "DonationReversed" and event.detail["orderId"] == "o-90"
+    assert (
+        event.detail["amount"] == {"amount": "0.80", "currency": "USD"} == event.detail["matched"]
+    )
+    assert customer_events(reversed_item, {**reversed_item, "reversedAt": "later"}) == []
+    # Redelivered: nothing moves again. The member's list shows it reversed.
+    assert cancel_or_refund(apps, "cust-9", "o-90")["campaigns"]["giving"] == "already_reversed"
+    assert causes(apps)["tree-planting"]["donationsInAll"] == 1
+    status, page = my_donations(apps, "cust-9")
+    assert status == 200 and {d["orderId"]: d["state"] for d in page["donations"]} == {
+        "o-90": "reversed",
+        "o-91": "donated",
+    }
+
+
 def my_donations(
     apps: dict[str, ModuleType], customer: str, **query: str
 ) -> tuple[int, dict[str, Any]]:
