@@ -249,7 +249,8 @@ def test_a_cancelled_orders_round_up_is_given_back_with_its_match_once(
     counter = table.get_item(
         Key={"pk": cause_pk(PROGRAM.id, "tree-planting"), "sk": cause_month_sk(month)}
     )
-    assert (int(counter["Item"]["donatedCents"]), int(counter["Item"]["matchedCents"])) == (80, 80)
+    cents = {name: counter["Item"][name] for name in ("donatedCents", "matchedCents")}
+    assert cents == {"donatedCents": 80, "matchedCents": 80}
     reversed_item = table.get_item(Key=key, ConsistentRead=True)["Item"]
     assert reversed_item["state"] == "reversed" and reversed_item["reversedAt"]
     # The outbox: DonationReversed from that change, once; nothing from a later one.
