@@ -95,14 +95,18 @@ class DonationView(BaseModel):
 
 class DonationEntry(BaseModel):
     """One of the member's gifts as ``GET /v1/me/donations`` lists it: points given through the
-    API, an order's round-up, or a round-up refused (with its reason, nothing given)."""
+    API, an order's round-up (given back when the order was cancelled), or a round-up refused
+    (with its reason, nothing given)."""
 
     model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
     source: str = Field(
         description="`points` (given through the API) or `roundUp` (an order's change)."
     )
-    state: str = Field(description="`donated`, or `refused` (a round-up that gave nothing).")
+    state: str = Field(
+        description="`donated`; `refused` (a round-up that gave nothing, see `reason`); "
+        "`reversed` (a round-up given back: its order was cancelled)."
+    )
     cause_id: str
     donation_id: str | None = Field(default=None, description="For a donation made.")
     order_id: str | None = Field(default=None, description="The order a round-up came with.")
