@@ -343,9 +343,14 @@ def readme_block(results: dict[str, Any]) -> str:
             ),
             "",
             f"Each order credits its shopper (4 units: order and member items in one "
-            f"transaction) and its customer in the customer program (4 more, the same way; a "
-            f"returning customer). The naive design (order, ledger and member items in one "
-            f"transaction, plus an idempotency record written before and after) measures "
+            f"transaction) and its customer in the customer program (4 more, the same way, and "
+            f"1 for the order's entry in the prize draw's sparse index; a returning customer), "
+            f"and counts toward the customer's weekly challenge (half a read unit for the "
+            f"member item, eventually consistent, and 4 write units: the order's mark and the "
+            f"week's counter in one transaction; the third order of a week also pays the "
+            f"bonus in a larger transaction). The naive design (order, ledger and member "
+            f"items in one transaction, plus an idempotency record written before and "
+            f"after) measures "
             f"**{results['naive_design']['write_units_mean']:g} write units** per order and "
             f"program in the same run. {results['samples']} orders per column. The "
             f"5,000-order member's item is at its largest: a 36-character id, points on "
