@@ -71,7 +71,8 @@ def decode_token(token: str, prefix: str) -> str | None:
         sk = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return sk if sk.startswith(prefix) and len(sk) <= 1024 else None
+    # A key DynamoDB would refuse (empty, or past its 1,024 bytes) is no token either.
+    return sk if sk.startswith(prefix) and 0 < len(sk.encode()) <= 1024 else None
 
 
 def page_after(token: str | None, prefix: str) -> str | None:

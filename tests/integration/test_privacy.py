@@ -6,6 +6,7 @@ erasure cannot bring the fields back."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -158,3 +159,21 @@ def test_an_unknown_member_is_not_found(apps: dict[str, ModuleType]) -> None:
         apps, "POST", "/v1/admin/members/ghost/erasure", body={"reason": "x" * 3}, query=query
     )
     assert status == 404
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",  # the empty sort key
+        base64.urlsafe_b64encode(("é" * 600).encode()).decode().rstrip("="),  # 1,200 bytes
+        "not base64 at all!",
+    ],
+)
+def test_an_export_token_dynamodb_could_not_take_is_a_422(
+    apps: dict[str, ModuleType], token: str
+) -> None:
+    """Found by the fuzzing: such a token reached DynamoDB as the page's start key (a 500)."""
+    apps["ingestion"].lambda_handler(profile("dora", "03-01", "Europe/Berlin"), FakeContext())
+    query = {"programId": PROGRAM.id, "nextToken": token}
+    status, error = call(apps, "GET", "/v1/admin/members/dora/export", query=query)
+    assert status == 422 and error["error"]["field"] == "nextToken", error
