@@ -37,7 +37,7 @@ from shared.domain.keys import CAUSE_TOTAL_SK, DONATION_SK_PREFIX, cause_month_s
 from shared.domain.program import Program
 from shared.domain.timeutil import to_utc_iso
 from shared.logic.customers import CustomerStore, settle
-from shared.logic.ports import Page, TransientConflict, page_after
+from shared.logic.ports import PartitionPages, TransientConflict, page_after
 
 TRIES = 12
 """Match decisions per donation: each refusal means another donation took budget room, so the
@@ -127,18 +127,6 @@ class DonationsPage(BaseModel):
     next_token: str | None = Field(description="Pass as nextToken for the next page.")
 
 
-class DonationPages(Protocol):
-    def page(
-        self,
-        program_id: str,
-        member_id: str,
-        prefix: str,
-        limit: int,
-        after: str | None,
-        consistent: bool,
-    ) -> Page: ...
-
-
 class CauseTotals(BaseModel):
     model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
@@ -197,7 +185,7 @@ def _entry(stored: Mapping[str, Any]) -> DonationEntry:
 
 
 def donations_page(
-    member_id: str, limit: int, token: str | None, program: Program, store: DonationPages
+    member_id: str, limit: int, token: str | None, program: Program, store: PartitionPages
 ) -> DonationsPage:
     """A page of the member's donations and refused round-ups (one strongly consistent Query:
     a read unit per 4 KB of them)."""

@@ -58,7 +58,7 @@ from shared.domain.timeutil import (
 from shared.domain.window import period_points, window_points
 from shared.domain.zones import for_member
 from shared.logic.ledger import LedgerEntry
-from shared.logic.ports import Page, page_after
+from shared.logic.ports import PartitionPages, page_after
 
 
 class _Out(BaseModel):
@@ -368,22 +368,8 @@ class LedgerPage(_Out):
     next_token: str | None = Field(description="Pass as nextToken for the next page.")
 
 
-class LedgerEntries(Protocol):
-    """Where the ledger's read model is listed (``shared.dal.perks.PerkRepository``)."""
-
-    def page(
-        self,
-        program_id: str,
-        member_id: str,
-        prefix: str,
-        limit: int,
-        after: str | None,
-        consistent: bool,
-    ) -> Page: ...
-
-
 def ledger_page(
-    member_id: str, limit: int, token: str | None, program: Program, repo: LedgerEntries
+    member_id: str, limit: int, token: str | None, program: Program, repo: PartitionPages
 ) -> LedgerPage:
     """``GET /v1/me/ledger``: one eventually consistent Query of the member's ledger entries,
     newest first (the read model is itself a second behind the orders)."""

@@ -94,7 +94,7 @@ from shared.domain.zones import (
 )
 from shared.logic.ports import (
     CashbackWrite,
-    Page,
+    PartitionPages,
     RedeemWrite,
     StoredResult,
     TransientConflict,
@@ -108,7 +108,7 @@ MAX_DECISIONS = 4
 Entropy = Callable[[int], bytes]
 
 
-class PerkStore(Protocol):
+class PerkStore(PartitionPages, Protocol):
     """What the perk use cases need of storage (``shared.dal.perks.PerkRepository``)."""
 
     def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None: ...
@@ -116,16 +116,6 @@ class PerkStore(Protocol):
     def member_and_quotas(
         self, program_id: str, member_id: str, first_sk: str, last_sk: str
     ) -> dict[str, dict[str, Any]]: ...
-
-    def page(
-        self,
-        program_id: str,
-        member_id: str,
-        prefix: str,
-        limit: int,
-        after: str | None,
-        consistent: bool,
-    ) -> Page: ...
 
     def redeem(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from msgspec import Struct
 
@@ -57,6 +57,21 @@ class Page(Struct, frozen=True):
 
     items: list[dict[str, Any]]
     next_token: str | None
+
+
+class PartitionPages(Protocol):
+    """Where a member's items under a sort-key prefix are listed, page by page (the ledger, the
+    redemptions, the donations: ``shared.dal.perks.PerkRepository``)."""
+
+    def page(
+        self,
+        program_id: str,
+        member_id: str,
+        prefix: str,
+        limit: int,
+        after: str | None,
+        consistent: bool,
+    ) -> Page: ...
 
 
 def encode_token(sk: str) -> str:
