@@ -270,10 +270,11 @@ def take_back_round_up(
     if program.giving is None:
         return None
     stored = store.get_donation(program.id, customer_id, donation_sk("order", order_id))
-    if stored is None or stored.get("state") not in (DONATED, REVERSED):
-        return None
-    if stored.get("state") == REVERSED:
+    state = stored.get("state") if stored else None
+    if state == REVERSED:
         return "already_reversed"
+    if stored is None or state != DONATED:
+        return None
     if store.reverse_round_up(program.id, customer_id, stored, to_utc_iso(now)):
         return REVERSED
     return "already_reversed"  # a concurrent delivery of the cancellation did it
